@@ -1,0 +1,28 @@
+//! # dynoprobe
+//!
+//! How much does a shared CPU (a Heroku dyno, a burstable VM, a Kubernetes pod with a CPU
+//! limit) cost the code running on it, and why?
+//!
+//! dynoprobe runs fixed, cache-heavy pieces of work ([`workload`]) many times and looks at
+//! how the time per run is distributed ([`stats`]). A run that takes longer than its twin
+//! either spent the extra time off the CPU (hypervisor steal, waiting behind another task on
+//! the run queue, cgroup quota throttling) or ran on a CPU made slower by neighbours' cache
+//! and memory traffic. [`runner`] measures, [`report`] says what was measured and renders it.
+//!
+//! ```no_run
+//! use dynoprobe::runner::{measure, Plan};
+//! use dynoprobe::workload::{find, Inputs};
+//!
+//! let inputs = Inputs::shipped();
+//! let spec = find("json-serde-value").expect("in the catalog");
+//! let mut workload = spec.prepare(&inputs)?;
+//! let measured = measure(workload.as_mut(), &Plan::default(), &mut |_| {})?;
+//! println!("median run: {} ns", measured.wall_ns.p50);
+//! # Ok::<(), dynoprobe::workload::WorkloadError>(())
+//! ```
+
+pub mod report;
+pub mod runner;
+pub mod signal;
+pub mod stats;
+pub mod workload;

@@ -1,0 +1,189 @@
+//! Runs a prepared workload a number of times after a warm-up and times every run.
+//!
+//! Timing and bookkeeping stay outside the timed call; the observer that drives a progress
+//! bar is called between runs, never inside one.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use crate::stats::{Distribution, Recorder};
+use crate::workload::{Workload, WorkloadError};
+
+/// The most runs one workload may be asked for.
+pub const MAX_RUNS: u32 = 1_000_000;
+
+/// How many runs to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    /// As many as fit in [`Plan::target`], but at least [`Plan::min_runs`].
+    Auto,
+    /// Exactly this many (1..=[`MAX_RUNS`]).
+    Exactly(u32),
+}
+
+/// How a workload is run.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub runs: Runs,
+    /// Warm-up: runs until this much time has passed (and at least two runs), untimed.
+    pub warmup: Duration,
+    /// With [`Runs::Auto`]: the time the measured runs should take together.
+    pub target: Duration,
+    /// With [`Runs::Auto`]: the fewest measured runs, however long each takes.
+    pub min_runs: u32,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            runs: Runs::Auto,
+            warmup: Duration::from_millis(150),
+            target: Duration::from_secs(1),
+            min_runs: 20,
+        }
+    }
+}
+
+/// What the runner tells its observer between runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    WarmingUp,
+    /// `done` of `total` measured runs are finished.
+    Measuring {
+        done: u32,
+        total: u32,
+    },
+}
+
+/// The measured runs of one workload.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub name: &'static str,
+    pub bytes_per_run: u64,
+    pub runs_count: u32,
+    /// Wall-clock time of each run (`Instant`, i.e. `CLOCK_MONOTONIC`), ns.
+    pub wall_ns: Distribution,
+    /// The last run's checksum.
+    pub checksum: u64,
+}
+
+/// Warms `workload` up, decides how many runs to do, and times each.
+pub fn measure(
+    workload: &mut dyn Workload,
+    plan: &Plan,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<Measured, WorkloadError> {
+    observe(Progress::WarmingUp);
+    let per_run = warm_up(workload, plan.warmup)?;
+    let total = match plan.runs {
+        Runs::Exactly(n) => n,
+        Runs::Auto => auto_runs(plan, per_run),
+    };
+    let mut wall = Recorder::new();
+    let mut checksum = 0;
+    for done in 0..total {
+        let start = Instant::now();
+        checksum = black_box(workload.run()?);
+        wall.record(start.elapsed().as_nanos() as u64);
+        observe(Progress::Measuring {
+            done: done + 1,
+            total,
+        });
+    }
+    Ok(Measured {
+        name: workload.name(),
+        bytes_per_run: workload.bytes_per_run(),
+        runs_count: total,
+        // `total` is at least 1 (flags are checked, and auto gives min_runs ≥ 1).
+        wall_ns: wall.summary().ok_or_else(|| {
+            WorkloadError::new(workload.name(), "no measured runs (asked for 0 runs)")
+        })?,
+        checksum,
+    })
+}
+
+/// Runs until `warmup` has passed and at least twice; returns the mean time of a run.
+fn warm_up(workload: &mut dyn Workload, warmup: Duration) -> Result<Duration, WorkloadError> {
+    let start = Instant::now();
+    let mut runs = 0u32;
+    while runs < 2 || start.elapsed() < warmup {
+        black_box(workload.run()?);
+        runs += 1;
+    }
+    Ok(start.elapsed() / runs)
+}
+
+/// Runs that fit in `plan.target` at `per_run` each, clamped to `min_runs..=MAX_RUNS`.
+pub fn auto_runs(plan: &Plan, per_run: Duration) -> u32 {
+    let fit = plan.target.as_nanos() / per_run.as_nanos().max(1);
+    let max = MAX_RUNS.max(plan.min_runs);
+    fit.clamp(u128::from(plan.min_runs.max(1)), u128::from(max)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Counter(u64);
+    impl Workload for Counter {
+        fn name(&self) -> &'static str {
+            "counter"
+        }
+        fn bytes_per_run(&self) -> u64 {
+            8
+        }
+        fn run(&mut self) -> Result<u64, WorkloadError> {
+            self.0 += 1;
+            Ok(self.0)
+        }
+    }
+
+    #[test]
+    fn auto_runs_fill_the_target_within_bounds() {
+        let plan = Plan::default();
+        assert_eq!(auto_runs(&plan, Duration::from_millis(10)), 100);
+        assert_eq!(auto_runs(&plan, Duration::from_millis(400)), 20);
+        assert_eq!(auto_runs(&plan, Duration::from_nanos(1)), MAX_RUNS);
+        assert_eq!(auto_runs(&plan, Duration::ZERO), MAX_RUNS);
+    }
+
+    #[test]
+    fn exact_runs_are_measured_after_the_warm_up() {
+        let plan = Plan {
+            runs: Runs::Exactly(5),
+            warmup: Duration::ZERO,
+            ..Plan::default()
+        };
+        let mut seen = Vec::new();
+        let mut workload = Counter(0);
+        let measured = measure(&mut workload, &plan, &mut |p| seen.push(p)).unwrap();
+        assert_eq!(measured.runs_count, 5);
+        assert_eq!(measured.wall_ns.count, 5);
+        // Two warm-up runs, then five measured: the last checksum is 7.
+        assert_eq!(measured.checksum, 7);
+        assert_eq!(seen.first(), Some(&Progress::WarmingUp));
+        assert_eq!(
+            seen.last(),
+            Some(&Progress::Measuring { done: 5, total: 5 })
+        );
+        assert_eq!(seen.len(), 6);
+    }
+
+    #[test]
+    fn a_failing_run_is_an_error() {
+        struct Failing;
+        impl Workload for Failing {
+            fn name(&self) -> &'static str {
+                "failing"
+            }
+            fn bytes_per_run(&self) -> u64 {
+                0
+            }
+            fn run(&mut self) -> Result<u64, WorkloadError> {
+                Err(WorkloadError::new("failing", "always"))
+            }
+        }
+        let error = measure(&mut Failing, &Plan::default(), &mut |_| {}).unwrap_err();
+        assert_eq!(error.to_string(), "workload failing: always");
+    }
+}

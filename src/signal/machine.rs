@@ -1,0 +1,172 @@
+//! A description of the machine a report was measured on: kernel, CPU, caches.
+//!
+//! Read once per report from `/proc` and `/sys`; every field is `None` where the file is
+//! missing or unreadable, so this works (with less detail) off Linux and in sandboxes.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+/// Cache sizes of CPU 0, from `/sys/devices/system/cpu/cpu0/cache/index*/`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CacheSizes {
+    /// Level-2 data or unified cache, bytes.
+    pub l2_bytes: Option<u64>,
+    /// The highest-level (last-level) data or unified cache, bytes.
+    pub llc_bytes: Option<u64>,
+}
+
+impl CacheSizes {
+    /// Reads this machine's cache sizes; fields are `None` where sysfs does not say.
+    pub fn read() -> CacheSizes {
+        Self::read_from(Path::new("/sys/devices/system/cpu/cpu0/cache"))
+    }
+
+    /// Reads cache sizes from a directory laid out like sysfs's `cpuN/cache`.
+    pub fn read_from(dir: &Path) -> CacheSizes {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return CacheSizes::default();
+        };
+        let caches = entries.flatten().filter_map(|entry| {
+            let read = |name: &str| std::fs::read_to_string(entry.path().join(name)).ok();
+            parse_cache_index(&read("level")?, &read("type")?, &read("size")?)
+        });
+        caches_by_level(caches)
+    }
+}
+
+/// One `index*` directory's `level`, `type` and `size` → (level, bytes) for data and
+/// unified caches; `None` for instruction caches and unparsable text.
+pub fn parse_cache_index(level: &str, kind: &str, size: &str) -> Option<(u32, u64)> {
+    if kind.trim() == "Instruction" {
+        return None;
+    }
+    Some((level.trim().parse().ok()?, parse_size(size)?))
+}
+
+/// Sizes as sysfs writes them: `512K`, `32768K`, `8M`, or plain bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, scale) = match text.as_bytes().last()? {
+        b'K' => (&text[..text.len() - 1], 1 << 10),
+        b'M' => (&text[..text.len() - 1], 1 << 20),
+        b'G' => (&text[..text.len() - 1], 1 << 30),
+        _ => (text, 1),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(scale)
+}
+
+fn caches_by_level(caches: impl Iterator<Item = (u32, u64)>) -> CacheSizes {
+    let mut sizes = CacheSizes::default();
+    let mut llc_level = 0;
+    for (level, bytes) in caches {
+        if level == 2 {
+            sizes.l2_bytes = Some(bytes);
+        }
+        if level >= 2 && level > llc_level {
+            llc_level = level;
+            sizes.llc_bytes = Some(bytes);
+        }
+    }
+    sizes
+}
+
+/// What a report says about the machine. Fields that could not be read are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Machine {
+    /// `uname -r`, from `/proc/sys/kernel/osrelease`.
+    pub kernel: Option<String>,
+    /// The first `model name` in `/proc/cpuinfo`.
+    pub cpu_model: Option<String>,
+    /// CPUs this process may run on (`std::thread::available_parallelism`, which honours
+    /// the affinity mask and, on Linux, a cgroup quota).
+    pub logical_cpus_count: Option<u64>,
+    /// Cache sizes of CPU 0.
+    #[serde(flatten)]
+    pub caches: CacheSizes,
+}
+
+impl Machine {
+    /// Reads the description of this machine.
+    pub fn read() -> Machine {
+        Machine {
+            kernel: read_trimmed("/proc/sys/kernel/osrelease"),
+            cpu_model: std::fs::read_to_string("/proc/cpuinfo")
+                .ok()
+                .and_then(|text| parse_cpu_model(&text)),
+            logical_cpus_count: std::thread::available_parallelism()
+                .ok()
+                .map(|n| n.get() as u64),
+            caches: CacheSizes::read(),
+        }
+    }
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// The first `model name` of `/proc/cpuinfo` text.
+pub fn parse_cpu_model(cpuinfo: &str) -> Option<String> {
+    cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name")?.split_once(':'))
+        .map(|(_, model)| model.trim().to_string())
+        .filter(|model| !model.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_as_sysfs_writes_them() {
+        assert_eq!(parse_size("512K\n"), Some(512 << 10));
+        assert_eq!(parse_size("32768K"), Some(32 << 20));
+        assert_eq!(parse_size("8M"), Some(8 << 20));
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size(""), None);
+        assert_eq!(parse_size("K"), None);
+        assert_eq!(parse_size("99999999999999999999G"), None);
+    }
+
+    #[test]
+    fn instruction_caches_are_skipped_and_the_highest_level_is_llc() {
+        let indexes = [
+            ("1", "Data", "32K"),
+            ("1", "Instruction", "32K"),
+            ("2", "Unified", "512K"),
+            ("3", "Unified", "32768K"),
+        ];
+        let sizes = caches_by_level(
+            indexes
+                .iter()
+                .filter_map(|(l, k, s)| parse_cache_index(l, k, s)),
+        );
+        assert_eq!(sizes.l2_bytes, Some(512 << 10));
+        assert_eq!(sizes.llc_bytes, Some(32 << 20));
+    }
+
+    #[test]
+    fn a_machine_without_l3_uses_l2_as_llc() {
+        let sizes = caches_by_level([(1, 32 << 10), (2, 1 << 20)].into_iter());
+        assert_eq!(sizes.llc_bytes, Some(1 << 20));
+    }
+
+    #[test]
+    fn cpu_model_comes_from_the_first_model_name() {
+        let text = "processor\t: 0\nmodel name\t: AMD EPYC\nflags: x\nmodel name\t: other\n";
+        assert_eq!(parse_cpu_model(text), Some("AMD EPYC".into()));
+        assert_eq!(parse_cpu_model("processor: 0\n"), None);
+    }
+
+    #[test]
+    fn missing_sysfs_gives_no_sizes() {
+        assert_eq!(
+            CacheSizes::read_from(Path::new("/nonexistent/cache")),
+            CacheSizes::default()
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! Distributions of durations (or any non-negative integer quantity) over an HdrHistogram
+//! with 3 significant digits: percentiles, spread and tail shape for reports.
+//!
+//! Percentiles use the nearest-rank definition: `pQ` is the smallest recorded value with at
+//! least Q% of the samples at or below it. Values below 2048 are exact; larger ones are
+//! within 0.1%. Mean and standard deviation are over the whole population (divide by n).
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// The largest value a [`Recorder`] keeps apart: one hour in nanoseconds. Larger values are
+/// recorded as this.
+pub const MAX_TRACKED: u64 = 3_600_000_000_000;
+
+/// Collects values; cheap to record into (no allocation after [`Recorder::new`]).
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    histogram: Histogram<u64>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Recorder {
+        // Bounds and precision are constants within hdrhistogram's limits: this cannot fail.
+        let histogram = Histogram::new_with_bounds(1, MAX_TRACKED, 3)
+            .unwrap_or_else(|e| unreachable!("constant histogram bounds rejected: {e}"));
+        Recorder { histogram }
+    }
+
+    /// Records one value; values above [`MAX_TRACKED`] are recorded as it.
+    pub fn record(&mut self, value: u64) {
+        self.histogram.saturating_record(value);
+    }
+
+    /// Number of values recorded.
+    pub fn count(&self) -> u64 {
+        self.histogram.len()
+    }
+
+    /// The summary of what was recorded, or `None` when nothing was.
+    pub fn summary(&self) -> Option<Distribution> {
+        let h = &self.histogram;
+        if h.is_empty() {
+            return None;
+        }
+        let q = |quantile: f64| h.value_at_quantile(quantile);
+        let (mean, stddev, p50, p99) = (h.mean(), h.stdev(), q(0.5), q(0.99));
+        Some(Distribution {
+            count: h.len(),
+            min: h.min(),
+            mean,
+            p10: q(0.1),
+            p50,
+            p90: q(0.9),
+            p99,
+            p999: q(0.999),
+            max: h.max(),
+            stddev,
+            cv: (mean > 0.0).then(|| stddev / mean),
+            mad: median_absolute_deviation(h, p50),
+            tail_ratio: (p50 > 0).then(|| p99 as f64 / p50 as f64),
+        })
+    }
+}
+
+/// A summary of recorded values, all in the unit they were recorded in (the field that holds
+/// it says which, e.g. `wall_ns`), except `cv` and `tail_ratio`, which are plain ratios.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Distribution {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub p10: u64,
+    /// The median.
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    /// Population standard deviation.
+    pub stddev: f64,
+    /// Coefficient of variation, stddev / mean; `None` when the mean is 0.
+    pub cv: Option<f64>,
+    /// Median absolute deviation from the median: a spread that one outlier cannot move.
+    pub mad: u64,
+    /// p99 / p50: how much worse the slow runs are than the typical one; `None` when p50 is 0.
+    pub tail_ratio: Option<f64>,
+}
+
+impl Distribution {
+    /// Summarises `values`; `None` when there are none.
+    pub fn of(values: impl IntoIterator<Item = u64>) -> Option<Distribution> {
+        let mut recorder = Recorder::new();
+        values.into_iter().for_each(|v| recorder.record(v));
+        recorder.summary()
+    }
+}
+
+/// The nearest-rank median of |value − median| over the histogram's buckets.
+fn median_absolute_deviation(h: &Histogram<u64>, median: u64) -> u64 {
+    let mut deviations: Vec<(u64, u64)> = h
+        .iter_recorded()
+        .map(|v| (v.value_iterated_to().abs_diff(median), v.count_at_value()))
+        .collect();
+    deviations.sort_unstable();
+    let rank = h.len().div_ceil(2);
+    let mut seen = 0;
+    for (deviation, count) in deviations {
+        seen += count;
+        if seen >= rank {
+            return deviation;
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_matches_hand_computed_values() {
+        let d = Distribution::of([1, 2, 3, 4, 100]).unwrap();
+        assert_eq!((d.count, d.min, d.max), (5, 1, 100));
+        assert_eq!(d.mean, 22.0);
+        // Nearest rank: p10 is the 1st value, p50 the 3rd, p90/p99/p999 the 5th.
+        assert_eq!((d.p10, d.p50, d.p90, d.p99, d.p999), (1, 3, 100, 100, 100));
+        // Deviations from 22: -21 -20 -19 -18 78; squares sum to 7610; 7610 / 5 = 1522.
+        assert!((d.stddev - 1522f64.sqrt()).abs() < 1e-9);
+        assert!((d.cv.unwrap() - 1522f64.sqrt() / 22.0).abs() < 1e-9);
+        // |x - 3| = 2 1 0 1 97 → sorted 0 1 1 2 97 → the 3rd is 1.
+        assert_eq!(d.mad, 1);
+        assert_eq!(d.tail_ratio, Some(100.0 / 3.0));
+    }
+
+    #[test]
+    fn even_counts_take_the_lower_median() {
+        let d = Distribution::of([10, 20, 30, 40]).unwrap();
+        assert_eq!(d.p50, 20);
+        // |x - 20| = 10 0 10 20 → sorted 0 10 10 20 → the 2nd is 10.
+        assert_eq!(d.mad, 10);
+        assert_eq!(d.mean, 25.0);
+    }
+
+    #[test]
+    fn one_value_has_no_spread() {
+        let d = Distribution::of([7]).unwrap();
+        assert_eq!((d.min, d.p50, d.p99, d.max, d.mad), (7, 7, 7, 7, 0));
+        assert_eq!((d.stddev, d.cv, d.tail_ratio), (0.0, Some(0.0), Some(1.0)));
+    }
+
+    #[test]
+    fn zeros_have_no_ratios() {
+        let d = Distribution::of([0, 0]).unwrap();
+        assert_eq!((d.cv, d.tail_ratio), (None, None));
+    }
+
+    #[test]
+    fn empty_has_no_summary() {
+        assert_eq!(Distribution::of([]), None);
+    }
+
+    #[test]
+    fn large_values_keep_three_significant_digits() {
+        let d = Distribution::of([1_234_567_890]).unwrap();
+        assert!(d.p50.abs_diff(1_234_567_890) <= 1_234_567_890 / 1000);
+        let huge = Distribution::of([u64::MAX]).unwrap();
+        assert!(huge.max.abs_diff(MAX_TRACKED) <= MAX_TRACKED / 1000);
+    }
+
+    #[test]
+    fn serialises_with_the_schema_field_names() {
+        let json = serde_json::to_value(Distribution::of([5]).unwrap()).unwrap();
+        for field in [
+            "min", "mean", "p50", "p90", "p99", "p999", "max", "stddev", "cv", "count",
+        ] {
+            assert!(json.get(field).is_some(), "missing {field}");
+        }
+    }
+}

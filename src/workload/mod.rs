@@ -1,0 +1,186 @@
+//! Cache-heavy work with a known answer: JSON parsing, AES decryption and pointer chases.
+//!
+//! Each workload prepares its inputs once (all allocation of inputs happens there), then
+//! `run` repeats the same fixed piece of work and returns a checksum that proves it was done.
+//! A fixed piece of work is what lets dynoprobe tell a slower CPU from a busier scheduler.
+
+pub mod chase;
+pub mod decrypt;
+pub mod fixture;
+pub mod json;
+
+use crate::signal::machine::CacheSizes;
+pub use fixture::Fixture;
+
+/// One repeatable piece of work.
+pub trait Workload: Send {
+    /// The catalog name, e.g. `json-serde-value`.
+    fn name(&self) -> &'static str;
+    /// Bytes of input one run processes (for a pointer chase: bytes of the cache lines visited).
+    fn bytes_per_run(&self) -> u64;
+    /// Does the work once and returns its checksum. Allocation of inputs is done in preparation;
+    /// what a run allocates (a parsed tree, say) is part of the work and is documented per workload.
+    fn run(&mut self) -> Result<u64, WorkloadError>;
+}
+
+/// Why a workload could not be prepared or run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("workload {workload}: {reason}")]
+pub struct WorkloadError {
+    pub workload: &'static str,
+    pub reason: String,
+}
+
+impl WorkloadError {
+    pub(crate) fn new(workload: &'static str, reason: impl std::fmt::Display) -> Self {
+        WorkloadError {
+            workload,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// What preparation may draw on.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub fixture: Fixture,
+    pub caches: CacheSizes,
+}
+
+impl Inputs {
+    /// The shipped fixture and this machine's cache sizes.
+    pub fn shipped() -> Inputs {
+        Inputs {
+            fixture: Fixture::shipped(),
+            caches: CacheSizes::read(),
+        }
+    }
+}
+
+type Build = fn(&Inputs) -> Result<Box<dyn Workload>, WorkloadError>;
+
+/// A catalog entry: a name, a one-line summary, and how to prepare the workload.
+pub struct Spec {
+    pub name: &'static str,
+    pub summary: &'static str,
+    build: Build,
+}
+
+impl Spec {
+    /// Builds the workload's inputs, then runs it once, so that input that does not fit the
+    /// workload (a user's JSON for the typed parsers) fails here rather than in a timed run.
+    pub fn prepare(&self, inputs: &Inputs) -> Result<Box<dyn Workload>, WorkloadError> {
+        let mut workload = (self.build)(inputs)?;
+        workload.run()?;
+        Ok(workload)
+    }
+}
+
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spec").field("name", &self.name).finish()
+    }
+}
+
+/// Every workload, in the order `dynoprobe run` runs them.
+pub fn catalog() -> &'static [Spec] {
+    &CATALOG
+}
+
+/// The catalog entry called `name`.
+pub fn find(name: &str) -> Option<&'static Spec> {
+    CATALOG.iter().find(|spec| spec.name == name)
+}
+
+/// The catalog's names, comma separated, for error messages.
+pub fn names() -> String {
+    CATALOG
+        .iter()
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+static CATALOG: [Spec; 10] = [
+    Spec {
+        name: json::SerdeValue::NAME,
+        summary: "serde_json into a serde_json::Value tree (allocates the tree every run)",
+        build: |i| Ok(Box::new(json::SerdeValue::new(&i.fixture.json))),
+    },
+    Spec {
+        name: json::SerdeTyped::NAME,
+        summary: "serde_json into typed Rust structs (shipped payload's schema only)",
+        build: |i| Ok(Box::new(json::SerdeTyped::new(&i.fixture.json))),
+    },
+    Spec {
+        name: json::SimdValue::NAME,
+        summary: "simd-json into a borrowed value tree; copies the input into a reused buffer first",
+        build: |i| Ok(Box::new(json::SimdValue::new(&i.fixture.json))),
+    },
+    Spec {
+        name: json::SimdTyped::NAME,
+        summary: "simd-json (serde) into typed Rust structs; copies the input first",
+        build: |i| Ok(Box::new(json::SimdTyped::new(&i.fixture.json))),
+    },
+    Spec {
+        name: decrypt::Cbc::NAME,
+        summary: "AES-256-CBC decrypt of the encrypted payload into a reused buffer",
+        build: |i| Ok(Box::new(decrypt::Cbc::new(&i.fixture.ciphertext))),
+    },
+    Spec {
+        name: decrypt::Ctr::NAME,
+        summary: "AES-256-CTR decrypt of the payload (CTR twin made in preparation)",
+        build: |i| Ok(Box::new(decrypt::Ctr::new(&i.fixture.json))),
+    },
+    Spec {
+        name: decrypt::DecryptParse::NAME,
+        summary: "AES-256-CBC decrypt, then serde_json into a Value: a typical API endpoint",
+        build: |i| Ok(Box::new(decrypt::DecryptParse::new(&i.fixture.ciphertext))),
+    },
+    Spec {
+        name: chase::Level::L2.name(),
+        summary: "dependent pointer chase over a working set that fits in L2",
+        build: |i| {
+            Ok(Box::new(chase::Chase::for_level(
+                chase::Level::L2,
+                &i.caches,
+            )))
+        },
+    },
+    Spec {
+        name: chase::Level::Llc.name(),
+        summary: "dependent pointer chase over a working set that fits in the last-level cache",
+        build: |i| {
+            Ok(Box::new(chase::Chase::for_level(
+                chase::Level::Llc,
+                &i.caches,
+            )))
+        },
+    },
+    Spec {
+        name: chase::Level::Dram.name(),
+        summary: "dependent pointer chase over a working set several times the last-level cache",
+        build: |i| {
+            Ok(Box::new(chase::Chase::for_level(
+                chase::Level::Dram,
+                &i.caches,
+            )))
+        },
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_names_are_unique_and_findable() {
+        for spec in catalog() {
+            assert_eq!(find(spec.name).map(|s| s.name), Some(spec.name));
+        }
+        let mut names: Vec<_> = catalog().iter().map(|s| s.name).collect();
+        names.dedup();
+        assert_eq!(names.len(), 10);
+        assert!(find("json-nope").is_none());
+    }
+}
