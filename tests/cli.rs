@@ -1,0 +1,221 @@
+//! The `dynoprobe` binary as a user runs it: flags, bad input, output formats.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use dynoprobe::workload::fixture::{ID_SUM, RECORDS};
+use dynoprobe::workload::json::checksum;
+
+fn dynoprobe(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the dynoprobe binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dynoprobe-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn absurd_run_counts_are_refused_with_the_valid_range() {
+    for (runs, says) in [
+        ("0", "0 runs would measure nothing"),
+        ("1e12", "got '1e12'"),
+        ("99999999999", "from 1 to 1000000"),
+    ] {
+        let out = dynoprobe(&["run", "--runs", runs]);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains(says),
+            "--runs {runs}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn an_unknown_workload_lists_the_valid_names() {
+    let out = dynoprobe(&["run", "--workload", "json-fast"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stderr(&out);
+    assert!(
+        text.starts_with("dynoprobe: unknown workload 'json-fast'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("json-serde-value") && text.contains("chase-dram"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+}
+
+#[test]
+fn bad_fixtures_name_the_file_and_the_position() {
+    let dir = scratch_dir("fixtures");
+    let bad = dir.join("broken.json");
+    std::fs::write(&bad, "{\"a\": [1, 2,\n  }").unwrap();
+    let cases = [
+        (dir.join("absent.json"), "cannot read fixture"),
+        (dir.clone(), "is a directory"),
+        (bad, "line 2 column 3"),
+    ];
+    for (path, says) in cases {
+        let out = dynoprobe(&["run", "--fixture", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1));
+        let text = stderr(&out);
+        assert!(text.contains(says), "{}: {text}", path.display());
+        assert!(text.contains(path.to_str().unwrap()), "{text}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn json_output_follows_schema_1_with_the_known_checksum() {
+    let out = dynoprobe(&[
+        "run",
+        "--workload",
+        "json-simd-typed",
+        "--runs",
+        "3",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report["schema_version"], 1);
+    let w = &report["workloads"][0];
+    assert_eq!(w["name"], "json-simd-typed");
+    assert_eq!(w["runs_count"], 3);
+    assert_eq!(w["wall_ns"]["count"], 3);
+    assert_eq!(w["checksum"], checksum(RECORDS, ID_SUM));
+    assert!(w["throughput_bytes_per_s"].as_f64().unwrap() > 0.0);
+    assert!(
+        w["off_cpu_ns"].is_null(),
+        "not measured by this command yet"
+    );
+    assert_eq!(report["fixture"]["source"], "shipped");
+}
+
+#[test]
+fn a_users_fixture_runs_and_typed_parsers_are_skipped_or_refused() {
+    let dir = scratch_dir("user");
+    let path = dir.join("orders.json");
+    std::fs::write(
+        &path,
+        r#"[{"id": 40, "total": 9.5}, {"id": 2, "note": "é\n"}]"#,
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+
+    let named = dynoprobe(&["run", "--fixture", path, "--workload", "json-serde-typed"]);
+    assert_eq!(named.status.code(), Some(1));
+    assert!(
+        stderr(&named).contains("record schema"),
+        "{}",
+        stderr(&named)
+    );
+
+    let all = ["run", "--fixture", path, "--runs", "1", "--json"];
+    let out = dynoprobe(&all);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("skipping workload json-serde-typed"));
+    assert!(stderr(&out).contains("skipping workload json-simd-typed"));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<_> = report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(report["workloads"][0]["checksum"], checksum(2, 42));
+    assert_eq!(report["fixture"]["source"], path);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn text_output_has_a_row_per_workload_and_says_where_times_come_from() {
+    let out = dynoprobe(&["run", "-w", "decrypt-cbc", "-w", "chase-l2", "--runs", "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("CLOCK_MONOTONIC"), "{text}");
+    for name in ["decrypt-cbc", "chase-l2"] {
+        let row = text.lines().find(|l| l.starts_with(name)).expect(name);
+        assert_eq!(row.split_whitespace().nth(1), Some("5"), "{row}");
+    }
+}
+
+#[test]
+fn list_names_every_workload() {
+    let out = dynoprobe(&["run", "--list"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 10, "{text}");
+}
+
+#[test]
+fn the_fixture_generator_reproduces_the_shipped_files() {
+    let out = dynoprobe(&["fixtures", "--check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = scratch_dir("regen");
+    let out = dynoprobe(&["fixtures", "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in [
+        "payload.json",
+        "payload.json.enc",
+        "payload.key.hex",
+        "payload.iv.hex",
+    ] {
+        let fresh = std::fs::read(dir.join(name)).unwrap();
+        let shipped = std::fs::read(PathBuf::from("fixtures").join(name))
+            .or_else(|_| {
+                std::fs::read(
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                        .join("fixtures")
+                        .join(name),
+                )
+            })
+            .unwrap();
+        assert!(fresh == shipped, "{name} differs");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn openssl_decrypts_the_shipped_blob_to_the_shipped_json() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let hex = |name| std::fs::read_to_string(fixtures.join(name)).unwrap();
+    let (key, iv) = (hex("payload.key.hex"), hex("payload.iv.hex"));
+    let decrypted = Command::new("openssl")
+        .args([
+            "enc",
+            "-d",
+            "-aes-256-cbc",
+            "-K",
+            key.trim(),
+            "-iv",
+            iv.trim(),
+            "-in",
+        ])
+        .arg(fixtures.join("payload.json.enc"))
+        .output();
+    let Ok(decrypted) = decrypted else {
+        eprintln!(
+            "skipped: openssl is not installed, so the shipped blob cannot be checked with it"
+        );
+        return;
+    };
+    assert!(decrypted.status.success(), "{}", stderr(&decrypted));
+    let json = std::fs::read(fixtures.join("payload.json")).unwrap();
+    assert!(
+        decrypted.stdout == json,
+        "openssl's plaintext differs from payload.json"
+    );
+}
