@@ -90,16 +90,19 @@ impl Fixture {
             path: path.into(),
             source,
         })?;
-        serde_json::from_slice::<serde::de::IgnoredAny>(&json).map_err(|source| {
-            FixtureError::Json {
-                path: path.into(),
-                source,
-            }
-        })?;
+        Fixture::from_json(json, Origin::File(path.into())).map_err(|source| FixtureError::Json {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// Checks that `json` parses (serde_json's error carries line and column) and encrypts it.
+    pub fn from_json(json: Vec<u8>, origin: Origin) -> Result<Fixture, serde_json::Error> {
+        serde_json::from_slice::<serde::de::IgnoredAny>(&json)?;
         Ok(Fixture {
             ciphertext: Cow::Owned(encrypt_cbc(&json)),
             json: Cow::Owned(json),
-            origin: Origin::File(path.into()),
+            origin,
         })
     }
 }
