@@ -24,5 +24,6 @@
 pub mod report;
 pub mod runner;
 pub mod signal;
+pub mod span;
 pub mod stats;
 pub mod workload;

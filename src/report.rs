@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::runner::Measured;
 use crate::signal::machine::Machine;
+use crate::signal::snapshot::Contention;
 use crate::stats::Distribution;
 use crate::workload::fixture::Origin;
 
@@ -23,6 +24,8 @@ pub struct Report {
     pub machine: Machine,
     pub fixture: FixtureInfo,
     pub workloads: Vec<WorkloadReport>,
+    /// The kernel's contention counters over the whole run.
+    pub contention: Contention,
 }
 
 /// Which JSON the JSON and decrypt workloads ran on.
@@ -53,12 +56,15 @@ pub struct WorkloadReport {
     pub throughput_bytes_per_s: Option<f64>,
     /// Wall-clock time per run (`CLOCK_MONOTONIC`).
     pub wall_ns: Distribution,
-    /// Thread CPU time per run; not measured yet.
-    pub on_cpu_ns: Option<Distribution>,
-    /// Wall minus thread CPU time per run; not measured yet.
-    pub off_cpu_ns: Option<Distribution>,
-    pub off_cpu_ratio: Option<f64>,
+    /// Thread CPU time per run (`CLOCK_THREAD_CPUTIME_ID`).
+    pub on_cpu_ns: Distribution,
+    /// Wall minus thread CPU time per run.
+    pub off_cpu_ns: Distribution,
+    /// Total off-CPU time / total wall time.
+    pub off_cpu_ratio: f64,
+    /// Runs with at least one involuntary context switch.
     pub preempted_runs_count: Option<u64>,
+    /// Total run-queue wait (schedstat) / total wall time.
     pub runqueue_wait_ratio: Option<f64>,
     /// The last run's checksum, proof that the work was done.
     pub checksum: u64,
@@ -74,40 +80,66 @@ impl WorkloadReport {
             throughput_bytes_per_s: (median_s > 0.0)
                 .then(|| measured.bytes_per_run as f64 / median_s),
             wall_ns: measured.wall_ns,
-            on_cpu_ns: None,
-            off_cpu_ns: None,
-            off_cpu_ratio: None,
-            preempted_runs_count: None,
-            runqueue_wait_ratio: None,
+            on_cpu_ns: measured.on_cpu_ns,
+            off_cpu_ns: measured.off_cpu_ns,
+            off_cpu_ratio: measured.off_cpu_ratio,
+            preempted_runs_count: measured.preempted_runs_count,
+            runqueue_wait_ratio: measured.runqueue_wait_ratio,
             checksum: measured.checksum,
         }
     }
 }
 
-/// The report as a table, one row per workload, with a legend saying where numbers come from.
+/// The report as text: run times, where the time went, and the contention counters, each
+/// figure with its unit and source.
 pub fn render_text(report: &Report) -> String {
     let mut out = String::new();
+    render_machine(&mut out, report);
+    render_wall(&mut out, &report.workloads);
+    render_split(&mut out, &report.workloads);
+    render_contention(&mut out, &report.contention);
+    out
+}
+
+fn render_machine(out: &mut String, report: &Report) {
     let m = &report.machine;
+    let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
     let _ = writeln!(
         out,
-        "machine: {} · {} CPUs · kernel {}",
-        m.cpu_model.as_deref().unwrap_or("unknown CPU"),
-        m.logical_cpus_count
-            .map_or("?".to_string(), |n| n.to_string()),
-        m.kernel.as_deref().unwrap_or("unknown"),
+        "machine: {} · {} CPUs · kernel {} · clocksource {} · virtualization: {}",
+        or_unknown(&m.cpu_model),
+        m.logical_cpus_count.map_or("?".into(), |n| n.to_string()),
+        or_unknown(&m.kernel),
+        or_unknown(&m.clocksource),
+        or_unknown(&m.virtualization),
     );
+    let quota = match (m.cgroup_version, m.cgroup_quota_ratio) {
+        (None, _) => "no CPU cgroup found".to_string(),
+        (Some(v), None) => format!(
+            "cgroup {v} {}, no CPU quota",
+            m.cgroup_dir.as_deref().unwrap_or("?")
+        ),
+        (Some(v), Some(q)) => format!(
+            "cgroup {v} {}, quota {q:.2} CPUs",
+            m.cgroup_dir.as_deref().unwrap_or("?")
+        ),
+    };
+    let _ = writeln!(out, "{quota}");
     let _ = writeln!(
         out,
         "fixture: {} ({:.2} MB JSON)\n",
         report.fixture.source,
         report.fixture.json_bytes as f64 / 1e6
     );
+}
+
+fn render_wall(out: &mut String, workloads: &[WorkloadReport]) {
     let _ = writeln!(
         out,
         "{:<18} {:>7} {:>10} {:>10} {:>10} {:>10} {:>7} {:>9}",
         "workload", "runs", "p50 ms", "p90 ms", "p99 ms", "max ms", "CV", "MB/s"
     );
-    for w in &report.workloads {
+    for w in workloads {
         let d = &w.wall_ns;
         let _ = writeln!(
             out,
@@ -124,20 +156,114 @@ pub fn render_text(report: &Report) -> String {
         );
     }
     out.push_str(
-        "\nTimes are wall-clock per run (CLOCK_MONOTONIC), nearest-rank percentiles. \
-         CV = stddev / mean.\nMB/s = bytes per run / p50, in 10^6 bytes; \
-         for chase-* it counts the 64-byte lines visited.\n",
+        "Wall-clock time per run (CLOCK_MONOTONIC), nearest-rank percentiles; CV = stddev / mean.\n\
+         MB/s = bytes per run / p50 (10^6 bytes); for chase-* the 64-byte lines visited.\n\n",
     );
-    out
+}
+
+fn render_split(out: &mut String, workloads: &[WorkloadReport]) {
+    let _ = writeln!(
+        out,
+        "{:<18} {:>11} {:>11} {:>12} {:>12} {:>8} {:>8} {:>10}",
+        "where time went",
+        "on-CPU p50",
+        "on-CPU p90",
+        "off-CPU p50",
+        "off-CPU p99",
+        "off-CPU",
+        "rq-wait",
+        "preempted"
+    );
+    for w in workloads {
+        let _ = writeln!(
+            out,
+            "{:<18} {:>11} {:>11} {:>12} {:>12} {:>8} {:>8} {:>10}",
+            w.name,
+            ms(w.on_cpu_ns.p50),
+            ms(w.on_cpu_ns.p90),
+            ms(w.off_cpu_ns.p50),
+            ms(w.off_cpu_ns.p99),
+            percent(Some(w.off_cpu_ratio)),
+            percent(w.runqueue_wait_ratio),
+            w.preempted_runs_count
+                .map_or("-".into(), |n| format!("{n}/{}", w.runs_count)),
+        );
+    }
+    out.push_str(
+        "ms per run. on-CPU: thread CPU time (CLOCK_THREAD_CPUTIME_ID); off-CPU: wall − on-CPU.\n\
+         off-CPU and rq-wait: share of all runs' wall time; rq-wait is the kernel's run-queue wait\n\
+         (/proc/thread-self/schedstat). preempted: runs with an involuntary context switch (getrusage).\n\n",
+    );
+}
+
+fn render_contention(out: &mut String, c: &Contention) {
+    let _ = writeln!(
+        out,
+        "contention over the whole run ({:.1} s):",
+        c.elapsed_ns as f64 / 1e9
+    );
+    let rows = [
+        (
+            "steal",
+            percent(c.steal_ratio.value()),
+            "of all CPU time, stolen by the hypervisor (/proc/stat)",
+        ),
+        (
+            "run-queue wait",
+            percent(c.runqueue_wait_ratio.value()),
+            "of our threads' runnable time spent waiting for a CPU (schedstat)",
+        ),
+        (
+            "preemptions",
+            rate(c.involuntary_switches_per_s.value()),
+            "involuntary context switches of this process (getrusage)",
+        ),
+        (
+            "throttled periods",
+            percent(c.throttled_period_ratio.value()),
+            "of cgroup CFS periods that ran out of quota (cpu.stat)",
+        ),
+        (
+            "throttled",
+            percent(c.throttled_ratio.value()),
+            "of the time the cgroup was stopped by its quota (cpu.stat)",
+        ),
+        (
+            "CPU pressure",
+            percent(c.pressure_some_ratio.value()),
+            "of the time some task on the machine waited for a CPU (PSI)",
+        ),
+        (
+            "CPU busy",
+            percent(c.cpu_usage_ratio.value()),
+            "of all CPUs' time busy (/proc/stat)",
+        ),
+    ];
+    for (name, value, meaning) in rows {
+        let _ = writeln!(out, "  {name:<18} {value:>8}  {meaning}");
+    }
+    for (field, why) in &c.unavailable {
+        let _ = writeln!(out, "  - {field}: {why}");
+    }
 }
 
 fn ms(ns: u64) -> String {
     format!("{:.3}", ns as f64 / 1e6)
 }
 
+fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or("n/a".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+fn rate(per_s: Option<f64>) -> String {
+    per_s.map_or("n/a".into(), |r| format!("{r:.1}/s"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::signal::snapshot::Sampler;
 
     fn measured() -> Measured {
         Measured {
@@ -145,7 +271,24 @@ mod tests {
             bytes_per_run: 4_000_000,
             runs_count: 3,
             wall_ns: Distribution::of([1_000_000, 2_000_000, 3_000_000]).unwrap(),
+            on_cpu_ns: Distribution::of([1_000_000, 1_000_000, 1_000_000]).unwrap(),
+            off_cpu_ns: Distribution::of([0, 1_000_000, 2_000_000]).unwrap(),
+            off_cpu_ratio: 0.5,
+            preempted_runs_count: Some(2),
+            runqueue_wait_ratio: None,
             checksum: 42,
+        }
+    }
+
+    fn report() -> Report {
+        let mut sampler = Sampler::new();
+        let earlier = sampler.take();
+        Report {
+            schema_version: SCHEMA_VERSION,
+            machine: Machine::default(),
+            fixture: FixtureInfo::new(&Origin::Shipped, 4_000_000),
+            workloads: vec![WorkloadReport::from_measured(&measured())],
+            contention: sampler.take().since(&earlier),
         }
     }
 
@@ -159,33 +302,24 @@ mod tests {
 
     #[test]
     fn json_carries_units_and_nulls_for_what_was_not_measured() {
-        let report = Report {
-            schema_version: SCHEMA_VERSION,
-            machine: Machine::default(),
-            fixture: FixtureInfo::new(&Origin::Shipped, 4_000_000),
-            workloads: vec![WorkloadReport::from_measured(&measured())],
-        };
-        let json = serde_json::to_value(&report).unwrap();
+        let json = serde_json::to_value(report()).unwrap();
         assert_eq!(json["schema_version"], 1);
         let w = &json["workloads"][0];
         assert_eq!(w["runs_count"], 3);
         let p50 = w["wall_ns"]["p50"].as_u64().unwrap();
         assert!(p50.abs_diff(2_000_000) < 2_000, "{p50}");
-        assert!(w["on_cpu_ns"].is_null());
-        assert!(w["off_cpu_ratio"].is_null());
+        assert_eq!(w["on_cpu_ns"]["count"], 3);
+        assert_eq!(w["off_cpu_ratio"], 0.5);
+        assert_eq!(w["preempted_runs_count"], 2);
+        assert!(w["runqueue_wait_ratio"].is_null());
+        assert!(json["contention"]["elapsed_ns"].as_u64().is_some());
         assert!(json["machine"]["kernel"].is_null());
         assert_eq!(json["fixture"]["source"], "shipped");
     }
 
     #[test]
     fn text_has_one_row_per_workload_in_milliseconds() {
-        let report = Report {
-            schema_version: SCHEMA_VERSION,
-            machine: Machine::default(),
-            fixture: FixtureInfo::new(&Origin::Shipped, 4_000_000),
-            workloads: vec![WorkloadReport::from_measured(&measured())],
-        };
-        let text = render_text(&report);
+        let text = render_text(&report());
         let row = text
             .lines()
             .find(|l| l.starts_with("json-serde-value"))
@@ -195,5 +329,13 @@ mod tests {
         assert_eq!(cells[1..6], ["3", "2.001", "3.000", "3.000", "3.000"]);
         // 4 MB / 2.000895 ms, in 10^6 bytes per second.
         assert_eq!(cells[7], "1999.1");
+        let split = text
+            .lines()
+            .filter(|l| l.starts_with("json-serde-value"))
+            .nth(1)
+            .unwrap();
+        let cells: Vec<_> = split.split_whitespace().collect();
+        assert_eq!(cells[5..], ["50.0%", "n/a", "2/3"]);
+        assert!(text.contains("contention over the whole run"));
     }
 }

@@ -6,6 +6,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use crate::span::{Span, SpanStats};
 use crate::stats::{Distribution, Recorder};
 use crate::workload::{Workload, WorkloadError};
 
@@ -55,16 +56,69 @@ pub enum Progress {
     },
 }
 
-/// The measured runs of one workload.
+/// The measured runs of one workload; each run was timed inside a [`Span`].
 #[derive(Debug, Clone)]
 pub struct Measured {
     pub name: &'static str,
     pub bytes_per_run: u64,
     pub runs_count: u32,
-    /// Wall-clock time of each run (`Instant`, i.e. `CLOCK_MONOTONIC`), ns.
+    /// Wall-clock time of each run (`CLOCK_MONOTONIC`), ns.
     pub wall_ns: Distribution,
+    /// Thread CPU time of each run (`CLOCK_THREAD_CPUTIME_ID`), ns.
+    pub on_cpu_ns: Distribution,
+    /// Wall minus thread CPU time of each run, ns.
+    pub off_cpu_ns: Distribution,
+    /// Total off-CPU time / total wall time over all runs.
+    pub off_cpu_ratio: f64,
+    /// Runs during which the scheduler preempted the thread at least once (`None` without
+    /// `getrusage(RUSAGE_THREAD)`).
+    pub preempted_runs_count: Option<u64>,
+    /// Total run-queue wait (schedstat) / total wall time (`None` without schedstat).
+    pub runqueue_wait_ratio: Option<f64>,
     /// The last run's checksum.
     pub checksum: u64,
+}
+
+/// Span results accumulated over runs.
+#[derive(Debug, Default)]
+struct Tally {
+    wall: Recorder,
+    on_cpu: Recorder,
+    off_cpu: Recorder,
+    wall_total_ns: u64,
+    off_cpu_total_ns: u64,
+    wait_total_ns: Option<u64>,
+    preempted_runs: Option<u64>,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            wait_total_ns: Some(0),
+            preempted_runs: Some(0),
+            ..Tally::default()
+        }
+    }
+
+    fn add(&mut self, run: &SpanStats) {
+        self.wall.record(run.wall_ns);
+        self.on_cpu.record(run.on_cpu_ns);
+        self.off_cpu.record(run.off_cpu_ns);
+        self.wall_total_ns += run.wall_ns;
+        self.off_cpu_total_ns += run.off_cpu_ns;
+        self.wait_total_ns = self
+            .wait_total_ns
+            .zip(run.runqueue_wait_ns)
+            .map(|(a, b)| a + b);
+        self.preempted_runs = self
+            .preempted_runs
+            .zip(run.preemptions)
+            .map(|(runs, p)| runs + u64::from(p > 0));
+    }
+
+    fn share(&self, part_ns: u64) -> f64 {
+        part_ns as f64 / self.wall_total_ns.max(1) as f64
+    }
 }
 
 /// Warms `workload` up, decides how many runs to do, and times each.
@@ -79,25 +133,29 @@ pub fn measure(
         Runs::Exactly(n) => n,
         Runs::Auto => auto_runs(plan, per_run),
     };
-    let mut wall = Recorder::new();
+    let mut tally = Tally::new();
     let mut checksum = 0;
     for done in 0..total {
-        let start = Instant::now();
+        let span = Span::start();
         checksum = black_box(workload.run()?);
-        wall.record(start.elapsed().as_nanos() as u64);
+        tally.add(&span.finish());
         observe(Progress::Measuring {
             done: done + 1,
             total,
         });
     }
+    // `total` is at least 1 (flags are checked, and auto gives min_runs ≥ 1).
+    let none = || WorkloadError::new(workload.name(), "no measured runs (asked for 0 runs)");
     Ok(Measured {
         name: workload.name(),
         bytes_per_run: workload.bytes_per_run(),
         runs_count: total,
-        // `total` is at least 1 (flags are checked, and auto gives min_runs ≥ 1).
-        wall_ns: wall.summary().ok_or_else(|| {
-            WorkloadError::new(workload.name(), "no measured runs (asked for 0 runs)")
-        })?,
+        wall_ns: tally.wall.summary().ok_or_else(none)?,
+        on_cpu_ns: tally.on_cpu.summary().ok_or_else(none)?,
+        off_cpu_ns: tally.off_cpu.summary().ok_or_else(none)?,
+        off_cpu_ratio: tally.share(tally.off_cpu_total_ns),
+        preempted_runs_count: tally.preempted_runs,
+        runqueue_wait_ratio: tally.wait_total_ns.map(|ns| tally.share(ns)),
         checksum,
     })
 }
@@ -159,6 +217,9 @@ mod tests {
         let measured = measure(&mut workload, &plan, &mut |p| seen.push(p)).unwrap();
         assert_eq!(measured.runs_count, 5);
         assert_eq!(measured.wall_ns.count, 5);
+        assert_eq!(measured.on_cpu_ns.count, 5);
+        assert!((0.0..=1.0).contains(&measured.off_cpu_ratio));
+        assert!(measured.preempted_runs_count.is_some_and(|n| n <= 5));
         // Two warm-up runs, then five measured: the last checksum is 7.
         assert_eq!(measured.checksum, 7);
         assert_eq!(seen.first(), Some(&Progress::WarmingUp));

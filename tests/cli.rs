@@ -96,10 +96,11 @@ fn json_output_follows_schema_1_with_the_known_checksum() {
     assert_eq!(w["wall_ns"]["count"], 3);
     assert_eq!(w["checksum"], checksum(RECORDS, ID_SUM));
     assert!(w["throughput_bytes_per_s"].as_f64().unwrap() > 0.0);
-    assert!(
-        w["off_cpu_ns"].is_null(),
-        "not measured by this command yet"
-    );
+    assert_eq!(w["off_cpu_ns"]["count"], 3);
+    let off = w["off_cpu_ratio"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&off), "{off}");
+    assert!(report["contention"]["elapsed_ns"].as_u64().unwrap() > 0);
+    assert!(report["machine"]["clocksource"].is_string());
     assert_eq!(report["fixture"]["source"], "shipped");
 }
 

@@ -2,6 +2,7 @@
 
 mod fixtures;
 mod run;
+mod signals;
 
 use std::path::PathBuf;
 
@@ -21,8 +22,24 @@ pub struct Args {
 enum Command {
     /// Run cache-heavy workloads many times and report the distribution of their run times.
     Run(RunArgs),
+    /// Print contention counters every interval, like vmstat: steal, run-queue wait,
+    /// throttling, CPU pressure, preemptions, CPU usage.
+    Signals(SignalsArgs),
     /// Rebuild fixtures/payload.json, its encrypted twin, key and IV, byte for byte.
     Fixtures(FixturesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SignalsArgs {
+    /// Time between lines: 500ms, 1s, 2m, or plain seconds (10ms to 1h).
+    #[arg(long, short = 'i', value_name = "DURATION", default_value = "1s", value_parser = signals::parse_interval)]
+    interval: std::time::Duration,
+    /// Stop after this many lines [default: run until interrupted].
+    #[arg(long, short = 'c', value_name = "N", value_parser = signals::parse_count)]
+    count: Option<u64>,
+    /// Print each interval as one JSON object per line (JSON Lines), every field with its unit.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,6 +75,7 @@ struct FixturesArgs {
 pub fn dispatch(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Run(args) => run::run(args),
+        Command::Signals(args) => signals::signals(args),
         Command::Fixtures(args) => fixtures::fixtures(args),
     }
 }

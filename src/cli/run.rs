@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use dynoprobe::report::{FixtureInfo, Report, SCHEMA_VERSION, WorkloadReport, render_text};
 use dynoprobe::runner::{Plan, Progress, Runs, measure};
 use dynoprobe::signal::machine::Machine;
+use dynoprobe::signal::snapshot::Sampler;
 use dynoprobe::workload::{self, Fixture, Inputs, Spec};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -33,6 +34,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         ..Plan::default()
     };
     let bar = progress_bar(args.json);
+    let mut sampler = Sampler::new();
+    let start = sampler.take();
     let mut workloads = Vec::new();
     for spec in &selected {
         bar.set_message(format!("preparing {}", spec.name));
@@ -56,6 +59,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("while measuring {}", spec.name))?;
         workloads.push(WorkloadReport::from_measured(&measured));
     }
+    let contention = sampler.take().since(&start);
     bar.finish_and_clear();
     if workloads.is_empty() {
         bail!("no workload could run on this fixture");
@@ -65,6 +69,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         machine,
         fixture: FixtureInfo::new(&inputs.fixture.origin, inputs.fixture.json.len() as u64),
         workloads,
+        contention,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

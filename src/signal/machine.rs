@@ -7,6 +7,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::cgroup::{CgroupReader, Version};
+use super::clock::clocksource;
+
 /// Cache sizes of CPU 0, from `/sys/devices/system/cpu/cpu0/cache/index*/`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct CacheSizes {
@@ -81,6 +84,18 @@ pub struct Machine {
     /// CPUs this process may run on (`std::thread::available_parallelism`, which honours
     /// the affinity mask and, on Linux, a cgroup quota).
     pub logical_cpus_count: Option<u64>,
+    /// The kernel's clocksource (`tsc` is cheap to read; `hpet`, `acpi_pm`, `xen` are not).
+    pub clocksource: Option<String>,
+    /// The hypervisor and the evidence for it, e.g. `kvm (kvm-clock clocksource)`, or
+    /// `none (no hypervisor flag in /proc/cpuinfo)`.
+    pub virtualization: Option<String>,
+    /// The cgroup hierarchy holding this process's `cpu` controller.
+    pub cgroup_version: Option<Version>,
+    /// That cgroup's directory.
+    pub cgroup_dir: Option<String>,
+    /// CPU quota / period, in CPUs (0.3 = 30% of one CPU; can exceed 1). `null` when
+    /// there is no quota (or no cgroup was found: see `cgroup_version`).
+    pub cgroup_quota_ratio: Option<f64>,
     /// Cache sizes of CPU 0.
     #[serde(flatten)]
     pub caches: CacheSizes,
@@ -89,17 +104,93 @@ pub struct Machine {
 impl Machine {
     /// Reads the description of this machine.
     pub fn read() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok();
+        let cgroup = CgroupReader::detect().ok();
         Machine {
             kernel: read_trimmed("/proc/sys/kernel/osrelease"),
-            cpu_model: std::fs::read_to_string("/proc/cpuinfo")
-                .ok()
-                .and_then(|text| parse_cpu_model(&text)),
+            cpu_model: cpuinfo.as_deref().and_then(parse_cpu_model),
             logical_cpus_count: std::thread::available_parallelism()
                 .ok()
                 .map(|n| n.get() as u64),
+            clocksource: clocksource().ok(),
+            virtualization: virtualization(&Evidence {
+                hypervisor_type: read_trimmed("/sys/hypervisor/type"),
+                dmi_vendor: read_trimmed("/sys/class/dmi/id/sys_vendor"),
+                dmi_product: read_trimmed("/sys/class/dmi/id/product_name"),
+                cpuinfo,
+                clocksources: read_trimmed(CLOCKSOURCES),
+            }),
+            cgroup_version: cgroup.as_ref().map(|c| c.location.version),
+            cgroup_dir: cgroup
+                .as_ref()
+                .map(|c| c.location.dir.display().to_string()),
+            cgroup_quota_ratio: cgroup.and_then(|c| c.quota().ok()?.cpus()),
             caches: CacheSizes::read(),
         }
     }
+}
+
+const CLOCKSOURCES: &str = "/sys/devices/system/clocksource/clocksource0/available_clocksource";
+
+/// What the machine shows of a hypervisor.
+#[derive(Debug, Default)]
+pub struct Evidence {
+    /// `/sys/hypervisor/type` (Xen).
+    pub hypervisor_type: Option<String>,
+    /// `/sys/class/dmi/id/sys_vendor`, e.g. `Amazon EC2`, `QEMU`, `Google`.
+    pub dmi_vendor: Option<String>,
+    /// `/sys/class/dmi/id/product_name`.
+    pub dmi_product: Option<String>,
+    /// `/proc/cpuinfo`, for the `hypervisor` flag.
+    pub cpuinfo: Option<String>,
+    /// `available_clocksource`: paravirtual clocks name their hypervisor.
+    pub clocksources: Option<String>,
+}
+
+/// Names the hypervisor and says how it was told; `None` when nothing could be read.
+pub fn virtualization(e: &Evidence) -> Option<String> {
+    if let Some(kind) = &e.hypervisor_type {
+        return Some(format!("{kind} (/sys/hypervisor/type)"));
+    }
+    const VM_VENDORS: &[&str] = &[
+        "Amazon EC2",
+        "QEMU",
+        "Google",
+        "Microsoft Corporation",
+        "VMware",
+        "Xen",
+        "innotek",
+        "DigitalOcean",
+        "Hetzner",
+        "OpenStack",
+    ];
+    if let Some(vendor) = &e.dmi_vendor
+        && VM_VENDORS.iter().any(|v| vendor.starts_with(v))
+    {
+        let product = e.dmi_product.as_deref().unwrap_or("");
+        return Some(format!("{vendor} {product} (DMI vendor)").replace("  ", " "));
+    }
+    let clocks = e.clocksources.as_deref().unwrap_or("");
+    for (clock, name) in [
+        ("kvm-clock", "kvm"),
+        ("xen", "xen"),
+        ("hyperv_clocksource", "hyper-v"),
+    ] {
+        if clocks
+            .split_ascii_whitespace()
+            .any(|c| c.starts_with(clock))
+        {
+            return Some(format!("{name} ({clock} clocksource)"));
+        }
+    }
+    let flagged = e.cpuinfo.as_deref()?.lines().any(|line| {
+        line.starts_with("flags") && line.split_ascii_whitespace().any(|f| f == "hypervisor")
+    });
+    Some(if flagged {
+        "unknown hypervisor (cpuinfo hypervisor flag)".to_string()
+    } else {
+        "none (no hypervisor flag in /proc/cpuinfo)".to_string()
+    })
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
@@ -160,6 +251,45 @@ mod tests {
         let text = "processor\t: 0\nmodel name\t: AMD EPYC\nflags: x\nmodel name\t: other\n";
         assert_eq!(parse_cpu_model(text), Some("AMD EPYC".into()));
         assert_eq!(parse_cpu_model("processor: 0\n"), None);
+    }
+
+    #[test]
+    fn virtualization_names_its_evidence() {
+        let kvm = Evidence {
+            clocksources: Some("tsc kvm-clock acpi_pm".into()),
+            ..Evidence::default()
+        };
+        assert_eq!(
+            virtualization(&kvm).as_deref(),
+            Some("kvm (kvm-clock clocksource)")
+        );
+        let ec2 = Evidence {
+            dmi_vendor: Some("Amazon EC2".into()),
+            dmi_product: Some("m5.large".into()),
+            ..Evidence::default()
+        };
+        assert_eq!(
+            virtualization(&ec2).as_deref(),
+            Some("Amazon EC2 m5.large (DMI vendor)")
+        );
+        let flag = Evidence {
+            cpuinfo: Some("flags\t: fpu hypervisor aes\n".into()),
+            ..Evidence::default()
+        };
+        assert_eq!(
+            virtualization(&flag).as_deref(),
+            Some("unknown hypervisor (cpuinfo hypervisor flag)")
+        );
+        let metal = Evidence {
+            cpuinfo: Some("flags\t: fpu aes\n".into()),
+            dmi_vendor: Some("Dell Inc.".into()),
+            ..Evidence::default()
+        };
+        assert_eq!(
+            virtualization(&metal).as_deref(),
+            Some("none (no hypervisor flag in /proc/cpuinfo)")
+        );
+        assert_eq!(virtualization(&Evidence::default()), None);
     }
 
     #[test]

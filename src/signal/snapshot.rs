@@ -1,0 +1,474 @@
+//! All contention signals at one instant, and what changed between two instants.
+//!
+//! `Sampler` keeps every source open; `take_into` refills a `Snapshot` without allocating
+//! (after the first). `later.since(&earlier)` turns two snapshots into a [`Contention`]:
+//! ratios and rates for the interval, each with the reason where it cannot be given.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::cgroup::{CgroupReader, CpuStat};
+use super::clock::monotonic_ns;
+use super::pressure::{Pressure, PressureReader};
+use super::procstat::{ProcStat, ProcStatReader};
+use super::rusage::{self, Rusage, Who};
+use super::schedstat::{ProcessSchedstat, SchedStat, ThreadSchedstat};
+use super::{Reason, Signal, Unavailable};
+
+/// Every source, kept open. The thread counters are those of the thread that created it.
+#[derive(Debug)]
+pub struct Sampler {
+    procstat: ProcStatReader,
+    thread: ThreadSchedstat,
+    process: ProcessSchedstat,
+    cgroup: Result<CgroupReader, Unavailable>,
+    pressure: PressureReader,
+}
+
+impl Default for Sampler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The raw counters at one instant.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// `CLOCK_MONOTONIC`, ns.
+    pub at_ns: u64,
+    pub stat: Result<ProcStat, Unavailable>,
+    pub thread_sched: Result<SchedStat, Unavailable>,
+    pub process_sched: Result<SchedStat, Unavailable>,
+    pub thread_usage: Result<Rusage, Unavailable>,
+    pub process_usage: Result<Rusage, Unavailable>,
+    pub cgroup: Result<CpuStat, Unavailable>,
+    pub pressure: Result<Pressure, Unavailable>,
+    pub cgroup_pressure: Result<Pressure, Unavailable>,
+}
+
+const NOT_TAKEN: Unavailable = Unavailable::new("snapshot", Reason::NotApplicable("not taken yet"));
+
+impl Sampler {
+    /// Opens every source; one that cannot be opened reports why at every snapshot.
+    pub fn new() -> Sampler {
+        Sampler {
+            procstat: ProcStatReader::new(),
+            thread: ThreadSchedstat::new(),
+            process: ProcessSchedstat::new(),
+            cgroup: CgroupReader::detect(),
+            pressure: PressureReader::system(),
+        }
+    }
+
+    /// The cgroup reader, when this process's CPU cgroup was found.
+    pub fn cgroup(&self) -> Result<&CgroupReader, Unavailable> {
+        self.cgroup.as_ref().map_err(|e| *e)
+    }
+
+    /// A new snapshot (allocates; use [`Sampler::take_into`] to reuse one).
+    pub fn take(&mut self) -> Snapshot {
+        let mut snapshot = Snapshot::empty();
+        self.take_into(&mut snapshot);
+        snapshot
+    }
+
+    /// Refills `snapshot` in place; allocates nothing once `snapshot` has been filled before.
+    pub fn take_into(&mut self, snapshot: &mut Snapshot) {
+        let mut stat: ProcStat =
+            std::mem::replace(&mut snapshot.stat, Err(NOT_TAKEN)).unwrap_or_default();
+        snapshot.stat = self.procstat.read_into(&mut stat).map(|()| stat);
+        snapshot.process_sched = self.process.read();
+        snapshot.process_usage = rusage::read(Who::Process);
+        snapshot.cgroup = self
+            .cgroup
+            .as_mut()
+            .map_err(|e| *e)
+            .and_then(|c| c.read_stat());
+        snapshot.cgroup_pressure = self
+            .cgroup
+            .as_mut()
+            .map_err(|e| *e)
+            .and_then(|c| c.read_pressure());
+        snapshot.pressure = self.pressure.read();
+        snapshot.thread_sched = self.thread.read();
+        snapshot.thread_usage = rusage::read(Who::Thread);
+        snapshot.at_ns = monotonic_ns();
+    }
+}
+
+impl Snapshot {
+    fn empty() -> Snapshot {
+        Snapshot {
+            at_ns: 0,
+            stat: Err(NOT_TAKEN),
+            thread_sched: Err(NOT_TAKEN),
+            process_sched: Err(NOT_TAKEN),
+            thread_usage: Err(NOT_TAKEN),
+            process_usage: Err(NOT_TAKEN),
+            cgroup: Err(NOT_TAKEN),
+            pressure: Err(NOT_TAKEN),
+            cgroup_pressure: Err(NOT_TAKEN),
+        }
+    }
+
+    /// Every signal now, through a fresh [`Sampler`] (opens every file: for one-off use).
+    pub fn take() -> Snapshot {
+        Sampler::new().take()
+    }
+
+    /// What happened between `earlier` and this snapshot.
+    pub fn since(&self, earlier: &Snapshot) -> Contention {
+        let elapsed_ns = self.at_ns.saturating_sub(earlier.at_ns);
+        let per_s = |count: u64| count as f64 * 1e9 / elapsed_ns.max(1) as f64;
+
+        let stat = self.stat.as_ref().map_err(|e| *e).and_then(|now| {
+            let then = earlier.stat.as_ref().map_err(|e| *e)?;
+            Ok((now, then))
+        });
+        let steal_ratio = Signal(stat.and_then(|(now, then)| steal(&now.all, &then.all)));
+        let steal_per_cpu_ratio = match &stat {
+            Ok((now, then)) => now
+                .per_cpu
+                .iter()
+                .filter_map(|(cpu, times)| {
+                    let before = then.per_cpu.iter().find(|(c, _)| c == cpu)?;
+                    Some(CpuSteal {
+                        cpu: *cpu,
+                        steal_ratio: Signal(steal(times, &before.1)),
+                    })
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let cpu_usage_ratio = Signal(stat.and_then(|(now, then)| {
+            let total = delta("/proc/stat", now.all.total(), then.all.total())?;
+            let busy = delta("/proc/stat", now.all.busy(), then.all.busy())?;
+            ratio("/proc/stat", busy, total)
+        }));
+
+        let sched_wait = |now: &Result<SchedStat, Unavailable>,
+                          then: &Result<SchedStat, Unavailable>| {
+            let (now, then): (SchedStat, SchedStat) = both(now, then)?;
+            let wait = delta("schedstat", now.wait_ns, then.wait_ns)?;
+            let run = delta("schedstat", now.on_cpu_ns, then.on_cpu_ns)?;
+            ratio("schedstat", wait, wait + run)
+        };
+        let usage = both(&self.process_usage, &earlier.process_usage);
+        let switches = |pick: fn(&Rusage) -> u64| {
+            let (now, then): (Rusage, Rusage) = usage?;
+            Ok(per_s(delta("getrusage", pick(&now), pick(&then))?))
+        };
+        let cgroup = both(&self.cgroup, &earlier.cgroup);
+        let counter = |pick: fn(&CpuStat) -> Option<u64>| -> Result<u64, Unavailable> {
+            let (now, then): (CpuStat, CpuStat) = cgroup?;
+            let no_quota = Unavailable::new(
+                "cgroup cpu.stat",
+                Reason::NotApplicable(
+                    "no throttling counters: the cgroup has no CPU controller limits",
+                ),
+            );
+            delta(
+                "cgroup cpu.stat",
+                pick(&now).ok_or(no_quota)?,
+                pick(&then).ok_or(no_quota)?,
+            )
+        };
+        let pressure_ratio =
+            |now: &Result<Pressure, Unavailable>, then: &Result<Pressure, Unavailable>, source| {
+                let (now, then): (Pressure, Pressure) = both(now, then)?;
+                ratio(
+                    source,
+                    delta(source, now.some.total_us, then.some.total_us)? * 1000,
+                    elapsed_ns,
+                )
+            };
+
+        let mut contention = Contention {
+            elapsed_ns,
+            steal_ratio,
+            runqueue_wait_ratio: Signal(sched_wait(&self.process_sched, &earlier.process_sched)),
+            thread_runqueue_wait_ratio: Signal(sched_wait(
+                &self.thread_sched,
+                &earlier.thread_sched,
+            )),
+            involuntary_switches_per_s: Signal(switches(|u| u.involuntary_switches)),
+            voluntary_switches_per_s: Signal(switches(|u| u.voluntary_switches)),
+            throttled_period_ratio: Signal(counter(|c| c.nr_throttled).and_then(|throttled| {
+                match counter(|c| c.nr_periods)? {
+                    0 => Err(Unavailable::new(
+                        "cgroup cpu.stat",
+                        Reason::NotApplicable(
+                            "no CFS periods elapsed: the cgroup has no CPU quota, or did not run",
+                        ),
+                    )),
+                    periods => ratio("cgroup cpu.stat", throttled, periods),
+                }
+            })),
+            throttled_ratio: Signal(
+                counter(|c| c.throttled_ns).and_then(|ns| ratio("cgroup cpu.stat", ns, elapsed_ns)),
+            ),
+            pressure_some_ratio: Signal(pressure_ratio(
+                &self.pressure,
+                &earlier.pressure,
+                "/proc/pressure/cpu",
+            )),
+            cgroup_pressure_some_ratio: Signal(pressure_ratio(
+                &self.cgroup_pressure,
+                &earlier.cgroup_pressure,
+                "cgroup cpu.pressure",
+            )),
+            cpu_usage_ratio,
+            process_cpu_seconds_per_s: Signal(usage.and_then(|(now, then): (Rusage, Rusage)| {
+                let used = delta(
+                    "getrusage",
+                    now.user_ns + now.system_ns,
+                    then.user_ns + then.system_ns,
+                )?;
+                Ok(used as f64 / elapsed_ns.max(1) as f64)
+            })),
+            steal_per_cpu_ratio,
+            unavailable: BTreeMap::new(),
+        };
+        contention.unavailable = contention.reasons();
+        contention
+    }
+}
+
+/// Contention over an interval. Ratios are 0..1 shares; `null` in JSON where unavailable,
+/// with the reason under `unavailable`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contention {
+    pub elapsed_ns: u64,
+    /// Steal ticks / all ticks, all CPUs (`/proc/stat`): the hypervisor ran someone else.
+    pub steal_ratio: Signal<f64>,
+    /// Of the time this process's threads were runnable, the share they waited on a run
+    /// queue (schedstat, summed over threads): waiting behind other tasks, or throttled.
+    pub runqueue_wait_ratio: Signal<f64>,
+    /// The same for the thread that took the snapshots.
+    pub thread_runqueue_wait_ratio: Signal<f64>,
+    /// Times per second the scheduler took a CPU away from this process's threads.
+    pub involuntary_switches_per_s: Signal<f64>,
+    /// Times per second this process's threads gave up the CPU (I/O, locks, sleeps).
+    pub voluntary_switches_per_s: Signal<f64>,
+    /// Throttled periods / elapsed periods of the CPU cgroup (`cpu.stat`).
+    pub throttled_period_ratio: Signal<f64>,
+    /// Time the cgroup was throttled / elapsed time.
+    pub throttled_ratio: Signal<f64>,
+    /// Share of the interval some task on the machine waited for a CPU (PSI `some` total).
+    pub pressure_some_ratio: Signal<f64>,
+    /// The same, for this process's cgroup (v2 only).
+    pub cgroup_pressure_some_ratio: Signal<f64>,
+    /// Busy ticks / all ticks, all CPUs.
+    pub cpu_usage_ratio: Signal<f64>,
+    /// CPU time this process used per second of wall time (1.0 = one whole CPU).
+    pub process_cpu_seconds_per_s: Signal<f64>,
+    /// Steal ratio of each CPU.
+    pub steal_per_cpu_ratio: Vec<CpuSteal>,
+    /// Why each `null` field above is `null`.
+    pub unavailable: BTreeMap<&'static str, String>,
+}
+
+/// One CPU's steal ratio.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CpuSteal {
+    pub cpu: u32,
+    pub steal_ratio: Signal<f64>,
+}
+
+impl Contention {
+    fn reasons(&self) -> BTreeMap<&'static str, String> {
+        let fields = [
+            ("steal_ratio", &self.steal_ratio),
+            ("runqueue_wait_ratio", &self.runqueue_wait_ratio),
+            (
+                "thread_runqueue_wait_ratio",
+                &self.thread_runqueue_wait_ratio,
+            ),
+            (
+                "involuntary_switches_per_s",
+                &self.involuntary_switches_per_s,
+            ),
+            ("voluntary_switches_per_s", &self.voluntary_switches_per_s),
+            ("throttled_period_ratio", &self.throttled_period_ratio),
+            ("throttled_ratio", &self.throttled_ratio),
+            ("pressure_some_ratio", &self.pressure_some_ratio),
+            (
+                "cgroup_pressure_some_ratio",
+                &self.cgroup_pressure_some_ratio,
+            ),
+            ("cpu_usage_ratio", &self.cpu_usage_ratio),
+            ("process_cpu_seconds_per_s", &self.process_cpu_seconds_per_s),
+        ];
+        fields
+            .into_iter()
+            .filter_map(|(name, signal)| Some((name, signal.unavailable()?.to_string())))
+            .collect()
+    }
+}
+
+fn steal(
+    now: &super::procstat::CpuTimes,
+    then: &super::procstat::CpuTimes,
+) -> Result<f64, Unavailable> {
+    const SOURCE: &str = "/proc/stat steal";
+    let missing = Unavailable::new(
+        SOURCE,
+        Reason::NotApplicable("kernel older than 2.6.11 has no steal column"),
+    );
+    let stolen = delta(
+        SOURCE,
+        now.steal.ok_or(missing)?,
+        then.steal.ok_or(missing)?,
+    )?;
+    ratio(SOURCE, stolen, delta(SOURCE, now.total(), then.total())?)
+}
+
+/// Both readings of a signal, or the first reason one of them is missing.
+fn both<T: Copy>(
+    now: &Result<T, Unavailable>,
+    then: &Result<T, Unavailable>,
+) -> Result<(T, T), Unavailable> {
+    Ok((
+        *now.as_ref().map_err(|e| *e)?,
+        *then.as_ref().map_err(|e| *e)?,
+    ))
+}
+
+/// `later - earlier` of a counter, or a [`Reason::Reset`] if it went backwards.
+fn delta(source: &'static str, later: u64, earlier: u64) -> Result<u64, Unavailable> {
+    later
+        .checked_sub(earlier)
+        .ok_or(Unavailable::new(source, Reason::Reset))
+}
+
+/// `part / whole`, unavailable when nothing elapsed.
+fn ratio(source: &'static str, part: u64, whole: u64) -> Result<f64, Unavailable> {
+    if whole == 0 {
+        return Err(Unavailable::new(
+            source,
+            Reason::NotApplicable("nothing elapsed in the interval"),
+        ));
+    }
+    Ok(part as f64 / whole as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::procstat::CpuTimes;
+
+    fn snapshot(
+        at_ns: u64,
+        steal: u64,
+        idle: u64,
+        wait_ns: u64,
+        on_cpu_ns: u64,
+        throttled: u64,
+    ) -> Snapshot {
+        let times = CpuTimes {
+            user: 100,
+            idle,
+            steal: Some(steal),
+            iowait: Some(0),
+            irq: Some(0),
+            softirq: Some(0),
+            ..CpuTimes::default()
+        };
+        let sched = SchedStat {
+            on_cpu_ns,
+            wait_ns,
+            timeslices: 1,
+        };
+        Snapshot {
+            at_ns,
+            stat: Ok(ProcStat {
+                all: times,
+                per_cpu: vec![(0, times)],
+            }),
+            thread_sched: Ok(sched),
+            process_sched: Ok(sched),
+            thread_usage: Ok(Rusage {
+                involuntary_switches: at_ns / 10_000_000,
+                ..Rusage::default()
+            }),
+            process_usage: Ok(Rusage {
+                involuntary_switches: at_ns / 10_000_000,
+                user_ns: on_cpu_ns,
+                ..Rusage::default()
+            }),
+            cgroup: Ok(CpuStat {
+                usage_ns: None,
+                nr_periods: Some(at_ns / 100_000_000),
+                nr_throttled: Some(throttled),
+                throttled_ns: Some(throttled * 70_000_000),
+            }),
+            pressure: Ok(Pressure::default()),
+            cgroup_pressure: Err(Unavailable::new(
+                "cgroup cpu.pressure",
+                Reason::NotApplicable("cgroup v1 has no per-cgroup pressure"),
+            )),
+        }
+    }
+
+    #[test]
+    fn ratios_over_an_interval() {
+        let earlier = snapshot(0, 0, 0, 0, 0, 0);
+        let later = snapshot(1_000_000_000, 25, 75, 400_000_000, 600_000_000, 10);
+        let c = later.since(&earlier);
+        assert_eq!(c.elapsed_ns, 1_000_000_000);
+        assert_eq!(c.steal_ratio.value(), Some(25.0 / 100.0));
+        assert_eq!(c.steal_per_cpu_ratio[0].steal_ratio.value(), Some(0.25));
+        assert_eq!(c.runqueue_wait_ratio.value(), Some(0.4));
+        assert_eq!(c.involuntary_switches_per_s.value(), Some(100.0));
+        assert_eq!(c.throttled_period_ratio.value(), Some(1.0));
+        assert_eq!(c.throttled_ratio.value(), Some(0.7));
+        assert_eq!(c.process_cpu_seconds_per_s.value(), Some(0.6));
+        assert_eq!(c.pressure_some_ratio.value(), Some(0.0));
+        assert!(c.unavailable["cgroup_pressure_some_ratio"].contains("cgroup v1"));
+    }
+
+    #[test]
+    fn counters_going_backwards_are_resets_not_negative_rates() {
+        let earlier = snapshot(0, 50, 0, 500, 500, 10);
+        let later = snapshot(1_000_000_000, 10, 75, 100, 100, 5);
+        let c = later.since(&earlier);
+        assert_eq!(
+            c.steal_ratio.unavailable().map(|u| u.reason),
+            Some(Reason::Reset)
+        );
+        assert_eq!(
+            c.runqueue_wait_ratio.unavailable().map(|u| u.reason),
+            Some(Reason::Reset)
+        );
+        assert_eq!(
+            c.throttled_ratio.unavailable().map(|u| u.reason),
+            Some(Reason::Reset)
+        );
+        let json = serde_json::to_value(&c).unwrap();
+        assert!(json["steal_ratio"].is_null());
+        assert!(
+            json["unavailable"]["steal_ratio"]
+                .as_str()
+                .unwrap()
+                .contains("reset")
+        );
+    }
+
+    #[test]
+    fn a_real_snapshot_pair_has_sane_ratios() {
+        let mut sampler = Sampler::new();
+        let earlier = sampler.take();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let c = sampler.take().since(&earlier);
+        assert!(c.elapsed_ns >= 20_000_000);
+        for (name, value) in [
+            ("steal", c.steal_ratio.value()),
+            ("usage", c.cpu_usage_ratio.value()),
+        ] {
+            if let Some(v) = value {
+                assert!((0.0..=1.0).contains(&v), "{name} {v}");
+            }
+        }
+    }
+}

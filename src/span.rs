@@ -1,0 +1,113 @@
+//! Per-run accounting on one thread: wall time split into on-CPU and off-CPU time, and the
+//! kernel's own account of why the thread was off the CPU.
+//!
+//! **Off-CPU** = wall − thread CPU time: time the thread was not executing. When the work is
+//! pure computation (every dynoprobe workload), off-CPU time is the platform's doing: the
+//! thread was preempted and waited on a run queue (`runqueue_wait_ns`, counted in
+//! `preemptions`), its cgroup was throttled (also run-queue wait), or the hypervisor stole
+//! the vCPU (steal: invisible to the guest's per-thread counters). When the work blocks on
+//! I/O, a lock or a sleep, that blocked time is off-CPU too but is *not* run-queue wait: it
+//! shows as `voluntary_switches` instead. So off-CPU ≈ run-queue wait + steal + blocked.
+
+use std::cell::RefCell;
+
+use crate::signal::clock::{monotonic_ns, thread_cpu_ns};
+use crate::signal::rusage::{self, Rusage, Who};
+use crate::signal::schedstat::{SchedStat, ThreadSchedstat};
+
+thread_local! {
+    /// Each thread's own `/proc/thread-self/schedstat`, opened on its first span.
+    static SCHEDSTAT: RefCell<ThreadSchedstat> = RefCell::new(ThreadSchedstat::new());
+}
+
+/// A started span: counters read at the start. Finish it on the same thread.
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a span measures nothing until finished"]
+pub struct Span {
+    wall_ns: u64,
+    cpu_ns: u64,
+    sched: Option<SchedStat>,
+    usage: Option<Rusage>,
+}
+
+/// What a span measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpanStats {
+    /// Wall-clock time (`CLOCK_MONOTONIC`), ns.
+    pub wall_ns: u64,
+    /// Thread CPU time (`CLOCK_THREAD_CPUTIME_ID`), ns.
+    pub on_cpu_ns: u64,
+    /// `wall_ns − on_cpu_ns`.
+    pub off_cpu_ns: u64,
+    /// Time runnable but waiting for a CPU (schedstat), ns; `None` without schedstat.
+    pub runqueue_wait_ns: Option<u64>,
+    /// Involuntary context switches: times the scheduler took the CPU away.
+    pub preemptions: Option<u64>,
+    /// Voluntary context switches: times the thread blocked or slept.
+    pub voluntary_switches: Option<u64>,
+}
+
+fn thread_sched() -> Option<SchedStat> {
+    SCHEDSTAT.with(|reader| reader.borrow_mut().read().ok())
+}
+
+impl Span {
+    /// Reads the counters, then the clocks, so the clocks bracket the work most tightly.
+    pub fn start() -> Span {
+        let sched = thread_sched();
+        let usage = rusage::read(Who::Thread).ok();
+        let cpu_ns = thread_cpu_ns();
+        Span {
+            wall_ns: monotonic_ns(),
+            cpu_ns,
+            sched,
+            usage,
+        }
+    }
+
+    /// Reads the clocks, then the counters, and returns the differences.
+    pub fn finish(self) -> SpanStats {
+        let wall_ns = monotonic_ns().saturating_sub(self.wall_ns);
+        let on_cpu_ns = thread_cpu_ns().saturating_sub(self.cpu_ns).min(wall_ns);
+        let usage = rusage::read(Who::Thread).ok();
+        let sched = thread_sched();
+        let switches = |pick: fn(&Rusage) -> u64| pick(&usage?).checked_sub(pick(&self.usage?));
+        SpanStats {
+            wall_ns,
+            on_cpu_ns,
+            off_cpu_ns: wall_ns - on_cpu_ns,
+            runqueue_wait_ns: sched
+                .zip(self.sched)
+                .and_then(|(now, then)| now.wait_ns.checked_sub(then.wait_ns)),
+            preemptions: switches(|u| u.involuntary_switches),
+            voluntary_switches: switches(|u| u.voluntary_switches),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spin_is_on_cpu_and_a_sleep_is_off_cpu() {
+        let span = Span::start();
+        let start = std::time::Instant::now();
+        while start.elapsed().as_millis() < 20 {
+            std::hint::black_box(0);
+        }
+        let spin = span.finish();
+        assert!(spin.wall_ns >= 20_000_000);
+        assert!(spin.on_cpu_ns > spin.wall_ns / 2, "{spin:?}");
+
+        let span = Span::start();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let sleep = span.finish();
+        assert!(sleep.off_cpu_ns >= 19_000_000, "{sleep:?}");
+        assert!(sleep.voluntary_switches.is_none_or(|v| v >= 1), "{sleep:?}");
+        assert!(
+            sleep.runqueue_wait_ns.is_none_or(|w| w < 10_000_000),
+            "a sleep is not run-queue wait: {sleep:?}"
+        );
+    }
+}
