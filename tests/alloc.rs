@@ -1,0 +1,63 @@
+//! After the first snapshot, taking more allocates nothing; nor does a Span after its first.
+//! Proved with a global allocator that counts, in its own test binary.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dynoprobe::signal::snapshot::Sampler;
+use dynoprobe::span::Span;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: defers every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// One test function, so no other test thread allocates while we count.
+#[test]
+fn snapshots_and_spans_do_not_allocate_after_the_first() {
+    let mut sampler = Sampler::new();
+    let mut snapshot = sampler.take();
+    sampler.take_into(&mut snapshot);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..100 {
+        sampler.take_into(&mut snapshot);
+    }
+    let snapshot_allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+
+    let _ = Span::start().finish(); // opens this thread's schedstat file
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let mut total = 0;
+    for _ in 0..100 {
+        total += Span::start().finish().wall_ns;
+    }
+    let span_allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+
+    assert_eq!(snapshot_allocations, 0, "100 snapshots allocated");
+    assert_eq!(span_allocations, 0, "100 spans allocated");
+    assert!(total > 0);
+    assert!(
+        snapshot.stat.is_ok(),
+        "/proc/stat was read: {:?}",
+        snapshot.stat.err()
+    );
+}
