@@ -1,0 +1,288 @@
+//! From a spin record and the kernel's counters to what happened to the spinning thread:
+//! how much time it lost, in how many preemptions, how long it ran between them (the
+//! timeslice), whether the losses recur at a cgroup's period (throttling), and how much of
+//! the lost time no kernel counter explains.
+
+use serde::Serialize;
+
+use super::spin::{Gap, SpinRecord};
+
+/// Gaps at least this long are preemptions (the thread lost the CPU to another task or to
+/// throttling); shorter ones are noise: interrupts, VM exits, cache misses of the loop.
+pub const DEFAULT_PREEMPT_THRESHOLD_NS: u64 = 100_000;
+/// Fewest preemption gaps for a throttling pattern to be claimed.
+pub const THROTTLE_MIN_GAPS: usize = 5;
+/// Gap starts must be this regular: median absolute deviation / median spacing.
+pub const THROTTLE_MAX_SPREAD: f64 = 0.1;
+/// The pattern's period must match the cgroup's `cfs_period` within this fraction.
+pub const THROTTLE_PERIOD_TOLERANCE: f64 = 0.1;
+/// Without a readable cgroup period, only periods this long count as throttling: the turns
+/// two threads take on one CPU recur every few ms, quota periods are usually 100 ms.
+pub const THROTTLE_MIN_UNKNOWN_PERIOD_NS: u64 = 20_000_000;
+
+/// What the kernel counted for the same thread and interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KernelView {
+    /// Run-queue wait of the spinning thread (schedstat), ns.
+    pub runqueue_wait_ns: Option<u64>,
+    /// Involuntary context switches of the spinning thread.
+    pub involuntary_switches: Option<u64>,
+    /// Steal on the CPU it spun on (or all CPUs when not pinned), ns.
+    pub steal_ns: Option<u64>,
+    /// The CPU cgroup's quota period, ns, when there is a quota.
+    pub cgroup_period_ns: Option<u64>,
+}
+
+/// The jitter section of a report: one spinning thread's view. Times in the unit named.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Jitter {
+    pub clock: String,
+    pub cpu: Option<usize>,
+    pub duration_ns: u64,
+    pub min_delta_ns: u64,
+    pub threshold_ns: u64,
+    pub preempt_threshold_ns: u64,
+    /// Gaps above `threshold_ns`.
+    pub gaps_count: u64,
+    /// Time in gaps / duration.
+    pub off_cpu_ratio: f64,
+    /// Gaps below `preempt_threshold_ns`.
+    pub noise_gaps_count: u64,
+    /// Gaps at or above `preempt_threshold_ns`.
+    pub preemptions_count: u64,
+    /// The kernel's count for the same thread (getrusage), to check `preemptions_count`.
+    pub involuntary_switches_count: Option<u64>,
+    /// The kernel's run-queue wait for the thread / duration.
+    pub runqueue_wait_ratio: Option<f64>,
+    /// On-CPU run length between consecutive preemptions.
+    pub timeslice_p50_ms: Option<f64>,
+    pub timeslice_p90_ms: Option<f64>,
+    /// Length of the preemption gaps.
+    pub off_cpu_gap_p50_ms: Option<f64>,
+    pub off_cpu_gap_max_ms: Option<f64>,
+    /// Gap time not covered by run-queue wait plus steal, / duration: interrupts and
+    /// hypervisor exits that steal does not report. `None` without schedstat.
+    pub unexplained_ratio: Option<f64>,
+    /// Timeslice estimated without spinning: on-CPU time / involuntary switches.
+    pub timeslice_from_counters_ms: Option<f64>,
+    pub throttle: Option<Throttle>,
+}
+
+/// Off-CPU gaps recurring at a fixed period: a CPU quota.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Throttle {
+    /// Median spacing of the gaps' starts.
+    pub period_ms: f64,
+    /// (period − median gap) / period: the share of each period the thread ran.
+    pub quota_ratio: f64,
+    /// Whether `period_ms` matched the cgroup's own period (`None`: it was not readable).
+    pub matches_cgroup_period: Option<bool>,
+}
+
+/// Infers the jitter section from `record` and the kernel's counters over it.
+pub fn infer(record: &SpinRecord, kernel: &KernelView, preempt_threshold_ns: u64) -> Jitter {
+    let duration = record.duration_ns.max(1) as f64;
+    let preemptions: Vec<Gap> = record
+        .gaps
+        .iter()
+        .copied()
+        .filter(|g| g.len_ns >= preempt_threshold_ns)
+        .collect();
+    let runs: Vec<u64> = preemptions
+        .windows(2)
+        .map(|w| w[1].start_ns.saturating_sub(w[0].start_ns + w[0].len_ns))
+        .collect();
+    let lengths: Vec<u64> = preemptions.iter().map(|g| g.len_ns).collect();
+    let explained = kernel
+        .runqueue_wait_ns
+        .map(|wait| wait + kernel.steal_ns.unwrap_or(0));
+    let on_cpu_ns = record.duration_ns.saturating_sub(record.gaps_total_ns);
+    Jitter {
+        clock: record.clock.clone(),
+        cpu: record.cpu,
+        duration_ns: record.duration_ns,
+        min_delta_ns: record.min_delta_ns,
+        threshold_ns: record.threshold_ns,
+        preempt_threshold_ns,
+        gaps_count: record.gaps_count,
+        off_cpu_ratio: record.gaps_total_ns as f64 / duration,
+        noise_gaps_count: record.gaps_count - preemptions.len() as u64,
+        preemptions_count: preemptions.len() as u64,
+        involuntary_switches_count: kernel.involuntary_switches,
+        runqueue_wait_ratio: kernel.runqueue_wait_ns.map(|w| w as f64 / duration),
+        timeslice_p50_ms: quantile_ms(&runs, 0.5),
+        timeslice_p90_ms: quantile_ms(&runs, 0.9),
+        off_cpu_gap_p50_ms: quantile_ms(&lengths, 0.5),
+        off_cpu_gap_max_ms: lengths.iter().max().map(|&ns| ns as f64 / 1e6),
+        unexplained_ratio: explained
+            .map(|ns| record.gaps_total_ns.saturating_sub(ns) as f64 / duration),
+        timeslice_from_counters_ms: kernel
+            .involuntary_switches
+            .filter(|&n| n > 0)
+            .map(|n| on_cpu_ns as f64 / n as f64 / 1e6),
+        throttle: throttle(&preemptions, kernel.cgroup_period_ns),
+    }
+}
+
+/// The throttling pattern in `preemptions`, if their starts recur regularly at a period that
+/// matches the cgroup's (or, unknown, is at least [`THROTTLE_MIN_UNKNOWN_PERIOD_NS`]).
+pub fn throttle(preemptions: &[Gap], cgroup_period_ns: Option<u64>) -> Option<Throttle> {
+    if preemptions.len() < THROTTLE_MIN_GAPS {
+        return None;
+    }
+    let spacings: Vec<u64> = preemptions
+        .windows(2)
+        .map(|w| w[1].start_ns - w[0].start_ns)
+        .collect();
+    let period = median(&spacings)?;
+    let spread = median(
+        &spacings
+            .iter()
+            .map(|s| s.abs_diff(period))
+            .collect::<Vec<_>>(),
+    )?;
+    if period == 0 || spread as f64 / period as f64 > THROTTLE_MAX_SPREAD {
+        return None;
+    }
+    let matches = cgroup_period_ns
+        .map(|cgroup| (period as f64 / cgroup as f64 - 1.0).abs() <= THROTTLE_PERIOD_TOLERANCE);
+    match matches {
+        Some(false) => return None,
+        None if period < THROTTLE_MIN_UNKNOWN_PERIOD_NS => return None,
+        _ => {}
+    }
+    let gap = median(&preemptions.iter().map(|g| g.len_ns).collect::<Vec<_>>())?;
+    Some(Throttle {
+        period_ms: period as f64 / 1e6,
+        quota_ratio: period.saturating_sub(gap) as f64 / period as f64,
+        matches_cgroup_period: matches,
+    })
+}
+
+fn median(values: &[u64]) -> Option<u64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len().checked_sub(1)? / 2).copied()
+}
+
+/// Nearest-rank quantile of `values` (ns), in ms.
+fn quantile_ms(values: &[u64], q: f64) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+    sorted.get(rank - 1).map(|&ns| ns as f64 / 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(gaps: Vec<Gap>, duration_ns: u64) -> SpinRecord {
+        SpinRecord {
+            clock: "test".into(),
+            cpu: Some(1),
+            duration_ns,
+            iterations: 1,
+            min_delta_ns: 10,
+            threshold_ns: 80,
+            gaps_count: gaps.len() as u64,
+            gaps_total_ns: gaps.iter().map(|g| g.len_ns).sum(),
+            gaps,
+            kernel: Default::default(),
+        }
+    }
+
+    /// Runs of `run_ms` then gaps of `gap_ms`, `count` times, plus a 1 µs interrupt in each run.
+    fn pattern(run_ms: u64, gap_ms: u64, count: u64) -> Vec<Gap> {
+        let mut gaps = Vec::new();
+        for i in 0..count {
+            let start = i * (run_ms + gap_ms) * 1_000_000;
+            gaps.push(Gap {
+                start_ns: start + 1_000_000,
+                len_ns: 1_000,
+            });
+            gaps.push(Gap {
+                start_ns: start + run_ms * 1_000_000,
+                len_ns: gap_ms * 1_000_000,
+            });
+        }
+        gaps
+    }
+
+    #[test]
+    fn a_hog_gives_equal_turns_and_no_throttling() {
+        let r = record(pattern(3, 3, 100), 600_000_000);
+        let kernel = KernelView {
+            runqueue_wait_ns: Some(300_000_000),
+            involuntary_switches: Some(100),
+            steal_ns: Some(0),
+            cgroup_period_ns: None,
+        };
+        let j = infer(&r, &kernel, DEFAULT_PREEMPT_THRESHOLD_NS);
+        assert_eq!((j.preemptions_count, j.noise_gaps_count), (100, 100));
+        assert_eq!(j.timeslice_p50_ms, Some(3.0));
+        assert_eq!(j.off_cpu_gap_p50_ms, Some(3.0));
+        assert!((j.off_cpu_ratio - 0.50017).abs() < 1e-4);
+        // 100 µs of interrupts is not covered by run-queue wait: 0.017% unexplained.
+        assert!((j.unexplained_ratio.unwrap() - 100_000.0 / 6e8).abs() < 1e-9);
+        assert_eq!(j.throttle, None, "a 6 ms period is turns, not a quota");
+        assert_eq!(
+            j.timeslice_from_counters_ms,
+            Some(299_900_000.0 / 100.0 / 1e6)
+        );
+    }
+
+    #[test]
+    fn a_quota_gives_a_period_and_a_share() {
+        let gaps = pattern(30, 70, 20);
+        let preemptions: Vec<_> = gaps
+            .iter()
+            .copied()
+            .filter(|g| g.len_ns >= 100_000)
+            .collect();
+        let t = throttle(&preemptions, Some(100_000_000)).unwrap();
+        assert_eq!(t.period_ms, 100.0);
+        assert!((t.quota_ratio - 0.3).abs() < 1e-9);
+        assert_eq!(t.matches_cgroup_period, Some(true));
+        assert_eq!(
+            throttle(&preemptions, Some(250_000_000)),
+            None,
+            "wrong period"
+        );
+        assert_eq!(
+            throttle(&preemptions, None).map(|t| t.matches_cgroup_period),
+            Some(None)
+        );
+        assert_eq!(
+            throttle(&preemptions[..4], Some(100_000_000)),
+            None,
+            "too few gaps"
+        );
+    }
+
+    #[test]
+    fn irregular_gaps_are_not_a_pattern() {
+        let gaps: Vec<Gap> = [0u64, 100, 130, 300, 310, 500, 700]
+            .iter()
+            .map(|ms| Gap {
+                start_ns: ms * 1_000_000,
+                len_ns: 5_000_000,
+            })
+            .collect();
+        assert_eq!(throttle(&gaps, None), None);
+    }
+
+    #[test]
+    fn a_quiet_spin_has_no_timeslice() {
+        let j = infer(
+            &record(vec![], 1_000_000_000),
+            &KernelView::default(),
+            DEFAULT_PREEMPT_THRESHOLD_NS,
+        );
+        assert_eq!((j.off_cpu_ratio, j.preemptions_count), (0.0, 0));
+        assert_eq!(
+            (j.timeslice_p50_ms, j.unexplained_ratio, j.throttle),
+            (None, None, None)
+        );
+    }
+}
