@@ -27,4 +27,5 @@ pub mod runner;
 pub mod signal;
 pub mod span;
 pub mod stats;
+pub mod verdict;
 pub mod workload;

@@ -8,10 +8,12 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::jitter::Jitter;
 use crate::runner::Measured;
 use crate::signal::machine::Machine;
 use crate::signal::snapshot::Contention;
 use crate::stats::Distribution;
+use crate::verdict::Verdict;
 use crate::workload::fixture::Origin;
 
 /// Version of the JSON layout; bumped when a field changes meaning or goes away.
@@ -26,6 +28,9 @@ pub struct Report {
     pub workloads: Vec<WorkloadReport>,
     /// The kernel's contention counters over the whole run.
     pub contention: Contention,
+    /// The spin phase, when there was one.
+    pub jitter: Option<Jitter>,
+    pub verdict: Verdict,
 }
 
 /// Which JSON the JSON and decrypt workloads ran on.
@@ -98,7 +103,78 @@ pub fn render_text(report: &Report) -> String {
     render_wall(&mut out, &report.workloads);
     render_split(&mut out, &report.workloads);
     render_contention(&mut out, &report.contention);
+    if let Some(jitter) = &report.jitter {
+        render_jitter(&mut out, jitter);
+    }
+    render_verdict(&mut out, &report.verdict);
     out
+}
+
+/// A spin phase's findings, with where each comes from.
+pub fn render_jitter(out: &mut String, j: &Jitter) {
+    let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |ms| format!("{ms:.2} ms"));
+    let cpu = j.cpu.map_or("unpinned".to_string(), |c| format!("CPU {c}"));
+    let _ = writeln!(
+        out,
+        "\nhiccups: {:.1} s spinning on {cpu}, reading {}",
+        j.duration_ns as f64 / 1e9,
+        j.clock
+    );
+    let _ = writeln!(
+        out,
+        "  clock reads {} ns apart at best; gaps over {} ns recorded: {} ({} noise, {} preemptions ≥ {} µs)",
+        j.min_delta_ns,
+        j.threshold_ns,
+        j.gaps_count,
+        j.noise_gaps_count,
+        j.preemptions_count,
+        j.preempt_threshold_ns / 1000
+    );
+    let _ = writeln!(
+        out,
+        "  off-CPU {:.2}% of the spin; kernel: run-queue wait {}, {} involuntary switches",
+        j.off_cpu_ratio * 100.0,
+        percent(j.runqueue_wait_ratio),
+        j.involuntary_switches_count
+            .map_or("n/a".into(), |n| n.to_string())
+    );
+    let _ = writeln!(
+        out,
+        "  timeslice (run between preemptions) p50 {}, p90 {}; from counters (on-CPU / switches) {}",
+        ms(j.timeslice_p50_ms),
+        ms(j.timeslice_p90_ms),
+        ms(j.timeslice_from_counters_ms)
+    );
+    let _ = writeln!(
+        out,
+        "  off-CPU gap p50 {}, max {}; unexplained by run-queue wait + steal: {}",
+        ms(j.off_cpu_gap_p50_ms),
+        ms(j.off_cpu_gap_max_ms),
+        percent(j.unexplained_ratio)
+    );
+    if let Some(t) = j.throttle {
+        let _ = writeln!(
+            out,
+            "  throttling pattern: a gap every {:.1} ms, running {:.0}% of each period (matches the cgroup's period: {})",
+            t.period_ms,
+            t.quota_ratio * 100.0,
+            t.matches_cgroup_period
+                .map_or("not readable".into(), |m| if m {
+                    "yes".to_string()
+                } else {
+                    "no".to_string()
+                })
+        );
+    }
+}
+
+fn render_verdict(out: &mut String, v: &Verdict) {
+    let class = serde_json::to_value(v.class).ok();
+    let name = class.as_ref().and_then(|c| c.as_str()).unwrap_or("?");
+    let _ = writeln!(out, "\nverdict: {} — {}", name.to_uppercase(), v.summary);
+    for line in &v.evidence {
+        let _ = writeln!(out, "  · {line}");
+    }
 }
 
 fn render_machine(out: &mut String, report: &Report) {
@@ -196,7 +272,7 @@ fn render_split(out: &mut String, workloads: &[WorkloadReport]) {
     );
 }
 
-fn render_contention(out: &mut String, c: &Contention) {
+pub fn render_contention(out: &mut String, c: &Contention) {
     let _ = writeln!(
         out,
         "contention over the whole run ({:.1} s):",
@@ -289,6 +365,12 @@ mod tests {
             fixture: FixtureInfo::new(&Origin::Shipped, 4_000_000),
             workloads: vec![WorkloadReport::from_measured(&measured())],
             contention: sampler.take().since(&earlier),
+            jitter: None,
+            verdict: Verdict {
+                class: crate::verdict::Class::Quiet,
+                summary: "nothing".into(),
+                evidence: vec!["steal 0.0%".into()],
+            },
         }
     }
 
@@ -337,5 +419,10 @@ mod tests {
         let cells: Vec<_> = split.split_whitespace().collect();
         assert_eq!(cells[5..], ["50.0%", "n/a", "2/3"]);
         assert!(text.contains("contention over the whole run"));
+        assert!(
+            text.trim_end().ends_with("· steal 0.0%"),
+            "verdict last: {text}"
+        );
+        assert!(text.contains("verdict: QUIET — nothing"));
     }
 }

@@ -1,6 +1,7 @@
 //! Command-line arguments and dispatch to one module per subcommand.
 
 mod fixtures;
+mod jitter;
 mod run;
 mod signals;
 
@@ -22,6 +23,9 @@ pub struct Args {
 enum Command {
     /// Run cache-heavy workloads many times and report the distribution of their run times.
     Run(RunArgs),
+    /// Spin on one or more CPUs and report every time the thread lost the CPU: hiccups,
+    /// preemptions, timeslice, throttling pattern, sleep overshoot, and a verdict.
+    Jitter(JitterArgs),
     /// Print contention counters every interval, like vmstat: steal, run-queue wait,
     /// throttling, CPU pressure, preemptions, CPU usage.
     Signals(SignalsArgs),
@@ -32,7 +36,7 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct SignalsArgs {
     /// Time between lines: 500ms, 1s, 2m, or plain seconds (10ms to 1h).
-    #[arg(long, short = 'i', value_name = "DURATION", default_value = "1s", value_parser = signals::parse_interval)]
+    #[arg(long, short = 'i', value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
     interval: std::time::Duration,
     /// Stop after this many lines [default: run until interrupted].
     #[arg(long, short = 'c', value_name = "N", value_parser = signals::parse_count)]
@@ -59,6 +63,38 @@ struct RunArgs {
     /// Print the report as JSON (schema version 1) instead of a table.
     #[arg(long)]
     json: bool,
+    /// About 5 s instead of about 15 s: fewer runs and a 1 s spin phase.
+    #[arg(long)]
+    quick: bool,
+    /// Pin the whole probe (workloads and spin) to this CPU.
+    #[arg(long, value_name = "N", value_parser = jitter::parse_cpu)]
+    cpu: Option<usize>,
+    /// An earlier report (--json) of the same instance class, e.g. a quiet or dedicated one:
+    /// fixed work that now costs 1.2× its CPU time there is reported as slowed.
+    #[arg(long, value_name = "REPORT.json")]
+    reference: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct JitterArgs {
+    /// How long each thread spins: 500ms, 5s, 1m (10 ms to 1 h).
+    #[arg(long, short = 'd', value_name = "DURATION", default_value = "5s", value_parser = parse_interval)]
+    duration: std::time::Duration,
+    /// CPUs to spin on, one pinned thread each: `0`, `0,2`, `0-3` [default: one unpinned thread].
+    #[arg(long, value_name = "LIST", value_parser = jitter::parse_cpus)]
+    cpus: Option<jitter::CpuList>,
+    /// Record gaps longer than this (e.g. 200ns, 1us) [default: 8 × the smallest clock-read delta].
+    #[arg(long, value_name = "DURATION", value_parser = parse_threshold)]
+    threshold: Option<u64>,
+    /// Gaps at least this long count as preemptions rather than noise.
+    #[arg(long, value_name = "DURATION", default_value = "100us", value_parser = parse_threshold)]
+    preempt_threshold: u64,
+    /// Interval of the sleep-overshoot phase after the spin (cyclictest's method).
+    #[arg(long, value_name = "DURATION", default_value = "1ms", value_parser = parse_threshold)]
+    sleep_interval: u64,
+    /// Print the findings as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,9 +111,53 @@ struct FixturesArgs {
 pub fn dispatch(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Run(args) => run::run(args),
+        Command::Jitter(args) => jitter::jitter(args),
         Command::Signals(args) => signals::signals(args),
         Command::Fixtures(args) => fixtures::fixtures(args),
     }
+}
+
+/// A duration with a unit: `ns`, `us`/`µs`, `ms`, `s`, `m`, or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let units: [(&str, f64); 7] = [
+        ("ns", 1e-9),
+        ("us", 1e-6),
+        ("µs", 1e-6),
+        ("ms", 1e-3),
+        ("s", 1.0),
+        ("m", 60.0),
+        ("", 1.0),
+    ];
+    let (number, scale) = units
+        .iter()
+        .find_map(|(unit, scale)| Some((text.strip_suffix(unit)?, *scale)))
+        .unwrap_or((text, 1.0));
+    let seconds = number.trim().parse::<f64>().ok().map(|n| n * scale);
+    match seconds {
+        Some(s) if s.is_finite() && s > 0.0 => Ok(std::time::Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "expected a positive duration such as 200ns, 5us, 500ms, 2s or 1m; got '{text}'"
+        )),
+    }
+}
+
+/// `--interval`/`--duration`: 10 ms to 1 hour.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(text)?;
+    if !(0.01..=3600.0).contains(&d.as_secs_f64()) {
+        return Err(format!("expected a duration from 10ms to 1h; got '{text}'"));
+    }
+    Ok(d)
+}
+
+/// `--threshold` and friends: 1 ns to 1 s, in ns.
+fn parse_threshold(text: &str) -> Result<u64, String> {
+    let ns = parse_duration(text)?.as_nanos();
+    if !(1..=1_000_000_000).contains(&ns) {
+        return Err(format!("expected a threshold from 1ns to 1s; got '{text}'"));
+    }
+    Ok(ns as u64)
 }
 
 /// `--runs`: a whole number from 1 to [`MAX_RUNS`].
@@ -102,6 +182,23 @@ mod tests {
         assert!(parse_runs("1e12").unwrap_err().contains("got '1e12'"));
         assert!(parse_runs("1000001").unwrap_err().contains("from 1 to"));
         assert!(parse_runs("-3").is_err());
+    }
+
+    #[test]
+    fn durations_take_units_and_refuse_nonsense() {
+        use std::time::Duration;
+        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_interval("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_interval("2m"), Ok(Duration::from_secs(120)));
+        for bad in ["0", "0s", "1ms", "-1s", "soon", "NaN", "inf", "2h"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_threshold("200ns"), Ok(200));
+        assert_eq!(parse_threshold("5us"), Ok(5_000));
+        assert_eq!(parse_threshold("100µs"), Ok(100_000));
+        assert!(parse_threshold("2s").is_err());
+        assert!(parse_threshold("0.1ns").is_err());
     }
 
     #[test]

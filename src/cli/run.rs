@@ -1,12 +1,16 @@
 //! `dynoprobe run`: prepare the chosen workloads, measure each, print the report.
 
 use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use dynoprobe::jitter::{self, clock::Choice};
 use dynoprobe::report::{FixtureInfo, Report, SCHEMA_VERSION, WorkloadReport, render_text};
 use dynoprobe::runner::{Plan, Progress, Runs, measure};
 use dynoprobe::signal::machine::Machine;
 use dynoprobe::signal::snapshot::Sampler;
+use dynoprobe::verdict::{Evidence, decide};
 use dynoprobe::workload::{self, Fixture, Inputs, Spec};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -24,14 +28,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(path) => Fixture::load(path)?,
         None => Fixture::shipped(),
     };
+    let reference = match &args.reference {
+        Some(path) => load_reference(path)?,
+        None => Vec::new(),
+    };
+    if let Some(cpu) = args.cpu
+        && !core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
+    {
+        bail!("cannot pin dynoprobe to CPU {cpu}");
+    }
     let machine = Machine::read();
     let inputs = Inputs {
         fixture,
         caches: machine.caches,
     };
+    let budget = Budget::new(args.quick);
     let plan = Plan {
         runs: args.runs.map_or(Runs::Auto, Runs::Exactly),
-        ..Plan::default()
+        ..budget.plan
     };
     let bar = progress_bar(args.json);
     let mut sampler = Sampler::new();
@@ -59,17 +73,37 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("while measuring {}", spec.name))?;
         workloads.push(WorkloadReport::from_measured(&measured));
     }
-    let contention = sampler.take().since(&start);
-    bar.finish_and_clear();
     if workloads.is_empty() {
         bail!("no workload could run on this fixture");
     }
+    bar.set_length(1);
+    bar.set_position(0);
+    bar.set_message(format!(
+        "spinning {:.0} s (hiccups)",
+        budget.spin.as_secs_f64()
+    ));
+    let options = jitter::Options {
+        duration: budget.spin,
+        cpu: args.cpu,
+        ..jitter::Options::default()
+    };
+    let (jitter, _) = jitter::measure(&Choice::detect(), &options)?;
+    let contention = sampler.take().since(&start);
+    bar.finish_and_clear();
+    let verdict = decide(&Evidence {
+        contention: &contention,
+        jitter: Some(&jitter),
+        workloads: &workloads,
+        reference: &reference,
+    });
     let report = Report {
         schema_version: SCHEMA_VERSION,
         machine,
         fixture: FixtureInfo::new(&inputs.fixture.origin, inputs.fixture.json.len() as u64),
         workloads,
         contention,
+        jitter: Some(jitter),
+        verdict,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -77,6 +111,68 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         print!("{}", render_text(&report));
     }
     Ok(())
+}
+
+/// How `run` spends its time: about 15 s by default, about 5 s with `--quick`.
+struct Budget {
+    plan: Plan,
+    spin: Duration,
+}
+
+impl Budget {
+    fn new(quick: bool) -> Budget {
+        if quick {
+            Budget {
+                plan: Plan {
+                    runs: Runs::Auto,
+                    warmup: Duration::from_millis(40),
+                    target: Duration::from_millis(200),
+                    min_runs: 5,
+                },
+                spin: Duration::from_secs(1),
+            }
+        } else {
+            Budget {
+                plan: Plan {
+                    runs: Runs::Auto,
+                    warmup: Duration::from_millis(100),
+                    target: Duration::from_millis(700),
+                    min_runs: 20,
+                },
+                spin: Duration::from_secs(2),
+            }
+        }
+    }
+}
+
+/// On-CPU medians by workload from an earlier `--json` report.
+fn load_reference(path: &Path) -> anyhow::Result<Vec<(String, u64)>> {
+    #[derive(serde::Deserialize)]
+    struct Earlier {
+        workloads: Vec<EarlierWorkload>,
+    }
+    #[derive(serde::Deserialize)]
+    struct EarlierWorkload {
+        name: String,
+        on_cpu_ns: OnCpu,
+    }
+    #[derive(serde::Deserialize)]
+    struct OnCpu {
+        p50: u64,
+    }
+    let text = std::fs::read(path)
+        .with_context(|| format!("cannot read reference report {}", path.display()))?;
+    let earlier: Earlier = serde_json::from_slice(&text).with_context(|| {
+        format!(
+            "reference {} is not a dynoprobe --json report (needs workloads[].name and .on_cpu_ns.p50)",
+            path.display()
+        )
+    })?;
+    Ok(earlier
+        .workloads
+        .into_iter()
+        .map(|w| (w.name, w.on_cpu_ns.p50))
+        .collect())
 }
 
 /// The specs named by `--workload`, in catalog order without repeats; all when none is named.
@@ -110,12 +206,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn references_must_be_reports() {
+        let dir = std::env::temp_dir().join(format!("dynoprobe-ref-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.json");
+        std::fs::write(
+            &good,
+            r#"{"workloads": [{"name": "chase-l2", "on_cpu_ns": {"p50": 1000}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            load_reference(&good).unwrap(),
+            vec![("chase-l2".to_string(), 1000)]
+        );
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, r#"{"workloads": [{"name": "chase-l2"}"#).unwrap();
+        let error = format!("{:#}", load_reference(&bad).unwrap_err());
+        assert!(error.contains("not a dynoprobe --json report"), "{error}");
+        assert!(
+            format!("{:#}", load_reference(&dir.join("none.json")).unwrap_err())
+                .contains("cannot read reference")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn selection_keeps_catalog_order_and_rejects_unknown_names() {
         let names = vec!["chase-l2".to_string(), "decrypt-cbc".to_string()];
         let picked: Vec<_> = select(&names).unwrap().iter().map(|s| s.name).collect();
         assert_eq!(picked, ["decrypt-cbc", "chase-l2"]);
         assert_eq!(select(&[]).unwrap().len(), workload::catalog().len());
         let error = select(&["nope".to_string()]).unwrap_err().to_string();
+        assert!(error.contains("valid names"), "{error}");
         assert!(error.contains("unknown workload 'nope'"), "{error}");
         assert!(error.contains("json-serde-value"), "{error}");
     }

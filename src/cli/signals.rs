@@ -1,7 +1,5 @@
 //! `dynoprobe signals`: vmstat for contention, one line per interval.
 
-use std::time::Duration;
-
 use dynoprobe::signal::snapshot::{Contention, Sampler};
 
 use super::SignalsArgs;
@@ -52,30 +50,6 @@ fn row(c: &Contention) -> String {
     )
 }
 
-/// `--interval`: `250ms`, `1s`, `1.5s`, `2m`, or plain seconds; from 10 ms to 1 hour.
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (text, 1.0)
-    };
-    let expected = "expected a duration such as 500ms, 1s or 2m, from 10ms to 1h";
-    let seconds = number
-        .trim()
-        .parse::<f64>()
-        .map_err(|_| format!("{expected}; got '{text}'"))?
-        * scale;
-    if !(0.01..=3600.0).contains(&seconds) {
-        return Err(format!("{expected}; got '{text}'"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
 /// `--count`: at least 1.
 pub fn parse_count(text: &str) -> Result<u64, String> {
     match text.trim().parse::<u64>() {
@@ -90,17 +64,6 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn intervals_take_units_and_refuse_nonsense() {
-        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_interval("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_interval("2m"), Ok(Duration::from_secs(120)));
-        for bad in ["0", "0s", "1ms", "-1s", "soon", "NaN", "inf", "2h"] {
-            assert!(parse_interval(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn counts_are_positive() {

@@ -7,5 +7,71 @@ pub mod preempt;
 pub mod sleep;
 pub mod spin;
 
-pub use preempt::{Jitter, KernelView, Throttle, infer};
+use std::time::Duration;
+
+use crate::signal::snapshot::{Contention, Sampler};
+use clock::Choice;
+
+pub use preempt::{CgroupPeriod, Jitter, KernelView, Throttle, infer};
 pub use spin::{SpinError, SpinRecord, spin, spin_on};
+
+/// How to run a spin phase.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub duration: Duration,
+    /// Gap threshold; `None` for the auto threshold.
+    pub threshold_ns: Option<u64>,
+    /// Gaps at least this long are preemptions.
+    pub preempt_threshold_ns: u64,
+    /// Pin the spinning thread to this CPU.
+    pub cpu: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            duration: Duration::from_secs(2),
+            threshold_ns: None,
+            preempt_threshold_ns: preempt::DEFAULT_PREEMPT_THRESHOLD_NS,
+            cpu: None,
+        }
+    }
+}
+
+/// Spins on the calling thread (pinned if asked) with the kernel's counters read around it,
+/// and infers what happened. Also returns the contention over the spin.
+pub fn measure(clock: &Choice, options: &Options) -> Result<(Jitter, Contention), SpinError> {
+    if let Some(cpu) = options.cpu
+        && !core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
+    {
+        return Err(SpinError::Pin(cpu));
+    }
+    let mut sampler = Sampler::new();
+    let before = sampler.take();
+    let mut record = spin(clock, options.duration, options.threshold_ns)?;
+    record.cpu = options.cpu;
+    let contention = sampler.take().since(&before);
+    let steal_ratio = match options.cpu {
+        Some(cpu) => contention
+            .steal_per_cpu_ratio
+            .iter()
+            .find(|s| s.cpu as usize == cpu)
+            .and_then(|s| s.steal_ratio.value()),
+        None => contention.steal_ratio.value(),
+    };
+    let cgroup_period = match sampler.cgroup().ok().and_then(|c| c.quota().ok()) {
+        Some(q) if q.quota_us.is_some() => CgroupPeriod::Quota(q.period_us * 1000),
+        Some(_) => CgroupPeriod::NoQuota,
+        None => CgroupPeriod::Unknown,
+    };
+    let kernel = KernelView {
+        runqueue_wait_ns: record.kernel.runqueue_wait_ns,
+        involuntary_switches: record.kernel.preemptions,
+        steal_ns: steal_ratio.map(|r| (r * record.duration_ns as f64) as u64),
+        cgroup_period,
+    };
+    Ok((
+        infer(&record, &kernel, options.preempt_threshold_ns),
+        contention,
+    ))
+}

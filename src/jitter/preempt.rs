@@ -16,9 +16,24 @@ pub const THROTTLE_MIN_GAPS: usize = 5;
 pub const THROTTLE_MAX_SPREAD: f64 = 0.1;
 /// The pattern's period must match the cgroup's `cfs_period` within this fraction.
 pub const THROTTLE_PERIOD_TOLERANCE: f64 = 0.1;
-/// Without a readable cgroup period, only periods this long count as throttling: the turns
-/// two threads take on one CPU recur every few ms, quota periods are usually 100 ms.
+/// Without a readable cgroup, only periods this long count as throttling: the turns two
+/// threads take on one CPU recur every few ms, quota periods are usually 100 ms.
 pub const THROTTLE_MIN_UNKNOWN_PERIOD_NS: u64 = 20_000_000;
+/// Throttling gaps (period − quota) shorter than this are not claimed: a host's periodic
+/// housekeeping makes regular sub-millisecond gaps on an idle VM.
+pub const THROTTLE_MIN_GAP_NS: u64 = 1_000_000;
+
+/// What is known of the CPU cgroup's quota period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CgroupPeriod {
+    /// The cgroup has a quota with this period, ns.
+    Quota(u64),
+    /// The cgroup was read and has no quota: it cannot be throttled.
+    NoQuota,
+    /// The cgroup could not be read.
+    #[default]
+    Unknown,
+}
 
 /// What the kernel counted for the same thread and interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -29,8 +44,8 @@ pub struct KernelView {
     pub involuntary_switches: Option<u64>,
     /// Steal on the CPU it spun on (or all CPUs when not pinned), ns.
     pub steal_ns: Option<u64>,
-    /// The CPU cgroup's quota period, ns, when there is a quota.
-    pub cgroup_period_ns: Option<u64>,
+    /// The CPU cgroup's quota period.
+    pub cgroup_period: CgroupPeriod,
 }
 
 /// The jitter section of a report: one spinning thread's view. Times in the unit named.
@@ -120,14 +135,16 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView, preempt_threshold_ns: u64
             .involuntary_switches
             .filter(|&n| n > 0)
             .map(|n| on_cpu_ns as f64 / n as f64 / 1e6),
-        throttle: throttle(&preemptions, kernel.cgroup_period_ns),
+        throttle: throttle(&preemptions, kernel.cgroup_period),
     }
 }
 
-/// The throttling pattern in `preemptions`, if their starts recur regularly at a period that
-/// matches the cgroup's (or, unknown, is at least [`THROTTLE_MIN_UNKNOWN_PERIOD_NS`]).
-pub fn throttle(preemptions: &[Gap], cgroup_period_ns: Option<u64>) -> Option<Throttle> {
-    if preemptions.len() < THROTTLE_MIN_GAPS {
+/// The throttling pattern in `preemptions`: gaps of at least [`THROTTLE_MIN_GAP_NS`] whose
+/// starts recur regularly at a period that matches the cgroup's quota period (or, when the
+/// cgroup could not be read, is at least [`THROTTLE_MIN_UNKNOWN_PERIOD_NS`]). A cgroup known
+/// to have no quota is never throttled.
+pub fn throttle(preemptions: &[Gap], cgroup: CgroupPeriod) -> Option<Throttle> {
+    if preemptions.len() < THROTTLE_MIN_GAPS || cgroup == CgroupPeriod::NoQuota {
         return None;
     }
     let spacings: Vec<u64> = preemptions
@@ -141,17 +158,24 @@ pub fn throttle(preemptions: &[Gap], cgroup_period_ns: Option<u64>) -> Option<Th
             .map(|s| s.abs_diff(period))
             .collect::<Vec<_>>(),
     )?;
-    if period == 0 || spread as f64 / period as f64 > THROTTLE_MAX_SPREAD {
+    let gap = median(&preemptions.iter().map(|g| g.len_ns).collect::<Vec<_>>())?;
+    if period == 0
+        || spread as f64 / period as f64 > THROTTLE_MAX_SPREAD
+        || gap < THROTTLE_MIN_GAP_NS
+    {
         return None;
     }
-    let matches = cgroup_period_ns
-        .map(|cgroup| (period as f64 / cgroup as f64 - 1.0).abs() <= THROTTLE_PERIOD_TOLERANCE);
+    let matches = match cgroup {
+        CgroupPeriod::Quota(ns) => {
+            Some((period as f64 / ns as f64 - 1.0).abs() <= THROTTLE_PERIOD_TOLERANCE)
+        }
+        _ => None,
+    };
     match matches {
         Some(false) => return None,
         None if period < THROTTLE_MIN_UNKNOWN_PERIOD_NS => return None,
         _ => {}
     }
-    let gap = median(&preemptions.iter().map(|g| g.len_ns).collect::<Vec<_>>())?;
     Some(Throttle {
         period_ms: period as f64 / 1e6,
         quota_ratio: period.saturating_sub(gap) as f64 / period as f64,
@@ -216,7 +240,7 @@ mod tests {
             runqueue_wait_ns: Some(300_000_000),
             involuntary_switches: Some(100),
             steal_ns: Some(0),
-            cgroup_period_ns: None,
+            cgroup_period: CgroupPeriod::Unknown,
         };
         let j = infer(&r, &kernel, DEFAULT_PREEMPT_THRESHOLD_NS);
         assert_eq!((j.preemptions_count, j.noise_gaps_count), (100, 100));
@@ -240,24 +264,29 @@ mod tests {
             .copied()
             .filter(|g| g.len_ns >= 100_000)
             .collect();
-        let t = throttle(&preemptions, Some(100_000_000)).unwrap();
+        let quota = CgroupPeriod::Quota(100_000_000);
+        let t = throttle(&preemptions, quota).unwrap();
         assert_eq!(t.period_ms, 100.0);
         assert!((t.quota_ratio - 0.3).abs() < 1e-9);
         assert_eq!(t.matches_cgroup_period, Some(true));
-        assert_eq!(
-            throttle(&preemptions, Some(250_000_000)),
-            None,
-            "wrong period"
-        );
-        assert_eq!(
-            throttle(&preemptions, None).map(|t| t.matches_cgroup_period),
-            Some(None)
-        );
-        assert_eq!(
-            throttle(&preemptions[..4], Some(100_000_000)),
-            None,
-            "too few gaps"
-        );
+        let wrong = CgroupPeriod::Quota(250_000_000);
+        assert_eq!(throttle(&preemptions, wrong), None, "wrong period");
+        let unknown = throttle(&preemptions, CgroupPeriod::Unknown);
+        assert_eq!(unknown.map(|t| t.matches_cgroup_period), Some(None));
+        let no_quota = throttle(&preemptions, CgroupPeriod::NoQuota);
+        assert_eq!(no_quota, None, "no quota, no throttling");
+        assert_eq!(throttle(&preemptions[..4], quota), None, "too few gaps");
+    }
+
+    #[test]
+    fn regular_short_gaps_are_not_throttling() {
+        let gaps: Vec<Gap> = (0..20)
+            .map(|i| Gap {
+                start_ns: i * 50_000_000,
+                len_ns: 300_000,
+            })
+            .collect();
+        assert_eq!(throttle(&gaps, CgroupPeriod::Unknown), None);
     }
 
     #[test]
@@ -269,7 +298,7 @@ mod tests {
                 len_ns: 5_000_000,
             })
             .collect();
-        assert_eq!(throttle(&gaps, None), None);
+        assert_eq!(throttle(&gaps, CgroupPeriod::Unknown), None);
     }
 
     #[test]

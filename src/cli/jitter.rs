@@ -1,0 +1,204 @@
+//! `dynoprobe jitter`: spin on chosen CPUs, then sleep to deadlines; report and verdict.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::Context;
+use dynoprobe::jitter::clock::Choice;
+use dynoprobe::jitter::sleep::overshoot;
+use dynoprobe::jitter::{Options, measure};
+use dynoprobe::report::{render_contention, render_jitter};
+use dynoprobe::signal::machine::Machine;
+use dynoprobe::verdict::{Evidence, decide};
+use serde::Serialize;
+
+use super::JitterArgs;
+
+/// The sleep phase lasts this long at most.
+const SLEEP_PHASE: Duration = Duration::from_secs(2);
+
+#[derive(Serialize)]
+struct JitterReport {
+    schema_version: u32,
+    machine: Machine,
+    contention: dynoprobe::signal::snapshot::Contention,
+    jitter: Vec<dynoprobe::jitter::Jitter>,
+    sleep_overshoot_ns: Option<dynoprobe::stats::Distribution>,
+    sleep_interval_ns: u64,
+    verdict: dynoprobe::verdict::Verdict,
+}
+
+pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
+    let clock = Choice::detect();
+    let options = |cpu| Options {
+        duration: args.duration,
+        threshold_ns: args.threshold,
+        preempt_threshold_ns: args.preempt_threshold,
+        cpu,
+    };
+    if !args.json {
+        eprintln!("spinning for {:.1} s …", args.duration.as_secs_f64());
+    }
+    let results = match &args.cpus {
+        None => vec![measure(&clock, &options(None))?],
+        Some(cpus) => std::thread::scope(|scope| {
+            let handles: Vec<_> = cpus
+                .0
+                .iter()
+                .map(|&cpu| {
+                    let (clock, options) = (&clock, options(Some(cpu)));
+                    scope.spawn(move || measure(clock, &options))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| anyhow::anyhow!("a spinning thread panicked"))?
+                        .map_err(anyhow::Error::from)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })?,
+    };
+    let sleep_overshoot_ns = overshoot(
+        SLEEP_PHASE.min(args.duration),
+        Duration::from_nanos(args.sleep_interval),
+    );
+    let (jitters, contentions): (Vec<_>, Vec<_>) = results.into_iter().unzip();
+    let contention = contentions
+        .into_iter()
+        .next()
+        .context("no CPU to spin on")?;
+    let worst = jitters
+        .iter()
+        .max_by(|a, b| a.off_cpu_ratio.total_cmp(&b.off_cpu_ratio));
+    let verdict = decide(&Evidence {
+        contention: &contention,
+        jitter: worst,
+        workloads: &[],
+        reference: &[],
+    });
+    let report = JitterReport {
+        schema_version: dynoprobe::report::SCHEMA_VERSION,
+        machine: Machine::read(),
+        contention,
+        jitter: jitters,
+        sleep_overshoot_ns,
+        sleep_interval_ns: args.sleep_interval,
+        verdict,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let mut out = String::new();
+    for j in &report.jitter {
+        render_jitter(&mut out, j);
+    }
+    if let Some(d) = &report.sleep_overshoot_ns {
+        let _ = writeln!(
+            out,
+            "\nsleep overshoot (clock_nanosleep to deadlines every {} µs, {} wake-ups): p50 {} µs, p99 {} µs, max {} µs",
+            report.sleep_interval_ns / 1000,
+            d.count,
+            d.p50 / 1000,
+            d.p99 / 1000,
+            d.max / 1000
+        );
+    }
+    out.push('\n');
+    render_contention(&mut out, &report.contention);
+    let v = &report.verdict;
+    let class = serde_json::to_value(v.class)?;
+    let _ = writeln!(
+        out,
+        "\nverdict: {} — {}",
+        class.as_str().unwrap_or("?").to_uppercase(),
+        v.summary
+    );
+    for line in &v.evidence {
+        let _ = writeln!(out, "  · {line}");
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+/// One CPU number that this process may run on.
+pub fn parse_cpu(text: &str) -> Result<usize, String> {
+    let cpu: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a CPU number; got '{text}'"))?;
+    let allowed = allowed_cpus();
+    if !allowed.contains(&cpu) {
+        return Err(format!(
+            "CPU {cpu} is not one this process may run on (allowed: {allowed:?})"
+        ));
+    }
+    Ok(cpu)
+}
+
+/// A list of CPUs (one clap value, not repeated values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+/// `0`, `0,2`, `0-3`: CPUs this process may run on, without repeats.
+pub fn parse_cpus(text: &str) -> Result<CpuList, String> {
+    let mut cpus = Vec::new();
+    for part in text.split(',') {
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (parse_cpu(a)?, parse_cpu(b)?),
+            None => (parse_cpu(part)?, parse_cpu(part)?),
+        };
+        if first > last {
+            return Err(format!("CPU range '{part}' runs backwards"));
+        }
+        for cpu in first..=last {
+            let cpu = parse_cpu(&cpu.to_string())?;
+            if !cpus.contains(&cpu) {
+                cpus.push(cpu);
+            }
+        }
+    }
+    Ok(CpuList(cpus))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_are_checked_against_our_affinity() {
+        let allowed = allowed_cpus();
+        let first = allowed[0];
+        assert_eq!(parse_cpus(&first.to_string()), Ok(CpuList(vec![first])));
+        assert_eq!(
+            parse_cpus(&format!("{first},{first}")),
+            Ok(CpuList(vec![first]))
+        );
+        assert!(
+            parse_cpus("4096")
+                .unwrap_err()
+                .contains("not one this process may run on")
+        );
+        assert!(parse_cpus("x").is_err());
+        assert!(parse_cpus("").is_err());
+        if allowed.len() >= 2 {
+            let (a, b) = (allowed[0], allowed[1]);
+            assert_eq!(
+                parse_cpus(&format!("{a}-{b}")).map(|v| v.0.len()),
+                Ok(b - a + 1)
+            );
+            assert!(parse_cpus(&format!("{b}-{a}")).is_err());
+        }
+    }
+}
