@@ -2,14 +2,16 @@
 //! and a cgroup limited to 30% of one CPU. Each test skips, saying why, where the machine
 //! cannot produce the scenario (no schedstat, no permission to create a cgroup).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::TestCgroup;
 use dynoprobe::runner::{Plan, Runs, measure};
-use dynoprobe::signal::cgroup::{CgroupReader, Version, parse_cpu_stat};
 use dynoprobe::signal::schedstat::ThreadSchedstat;
 use dynoprobe::workload::{Inputs, find};
 
@@ -73,87 +75,6 @@ fn a_hog_on_our_cpu_shows_as_half_off_cpu_and_the_kernel_agrees() {
     assert!((0.35..=0.65).contains(&wait), "run-queue wait {wait:.3}");
 }
 
-/// A cgroup the test made; removed (after its processes are killed) when dropped.
-struct TestCgroup {
-    dir: PathBuf,
-    children: Vec<Child>,
-}
-
-impl TestCgroup {
-    /// A child of the CPU hierarchy's root, limited to `quota_us` per `period_us`.
-    fn create(quota_us: u64, period_us: u64) -> Result<TestCgroup, String> {
-        let reader = CgroupReader::detect().map_err(|e| e.to_string())?;
-        let version = reader.location.version;
-        let root = match version {
-            Version::V1 => PathBuf::from("/sys/fs/cgroup/cpu"),
-            Version::V2 => reader.location.dir.clone(),
-        };
-        let dir = root.join(format!("dynoprobe-test-{}", std::process::id()));
-        std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let cgroup = TestCgroup {
-            dir,
-            children: Vec::new(),
-        };
-        let write = |name: &str, value: String| {
-            std::fs::write(cgroup.dir.join(name), value)
-                .map_err(|e| format!("cannot write {name}: {e}"))
-        };
-        match version {
-            Version::V1 => {
-                write("cpu.cfs_period_us", period_us.to_string())?;
-                write("cpu.cfs_quota_us", quota_us.to_string())?;
-            }
-            Version::V2 => write("cpu.max", format!("{quota_us} {period_us}"))?,
-        }
-        Ok(cgroup)
-    }
-
-    /// Starts `program args…` inside the cgroup (a shell moves itself in, then execs).
-    fn spawn(&mut self, program: &Path, args: &[&str], stdout: Stdio) -> std::io::Result<usize> {
-        let script = format!(
-            "echo $$ > {}/cgroup.procs && exec \"$@\"",
-            self.dir.display()
-        );
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg("sh")
-            .arg(program)
-            .args(args)
-            .stdout(stdout)
-            .spawn()?;
-        self.children.push(child);
-        Ok(self.children.len() - 1)
-    }
-
-    fn throttling(&self, version: Version) -> (u64, u64, u64) {
-        let bytes = std::fs::read(self.dir.join("cpu.stat")).unwrap_or_default();
-        let stat = parse_cpu_stat(version, &bytes).unwrap_or_default();
-        (
-            stat.nr_periods.unwrap_or(0),
-            stat.nr_throttled.unwrap_or(0),
-            stat.throttled_ns.unwrap_or(0),
-        )
-    }
-}
-
-impl Drop for TestCgroup {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        // The kernel frees the cgroup shortly after its last task exits.
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.dir).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!("warning: could not remove {}", self.dir.display());
-    }
-}
-
 #[test]
 fn a_cgroup_limited_to_30_percent_is_seen_throttled() {
     let _one_at_a_time = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
@@ -164,12 +85,11 @@ fn a_cgroup_limited_to_30_percent_is_seen_throttled() {
             return;
         }
     };
-    let version = CgroupReader::detect().unwrap().location.version;
     cgroup
         .spawn(Path::new("yes"), &[], Stdio::null())
         .expect("start a CPU burner in the cgroup");
     std::thread::sleep(Duration::from_millis(300)); // let throttling settle
-    let (periods0, throttled0, ns0) = cgroup.throttling(version);
+    let (periods0, throttled0, ns0) = cgroup.throttling();
     let start = Instant::now();
     let probe = cgroup
         .spawn(
@@ -180,7 +100,7 @@ fn a_cgroup_limited_to_30_percent_is_seen_throttled() {
         .expect("start dynoprobe signals in the cgroup");
     let output = cgroup.children.remove(probe).wait_with_output().unwrap();
     let elapsed_ns = start.elapsed().as_nanos() as f64;
-    let (periods1, throttled1, ns1) = cgroup.throttling(version);
+    let (periods1, throttled1, ns1) = cgroup.throttling();
     drop(cgroup);
 
     assert!(
