@@ -5,12 +5,17 @@
 //!   the sampler reads, and its two `getrusage` calls; no parsing). Target: at most 1.2×.
 //! - `span/dynoprobe` (`Span::start` + `finish`) vs `span/bare` (the same clock reads,
 //!   `getrusage` and schedstat `pread`, twice; no arithmetic). Target: at most 1.3×.
+//! - `spin-iteration/dynoprobe` (one iteration of the hiccup loop: a read of the chosen clock,
+//!   a subtraction, a compare) vs `spin-iteration/clock_gettime` (rigtorp/hiccups' loop reads
+//!   `std::chrono::steady_clock::now()`, i.e. `clock_gettime(CLOCK_MONOTONIC)`). Target: at
+//!   most 1×, aim 0.5× with the TSC.
 
 use std::fs::File;
 use std::hint::black_box;
 use std::os::unix::fs::FileExt;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use dynoprobe::jitter::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
 use dynoprobe::signal::cgroup::{CgroupReader, Version};
 use dynoprobe::signal::snapshot::Sampler;
 use dynoprobe::span::Span;
@@ -102,5 +107,35 @@ fn span(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, snapshot, span);
+/// `n` iterations of the hiccup loop's body with `clock`; returns the gaps seen (so the
+/// compare is not optimised away).
+fn loop_body<T: Ticks>(clock: &T, n: u32, threshold: u64) -> u32 {
+    let mut last = clock.ticks();
+    let mut gaps = 0;
+    for _ in 0..n {
+        let now = clock.ticks();
+        gaps += u32::from(now - last > threshold);
+        last = now;
+    }
+    gaps
+}
+
+fn spin_iteration(c: &mut Criterion) {
+    const N: u32 = 1000;
+    let mut group = c.benchmark_group("spin-iteration");
+    group.throughput(criterion::Throughput::Elements(u64::from(N)));
+    let choice = Choice::detect();
+    match choice.kind {
+        Kind::Tsc => group.bench_function("dynoprobe", |b| b.iter(|| loop_body(&Tsc, N, 1 << 20))),
+        Kind::Monotonic => group.bench_function("dynoprobe", |b| {
+            b.iter(|| loop_body(&Monotonic, N, 1 << 20))
+        }),
+    };
+    group.bench_function("clock_gettime", |b| {
+        b.iter(|| loop_body(&Monotonic, N, 1 << 20))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, snapshot, span, spin_iteration);
 criterion_main!(benches);

@@ -113,10 +113,12 @@ pub fn render_text(report: &Report) -> String {
 /// A spin phase's findings, with where each comes from.
 pub fn render_jitter(out: &mut String, j: &Jitter) {
     let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |ms| format!("{ms:.2} ms"));
-    let cpu = j.cpu.map_or("unpinned".to_string(), |c| format!("CPU {c}"));
+    let cpu = j
+        .cpu
+        .map_or("unpinned".to_string(), |c| format!("on CPU {c}"));
     let _ = writeln!(
         out,
-        "\nhiccups: {:.1} s spinning on {cpu}, reading {}",
+        "\nhiccups: {:.1} s spinning {cpu}, reading {}",
         j.duration_ns as f64 / 1e9,
         j.clock
     );

@@ -150,7 +150,10 @@ fn a_quota_of_30_ms_per_100_ms_is_throttled_with_its_period_and_share() {
         let t = &report["jitter"][0]["throttle"];
         eprintln!("quota {run}: {} throttle {t}", class(report));
         assert_eq!(class(report), "throttled", "{:#}", report["verdict"]);
-        let period = t["period_ms"].as_f64().expect("a throttling pattern");
+        let jitter = &report["jitter"][0];
+        let period = t["period_ms"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no throttling pattern: {jitter:#}"));
         let quota = t["quota_ratio"].as_f64().unwrap();
         assert!((period - 100.0).abs() <= 10.0, "period {period} ms");
         assert!((quota - 0.30).abs() <= 0.05, "quota {quota}");

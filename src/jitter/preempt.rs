@@ -12,15 +12,18 @@ use super::spin::{Gap, SpinRecord};
 pub const DEFAULT_PREEMPT_THRESHOLD_NS: u64 = 100_000;
 /// Fewest preemption gaps for a throttling pattern to be claimed.
 pub const THROTTLE_MIN_GAPS: usize = 5;
-/// Gap starts must be this regular: median absolute deviation / median spacing.
-pub const THROTTLE_MAX_SPREAD: f64 = 0.1;
+/// A period counts as regular when its length is within this fraction of the median…
+pub const THROTTLE_SPACING_TOLERANCE: f64 = 0.1;
+/// …and at least this share of the periods must be regular.
+pub const THROTTLE_MIN_REGULAR_SHARE: f64 = 0.8;
 /// The pattern's period must match the cgroup's `cfs_period` within this fraction.
 pub const THROTTLE_PERIOD_TOLERANCE: f64 = 0.1;
 /// Without a readable cgroup, only periods this long count as throttling: the turns two
 /// threads take on one CPU recur every few ms, quota periods are usually 100 ms.
 pub const THROTTLE_MIN_UNKNOWN_PERIOD_NS: u64 = 20_000_000;
-/// Throttling gaps (period − quota) shorter than this are not claimed: a host's periodic
-/// housekeeping makes regular sub-millisecond gaps on an idle VM.
+/// Only gaps at least this long can be throttling gaps (period − quota): a host's
+/// housekeeping makes sub-millisecond gaps on an idle VM, regular enough to look like a
+/// pattern, and frequent enough to break the spacing of the real one.
 pub const THROTTLE_MIN_GAP_NS: u64 = 1_000_000;
 
 /// What is known of the CPU cgroup's quota period.
@@ -86,9 +89,10 @@ pub struct Jitter {
 /// Off-CPU gaps recurring at a fixed period: a CPU quota.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Throttle {
-    /// Median spacing of the gaps' starts.
+    /// Median spacing of the gaps' ends (when the period timer refills the quota).
     pub period_ms: f64,
-    /// (period − median gap) / period: the share of each period the thread ran.
+    /// Total run between gaps / total period, over the regular periods: the share of each
+    /// period the thread ran.
     pub quota_ratio: f64,
     /// Whether `period_ms` matched the cgroup's own period (`None`: it was not readable).
     pub matches_cgroup_period: Option<bool>,
@@ -144,27 +148,39 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView, preempt_threshold_ns: u64
 /// cgroup could not be read, is at least [`THROTTLE_MIN_UNKNOWN_PERIOD_NS`]). A cgroup known
 /// to have no quota is never throttled.
 pub fn throttle(preemptions: &[Gap], cgroup: CgroupPeriod) -> Option<Throttle> {
-    if preemptions.len() < THROTTLE_MIN_GAPS || cgroup == CgroupPeriod::NoQuota {
-        return None;
-    }
-    let spacings: Vec<u64> = preemptions
-        .windows(2)
-        .map(|w| w[1].start_ns - w[0].start_ns)
+    // Shorter gaps (a host's housekeeping, a kernel thread) cannot be quota gaps, and would
+    // break the spacing of the ones that are.
+    let long: Vec<Gap> = preemptions
+        .iter()
+        .copied()
+        .filter(|g| g.len_ns >= THROTTLE_MIN_GAP_NS)
         .collect();
-    let period = median(&spacings)?;
-    let spread = median(
-        &spacings
-            .iter()
-            .map(|s| s.abs_diff(period))
-            .collect::<Vec<_>>(),
-    )?;
-    let gap = median(&preemptions.iter().map(|g| g.len_ns).collect::<Vec<_>>())?;
-    if period == 0
-        || spread as f64 / period as f64 > THROTTLE_MAX_SPREAD
-        || gap < THROTTLE_MIN_GAP_NS
-    {
+    if long.len() < THROTTLE_MIN_GAPS || cgroup == CgroupPeriod::NoQuota {
         return None;
     }
+    // A throttle ends when the period timer refills the quota, once a period; it starts
+    // whenever the quota runs out, noticed only at a tick. So periods are measured between
+    // the gaps' ends, and the share from the runs between a gap's end and the next start.
+    let end = |g: &Gap| g.start_ns + g.len_ns;
+    let spacings: Vec<u64> = long.windows(2).map(|w| end(&w[1]) - end(&w[0])).collect();
+    let runs: Vec<u64> = long
+        .windows(2)
+        .map(|w| w[1].start_ns.saturating_sub(end(&w[0])))
+        .collect();
+    // Periods within the tolerance of the median count; a stray gap of a millisecond or more
+    // splits one period in two, which then do not. The quota's overrun is repaid in the next
+    // period, so runs alternate (about 28 and 32 ms for 30 ms here): only sums are fair.
+    let typical = median(&spacings)?;
+    let tolerance = THROTTLE_SPACING_TOLERANCE * typical as f64;
+    let regular: Vec<usize> = (0..spacings.len())
+        .filter(|&i| spacings[i].abs_diff(typical) as f64 <= tolerance)
+        .collect();
+    if typical == 0 || (regular.len() as f64) < THROTTLE_MIN_REGULAR_SHARE * spacings.len() as f64 {
+        return None;
+    }
+    let total_spacing: u64 = regular.iter().map(|&i| spacings[i]).sum();
+    let total_run: u64 = regular.iter().map(|&i| runs[i].min(spacings[i])).sum();
+    let period = typical;
     let matches = match cgroup {
         CgroupPeriod::Quota(ns) => {
             Some((period as f64 / ns as f64 - 1.0).abs() <= THROTTLE_PERIOD_TOLERANCE)
@@ -178,7 +194,7 @@ pub fn throttle(preemptions: &[Gap], cgroup: CgroupPeriod) -> Option<Throttle> {
     }
     Some(Throttle {
         period_ms: period as f64 / 1e6,
-        quota_ratio: period.saturating_sub(gap) as f64 / period as f64,
+        quota_ratio: total_run as f64 / total_spacing as f64,
         matches_cgroup_period: matches,
     })
 }
@@ -276,6 +292,33 @@ mod tests {
         let no_quota = throttle(&preemptions, CgroupPeriod::NoQuota);
         assert_eq!(no_quota, None, "no quota, no throttling");
         assert_eq!(throttle(&preemptions[..4], quota), None, "too few gaps");
+    }
+
+    #[test]
+    fn stray_gaps_and_repaid_overruns_do_not_hide_the_pattern() {
+        // Runs alternate 28 and 32 ms (overrun repaid), each period ending at a multiple of
+        // 100 ms; a 400 µs and a 1.5 ms stray gap land in two of the runs.
+        let mut gaps = Vec::new();
+        for i in 0..20u64 {
+            let run = if i % 2 == 0 { 28 } else { 32 };
+            let end = (i + 1) * 100_000_000;
+            gaps.push(Gap {
+                start_ns: end - (100 - run) * 1_000_000,
+                len_ns: (100 - run) * 1_000_000,
+            });
+        }
+        gaps.push(Gap {
+            start_ns: 305_000_000,
+            len_ns: 400_000,
+        });
+        gaps.push(Gap {
+            start_ns: 805_000_000,
+            len_ns: 1_500_000,
+        });
+        gaps.sort_by_key(|g| g.start_ns);
+        let t = throttle(&gaps, CgroupPeriod::Quota(100_000_000)).unwrap();
+        assert!((t.period_ms - 100.0).abs() < 0.01, "{t:?}");
+        assert!((t.quota_ratio - 0.30).abs() < 0.01, "{t:?}");
     }
 
     #[test]
