@@ -220,3 +220,86 @@ fn openssl_decrypts_the_shipped_blob_to_the_shipped_json() {
         "openssl's plaintext differs from payload.json"
     );
 }
+
+#[test]
+fn jitter_and_run_refuse_absurd_flags_with_what_is_accepted() {
+    let cases: [(&[&str], &str); 8] = [
+        (&["jitter", "--duration", "0"], "positive duration"),
+        (&["jitter", "--duration", "5h"], "from 10ms to 1h"),
+        (
+            &["jitter", "--cpus", "4096"],
+            "not one this process may run on",
+        ),
+        (&["jitter", "--cpus", "1-0"], "backwards"),
+        (&["jitter", "--threshold", "5s"], "from 1ns to 1s"),
+        (&["jitter", "--threshold", "0ns"], "positive duration"),
+        (&["run", "--cpu", "4096"], "not one this process may run on"),
+        (&["signals", "--count", "0"], "at least 1"),
+    ];
+    for (args, says) in cases {
+        let out = dynoprobe(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_threshold_below_the_clocks_resolution_is_refused() {
+    let out = dynoprobe(&["jitter", "--duration", "100ms", "--threshold", "1ns"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("below the clock's resolution"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_corrupt_reference_report_names_the_file_and_what_it_needs() {
+    let dir = scratch_dir("reference");
+    let path = dir.join("earlier.json");
+    std::fs::write(&path, "{\"workloads\": [").unwrap();
+    let out = dynoprobe(&[
+        "run",
+        "-w",
+        "chase-l2",
+        "--reference",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stderr(&out);
+    assert!(
+        text.contains("earlier.json") && text.contains("on_cpu_ns.p50"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn jitter_json_has_the_schema_fields_and_a_verdict() {
+    let out = dynoprobe(&["jitter", "--duration", "200ms", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let j = &report["jitter"][0];
+    for field in [
+        "duration_ns",
+        "min_delta_ns",
+        "threshold_ns",
+        "gaps_count",
+        "off_cpu_ratio",
+        "preemptions_count",
+        "involuntary_switches_count",
+        "timeslice_p50_ms",
+        "timeslice_p90_ms",
+        "off_cpu_gap_p50_ms",
+        "off_cpu_gap_max_ms",
+        "unexplained_ratio",
+        "throttle",
+        "largest_gaps",
+    ] {
+        assert!(j.get(field).is_some(), "jitter lacks {field}");
+    }
+    assert!(j["min_delta_ns"].as_u64().unwrap() > 0);
+    assert!(report["verdict"]["class"].is_string());
+    assert!(report["sleep_overshoot_ns"]["count"].as_u64().unwrap() >= 100);
+}

@@ -117,16 +117,17 @@ pub fn dispatch(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// A duration with a unit: `ns`, `us`/`µs`, `ms`, `s`, `m`, or plain seconds.
+/// A duration with a unit: `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, or plain seconds.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
-    let units: [(&str, f64); 7] = [
+    let units: [(&str, f64); 8] = [
         ("ns", 1e-9),
         ("us", 1e-6),
         ("µs", 1e-6),
         ("ms", 1e-3),
         ("s", 1.0),
         ("m", 60.0),
+        ("h", 3600.0),
         ("", 1.0),
     ];
     let (number, scale) = units
@@ -191,6 +192,7 @@ mod tests {
         assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_interval("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_interval("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_interval("1h"), Ok(Duration::from_secs(3600)));
         for bad in ["0", "0s", "1ms", "-1s", "soon", "NaN", "inf", "2h"] {
             assert!(parse_interval(bad).is_err(), "{bad}");
         }

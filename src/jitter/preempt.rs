@@ -6,6 +6,10 @@
 use serde::Serialize;
 
 use super::spin::{Gap, SpinRecord};
+use crate::stats::Distribution;
+
+/// How many of the largest gaps the report lists, with their start times.
+pub const LARGEST_GAPS: usize = 10;
 
 /// Gaps at least this long are preemptions (the thread lost the CPU to another task or to
 /// throttling); shorter ones are noise: interrupts, VM exits, cache misses of the loop.
@@ -84,6 +88,10 @@ pub struct Jitter {
     /// Timeslice estimated without spinning: on-CPU time / involuntary switches.
     pub timeslice_from_counters_ms: Option<f64>,
     pub throttle: Option<Throttle>,
+    /// Every recorded gap's length (HdrHistogram).
+    pub gaps_ns: Option<Distribution>,
+    /// The longest gaps, longest first, with when they began (ns since the spin started).
+    pub largest_gaps: Vec<Gap>,
 }
 
 /// Off-CPU gaps recurring at a fixed period: a CPU quota.
@@ -140,6 +148,8 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView, preempt_threshold_ns: u64
             .filter(|&n| n > 0)
             .map(|n| on_cpu_ns as f64 / n as f64 / 1e6),
         throttle: throttle(&preemptions, kernel.cgroup_period),
+        gaps_ns: Distribution::of(record.gaps.iter().map(|g| g.len_ns)),
+        largest_gaps: largest(&record.gaps),
     }
 }
 
@@ -197,6 +207,14 @@ pub fn throttle(preemptions: &[Gap], cgroup: CgroupPeriod) -> Option<Throttle> {
         quota_ratio: total_run as f64 / total_spacing as f64,
         matches_cgroup_period: matches,
     })
+}
+
+/// The [`LARGEST_GAPS`] longest gaps, longest first.
+fn largest(gaps: &[Gap]) -> Vec<Gap> {
+    let mut sorted = gaps.to_vec();
+    sorted.sort_unstable_by(|a, b| b.len_ns.cmp(&a.len_ns).then(a.start_ns.cmp(&b.start_ns)));
+    sorted.truncate(LARGEST_GAPS);
+    sorted
 }
 
 fn median(values: &[u64]) -> Option<u64> {
@@ -266,6 +284,16 @@ mod tests {
         // 100 µs of interrupts is not covered by run-queue wait: 0.017% unexplained.
         assert!((j.unexplained_ratio.unwrap() - 100_000.0 / 6e8).abs() < 1e-9);
         assert_eq!(j.throttle, None, "a 6 ms period is turns, not a quota");
+        let gaps = j.gaps_ns.unwrap();
+        assert_eq!((gaps.count, gaps.min), (200, 1_000));
+        assert_eq!(j.largest_gaps.len(), LARGEST_GAPS);
+        assert_eq!(
+            j.largest_gaps[0],
+            Gap {
+                start_ns: 3_000_000,
+                len_ns: 3_000_000
+            }
+        );
         assert_eq!(
             j.timeslice_from_counters_ms,
             Some(299_900_000.0 / 100.0 / 1e6)

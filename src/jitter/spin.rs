@@ -17,7 +17,7 @@ pub const AUTO_THRESHOLD_FACTOR: u64 = 8;
 const CALIBRATION_READS: u32 = 200_000;
 
 /// One time the loop saw the clock jump: it was not running from `start_ns` for `len_ns`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Gap {
     /// Since the spin began, ns.
     pub start_ns: u64,
