@@ -2,15 +2,24 @@
 //! directly on the same prepared input: `<workload>/dynoprobe` vs `<workload>/direct`.
 //! Their ratio is the cost of the `Workload` wrapper (dynamic dispatch and the checksum);
 //! the target is at most 3%.
+//!
+//! `<workload>/dynoprobe` times every iteration inside a Span (`iter_custom`), prints one
+//! line of per-run variance and contention after criterion's output, and writes it as
+//! `dynoprobe.json` beside criterion's files (in `new/`, and in the baseline's directory
+//! with `--save-baseline NAME`), for `dynoprobe compare`.
 
 use std::hint::black_box;
 
 use aes::Aes256;
 use aes::cipher::{BlockModeDecrypt, KeyIvInit, StreamCipher, block_padding::Pkcs7};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dynoprobe::sidecar::{BenchArgs, Recorder, criterion_home};
 use dynoprobe::workload::chase::{self, Chase, Level};
 use dynoprobe::workload::fixture::{IV, KEY, Record};
 use dynoprobe::workload::{Inputs, find};
+
+/// Samples per benchmark (criterion's `--sample-size` overrides it).
+const SAMPLE_SIZE: usize = 20;
 
 fn pair(c: &mut Criterion, inputs: &Inputs, name: &str, mut direct: impl FnMut()) {
     let Some(spec) = find(name) else {
@@ -21,9 +30,34 @@ fn pair(c: &mut Criterion, inputs: &Inputs, name: &str, mut direct: impl FnMut()
         .unwrap_or_else(|e| panic!("preparing {name}: {e}"));
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Bytes(workload.bytes_per_run()));
-    group.bench_function("dynoprobe", |b| b.iter(|| black_box(workload.run())));
+    let mut recorder = Recorder::new();
+    group.bench_function("dynoprobe", |b| {
+        b.iter_custom(|iters| recorder.batch(iters, || workload.run()))
+    });
     group.bench_function("direct", |b| b.iter(&mut direct));
     group.finish();
+    report(&mut recorder, name);
+}
+
+/// Prints the per-run line and writes the sidecar for `<name>/dynoprobe`, unless criterion
+/// only listed or tested the benchmarks, or a filter skipped this one.
+fn report(recorder: &mut Recorder, name: &str) {
+    let args = BenchArgs::from_env();
+    let samples = args.sample_size.unwrap_or(SAMPLE_SIZE);
+    let Some(summary) = recorder.summary(&format!("{name}/dynoprobe"), samples) else {
+        return;
+    };
+    if args.dry {
+        return;
+    }
+    println!("{}", summary.line());
+    let dir = criterion_home().join(name).join("dynoprobe");
+    if let Err(error) = summary.write(&dir, args.save_baseline.as_deref()) {
+        eprintln!(
+            "dynoprobe: cannot write the sidecar in {}: {error}",
+            dir.display()
+        );
+    }
 }
 
 fn workloads(c: &mut Criterion) {
@@ -86,7 +120,7 @@ fn workloads(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(20);
+    config = Criterion::default().sample_size(SAMPLE_SIZE);
     targets = workloads
 }
 criterion_main!(benches);

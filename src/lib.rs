@@ -24,6 +24,7 @@
 pub mod jitter;
 pub mod report;
 pub mod runner;
+pub mod sidecar;
 pub mod signal;
 pub mod span;
 pub mod stats;

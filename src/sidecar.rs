@@ -1,0 +1,331 @@
+//! Per-iteration accounting for criterion benchmarks, and the `dynoprobe.json` sidecar that
+//! goes beside criterion's own files.
+//!
+//! Criterion reports the time of batches of iterations; it cannot say how that time was
+//! spread over single runs, nor how much of it was spent off the CPU. A bench that measures
+//! with `iter_custom` and [`Recorder::batch`] runs each iteration inside a [`Span`], and
+//! [`Recorder::summary`] turns the measured batches into per-run distributions. No criterion
+//! types appear here, so benches using it build with a bare `cargo bench`.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::signal::machine::Machine;
+use crate::signal::snapshot::{Contention, Sampler, Snapshot};
+use crate::span::{Span, SpanStats};
+use crate::stats::{Distribution, Recorder as Histogram};
+
+/// Version of the sidecar's layout.
+pub const SIDECAR_VERSION: u32 = 1;
+/// The sidecar's file name, in `<bench dir>/new/` and `<bench dir>/<baseline>/`.
+pub const SIDECAR_FILE: &str = "dynoprobe.json";
+
+/// Collects spans of every iteration a benchmark runs, batch by batch.
+#[derive(Debug)]
+pub struct Recorder {
+    batches: Vec<Vec<SpanStats>>,
+    sampler: Sampler,
+    start: Snapshot,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Recorder {
+    /// Starts recording; the kernel's counters are read now and at [`Recorder::summary`].
+    pub fn new() -> Recorder {
+        let mut sampler = Sampler::new();
+        let start = sampler.take();
+        Recorder {
+            batches: Vec::new(),
+            sampler,
+            start,
+        }
+    }
+
+    /// Runs `routine` `iters` times, each inside a span, and returns the total wall time of
+    /// the iterations (what `iter_custom` wants). The spans' own cost (4.5 µs here) falls
+    /// outside the wall time they report.
+    pub fn batch<O>(&mut self, iters: u64, mut routine: impl FnMut() -> O) -> Duration {
+        let mut spans = Vec::with_capacity(iters as usize);
+        let mut wall_ns = 0;
+        for _ in 0..iters {
+            let span = Span::start();
+            black_box(routine());
+            let stats = span.finish();
+            wall_ns += stats.wall_ns;
+            spans.push(stats);
+        }
+        self.batches.push(spans);
+        Duration::from_nanos(wall_ns)
+    }
+
+    /// Summarises the last `measured_batches` batches (criterion's samples; the batches before
+    /// them were its warm-up) under the benchmark id `benchmark`.
+    pub fn summary(&mut self, benchmark: &str, measured_batches: usize) -> Option<Summary> {
+        let contention = self.sampler.take().since(&self.start);
+        let first = self.batches.len().saturating_sub(measured_batches);
+        let runs: Vec<SpanStats> = self.batches[first..].iter().flatten().copied().collect();
+        Summary::of(benchmark, &runs, contention)
+    }
+}
+
+/// What the sidecar holds for one benchmark: per-run distributions and the contention over
+/// the whole benchmark. Units are in the field names.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub sidecar_version: u32,
+    /// criterion's id, `group/function`.
+    pub benchmark: String,
+    pub dynoprobe_version: &'static str,
+    /// The criterion this bench was built with.
+    pub criterion_version: &'static str,
+    pub machine: Machine,
+    pub runs_count: u64,
+    pub wall_ns: Distribution,
+    pub on_cpu_ns: Distribution,
+    pub off_cpu_ns: Distribution,
+    /// Total off-CPU time / total wall time.
+    pub off_cpu_ratio: f64,
+    /// Off-CPU time of the run at the p99 of wall time: how much of the tail was the platform.
+    pub p99_run_off_cpu_ns: u64,
+    /// Involuntary context switches per run.
+    pub preemptions_per_run: Option<f64>,
+    /// On-CPU time / involuntary switches: the timeslice the scheduler gave, when it preempted.
+    pub timeslice_ms: Option<f64>,
+    /// Kernel counters from the start of recording to the summary.
+    pub contention: Contention,
+}
+
+/// The criterion version the sidecar names (the one this crate is built and tested with).
+pub const CRITERION_VERSION: &str = "0.8";
+
+impl Summary {
+    /// Summarises `runs`; `None` when there are none.
+    pub fn of(benchmark: &str, runs: &[SpanStats], contention: Contention) -> Option<Summary> {
+        let dist = |pick: fn(&SpanStats) -> u64| {
+            let mut h = Histogram::new();
+            runs.iter().for_each(|r| h.record(pick(r)));
+            h.summary()
+        };
+        let wall_total: u64 = runs.iter().map(|r| r.wall_ns).sum();
+        let off_total: u64 = runs.iter().map(|r| r.off_cpu_ns).sum();
+        let on_total: u64 = runs.iter().map(|r| r.on_cpu_ns).sum();
+        let preemptions: Option<u64> = runs.iter().map(|r| r.preemptions).sum();
+        let mut by_wall: Vec<&SpanStats> = runs.iter().collect();
+        by_wall.sort_unstable_by_key(|r| r.wall_ns);
+        let p99_rank = ((0.99 * by_wall.len() as f64).ceil() as usize).max(1) - 1;
+        Some(Summary {
+            sidecar_version: SIDECAR_VERSION,
+            benchmark: benchmark.to_string(),
+            dynoprobe_version: env!("CARGO_PKG_VERSION"),
+            criterion_version: CRITERION_VERSION,
+            machine: Machine::read(),
+            runs_count: runs.len() as u64,
+            wall_ns: dist(|r| r.wall_ns)?,
+            on_cpu_ns: dist(|r| r.on_cpu_ns)?,
+            off_cpu_ns: dist(|r| r.off_cpu_ns)?,
+            off_cpu_ratio: off_total as f64 / wall_total.max(1) as f64,
+            p99_run_off_cpu_ns: by_wall.get(p99_rank)?.off_cpu_ns,
+            preemptions_per_run: preemptions.map(|p| p as f64 / runs.len() as f64),
+            timeslice_ms: preemptions
+                .filter(|&p| p > 0)
+                .map(|p| on_total as f64 / p as f64 / 1e6),
+            contention,
+        })
+    }
+
+    /// One line for the terminal, after criterion's own output.
+    pub fn line(&self) -> String {
+        let ms = |ns: u64| format!("{:.3} ms", ns as f64 / 1e6);
+        let pct = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{:.1}%", r * 100.0));
+        format!(
+            "dynoprobe {}: {} runs, p50 {}, p99 {}, CV {}, off-CPU {} (p99 run: {} off-CPU), \
+             {} preemptions/run, timeslice {}, steal {}, throttled {}",
+            self.benchmark,
+            self.runs_count,
+            ms(self.wall_ns.p50),
+            ms(self.wall_ns.p99),
+            pct(self.wall_ns.cv),
+            pct(Some(self.off_cpu_ratio)),
+            ms(self.p99_run_off_cpu_ns),
+            self.preemptions_per_run
+                .map_or("n/a".into(), |p| format!("{p:.2}")),
+            self.timeslice_ms
+                .map_or("n/a".into(), |t| format!("{t:.1} ms")),
+            pct(self.contention.steal_ratio.value()),
+            pct(self.contention.throttled_ratio.value()),
+        )
+    }
+
+    /// Writes the sidecar into `<criterion home>/<bench dir>/new/` and, when saving a
+    /// baseline, `<bench dir>/<baseline>/`. Returns the files written.
+    pub fn write(&self, bench_dir: &Path, baseline: Option<&str>) -> std::io::Result<Vec<PathBuf>> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let mut written = Vec::new();
+        for sub in std::iter::once("new").chain(baseline) {
+            let dir = bench_dir.join(sub);
+            std::fs::create_dir_all(&dir)?;
+            let path = dir.join(SIDECAR_FILE);
+            std::fs::write(&path, &json)?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+}
+
+/// What of criterion's command line matters to the sidecar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BenchArgs {
+    /// `--save-baseline NAME` (or `-s NAME`).
+    pub save_baseline: Option<String>,
+    /// `--test` or `--list`: nothing is measured, nothing is written.
+    pub dry: bool,
+    /// `--sample-size N`, when given.
+    pub sample_size: Option<usize>,
+}
+
+impl BenchArgs {
+    /// Reads this process's arguments, as criterion receives them after `cargo bench --`.
+    pub fn from_env() -> BenchArgs {
+        Self::parse(std::env::args().skip(1))
+    }
+
+    pub fn parse(args: impl IntoIterator<Item = String>) -> BenchArgs {
+        let mut parsed = BenchArgs::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
+                None => (arg, None),
+            };
+            let mut value = || inline.clone().or_else(|| args.next());
+            match flag.as_str() {
+                "--save-baseline" | "-s" => parsed.save_baseline = value(),
+                "--sample-size" => parsed.sample_size = value().and_then(|v| v.parse().ok()),
+                "--test" | "--list" => parsed.dry = true,
+                _ => {}
+            }
+        }
+        parsed
+    }
+}
+
+/// Where criterion writes: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else
+/// `target/criterion` (criterion 0.8's own rule).
+pub fn criterion_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(target) => PathBuf::from(target).join("criterion"),
+        None => PathBuf::from("target/criterion"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(wall_ns: u64, on_cpu_ns: u64, preemptions: u64) -> SpanStats {
+        SpanStats {
+            wall_ns,
+            on_cpu_ns,
+            off_cpu_ns: wall_ns - on_cpu_ns,
+            runqueue_wait_ns: Some(wall_ns - on_cpu_ns),
+            preemptions: Some(preemptions),
+            voluntary_switches: Some(0),
+        }
+    }
+
+    fn contention() -> Contention {
+        let mut sampler = Sampler::new();
+        let start = sampler.take();
+        sampler.take().since(&start)
+    }
+
+    #[test]
+    fn the_summary_splits_runs_and_finds_the_tail_runs_off_cpu_time() {
+        let mut runs: Vec<SpanStats> = (0..99).map(|_| run(1000, 1000, 0)).collect();
+        runs.push(run(1900, 1000, 1));
+        let s = Summary::of("g/f", &runs, contention()).unwrap();
+        assert_eq!(s.runs_count, 100);
+        assert_eq!(s.wall_ns.p50, 1000);
+        // p99 by nearest rank is the 99th of 100 runs: still a 1000 ns run, 0 off-CPU.
+        assert_eq!(s.p99_run_off_cpu_ns, 0);
+        assert!((s.off_cpu_ratio - 900.0 / 100_900.0).abs() < 1e-12);
+        assert_eq!(s.preemptions_per_run, Some(0.01));
+        assert_eq!(s.timeslice_ms, Some(100_000.0 / 1e6));
+        runs.push(run(2000, 1200, 2));
+        let s = Summary::of("g/f", &runs, contention()).unwrap();
+        assert_eq!(
+            s.p99_run_off_cpu_ns, 900,
+            "the 100th of 101 runs is the 1900 ns one"
+        );
+        assert!(
+            s.line()
+                .starts_with("dynoprobe g/f: 101 runs, p50 0.001 ms"),
+            "{}",
+            s.line()
+        );
+    }
+
+    #[test]
+    fn only_the_last_batches_are_measured() {
+        let mut recorder = Recorder::new();
+        let mut calls = 0;
+        recorder.batch(3, || calls += 1);
+        let total = recorder.batch(2, || calls += 1);
+        assert_eq!(calls, 5);
+        assert!(total > Duration::ZERO);
+        assert_eq!(recorder.summary("g/f", 1).unwrap().runs_count, 2);
+        assert!(recorder.summary("g/f", 0).is_none());
+    }
+
+    #[test]
+    fn criterion_flags_are_read_in_every_form() {
+        let args = |a: &[&str]| BenchArgs::parse(a.iter().map(|s| s.to_string()));
+        assert_eq!(
+            args(&["--bench", "--save-baseline", "std-1x"])
+                .save_baseline
+                .as_deref(),
+            Some("std-1x")
+        );
+        assert_eq!(
+            args(&["--save-baseline=perf-m"]).save_baseline.as_deref(),
+            Some("perf-m")
+        );
+        assert_eq!(
+            args(&["-s", "x", "chase"]).save_baseline.as_deref(),
+            Some("x")
+        );
+        assert!(args(&["--bench", "--test"]).dry);
+        assert_eq!(args(&["--sample-size", "30"]).sample_size, Some(30));
+        assert_eq!(args(&["--bench", "json"]), BenchArgs::default());
+    }
+
+    #[test]
+    fn sidecars_go_to_new_and_the_saved_baseline() {
+        let dir = std::env::temp_dir().join(format!("dynoprobe-sidecar-{}", std::process::id()));
+        let s = Summary::of("g/f", &[run(1000, 900, 0)], contention()).unwrap();
+        let written = s.write(&dir.join("g/f"), Some("std-1x")).unwrap();
+        assert_eq!(
+            written,
+            vec![
+                dir.join("g/f/new/dynoprobe.json"),
+                dir.join("g/f/std-1x/dynoprobe.json")
+            ]
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&written[1]).unwrap()).unwrap();
+        assert_eq!(json["benchmark"], "g/f");
+        assert_eq!(json["off_cpu_ns"]["p50"], 100);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
