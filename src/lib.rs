@@ -21,6 +21,7 @@
 //! # Ok::<(), dynoprobe::workload::WorkloadError>(())
 //! ```
 
+pub mod baseline;
 pub mod jitter;
 pub mod report;
 pub mod runner;

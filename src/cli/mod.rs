@@ -1,5 +1,6 @@
 //! Command-line arguments and dispatch to one module per subcommand.
 
+mod compare;
 mod fixtures;
 mod jitter;
 mod run;
@@ -23,6 +24,9 @@ pub struct Args {
 enum Command {
     /// Run cache-heavy workloads many times and report the distribution of their run times.
     Run(RunArgs),
+    /// Compare saved criterion baselines (one per instance class, say) side by side: medians,
+    /// variance, tails, off-CPU share, significance and price.
+    Compare(CompareArgs),
     /// Spin on one or more CPUs and report every time the thread lost the CPU: hiccups,
     /// preemptions, timeslice, throttling pattern, sleep overshoot, and a verdict.
     Jitter(JitterArgs),
@@ -76,6 +80,48 @@ struct RunArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct CompareArgs {
+    /// Baselines to compare (names under the target directory, or files written by --export),
+    /// the first being the reference [default: every baseline found].
+    #[arg(value_name = "BASELINE")]
+    baselines_or_files: Vec<String>,
+    /// The cargo target directory whose criterion/ holds the baselines [default: as criterion
+    /// picks: $CRITERION_HOME, $CARGO_TARGET_DIR/criterion, or target/criterion].
+    #[arg(long, value_name = "DIR")]
+    target_dir: Option<PathBuf>,
+    /// List the baselines found, with their number of benchmarks.
+    #[arg(long)]
+    baselines: bool,
+    /// List every benchmark of every baseline.
+    #[arg(long)]
+    list: bool,
+    /// Only benchmarks whose id matches this regex.
+    #[arg(short = 'f', long = "filter", value_name = "REGEX")]
+    filter: Option<String>,
+    /// Gather benchmarks into rows by this regex's capture groups (e.g. '(.*)/(?:dynoprobe|direct)').
+    #[arg(short = 'g', long = "group", value_name = "REGEX")]
+    group: Option<String>,
+    /// Only rows where some baseline differs from the first by at least this many percent.
+    #[arg(short = 't', long = "threshold", value_name = "PERCENT")]
+    threshold: Option<f64>,
+    /// Significance level of the Mann–Whitney U test.
+    #[arg(long, default_value_t = 0.05, value_name = "ALPHA", value_parser = parse_alpha)]
+    alpha: f64,
+    /// Price of an instance of a baseline's class, per month: NAME=USD (repeatable).
+    #[arg(long, value_name = "NAME=USD")]
+    price: Vec<String>,
+    /// Print baseline NAME as JSON (redirect it to a file) that compare accepts back.
+    #[arg(long, value_name = "NAME")]
+    export: Option<String>,
+    /// Print the table as Markdown.
+    #[arg(long, conflicts_with = "json")]
+    markdown: bool,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
 struct JitterArgs {
     /// How long each thread spins: 500ms, 5s, 1m (10 ms to 1 h).
     #[arg(long, short = 'd', value_name = "DURATION", default_value = "5s", value_parser = parse_interval)]
@@ -111,6 +157,7 @@ struct FixturesArgs {
 pub fn dispatch(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Run(args) => run::run(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Jitter(args) => jitter::jitter(args),
         Command::Signals(args) => signals::signals(args),
         Command::Fixtures(args) => fixtures::fixtures(args),
@@ -159,6 +206,16 @@ fn parse_threshold(text: &str) -> Result<u64, String> {
         return Err(format!("expected a threshold from 1ns to 1s; got '{text}'"));
     }
     Ok(ns as u64)
+}
+
+/// `--alpha`: a probability strictly between 0 and 1.
+fn parse_alpha(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(a) if a > 0.0 && a < 1.0 => Ok(a),
+        _ => Err(format!(
+            "expected a significance level between 0 and 1, e.g. 0.05; got '{text}'"
+        )),
+    }
 }
 
 /// `--runs`: a whole number from 1 to [`MAX_RUNS`].

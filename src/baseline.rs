@@ -1,0 +1,370 @@
+//! Reading criterion's saved baselines (any project's, not only ours) into plain structs,
+//! and the statistics `dynoprobe compare` needs: per-sample means, their CV, a Mann–Whitney
+//! U test between two baselines, and runs per dollar.
+//!
+//! A benchmark's files sit in `<criterion home>/<benchmark dir>/<baseline>/`:
+//! `benchmark.json` (id, throughput), `estimates.json` (mean, median, MAD: ns per
+//! iteration), `sample.json` (iterations and total ns of each sample), `tukey.json` (outlier
+//! fences), and our `dynoprobe.json` sidecar when the bench wrote one. A file that is
+//! missing or corrupt costs only that benchmark, with a warning naming the file and field.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// criterion's `Throughput`, as it serialises it (`{"Bytes": 4096}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Throughput {
+    Bytes(u64),
+    BytesDecimal(u64),
+    Elements(u64),
+    Bits(u64),
+    ElementsAndBytes { elements: u64, bytes: u64 },
+}
+
+impl Throughput {
+    /// The throughput at `ns_per_iteration`, as a number and its unit.
+    pub fn rate(&self, ns_per_iteration: f64) -> (f64, &'static str) {
+        let per_s = 1e9 / ns_per_iteration;
+        match *self {
+            Throughput::Bytes(b) => (b as f64 * per_s / (1 << 20) as f64, "MiB/s"),
+            Throughput::BytesDecimal(b) => (b as f64 * per_s / 1e6, "MB/s"),
+            Throughput::Elements(e) => (e as f64 * per_s, "elem/s"),
+            Throughput::Bits(b) => (b as f64 * per_s / 1e6, "Mbit/s"),
+            Throughput::ElementsAndBytes { elements, .. } => (elements as f64 * per_s, "elem/s"),
+        }
+    }
+}
+
+/// One benchmark in one baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Benchmark {
+    /// criterion's full id, e.g. `chase-l2/dynoprobe`.
+    pub id: String,
+    pub throughput: Option<Throughput>,
+    /// criterion's median estimate, ns per iteration.
+    pub median_ns: f64,
+    /// criterion's median absolute deviation estimate, ns per iteration.
+    pub mad_ns: f64,
+    /// criterion's mean estimate, ns per iteration.
+    pub mean_ns: f64,
+    /// Each sample's total time / its iterations, ns.
+    pub sample_means_ns: Vec<f64>,
+    /// Samples outside tukey.json's severe fences.
+    pub severe_outliers_count: u64,
+    /// From our sidecar, when the bench wrote one.
+    pub p99_run_ns: Option<u64>,
+    pub off_cpu_ratio: Option<f64>,
+}
+
+impl Benchmark {
+    /// Coefficient of variation of the per-sample means.
+    pub fn sample_cv(&self) -> Option<f64> {
+        let n = self.sample_means_ns.len() as f64;
+        if n < 2.0 {
+            return None;
+        }
+        let mean = self.sample_means_ns.iter().sum::<f64>() / n;
+        let var = self
+            .sample_means_ns
+            .iter()
+            .map(|x| (x - mean).powi(2))
+            .sum::<f64>()
+            / (n - 1.0);
+        (mean > 0.0).then(|| var.sqrt() / mean)
+    }
+}
+
+/// A named baseline and its benchmarks, sorted by id. The form `--export` writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub name: String,
+    pub benchmarks: Vec<Benchmark>,
+}
+
+/// Everything read from a criterion directory, and what could not be.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub baselines: BTreeMap<String, Vec<Benchmark>>,
+    /// One line per benchmark that was skipped: the file and what was wrong.
+    pub warnings: Vec<String>,
+}
+
+/// Why nothing could be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error("{0} does not exist; run `cargo bench` first, or name the directory with --target-dir")]
+    NoDirectory(PathBuf),
+    #[error("no criterion benchmarks under {0} (no */benchmark.json)")]
+    Empty(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not an exported baseline: {source}")]
+    Export {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+/// Reads every baseline under `dir` (a criterion home such as `target/criterion`).
+pub fn read_dir(dir: &Path) -> Result<Found, BaselineError> {
+    if !dir.is_dir() {
+        return Err(BaselineError::NoDirectory(dir.into()));
+    }
+    let mut found = Found::default();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.is_dir() || entry.file_name() == "report" {
+                continue;
+            }
+            if path.join("benchmark.json").is_file() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name == "change" {
+                    continue;
+                }
+                match read_benchmark(&path) {
+                    Ok(benchmark) => found.baselines.entry(name).or_default().push(benchmark),
+                    Err(warning) => found.warnings.push(warning),
+                }
+            } else {
+                stack.push(path);
+            }
+        }
+    }
+    if found.baselines.is_empty() && found.warnings.is_empty() {
+        return Err(BaselineError::Empty(dir.into()));
+    }
+    for benchmarks in found.baselines.values_mut() {
+        benchmarks.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    found.warnings.sort();
+    Ok(found)
+}
+
+/// Reads a file written by `--export`.
+pub fn read_export(path: &Path) -> Result<Baseline, BaselineError> {
+    let bytes = std::fs::read(path).map_err(|source| BaselineError::Read {
+        path: path.into(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| BaselineError::Export {
+        path: path.into(),
+        source,
+    })
+}
+
+#[derive(Deserialize)]
+struct BenchmarkFile {
+    full_id: String,
+    throughput: Option<Throughput>,
+}
+
+#[derive(Deserialize)]
+struct EstimatesFile {
+    mean: Estimate,
+    median: Estimate,
+    median_abs_dev: Estimate,
+}
+
+#[derive(Deserialize)]
+struct Estimate {
+    point_estimate: f64,
+}
+
+#[derive(Deserialize)]
+struct SampleFile {
+    iters: Vec<f64>,
+    times: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct SidecarFile {
+    wall_ns: SidecarWall,
+    off_cpu_ratio: f64,
+}
+
+#[derive(Deserialize)]
+struct SidecarWall {
+    p99: u64,
+}
+
+/// One benchmark directory (`…/<id>/<baseline>/`), or a warning naming file and field.
+fn read_benchmark(dir: &Path) -> Result<Benchmark, String> {
+    let benchmark: BenchmarkFile = read_json(&dir.join("benchmark.json"))?;
+    let estimates: EstimatesFile = read_json(&dir.join("estimates.json"))?;
+    let sample: SampleFile = read_json(&dir.join("sample.json"))?;
+    if sample.iters.len() != sample.times.len() || sample.iters.iter().any(|&i| i <= 0.0) {
+        return Err(format!(
+            "{}: field `iters`: {} positive counts expected, to match `times`",
+            dir.join("sample.json").display(),
+            sample.times.len()
+        ));
+    }
+    let sample_means_ns: Vec<f64> = sample
+        .times
+        .iter()
+        .zip(&sample.iters)
+        .map(|(t, i)| t / i)
+        .collect();
+    // tukey.json: [low severe, low mild, high mild, high severe]. Optional: older runs lack it.
+    let severe_outliers_count = read_json::<[f64; 4]>(&dir.join("tukey.json"))
+        .map(|fences| {
+            sample_means_ns
+                .iter()
+                .filter(|&&m| m < fences[0] || m > fences[3])
+                .count() as u64
+        })
+        .unwrap_or(0);
+    let sidecar = dir.join(crate::sidecar::SIDECAR_FILE);
+    let sidecar: Option<SidecarFile> = if sidecar.is_file() {
+        Some(read_json(&sidecar)?)
+    } else {
+        None
+    };
+    Ok(Benchmark {
+        id: benchmark.full_id,
+        throughput: benchmark.throughput,
+        median_ns: estimates.median.point_estimate,
+        mad_ns: estimates.median_abs_dev.point_estimate,
+        mean_ns: estimates.mean.point_estimate,
+        sample_means_ns,
+        severe_outliers_count,
+        p99_run_ns: sidecar.as_ref().map(|s| s.wall_ns.p99),
+        off_cpu_ratio: sidecar.map(|s| s.off_cpu_ratio),
+    })
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Mann–Whitney U test of two samples: the two-sided p-value (normal approximation with
+/// continuity and tie corrections; fine from about 8 values a side, criterion takes 100 by
+/// default), or `None` with fewer than 2 values a side or no variation at all.
+pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> Option<f64> {
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    if a.len() < 2 || b.len() < 2 {
+        return None;
+    }
+    let mut all: Vec<(f64, usize)> = a
+        .iter()
+        .map(|&x| (x, 0))
+        .chain(b.iter().map(|&x| (x, 1)))
+        .collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let (mut rank_sum_a, mut tie_term, mut i) = (0.0, 0.0, 0);
+    while i < all.len() {
+        let j = (i..all.len())
+            .find(|&j| all[j].0 != all[i].0)
+            .unwrap_or(all.len());
+        let rank = (i + j + 1) as f64 / 2.0; // mean of ranks i+1 ..= j
+        rank_sum_a += rank * all[i..j].iter().filter(|x| x.1 == 0).count() as f64;
+        let t = (j - i) as f64;
+        tie_term += t * t * t - t;
+        i = j;
+    }
+    let u = rank_sum_a - n1 * (n1 + 1.0) / 2.0;
+    let n = n1 + n2;
+    let variance = n1 * n2 / 12.0 * ((n + 1.0) - tie_term / (n * (n - 1.0)));
+    if variance <= 0.0 {
+        return None;
+    }
+    let z = ((u - n1 * n2 / 2.0).abs() - 0.5).max(0.0) / variance.sqrt();
+    Some(erfc(z / std::f64::consts::SQRT_2))
+}
+
+/// Complementary error function (Numerical Recipes' erfcc, relative error < 1.2e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * poly.exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// Seconds in a month as cloud price lists count it: 730 hours.
+pub const SECONDS_PER_MONTH: f64 = 730.0 * 3600.0;
+
+/// Iterations one instance does for one dollar when it runs them back to back at
+/// `ns_per_iteration` for a month costing `usd_per_month`.
+pub fn runs_per_dollar(ns_per_iteration: f64, usd_per_month: f64) -> f64 {
+    1e9 / ns_per_iteration * SECONDS_PER_MONTH / usd_per_month
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mann_whitney_matches_hand_computation() {
+        // a = 1..=5, b = 6..=10: U = 0, mean 12.5, var = 25/12*11 = 22.9167,
+        // z = (12.5 - 0.5)/4.7871 = 2.5067, p = 0.01219 (two-sided).
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let b = [6.0, 7.0, 8.0, 9.0, 10.0];
+        let p = mann_whitney_p(&a, &b).unwrap();
+        assert!((p - 0.012_19).abs() < 1e-4, "{p}");
+        // Interleaved samples: no evidence of a difference.
+        let c = [1.0, 3.0, 5.0, 7.0, 9.0];
+        let d = [2.0, 4.0, 6.0, 8.0, 10.0];
+        assert!(mann_whitney_p(&c, &d).unwrap() > 0.5);
+        assert_eq!(mann_whitney_p(&[1.0], &b), None);
+        assert_eq!(mann_whitney_p(&[1.0, 1.0], &[1.0, 1.0]), None, "all tied");
+    }
+
+    #[test]
+    fn erfc_is_accurate() {
+        assert!((erfc(0.0) - 1.0).abs() < 1e-7);
+        assert!((erfc(1.0) - 0.157_299_2).abs() < 1e-6);
+        assert!((erfc(-1.0) - 1.842_700_8).abs() < 1e-6);
+    }
+
+    #[test]
+    fn runs_per_dollar_over_a_month() {
+        // 1 ms per run: 1000 runs/s × 2,628,000 s / $25 = 105,120,000 runs per dollar.
+        assert!((runs_per_dollar(1e6, 25.0) - 105_120_000.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn throughput_units() {
+        assert_eq!(Throughput::Bytes(1 << 20).rate(1e9), (1.0, "MiB/s"));
+        assert_eq!(Throughput::BytesDecimal(1_000_000).rate(1e9), (1.0, "MB/s"));
+        assert_eq!(Throughput::Elements(10).rate(1e9), (10.0, "elem/s"));
+        let both: Throughput =
+            serde_json::from_str(r#"{"ElementsAndBytes":{"elements":3,"bytes":9}}"#).unwrap();
+        assert_eq!(both.rate(1e9), (3.0, "elem/s"));
+    }
+
+    #[test]
+    fn sample_cv_uses_the_sample_standard_deviation() {
+        let b = Benchmark {
+            id: "x".into(),
+            throughput: None,
+            median_ns: 0.0,
+            mad_ns: 0.0,
+            mean_ns: 0.0,
+            sample_means_ns: vec![2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0],
+            severe_outliers_count: 0,
+            p99_run_ns: None,
+            off_cpu_ratio: None,
+        };
+        // mean 5, sum of squares 32, s = sqrt(32/7)
+        assert!((b.sample_cv().unwrap() - (32.0f64 / 7.0).sqrt() / 5.0).abs() < 1e-12);
+    }
+}

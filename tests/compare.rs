@@ -1,0 +1,210 @@
+//! `dynoprobe compare` on baselines written by a real criterion 0.8 run of our workloads
+//! bench (`quiet`, and `shared-cpu` with a CPU hog on the bench's CPU), plus a benchmark
+//! whose estimates.json was truncated. Figures are checked against criterion's own files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn target() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/criterion-target")
+}
+
+fn compare(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+        .arg("compare")
+        .arg("--target-dir")
+        .arg(target())
+        .args(args)
+        .env_remove("CRITERION_HOME")
+        .output()
+        .expect("dynoprobe runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn estimate(dir: &str, which: &str) -> f64 {
+    let path = target().join("criterion").join(dir).join("estimates.json");
+    let json: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    json[which]["point_estimate"].as_f64().unwrap()
+}
+
+#[test]
+fn medians_are_criterions_and_the_hog_is_significant() {
+    let out = compare(&["quiet", "shared-cpu", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "chase-l2/dynoprobe")
+        .unwrap();
+    let (quiet, shared) = (&row["cells"][0], &row["cells"][1]);
+    assert_eq!(
+        quiet["median_ns"].as_f64(),
+        Some(estimate("chase-l2/dynoprobe/quiet", "median"))
+    );
+    assert_eq!(
+        shared["mad_ns"].as_f64(),
+        Some(estimate("chase-l2/dynoprobe/shared-cpu", "median_abs_dev"))
+    );
+    let ratio = shared["ratio"].as_f64().unwrap();
+    let expected = estimate("chase-l2/dynoprobe/shared-cpu", "median")
+        / estimate("chase-l2/dynoprobe/quiet", "median");
+    assert!((ratio - expected).abs() < 1e-12);
+    assert_eq!(shared["significant"], true, "p = {}", shared["p_value"]);
+    assert!(
+        shared["off_cpu_ratio"].as_f64().unwrap() > 0.4,
+        "the sidecar's off-CPU share"
+    );
+    assert!(quiet["off_cpu_ratio"].as_f64().unwrap() < 0.05);
+    let direct = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "decrypt-cbc/direct")
+        .unwrap();
+    assert!(
+        direct["cells"][0]["off_cpu_ratio"].is_null(),
+        "no sidecar for direct calls"
+    );
+}
+
+#[test]
+fn a_corrupt_file_is_a_warning_and_the_rest_is_compared() {
+    let out = compare(&["quiet", "shared-cpu"]);
+    assert!(out.status.success());
+    let warnings = text(&out.stderr);
+    assert!(
+        warnings.contains("broken/case/quiet/estimates.json"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("EOF"), "{warnings}");
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("chase-l2/dynoprobe") && table.contains("decrypt-cbc/direct"),
+        "{table}"
+    );
+    assert!(!table.contains("broken/case"), "{table}");
+}
+
+#[test]
+fn a_missing_baseline_names_it_and_lists_those_found() {
+    let out = compare(&["quiet", "performance-m"]);
+    assert_eq!(out.status.code(), Some(1));
+    let error = text(&out.stderr);
+    assert!(
+        error.contains("no baseline named 'performance-m'"),
+        "{error}"
+    );
+    assert!(error.contains("quiet, shared-cpu"), "{error}");
+}
+
+#[test]
+fn an_absent_or_empty_directory_says_what_to_do() {
+    let empty = std::env::temp_dir().join(format!("dynoprobe-empty-{}", std::process::id()));
+    std::fs::create_dir_all(empty.join("criterion")).unwrap();
+    for (dir, says) in [
+        (empty.join("nope"), "run `cargo bench` first"),
+        (empty.clone(), "no criterion benchmarks"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+            .args(["compare", "--target-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+    }
+    std::fs::remove_dir_all(&empty).unwrap();
+}
+
+#[test]
+fn prices_give_runs_per_dollar_and_a_bad_price_gives_the_form() {
+    let out = compare(&[
+        "quiet",
+        "shared-cpu",
+        "--price",
+        "quiet=50",
+        "--price",
+        "shared-cpu=25",
+        "--json",
+    ]);
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cell = &rows[0]["cells"][1];
+    let expected = 1e9 / cell["median_ns"].as_f64().unwrap() * 730.0 * 3600.0 / 25.0;
+    assert!((cell["runs_per_dollar"].as_f64().unwrap() / expected - 1.0).abs() < 1e-12);
+    let out = compare(&["--price", "quiet:50"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("NAME=USD_PER_MONTH"));
+}
+
+#[test]
+fn filters_groups_and_thresholds() {
+    let rows = |args: &[&str]| -> Value {
+        let out = compare(args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let filtered = rows(&["quiet", "shared-cpu", "-f", "^chase", "--json"]);
+    assert_eq!(filtered.as_array().unwrap().len(), 1);
+    // Group by workload: dynoprobe and direct of one workload land in one row.
+    let grouped = rows(&["quiet", "-g", "^([^/]+)/", "--json"]);
+    let keys: Vec<_> = grouped
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys, ["chase-l2", "decrypt-cbc"]);
+    assert_eq!(
+        grouped[0]["cells"][0]["baseline"],
+        "quiet:chase-l2/dynoprobe"
+    );
+    let out = compare(&["quiet", "shared-cpu", "-t", "10000"]);
+    assert_eq!(out.status.code(), Some(1), "no row differs by 100×");
+    assert!(text(&out.stderr).contains("no benchmark to compare"));
+}
+
+#[test]
+fn an_export_is_accepted_back_as_input() {
+    let out = compare(&["--export", "shared-cpu"]);
+    assert!(out.status.success());
+    let file = std::env::temp_dir().join(format!("dynoprobe-export-{}.json", std::process::id()));
+    std::fs::write(&file, &out.stdout).unwrap();
+    let from_file = compare(&["quiet", file.to_str().unwrap(), "--json"]);
+    let from_dir = compare(&["quiet", "shared-cpu", "--json"]);
+    assert!(from_file.status.success(), "{}", text(&from_file.stderr));
+    assert_eq!(text(&from_file.stdout), text(&from_dir.stdout));
+    std::fs::write(&file, b"{\"name\": 3}").unwrap();
+    let bad = compare(&[file.to_str().unwrap()]);
+    assert!(
+        text(&bad.stderr).contains("not an exported baseline"),
+        "{}",
+        text(&bad.stderr)
+    );
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn list_baselines_and_markdown() {
+    let out = compare(&["--baselines"]);
+    assert_eq!(
+        text(&out.stdout),
+        "quiet\t2 benchmarks\nshared-cpu\t2 benchmarks\n"
+    );
+    let out = compare(&["--list"]);
+    assert!(text(&out.stdout).contains("shared-cpu\tdecrypt-cbc/direct"));
+    let out = compare(&["quiet", "shared-cpu", "--markdown"]);
+    let table = text(&out.stdout);
+    assert!(
+        table.starts_with("| benchmark | baseline | median ± MAD |"),
+        "{table}"
+    );
+    let out = compare(&["--alpha", "2"]);
+    assert!(!out.status.success());
+}
