@@ -35,6 +35,9 @@ fn a_hog_on_our_cpu_shows_as_half_off_cpu_and_the_kernel_agrees() {
     );
     let stop = AtomicBool::new(false);
     let measured = std::thread::scope(|scope| {
+        // Stops the hog however this scope ends (a panic would otherwise leave the scope
+        // waiting for it forever).
+        let _stop = StopOnDrop(&stop);
         scope.spawn(|| {
             core_affinity::set_for_current(cpu);
             while !stop.load(Ordering::Relaxed) {
@@ -49,9 +52,7 @@ fn a_hog_on_our_cpu_shows_as_half_off_cpu_and_the_kernel_agrees() {
             target: Duration::from_secs(2),
             ..Plan::default()
         };
-        let measured = measure(workload.as_mut(), &plan, &mut |_| {});
-        stop.store(true, Ordering::Relaxed);
-        measured.unwrap()
+        measure(workload.as_mut(), &plan, &mut |_| {}).unwrap()
     });
     let off = measured.off_cpu_ratio;
     let wait = measured
@@ -73,6 +74,14 @@ fn a_hog_on_our_cpu_shows_as_half_off_cpu_and_the_kernel_agrees() {
         "two threads on one CPU: off-CPU {off:.3}"
     );
     assert!((0.35..=0.65).contains(&wait), "run-queue wait {wait:.3}");
+}
+
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 #[test]

@@ -82,6 +82,9 @@ fn a_hog_on_the_probes_cpu_is_contended_and_the_counts_agree() {
     };
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
+        // Stops the hog however this scope ends: a failed assertion unwinds past any
+        // explicit store, and the scope would then wait for the hog forever.
+        let _stop = StopOnDrop(&stop);
         scope.spawn(|| {
             core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
             while !stop.load(Ordering::Relaxed) {
@@ -120,8 +123,15 @@ fn a_hog_on_the_probes_cpu_is_contended_and_the_counts_agree() {
                 "{slice} ms vs reference {reference} ms"
             );
         }
-        stop.store(true, Ordering::Relaxed);
     });
+}
+
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 #[test]
