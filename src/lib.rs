@@ -23,6 +23,8 @@
 
 pub mod baseline;
 pub mod jitter;
+#[cfg(feature = "criterion")]
+pub mod measurement;
 pub mod report;
 pub mod runner;
 pub mod sidecar;
