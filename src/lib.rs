@@ -25,6 +25,8 @@ pub mod baseline;
 pub mod jitter;
 #[cfg(feature = "criterion")]
 pub mod measurement;
+pub mod probe;
+pub mod queue_time;
 pub mod report;
 pub mod runner;
 pub mod sidecar;

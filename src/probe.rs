@@ -1,0 +1,263 @@
+//! A background probe for services: a thread takes a [`Snapshot`] every interval and keeps
+//! the latest [`Contention`] and running totals, for metrics and for matching production
+//! tail latency against contention.
+//!
+//! `latest()` clones an `Arc` under a lock that the sampler holds only to swap that `Arc`,
+//! so a request handler never waits for a sample to be taken. A panic in the sampler is
+//! caught, reported once on stderr and in [`Probe::failure`], and the service goes on.
+//! The thread stops and is joined when the `Probe` is dropped.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::signal::clock::ticks_per_second;
+use crate::signal::snapshot::{Contention, Sampler, Snapshot};
+
+/// The default sampling interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Counters since the probe started, in the units of their names. `None` where the source is
+/// unavailable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Totals {
+    /// Steal over all CPUs (`/proc/stat`), seconds.
+    pub steal_seconds: Option<f64>,
+    /// Run-queue wait of all this process's threads (schedstat), seconds.
+    pub runqueue_wait_seconds: Option<f64>,
+    /// Involuntary context switches of this process.
+    pub involuntary_switches: Option<u64>,
+    /// CFS periods in which the cgroup was throttled.
+    pub throttled_periods: Option<u64>,
+    /// CFS periods elapsed.
+    pub periods: Option<u64>,
+    /// Time the cgroup was throttled, seconds.
+    pub throttled_seconds: Option<f64>,
+    /// Time some task on the machine waited for a CPU (PSI `some` total), seconds.
+    pub pressure_waiting_seconds: Option<f64>,
+}
+
+/// What the probe saw last.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reading {
+    /// Samples taken since the start.
+    pub samples_count: u64,
+    /// Contention over the last interval.
+    pub contention: Option<Contention>,
+    /// Totals since the probe started.
+    pub totals: Totals,
+}
+
+/// Configures a [`Probe`].
+#[derive(Debug, Clone, Copy)]
+pub struct Builder {
+    interval: Duration,
+}
+
+/// A running probe; dropping it stops and joins the sampling thread.
+#[derive(Debug)]
+pub struct Probe {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    latest: Mutex<Arc<Reading>>,
+    stop: Mutex<bool>,
+    wake: Condvar,
+    failure: Mutex<Option<String>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind; keep using it.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Probe {
+    pub fn builder() -> Builder {
+        Builder {
+            interval: DEFAULT_INTERVAL,
+        }
+    }
+
+    /// The latest reading: an `Arc` clone, never a wait for the sampler.
+    pub fn latest(&self) -> Arc<Reading> {
+        Arc::clone(&lock(&self.shared.latest))
+    }
+
+    /// Why the sampler stopped, if it panicked.
+    pub fn failure(&self) -> Option<String> {
+        lock(&self.shared.failure).clone()
+    }
+}
+
+impl Builder {
+    /// Time between samples (at least 10 ms; default 1 s).
+    pub fn interval(mut self, interval: Duration) -> Builder {
+        self.interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Starts the sampling thread.
+    pub fn start(self) -> std::io::Result<Probe> {
+        let shared = Arc::new(Shared {
+            latest: Mutex::new(Arc::new(Reading {
+                samples_count: 0,
+                contention: None,
+                totals: Totals::default(),
+            })),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+            failure: Mutex::new(None),
+        });
+        let sampler_shared = Arc::clone(&shared);
+        let interval = self.interval;
+        let thread = std::thread::Builder::new()
+            .name("dynoprobe-probe".into())
+            .spawn(move || {
+                let outcome = catch_unwind(AssertUnwindSafe(|| sample(&sampler_shared, interval)));
+                if let Err(panic) = outcome {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    eprintln!("dynoprobe: the probe's sampler stopped: {message}");
+                    *lock(&sampler_shared.failure) = Some(message);
+                }
+            })?;
+        Ok(Probe {
+            shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        *lock(&self.shared.stop) = true;
+        self.shared.wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The sampling loop: wait an interval (or until stopped), snapshot, publish.
+fn sample(shared: &Shared, interval: Duration) {
+    let mut sampler = Sampler::new();
+    let first = sampler.take();
+    let mut earlier = first.clone();
+    let mut later = first.clone();
+    let mut samples_count = 0;
+    loop {
+        let stop = lock(&shared.stop);
+        let (stop, _) = shared
+            .wake
+            .wait_timeout_while(stop, interval, |stop| !*stop)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *stop {
+            return;
+        }
+        drop(stop);
+        sampler.take_into(&mut later);
+        samples_count += 1;
+        let reading = Arc::new(Reading {
+            samples_count,
+            contention: Some(later.since(&earlier)),
+            totals: totals(&first, &later),
+        });
+        *lock(&shared.latest) = reading;
+        std::mem::swap(&mut earlier, &mut later);
+    }
+}
+
+/// Counter differences between the probe's first snapshot and `now`.
+pub fn totals(first: &Snapshot, now: &Snapshot) -> Totals {
+    let seconds = |ns: u64| ns as f64 / 1e9;
+    let hz = ticks_per_second().ok();
+    let both = |a: Option<u64>, b: Option<u64>| a?.checked_sub(b?);
+    let stat = now.stat.as_ref().ok().zip(first.stat.as_ref().ok());
+    let sched = now
+        .process_sched
+        .as_ref()
+        .ok()
+        .zip(first.process_sched.as_ref().ok());
+    let usage = now
+        .process_usage
+        .as_ref()
+        .ok()
+        .zip(first.process_usage.as_ref().ok());
+    let cgroup = now.cgroup.as_ref().ok().zip(first.cgroup.as_ref().ok());
+    let pressure = now.pressure.as_ref().ok().zip(first.pressure.as_ref().ok());
+    Totals {
+        steal_seconds: stat
+            .and_then(|(n, f)| both(n.all.steal, f.all.steal))
+            .zip(hz)
+            .map(|(ticks, hz)| ticks as f64 / hz as f64),
+        runqueue_wait_seconds: sched
+            .and_then(|(n, f)| n.wait_ns.checked_sub(f.wait_ns))
+            .map(seconds),
+        involuntary_switches: usage
+            .and_then(|(n, f)| n.involuntary_switches.checked_sub(f.involuntary_switches)),
+        throttled_periods: cgroup.and_then(|(n, f)| both(n.nr_throttled, f.nr_throttled)),
+        periods: cgroup.and_then(|(n, f)| both(n.nr_periods, f.nr_periods)),
+        throttled_seconds: cgroup
+            .and_then(|(n, f)| both(n.throttled_ns, f.throttled_ns))
+            .map(seconds),
+        pressure_waiting_seconds: pressure
+            .and_then(|(n, f)| n.some.total_us.checked_sub(f.some.total_us))
+            .map(|us| us as f64 / 1e6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_samples_publishes_and_stops_promptly() {
+        let probe = Probe::builder()
+            .interval(Duration::from_millis(20))
+            .start()
+            .unwrap();
+        assert_eq!(probe.latest().samples_count, 0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while probe.latest().samples_count < 3 {
+            assert!(std::time::Instant::now() < deadline, "no samples in 5 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let reading = probe.latest();
+        let contention = reading.contention.as_ref().unwrap();
+        assert!(
+            contention.elapsed_ns >= 15_000_000,
+            "{}",
+            contention.elapsed_ns
+        );
+        assert!(reading.totals.involuntary_switches.is_some());
+        assert_eq!(probe.failure(), None);
+        let stopped = std::time::Instant::now();
+        drop(probe);
+        assert!(
+            stopped.elapsed() < Duration::from_millis(500),
+            "drop waited a whole interval"
+        );
+    }
+
+    #[test]
+    fn a_long_interval_does_not_delay_drop() {
+        let probe = Probe::builder()
+            .interval(Duration::from_secs(3600))
+            .start()
+            .unwrap();
+        let stopped = std::time::Instant::now();
+        drop(probe);
+        assert!(stopped.elapsed() < Duration::from_millis(500));
+    }
+}

@@ -1,0 +1,220 @@
+//! Request queue time from the router's `X-Request-Start` (or `X-Queue-Start`) header: how
+//! long a request waited between the router (Heroku's, nginx, Render's) and the app.
+//!
+//! Routers write the start time in different units: seconds with a fraction (nginx
+//! `t=${msec}`), milliseconds (Heroku), microseconds, nanoseconds (Render). As mature APM
+//! agents do, the unit is told by magnitude: the one that puts the time after 2000-01-01 and
+//! before 2100-01-01. A start in the future means the router's and the dyno's clocks
+//! disagree: that is `Skewed`, counted apart, never a negative queue time.
+
+use std::time::Duration;
+
+/// 2000-01-01T00:00:00Z, seconds since the Unix epoch: no router start can be earlier.
+pub const FLOOR_UNIX_S: u64 = 946_684_800;
+/// 2100-01-01T00:00:00Z: no router start can be later.
+pub const CEILING_UNIX_S: u64 = 4_102_444_800;
+
+/// What a request's headers say about its time in the router's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueTime {
+    /// Waited this long (less the body-read time, when given).
+    Measured(Duration),
+    /// The start lies this far in the future: clock skew between router and app. Queue time
+    /// is taken as 0 and the skew counted separately.
+    Skewed(Duration),
+    /// No `X-Request-Start` or `X-Queue-Start` header.
+    Absent,
+    /// A header was there but says no usable time.
+    Invalid(&'static str),
+}
+
+impl QueueTime {
+    /// The queue time to record: the measurement, or 0 when skewed; `None` otherwise.
+    pub fn duration(&self) -> Option<Duration> {
+        match self {
+            QueueTime::Measured(d) => Some(*d),
+            QueueTime::Skewed(_) => Some(Duration::ZERO),
+            QueueTime::Absent | QueueTime::Invalid(_) => None,
+        }
+    }
+}
+
+/// Classifies `X-Request-Start` (preferred) or `X-Queue-Start` against `now_unix_ns`, after
+/// subtracting `body_read` (time the app spent reading the request body before this point).
+pub fn classify(
+    request_start: Option<&[u8]>,
+    queue_start: Option<&[u8]>,
+    now_unix_ns: u128,
+    body_read: Duration,
+) -> QueueTime {
+    let Some(value) = request_start.or(queue_start) else {
+        return QueueTime::Absent;
+    };
+    let start_ns = match std::str::from_utf8(value)
+        .map_err(|_| "not UTF-8")
+        .and_then(parse_start_ns)
+    {
+        Ok(ns) => ns,
+        Err(reason) => return QueueTime::Invalid(reason),
+    };
+    if start_ns > now_unix_ns {
+        return QueueTime::Skewed(duration_ns(start_ns - now_unix_ns));
+    }
+    QueueTime::Measured(duration_ns(now_unix_ns - start_ns).saturating_sub(body_read))
+}
+
+fn duration_ns(ns: u128) -> Duration {
+    Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+}
+
+/// The start time in ns since the Unix epoch, from a header value: `t=…` (alone or after other
+/// fields such as `s=server`, separated by spaces, commas or semicolons) or a bare number.
+pub fn parse_start_ns(value: &str) -> Result<u128, &'static str> {
+    let mut tokens = value.split([' ', ',', ';', '\t']).filter(|t| !t.is_empty());
+    let number = match tokens.clone().find_map(|t| t.strip_prefix("t=")) {
+        Some(number) => number,
+        None => match (tokens.next(), tokens.next()) {
+            (Some(only), None) => only,
+            (None, _) => return Err("empty header"),
+            (Some(_), Some(_)) => return Err("several fields and no t="),
+        },
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err("not a non-negative decimal number");
+    }
+    let whole: u128 = whole.parse().map_err(|_| "number too long")?;
+    // The unit that puts the time between 2000 and 2100: s, ms, µs or ns.
+    for (ns_per_unit, per_second) in [
+        (1_000_000_000u128, 1u128),
+        (1_000_000, 1_000),
+        (1_000, 1_000_000),
+        (1, 1_000_000_000),
+    ] {
+        let seconds = whole / per_second;
+        if (u128::from(FLOOR_UNIX_S)..u128::from(CEILING_UNIX_S)).contains(&seconds) {
+            return Ok(whole * ns_per_unit + fraction_ns(fraction, ns_per_unit));
+        }
+    }
+    Err("not a time between 2000 and 2100 in s, ms, µs or ns")
+}
+
+/// `fraction` (the digits after the point) of one unit of `ns_per_unit`, in ns.
+fn fraction_ns(fraction: &str, ns_per_unit: u128) -> u128 {
+    let mut ns = 0u128;
+    let mut scale = ns_per_unit;
+    for digit in fraction.bytes().take(18) {
+        scale /= 10;
+        ns += u128::from(digit - b'0') * scale;
+    }
+    ns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW_S: u128 = 1_763_900_000; // 2025-11-23
+    const NOW_NS: u128 = NOW_S * 1_000_000_000;
+
+    fn classify_one(value: &str) -> QueueTime {
+        classify(Some(value.as_bytes()), None, NOW_NS, Duration::ZERO)
+    }
+
+    #[test]
+    fn every_unit_routers_use() {
+        let ms_ago = |ms: u64| QueueTime::Measured(Duration::from_millis(ms));
+        assert_eq!(
+            classify_one(&format!("t={}", NOW_S * 1000 - 25)),
+            ms_ago(25),
+            "Heroku ms"
+        );
+        assert_eq!(
+            classify_one(&format!("t={}.975", NOW_S - 1)),
+            ms_ago(25),
+            "nginx $msec"
+        );
+        assert_eq!(
+            classify_one(&format!("{}", NOW_S * 1_000_000 - 25_000)),
+            ms_ago(25),
+            "µs, bare"
+        );
+        assert_eq!(
+            classify_one(&format!("t={}", NOW_NS - 25_000_000)),
+            ms_ago(25),
+            "Render ns"
+        );
+        assert_eq!(
+            classify_one(&format!("s=router-7 t={}", NOW_S * 1000 - 25)),
+            ms_ago(25),
+            "after s="
+        );
+        assert_eq!(
+            classify_one(&format!("t={}; s=x", NOW_S * 1000 - 25)),
+            ms_ago(25)
+        );
+    }
+
+    #[test]
+    fn the_future_is_skew_and_counts_as_zero() {
+        let q = classify_one(&format!("t={}", NOW_S * 1000 + 40));
+        assert_eq!(q, QueueTime::Skewed(Duration::from_millis(40)));
+        assert_eq!(q.duration(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn body_read_time_is_subtracted_but_never_below_zero() {
+        let value = format!("t={}", NOW_S * 1000 - 25);
+        let q = classify(
+            Some(value.as_bytes()),
+            None,
+            NOW_NS,
+            Duration::from_millis(10),
+        );
+        assert_eq!(q, QueueTime::Measured(Duration::from_millis(15)));
+        let q = classify(Some(value.as_bytes()), None, NOW_NS, Duration::from_secs(1));
+        assert_eq!(q, QueueTime::Measured(Duration::ZERO));
+    }
+
+    #[test]
+    fn the_queue_start_header_is_the_fallback() {
+        let value = format!("t={}", NOW_S * 1000 - 5);
+        assert_eq!(
+            classify(None, Some(value.as_bytes()), NOW_NS, Duration::ZERO).duration(),
+            Some(Duration::from_millis(5))
+        );
+        assert_eq!(
+            classify(None, None, NOW_NS, Duration::ZERO),
+            QueueTime::Absent
+        );
+    }
+
+    #[test]
+    fn nonsense_is_invalid_with_a_reason() {
+        for bad in [
+            "",
+            "t=",
+            "t=NaN",
+            "t=-1700000000000",
+            "t=1e12",
+            "t=12",
+            "t=9999999999999999999999999999999999999999",
+            "a b",
+            "t=4102444800",
+            "t=17000000.5.5",
+        ] {
+            assert!(
+                matches!(classify_one(bad), QueueTime::Invalid(_)),
+                "{bad:?}: {:?}",
+                classify_one(bad)
+            );
+        }
+        assert_eq!(
+            classify(Some(b"t=\xff"), None, NOW_NS, Duration::ZERO),
+            QueueTime::Invalid("not UTF-8")
+        );
+    }
+}
