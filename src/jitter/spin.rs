@@ -1,7 +1,7 @@
 //! Spin-loop hiccup detector: a thread reads a fast clock as often as it can; a gap between
 //! two reads above a threshold means it was off the CPU (an interrupt, a VM exit, a
 //! preemption). The method of sysjitter and rigtorp/hiccups; the loop is the dozen lines of
-//! [`spin_loop`], and nothing in it allocates or formats.
+//! `spin_loop`, and nothing in it allocates or formats.
 
 use std::time::Duration;
 
