@@ -11,7 +11,10 @@ fn cpu_ns() -> u64 {
 }
 
 fn main() {
-    let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(60);
+    let seconds: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     let (cpu0, start) = (cpu_ns(), Instant::now());
     let probe = match Probe::builder().start() {
         Ok(probe) => probe,
