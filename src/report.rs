@@ -170,7 +170,8 @@ pub fn render_jitter(out: &mut String, j: &Jitter) {
     }
 }
 
-fn render_verdict(out: &mut String, v: &Verdict) {
+/// The verdict line and its evidence.
+pub fn render_verdict(out: &mut String, v: &Verdict) {
     let class = serde_json::to_value(v.class).ok();
     let name = class.as_ref().and_then(|c| c.as_str()).unwrap_or("?");
     let _ = writeln!(out, "\nverdict: {} — {}", name.to_uppercase(), v.summary);

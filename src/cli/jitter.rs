@@ -7,7 +7,7 @@ use anyhow::Context;
 use dynoprobe::jitter::clock::Choice;
 use dynoprobe::jitter::sleep::overshoot;
 use dynoprobe::jitter::{Options, measure};
-use dynoprobe::report::{render_contention, render_jitter};
+use dynoprobe::report::{render_contention, render_jitter, render_verdict};
 use dynoprobe::signal::machine::Machine;
 use dynoprobe::verdict::{Evidence, decide};
 use serde::Serialize;
@@ -108,17 +108,7 @@ pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
     }
     out.push('\n');
     render_contention(&mut out, &report.contention);
-    let v = &report.verdict;
-    let class = serde_json::to_value(v.class)?;
-    let _ = writeln!(
-        out,
-        "\nverdict: {} — {}",
-        class.as_str().unwrap_or("?").to_uppercase(),
-        v.summary
-    );
-    for line in &v.evidence {
-        let _ = writeln!(out, "  · {line}");
-    }
+    render_verdict(&mut out, &report.verdict);
     print!("{out}");
     Ok(())
 }
