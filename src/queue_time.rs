@@ -9,6 +9,9 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "tower")]
+pub mod layer;
+
 /// 2000-01-01T00:00:00Z, seconds since the Unix epoch: no router start can be earlier.
 pub const FLOOR_UNIX_S: u64 = 946_684_800;
 /// 2100-01-01T00:00:00Z: no router start can be later.

@@ -1,0 +1,295 @@
+//! A tower `Layer` (feature `tower`) for axum, hyper or tonic services: measures each
+//! request's queue time from its headers, records it through the `metrics` facade (so any
+//! exporter works), hands it to the handler in the request's extensions, and reports it to
+//! the client as `X-Queue-Time: <ms>`.
+//!
+//! ```no_run
+//! use dynoprobe::queue_time::{QueueTime, layer::QueueTimeLayer};
+//! use tower::{ServiceBuilder, service_fn};
+//!
+//! dynoprobe::queue_time::layer::describe_metrics();
+//! let service = ServiceBuilder::new().layer(QueueTimeLayer).service(service_fn(
+//!     |request: http::Request<()>| async move {
+//!         let queued = request.extensions().get::<QueueTime>().copied();
+//!         Ok::<_, std::convert::Infallible>(http::Response::new(format!("{queued:?}")))
+//!     },
+//! ));
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+use super::{QueueTime, classify};
+
+/// Histogram of queue time, seconds (a skewed request records 0).
+pub const REQUEST_QUEUE_SECONDS: &str = "dynoprobe_request_queue_seconds";
+/// Requests whose start lay in the future: router and app clocks disagree.
+pub const REQUEST_QUEUE_SKEWED_TOTAL: &str = "dynoprobe_request_queue_skewed_total";
+/// Requests with a queue header that said no usable time.
+pub const REQUEST_QUEUE_INVALID_TOTAL: &str = "dynoprobe_request_queue_invalid_total";
+/// The response header carrying the measured queue time in milliseconds.
+pub const QUEUE_TIME_HEADER: &str = "x-queue-time";
+/// Heroku's own (deprecated, unreliable) figure; removed so handlers see one truth.
+pub const HEROKU_WAIT_HEADER: &str = "x-heroku-queue-wait-time";
+
+/// Describes the layer's metrics (unit and meaning) to the installed recorder; call once.
+pub fn describe_metrics() {
+    metrics::describe_histogram!(
+        REQUEST_QUEUE_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from the router's X-Request-Start to the app receiving the request. High: too few dynos/processes, or a slow CPU (see dynoprobe's contention metrics)."
+    );
+    metrics::describe_counter!(
+        REQUEST_QUEUE_SKEWED_TOTAL,
+        metrics::Unit::Count,
+        "Requests whose X-Request-Start lay in the future: router and app clocks disagree; their queue time is recorded as 0."
+    );
+    metrics::describe_counter!(
+        REQUEST_QUEUE_INVALID_TOTAL,
+        metrics::Unit::Count,
+        "Requests with an X-Request-Start or X-Queue-Start header that held no usable time."
+    );
+}
+
+/// The layer; wraps services in [`QueueTimeService`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueTimeLayer;
+
+impl<S> Layer<S> for QueueTimeLayer {
+    type Service = QueueTimeService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        QueueTimeService { inner }
+    }
+}
+
+/// Measures queue time, then calls the inner service.
+#[derive(Debug, Clone)]
+pub struct QueueTimeService<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for QueueTimeService<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = QueueTimeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let now_ns = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let headers = request.headers();
+        let queue = classify(
+            headers.get("x-request-start").map(HeaderValue::as_bytes),
+            headers.get("x-queue-start").map(HeaderValue::as_bytes),
+            now_ns,
+            Duration::ZERO,
+        );
+        record(queue);
+        request.headers_mut().remove(HEROKU_WAIT_HEADER);
+        request.extensions_mut().insert(queue);
+        QueueTimeFuture {
+            inner: self.inner.call(request),
+            queue,
+        }
+    }
+}
+
+fn record(queue: QueueTime) {
+    match queue {
+        QueueTime::Measured(d) => {
+            metrics::histogram!(REQUEST_QUEUE_SECONDS).record(d.as_secs_f64())
+        }
+        QueueTime::Skewed(_) => {
+            metrics::histogram!(REQUEST_QUEUE_SECONDS).record(0.0);
+            metrics::counter!(REQUEST_QUEUE_SKEWED_TOTAL).increment(1);
+        }
+        QueueTime::Invalid(_) => metrics::counter!(REQUEST_QUEUE_INVALID_TOTAL).increment(1),
+        QueueTime::Absent => {}
+    }
+}
+
+pin_project! {
+    /// The inner service's future; adds `X-Queue-Time` to its response.
+    pub struct QueueTimeFuture<F> {
+        #[pin]
+        inner: F,
+        queue: QueueTime,
+    }
+}
+
+impl<F, R, E> Future for QueueTimeFuture<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+{
+    type Output = Result<Response<R>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        if let Some(queued) = this.queue.duration()
+            && let Ok(value) = HeaderValue::from_str(&format!("{:.3}", queued.as_secs_f64() * 1e3))
+        {
+            response.headers_mut().insert(QUEUE_TIME_HEADER, value);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use tower::{ServiceExt, service_fn};
+
+    use super::*;
+
+    /// Polls a future that is ready at once (our test services never wait).
+    fn now<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(std::task::Waker::noop()))
+        {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("the test service was not ready at once"),
+        }
+    }
+
+    fn echo() -> impl Service<Request<()>, Response = Response<String>, Error = Infallible> + Clone
+    {
+        QueueTimeLayer.layer(service_fn(|request: Request<()>| async move {
+            let queue = request.extensions().get::<QueueTime>().copied();
+            let heroku = request.headers().contains_key(HEROKU_WAIT_HEADER);
+            Ok::<_, Infallible>(Response::new(format!("{queue:?} heroku={heroku}")))
+        }))
+    }
+
+    fn request(headers: &[(&str, String)]) -> Request<()> {
+        let mut builder = Request::builder();
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    fn unix_ms() -> u128 {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    }
+
+    #[test]
+    fn a_heroku_request_gets_its_queue_time_in_extensions_header_and_metrics() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let start = unix_ms() - 250;
+        let response = metrics::with_local_recorder(&recorder, || {
+            let req = request(&[
+                ("x-request-start", format!("t={start}")),
+                (HEROKU_WAIT_HEADER, "3".into()),
+            ]);
+            now(echo().oneshot(req)).unwrap()
+        });
+        let body = response.body();
+        assert!(
+            body.starts_with("Some(Measured(") && body.ends_with("heroku=false"),
+            "{body}"
+        );
+        let ms: f64 = response.headers()[QUEUE_TIME_HEADER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((250.0..1250.0).contains(&ms), "{ms} ms");
+        let metrics = snapshotter.snapshot().into_vec();
+        let (_, _, _, value) = metrics
+            .iter()
+            .find(|(key, ..)| key.key().name() == REQUEST_QUEUE_SECONDS)
+            .expect("histogram");
+        let DebugValue::Histogram(values) = value else {
+            panic!("{value:?}")
+        };
+        assert_eq!(values.len(), 1);
+        assert!((0.25..1.25).contains(&values[0].into_inner()));
+    }
+
+    #[test]
+    fn skew_is_counted_and_recorded_as_zero() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let response = metrics::with_local_recorder(&recorder, || {
+            let req = request(&[("x-request-start", format!("t={}", unix_ms() + 60_000))]);
+            now(echo().oneshot(req)).unwrap()
+        });
+        assert!(
+            response.body().starts_with("Some(Skewed("),
+            "{}",
+            response.body()
+        );
+        assert_eq!(response.headers()[QUEUE_TIME_HEADER], "0.000");
+        let metrics = snapshotter.snapshot().into_vec();
+        let skewed = metrics
+            .iter()
+            .find(|(key, ..)| key.key().name() == REQUEST_QUEUE_SKEWED_TOTAL);
+        assert!(
+            matches!(skewed, Some((_, _, _, DebugValue::Counter(1)))),
+            "{skewed:?}"
+        );
+    }
+
+    #[test]
+    fn absent_and_invalid_headers_add_no_queue_time_header() {
+        let response = now(echo().oneshot(request(&[]))).unwrap();
+        assert_eq!(response.body(), "Some(Absent) heroku=false");
+        assert!(!response.headers().contains_key(QUEUE_TIME_HEADER));
+        let response = now(echo().oneshot(request(&[("x-queue-start", "t=soon".into())]))).unwrap();
+        assert!(
+            response.body().starts_with("Some(Invalid("),
+            "{}",
+            response.body()
+        );
+        assert!(!response.headers().contains_key(QUEUE_TIME_HEADER));
+    }
+
+    #[test]
+    fn ten_thousand_random_header_values_are_classified_without_a_panic() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"t=s 0123456789.,;-+eEnaNxX\x7f";
+        let service = echo();
+        for _ in 0..10_000 {
+            let len = (next() % 24) as usize;
+            let value: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let Ok(value) = HeaderValue::from_bytes(&value) else {
+                continue;
+            };
+            let mut req = request(&[]);
+            req.headers_mut().insert("x-request-start", value);
+            let response = now(service.clone().oneshot(req)).unwrap();
+            assert!(response.body().starts_with("Some("), "{}", response.body());
+        }
+    }
+}
