@@ -107,7 +107,7 @@ impl ValueFormatter for Nanoseconds {
 
     fn scale_throughputs(
         &self,
-        typical_value: f64,
+        _typical_value: f64,
         throughput: &Throughput,
         values: &mut [f64],
     ) -> &'static str {
@@ -118,7 +118,6 @@ impl ValueFormatter for Nanoseconds {
             Throughput::Elements(e) => (e as f64, "elem/s (CPU)"),
             Throughput::ElementsAndBytes { elements, .. } => (elements as f64, "elem/s (CPU)"),
         };
-        let _ = typical_value;
         values
             .iter_mut()
             .for_each(|ns| *ns = per_iteration * 1e9 / ns.max(f64::MIN_POSITIVE));

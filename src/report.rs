@@ -330,7 +330,8 @@ fn ms(ns: u64) -> String {
     format!("{:.3}", ns as f64 / 1e6)
 }
 
-fn percent(ratio: Option<f64>) -> String {
+/// A 0..1 ratio as a percentage with one decimal, or `n/a`.
+pub(crate) fn percent(ratio: Option<f64>) -> String {
     ratio.map_or("n/a".into(), |r| format!("{:.1}%", r * 100.0))
 }
 

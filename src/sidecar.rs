@@ -144,7 +144,7 @@ impl Summary {
     /// One line for the terminal, after criterion's own output.
     pub fn line(&self) -> String {
         let ms = |ns: u64| format!("{:.3} ms", ns as f64 / 1e6);
-        let pct = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{:.1}%", r * 100.0));
+        let pct = crate::report::percent;
         format!(
             "dynoprobe {}: {} runs, p50 {}, p99 {}, CV {}, off-CPU {} (p99 run: {} off-CPU), \
              {} preemptions/run, timeslice {}, steal {}, throttled {}",

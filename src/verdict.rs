@@ -229,7 +229,7 @@ fn slowed_workloads(e: &Evidence<'_>) -> Vec<(String, f64, String)> {
 /// The figures every verdict lists, each with its source.
 fn baseline_evidence(e: &Evidence<'_>) -> Vec<String> {
     let c = e.contention;
-    let pct = |v: Option<f64>| v.map_or("n/a".to_string(), |r| format!("{:.1}%", r * 100.0));
+    let pct = crate::report::percent;
     let mut lines = vec![
         format!(
             "steal {} of CPU time (/proc/stat)",

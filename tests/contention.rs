@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::TestCgroup;
+use common::{StopOnDrop, TestCgroup};
 use dynoprobe::runner::{Plan, Runs, measure};
 use dynoprobe::signal::schedstat::ThreadSchedstat;
 use dynoprobe::workload::{Inputs, find};
@@ -74,14 +74,6 @@ fn a_hog_on_our_cpu_shows_as_half_off_cpu_and_the_kernel_agrees() {
         "two threads on one CPU: off-CPU {off:.3}"
     );
     assert!((0.35..=0.65).contains(&wait), "run-queue wait {wait:.3}");
-}
-
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
 }
 
 #[test]

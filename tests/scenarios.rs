@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::TestCgroup;
+use common::{StopOnDrop, TestCgroup};
 use serde_json::Value;
 
 const RUNS: usize = 5;
@@ -124,14 +124,6 @@ fn a_hog_on_the_probes_cpu_is_contended_and_the_counts_agree() {
             );
         }
     });
-}
-
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::signal::snapshot::{Contention, Sampler};
 use clock::Choice;
 
 pub use preempt::{CgroupPeriod, Jitter, KernelView, Throttle, infer};
-pub use spin::{SpinError, SpinRecord, spin, spin_on};
+pub use spin::{SpinError, SpinRecord, spin};
 
 /// How to run a spin phase.
 #[derive(Debug, Clone, Copy)]

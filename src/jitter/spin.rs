@@ -116,21 +116,6 @@ pub fn spin(
     }
 }
 
-/// Pins the calling thread to `cpu`, then [`spin`]s.
-pub fn spin_on(
-    cpu: usize,
-    clock: &Choice,
-    duration: Duration,
-    threshold_ns: Option<u64>,
-) -> Result<SpinRecord, SpinError> {
-    if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
-        return Err(SpinError::Pin(cpu));
-    }
-    let mut record = spin(clock, duration, threshold_ns)?;
-    record.cpu = Some(cpu);
-    Ok(record)
-}
-
 fn spin_with<T: Ticks>(
     ticks: &T,
     clock: &Choice,

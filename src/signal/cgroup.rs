@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::pressure::PressureReader;
-use super::{ProcFile, Reason, Unavailable, join, keyed, text};
+use super::{ProcFile, Reason, Unavailable, keyed, read_file, text};
 
 /// Which cgroup hierarchy holds the `cpu` controller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -238,17 +238,10 @@ impl CgroupReader {
     /// Finds this process's CPU cgroup from `/proc/self/cgroup` and `/proc/self/mountinfo`.
     pub fn detect() -> Result<CgroupReader, Unavailable> {
         const SOURCE: &str = "/proc/self/cgroup";
-        let read = |path| {
-            std::fs::read_to_string(path).map_err(|e| {
-                let reason = if e.kind() == std::io::ErrorKind::NotFound {
-                    Reason::Missing
-                } else {
-                    Reason::Unreadable(e.kind())
-                };
-                Unavailable::new(SOURCE, reason)
-            })
+        let read = |source: &'static str| {
+            read_file(source, Path::new(source)).map(|b| String::from_utf8_lossy(&b).into_owned())
         };
-        let (cgroup, mountinfo) = (read("/proc/self/cgroup")?, read("/proc/self/mountinfo")?);
+        let (cgroup, mountinfo) = (read(SOURCE)?, read("/proc/self/mountinfo")?);
         let location = locate(&cgroup, &mountinfo, |dir| {
             std::fs::read_to_string(dir.join("cgroup.controllers"))
                 .is_ok_and(|c| c.split_ascii_whitespace().any(|x| x == "cpu"))
@@ -262,11 +255,9 @@ impl CgroupReader {
 
     /// A reader for the cgroup at `location` (a recorded directory, in tests).
     pub fn at(location: Location) -> CgroupReader {
-        let stat = ProcFile::open("cgroup cpu.stat", join(&location.dir, "cpu.stat"));
+        let stat = ProcFile::open("cgroup cpu.stat", location.dir.join("cpu.stat"));
         let pressure = PressureReader::from_file(match location.version {
-            Version::V2 => {
-                ProcFile::open("cgroup cpu.pressure", join(&location.dir, "cpu.pressure"))
-            }
+            Version::V2 => ProcFile::open("cgroup cpu.pressure", location.dir.join("cpu.pressure")),
             Version::V1 => ProcFile::unavailable(
                 "cgroup cpu.pressure",
                 Reason::NotApplicable("cgroup v1 has no per-cgroup pressure"),
@@ -291,18 +282,16 @@ impl CgroupReader {
 
     /// The quota now in force (read afresh; allocates, so not for hot paths).
     pub fn quota(&self) -> Result<Quota, Unavailable> {
-        let read = |name: &str| std::fs::read(self.location.dir.join(name));
-        let unreadable =
-            |source, e: std::io::Error| Unavailable::new(source, Reason::Unreadable(e.kind()));
+        let read = |source, name: &str| read_file(source, &self.location.dir.join(name));
         match self.location.version {
             Version::V2 => {
-                let bytes = read("cpu.max").map_err(|e| unreadable("cgroup cpu.max", e))?;
+                let bytes = read("cgroup cpu.max", "cpu.max")?;
                 parse_cpu_max(&bytes).map_err(|r| Unavailable::new("cgroup cpu.max", r))
             }
             Version::V1 => {
                 const SOURCE: &str = "cgroup cpu.cfs_quota_us";
-                let quota = read("cpu.cfs_quota_us").map_err(|e| unreadable(SOURCE, e))?;
-                let period = read("cpu.cfs_period_us").map_err(|e| unreadable(SOURCE, e))?;
+                let quota = read(SOURCE, "cpu.cfs_quota_us")?;
+                let period = read("cgroup cpu.cfs_period_us", "cpu.cfs_period_us")?;
                 parse_cfs_quota(&quota, &period).map_err(|r| Unavailable::new(SOURCE, r))
             }
         }

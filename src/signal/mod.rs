@@ -15,7 +15,7 @@ pub mod schedstat;
 pub mod snapshot;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Serialize, Serializer};
 
@@ -159,7 +159,7 @@ fn io_reason(error: &std::io::Error) -> Reason {
     }
 }
 
-/// Splits `text` into whitespace-separated words without allocating; `None` if not UTF-8.
+/// `bytes` as text, without copying; `None` if not UTF-8.
 pub(crate) fn text(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(bytes).ok()
 }
@@ -172,9 +172,10 @@ pub(crate) fn keyed(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-/// A path under a directory, for readers that open several files of one directory.
-pub(crate) fn join(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
+/// Reads a whole file once (for files read at set-up, not per snapshot), with the same
+/// reasons as [`ProcFile`] when it cannot.
+pub(crate) fn read_file(source: &'static str, path: &Path) -> Result<Vec<u8>, Unavailable> {
+    std::fs::read(path).map_err(|e| Unavailable::new(source, io_reason(&e)))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dynoprobe::signal::cgroup::{CgroupReader, Version, parse_cpu_stat};
@@ -99,5 +100,15 @@ impl Drop for TestCgroup {
             std::thread::sleep(Duration::from_millis(20));
         }
         eprintln!("warning: could not remove {}", self.dir.display());
+    }
+}
+
+/// Sets the flag when dropped: a CPU hog in a thread scope stops however the test ends (a
+/// failed assertion unwinds past any explicit store, and the scope then waits forever).
+pub struct StopOnDrop<'a>(pub &'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
