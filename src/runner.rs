@@ -128,10 +128,12 @@ pub fn measure(
     observe: &mut dyn FnMut(Progress),
 ) -> Result<Measured, WorkloadError> {
     observe(Progress::WarmingUp);
-    let per_run = warm_up(workload, plan.warmup)?;
     let total = match plan.runs {
-        Runs::Exactly(n) => n,
-        Runs::Auto => auto_runs(plan, per_run),
+        Runs::Exactly(n) => {
+            warm_up(workload, plan.warmup, 0)?;
+            n
+        }
+        Runs::Auto => auto_runs(plan, warm_up(workload, plan.warmup, 2)?),
     };
     let mut tally = Tally::new();
     let mut checksum = 0;
@@ -160,15 +162,20 @@ pub fn measure(
     })
 }
 
-/// Runs until `warmup` has passed and at least twice; returns the mean time of a run.
-fn warm_up(workload: &mut dyn Workload, warmup: Duration) -> Result<Duration, WorkloadError> {
+/// Runs until `warmup` has passed and at least `min_runs` times; returns the mean time of
+/// a run. A zero `warmup` with no `min_runs` (a server whose workloads stay warm) runs none.
+fn warm_up(
+    workload: &mut dyn Workload,
+    warmup: Duration,
+    min_runs: u32,
+) -> Result<Duration, WorkloadError> {
     let start = Instant::now();
     let mut runs = 0u32;
-    while runs < 2 || start.elapsed() < warmup {
+    while runs < min_runs || start.elapsed() < warmup {
         black_box(workload.run()?);
         runs += 1;
     }
-    Ok(start.elapsed() / runs)
+    Ok(start.elapsed() / runs.max(1))
 }
 
 /// Runs that fit in `plan.target` at `per_run` each, clamped to `min_runs..=MAX_RUNS`.
@@ -197,6 +204,20 @@ mod tests {
     }
 
     #[test]
+    fn auto_runs_warm_up_at_least_twice_to_estimate_a_run() {
+        let plan = Plan {
+            warmup: Duration::ZERO,
+            target: Duration::ZERO,
+            min_runs: 3,
+            ..Plan::default()
+        };
+        let mut workload = Counter(0);
+        let measured = measure(&mut workload, &plan, &mut |_| {}).unwrap();
+        assert_eq!(measured.runs_count, 3);
+        assert_eq!(measured.checksum, 5, "two warm-up runs, then three measured");
+    }
+
+    #[test]
     fn auto_runs_fill_the_target_within_bounds() {
         let plan = Plan::default();
         assert_eq!(auto_runs(&plan, Duration::from_millis(10)), 100);
@@ -220,8 +241,8 @@ mod tests {
         assert_eq!(measured.on_cpu_ns.count, 5);
         assert!((0.0..=1.0).contains(&measured.off_cpu_ratio));
         assert!(measured.preempted_runs_count.is_some_and(|n| n <= 5));
-        // Two warm-up runs, then five measured: the last checksum is 7.
-        assert_eq!(measured.checksum, 7);
+        // No warm-up asked for, none done: exactly five runs, the last checksum is 5.
+        assert_eq!(measured.checksum, 5);
         assert_eq!(seen.first(), Some(&Progress::WarmingUp));
         assert_eq!(
             seen.last(),
