@@ -6,19 +6,29 @@
 //! so a request handler never waits for a sample to be taken. A panic in the sampler is
 //! caught, reported once on stderr and in [`Probe::failure`], and the service goes on.
 //! The thread stops and is joined when the `Probe` is dropped.
+//!
+//! With `sleep_jitter(true)` the probe also measures wake-up lateness, and with the
+//! `metrics` feature it publishes every reading through the `metrics` facade ([`metrics`]).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::signal::clock::ticks_per_second;
+use crate::jitter::sleep::sleep_until;
+use crate::signal::clock::{monotonic_ns, ticks_per_second};
 use crate::signal::snapshot::{Contention, Sampler, Snapshot};
+use crate::stats::{Distribution, Recorder};
+
+#[cfg(feature = "metrics")]
+pub mod metrics;
 
 /// The default sampling interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// With sleep jitter on, the probe sleeps in steps of this length.
+pub const SLEEP_TICK: Duration = Duration::from_millis(100);
 
 /// Counters since the probe started, in the units of their names. `None` where the source is
 /// unavailable.
@@ -49,12 +59,16 @@ pub struct Reading {
     pub contention: Option<Contention>,
     /// Totals since the probe started.
     pub totals: Totals,
+    /// With `sleep_jitter(true)`: how late each of the last interval's [`SLEEP_TICK`] sleeps
+    /// woke up, ns. Timer slack plus the wait for a CPU: what a periodic task would see.
+    pub sleep_overshoot_ns: Option<Distribution>,
 }
 
 /// Configures a [`Probe`].
 #[derive(Debug, Clone, Copy)]
 pub struct Builder {
     interval: Duration,
+    sleep_jitter: bool,
 }
 
 /// A running probe; dropping it stops and joins the sampling thread.
@@ -74,15 +88,14 @@ struct Shared {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind; keep using it.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Probe {
     pub fn builder() -> Builder {
         Builder {
             interval: DEFAULT_INTERVAL,
+            sleep_jitter: false,
         }
     }
 
@@ -104,6 +117,14 @@ impl Builder {
         self
     }
 
+    /// Also measure wake-up lateness (off by default): the probe sleeps in [`SLEEP_TICK`]
+    /// steps to absolute deadlines, cyclictest's method, and records how late each wake-up
+    /// is: ten wake-ups a second instead of one. The README gives the measured cost.
+    pub fn sleep_jitter(mut self, on: bool) -> Builder {
+        self.sleep_jitter = on;
+        self
+    }
+
     /// Starts the sampling thread.
     pub fn start(self) -> std::io::Result<Probe> {
         let shared = Arc::new(Shared {
@@ -111,17 +132,17 @@ impl Builder {
                 samples_count: 0,
                 contention: None,
                 totals: Totals::default(),
+                sleep_overshoot_ns: None,
             })),
             stop: Mutex::new(false),
             wake: Condvar::new(),
             failure: Mutex::new(None),
         });
         let sampler_shared = Arc::clone(&shared);
-        let interval = self.interval;
         let thread = std::thread::Builder::new()
             .name("dynoprobe-probe".into())
             .spawn(move || {
-                let outcome = catch_unwind(AssertUnwindSafe(|| sample(&sampler_shared, interval)));
+                let outcome = catch_unwind(AssertUnwindSafe(|| sample(&sampler_shared, self)));
                 if let Err(panic) = outcome {
                     let message = panic
                         .downcast_ref::<&str>()
@@ -150,32 +171,61 @@ impl Drop for Probe {
 }
 
 /// The sampling loop: wait an interval (or until stopped), snapshot, publish.
-fn sample(shared: &Shared, interval: Duration) {
+fn sample(shared: &Shared, config: Builder) {
     let mut sampler = Sampler::new();
     let first = sampler.take();
     let mut earlier = first.clone();
     let mut later = first.clone();
+    let mut overshoot = config.sleep_jitter.then(Recorder::new);
     let mut samples_count = 0;
-    loop {
+    while wait(shared, config.interval, overshoot.as_mut()) {
+        sampler.take_into(&mut later);
+        samples_count += 1;
+        let reading = Reading {
+            samples_count,
+            contention: Some(later.since(&earlier)),
+            totals: totals(&first, &later),
+            sleep_overshoot_ns: overshoot.as_mut().and_then(|late| {
+                let summary = late.summary();
+                late.clear();
+                summary
+            }),
+        };
+        #[cfg(feature = "metrics")]
+        metrics::publish(&reading);
+        *lock(&shared.latest) = Arc::new(reading);
+        std::mem::swap(&mut earlier, &mut later);
+    }
+}
+
+/// Waits one interval; `false` once the probe is stopping. Without a recorder, one wait
+/// that a stop cuts short. With one, sleeps to absolute deadlines [`SLEEP_TICK`] apart and
+/// records how late each wake-up was; a wake-up later than a whole tick skips the missed
+/// deadlines rather than counting one stall several times.
+fn wait(shared: &Shared, interval: Duration, overshoot: Option<&mut Recorder>) -> bool {
+    let stopping = || *lock(&shared.stop);
+    let Some(overshoot) = overshoot else {
         let stop = lock(&shared.stop);
         let (stop, _) = shared
             .wake
             .wait_timeout_while(stop, interval, |stop| !*stop)
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if *stop {
-            return;
-        }
-        drop(stop);
-        sampler.take_into(&mut later);
-        samples_count += 1;
-        let reading = Arc::new(Reading {
-            samples_count,
-            contention: Some(later.since(&earlier)),
-            totals: totals(&first, &later),
-        });
-        *lock(&shared.latest) = reading;
-        std::mem::swap(&mut earlier, &mut later);
+            .unwrap_or_else(PoisonError::into_inner);
+        return !*stop;
+    };
+    let tick = SLEEP_TICK.as_nanos() as u64;
+    let mut deadline = monotonic_ns();
+    let end = deadline + interval.as_nanos() as u64;
+    while deadline < end && !stopping() {
+        deadline = (deadline + tick).min(end);
+        sleep_until(deadline);
+        let now = monotonic_ns();
+        let late_ns = now.saturating_sub(deadline);
+        overshoot.record(late_ns);
+        #[cfg(feature = "metrics")]
+        metrics::record_overshoot(late_ns);
+        deadline += late_ns / tick * tick;
     }
+    !stopping()
 }
 
 /// Counter differences between the probe's first snapshot and `now`.
@@ -248,6 +298,19 @@ mod tests {
             stopped.elapsed() < Duration::from_millis(500),
             "drop waited a whole interval"
         );
+    }
+
+    #[test]
+    fn sleep_jitter_mode_also_stops_within_a_tick() {
+        let probe = Probe::builder()
+            .interval(Duration::from_secs(3600))
+            .sleep_jitter(true)
+            .start()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let stopped = std::time::Instant::now();
+        drop(probe);
+        assert!(stopped.elapsed() < Duration::from_millis(500));
     }
 
     #[test]

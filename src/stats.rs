@@ -37,6 +37,11 @@ impl Recorder {
         self.histogram.saturating_record(value);
     }
 
+    /// Forgets every value, keeping the memory.
+    pub fn clear(&mut self) {
+        self.histogram.reset();
+    }
+
     /// Number of values recorded.
     pub fn count(&self) -> u64 {
         self.histogram.len()

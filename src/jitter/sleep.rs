@@ -22,7 +22,8 @@ pub fn overshoot(duration: Duration, interval: Duration) -> Option<Distribution>
     late.summary()
 }
 
-fn sleep_until(deadline_ns: u64) {
+/// Sleeps until `deadline_ns` on `CLOCK_MONOTONIC` (an absolute deadline, so no drift).
+pub(crate) fn sleep_until(deadline_ns: u64) {
     let ts = libc::timespec {
         tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
         tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long,
