@@ -214,7 +214,10 @@ mod tests {
         let mut workload = Counter(0);
         let measured = measure(&mut workload, &plan, &mut |_| {}).unwrap();
         assert_eq!(measured.runs_count, 3);
-        assert_eq!(measured.checksum, 5, "two warm-up runs, then three measured");
+        assert_eq!(
+            measured.checksum, 5,
+            "two warm-up runs, then three measured"
+        );
     }
 
     #[test]

@@ -303,3 +303,21 @@ fn jitter_json_has_the_schema_fields_and_a_verdict() {
     assert!(report["verdict"]["class"].is_string());
     assert!(report["sleep_overshoot_ns"]["count"].as_u64().unwrap() >= 100);
 }
+
+#[cfg(feature = "serve")]
+#[test]
+fn the_procfile_runs_the_release_binarys_serve() {
+    let procfile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Procfile"))
+        .expect("a Procfile at the repository's root");
+    let command = procfile
+        .lines()
+        .find_map(|l| l.strip_prefix("web:"))
+        .expect("a web process");
+    let mut words = command.split_whitespace();
+    // The Rust buildpack builds with `cargo build --release`.
+    assert_eq!(words.next(), Some("./target/release/dynoprobe"));
+    let args: Vec<&str> = words.chain(["--help"]).collect();
+    let out = dynoprobe(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("$PORT"));
+}

@@ -1,9 +1,13 @@
 //! Command-line arguments and dispatch to one module per subcommand.
 
 mod compare;
+#[cfg(feature = "serve")]
+mod drive;
 mod fixtures;
 mod jitter;
 mod run;
+#[cfg(feature = "serve")]
+mod serve;
 mod signals;
 
 use std::path::PathBuf;
@@ -35,6 +39,52 @@ enum Command {
     Signals(SignalsArgs),
     /// Rebuild fixtures/payload.json, its encrypted twin, key and IV, byte for byte.
     Fixtures(FixturesArgs),
+    /// Serve workload batches, the probe's readings and Prometheus metrics over HTTP: the
+    /// benchmark server for a dyno (a Heroku web process: `web: dynoprobe serve`).
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
+    /// Call a `dynoprobe serve` repeatedly and split each call's latency into router queue
+    /// time, the server's run time, and the rest.
+    #[cfg(feature = "serve")]
+    Drive(DriveArgs),
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 0.0.0.0 when $PORT is set, else 127.0.0.1].
+    #[arg(long, value_name = "IP")]
+    bind: Option<std::net::IpAddr>,
+    /// Port to listen on [default: $PORT, else 8080]; 0 picks a free port.
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
+    /// Time between the background probe's samples (10ms to 1h).
+    #[arg(long, short = 'i', value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    interval: std::time::Duration,
+    /// Do not measure the probe's sleep overshoot (it wakes ten times a second for it).
+    #[arg(long)]
+    no_sleep_jitter: bool,
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, clap::Args)]
+struct DriveArgs {
+    /// The server's base URL, e.g. https://my-probe.herokuapp.com or http://127.0.0.1:8080.
+    #[arg(value_name = "URL")]
+    url: String,
+    /// Calls to make (each one run of the workload).
+    #[arg(long, short = 'n', default_value_t = 100, value_name = "N", value_parser = drive::parse_calls)]
+    calls: u32,
+    /// Calls in flight at once; above 1 only with several server processes (dynos), since
+    /// one server runs one batch at a time and answers the rest with 429.
+    #[arg(long, short = 'c', default_value_t = 1, value_name = "N", value_parser = drive::parse_concurrency)]
+    concurrency: u32,
+    /// The workload each call runs [default: the server's, decrypt-parse].
+    #[arg(long, short = 'w', value_name = "NAME")]
+    workload: Option<String>,
+    /// Print the calls' distributions as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -161,6 +211,10 @@ pub fn dispatch(args: Args) -> anyhow::Result<()> {
         Command::Jitter(args) => jitter::jitter(args),
         Command::Signals(args) => signals::signals(args),
         Command::Fixtures(args) => fixtures::fixtures(args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::serve(args),
+        #[cfg(feature = "serve")]
+        Command::Drive(args) => drive::drive(args),
     }
 }
 

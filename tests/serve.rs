@@ -1,0 +1,429 @@
+//! `dynoprobe serve` on a free loopback port: every route, the queue-time layer, `429` while
+//! busy, a clean stop on SIGTERM; `promtool check metrics` and a `wrk` load when those tools
+//! are installed (they skip, saying so, when not).
+#![cfg(feature = "serve")]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+/// A `dynoprobe serve` child on a free port; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+            .args(["serve", "--port", "0", "--interval", "100ms"])
+            .env_remove("PORT")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dynoprobe serve");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines.next().expect("serve printed nothing").unwrap();
+        let base = first
+            .split_once("listening on ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, base }
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut request = agent.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = request.call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let head = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = response.body_mut().read_to_string().unwrap();
+        (response.status().as_u16(), head, body)
+    }
+
+    /// Resident memory now and at its peak (`VmRSS`, `VmHWM`), KiB.
+    fn resident_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or_else(|| panic!("{name} in /proc/PID/status"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn header<'a>(head: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    head.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+fn unix_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+fn tool(name: &str) -> bool {
+    // Spawning is the test: `wrk --version` exits 1.
+    let found = Command::new(name).arg("--version").output().is_ok();
+    if !found {
+        eprintln!("skipped: `{name}` is not installed (.ci/run installs it)");
+    }
+    found
+}
+
+#[test]
+fn every_route_answers_as_documented() {
+    let server = Server::start();
+
+    let (status, head, body) = server.get("/healthz", &[]);
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    assert_eq!(
+        header(&head, "x-queue-time"),
+        None,
+        "no X-Request-Start, no queue time"
+    );
+
+    // A Heroku-style start 250 ms ago: the layer measures it and says so in X-Queue-Time.
+    let start = format!("t={}", unix_ms() - 250);
+    let (status, head, body) = server.get(
+        "/run?workload=chase-l2&runs=3",
+        &[
+            ("X-Request-Start", &start),
+            ("X-Heroku-Queue-Wait-Time", "7"),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    let queued_ms: f64 = header(&head, "x-queue-time").unwrap().parse().unwrap();
+    assert!((250.0..5_000.0).contains(&queued_ms), "{queued_ms} ms");
+    let batch = json(&body);
+    assert_eq!(batch["workload"]["name"], "chase-l2");
+    assert_eq!(batch["workload"]["runs_count"], 3);
+    assert_eq!(batch["workload"]["wall_ns"]["count"], 3);
+    assert!(batch["workload"]["checksum"].as_u64().unwrap() > 0);
+    assert!(batch["contention"]["elapsed_ns"].as_u64().unwrap() > 0);
+
+    for (path, says) in [
+        ("/run?runs=0", "from 1 to 10000"),
+        ("/run?runs=1e12", "from 1 to 10000"),
+        ("/run?runs=10001", "from 1 to 10000"),
+        ("/run?workload=nope", "chase-l2"),
+        ("/run?run=5", "unknown parameter"),
+        ("/run?runs=%ZZ", "runs"),
+    ] {
+        let (status, _, body) = server.get(path, &[]);
+        assert_eq!(status, 400, "{path}: {body}");
+        let error = json(&body)["error"].as_str().unwrap().to_string();
+        assert!(error.contains(says), "{path}: {error}");
+    }
+    let (status, _, body) = server.get("/nope", &[]);
+    assert_eq!(status, 404);
+    assert!(json(&body)["error"].as_str().unwrap().contains("/healthz"));
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reading = loop {
+        let (status, _, body) = server.get("/probe", &[]);
+        assert_eq!(status, 200);
+        let reading = json(&body);
+        if reading["samples_count"].as_u64().unwrap() >= 2 {
+            break reading;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the probe took no samples: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(reading["contention"]["elapsed_ns"].as_u64().unwrap() > 50_000_000);
+    assert!(reading["sleep_overshoot_ns"]["count"].as_u64().unwrap() >= 1);
+
+    let (status, head, metrics) = server.get("/metrics", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        header(&head, "content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    for name in [
+        "# TYPE dynoprobe_request_queue_seconds histogram",
+        "dynoprobe_request_queue_seconds_count 1",
+        "# TYPE dynoprobe_involuntary_switches_total counter",
+        "# TYPE dynoprobe_runqueue_wait_ratio gauge",
+        "# HELP dynoprobe_sleep_overshoot_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+    }
+    if tool("promtool") {
+        let mut check = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut check.stdin.take().unwrap(), metrics.as_bytes()).unwrap();
+        let out = check.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool: {}{}\n{metrics}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_second_batch_waits_its_turn_with_429() {
+    let server = Server::start();
+    std::thread::scope(|scope| {
+        // A batch long enough to overlap (json-serde-value is the slowest per run).
+        // The long batch retries if a short one held the lock at that moment.
+        let long = scope.spawn(|| {
+            loop {
+                let answer = server.get("/run?workload=json-serde-value&runs=20", &[]);
+                if answer.0 != 429 {
+                    break answer;
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let mut refused = None;
+        while !long.is_finished() {
+            let (status, head, body) = server.get("/run?workload=chase-l2&runs=1", &[]);
+            if status == 429 {
+                refused = Some((header(&head, "retry-after").map(String::from), json(&body)));
+                break;
+            }
+            assert_eq!(status, 200, "{body}");
+        }
+        let (retry_after, body) = refused.expect("no 429 while a batch ran");
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert!(body["error"].as_str().unwrap().contains("busy"));
+        assert_eq!(long.join().unwrap().0, 200);
+    });
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly_and_a_bad_port_is_refused() {
+    let mut server = Server::start();
+    assert_eq!(server.get("/healthz", &[]).0, 200);
+    // SAFETY: a plain kill(2) on our own child's pid.
+    unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+        .arg("serve")
+        .env("PORT", "web")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PORT=\"web\" is not a port number"),
+        "{stderr}"
+    );
+}
+
+/// wrk on loopback, 16 connections for 30 s each on `/run?runs=1` and `/metrics` at once:
+/// no 5xx, the server still answers, and its memory stays flat: after 30 s, peak and current
+/// resident memory are within 10% of the peak after a 5 s warm-up load. The peak is the
+/// fair baseline: a run of the default workload holds its decrypted text and parsed tree
+/// (about 11 MiB) only while it runs, and glibc keeps some of that after the run (its trim
+/// threshold rises to twice the largest block freed), so resident memory between runs
+/// wanders by that much without growing.
+#[test]
+fn under_wrk_load_no_5xx_and_memory_stays_flat() {
+    if !tool("wrk") {
+        return;
+    }
+    let server = Server::start();
+    let script = std::env::temp_dir().join(format!("dynoprobe-wrk-{}.lua", std::process::id()));
+    std::fs::write(&script, WRK_STATUS_SCRIPT).unwrap();
+    let start = format!("X-Request-Start: t={}", unix_ms() / 1000);
+    let load = |seconds: u32| {
+        let wrk = |path: &str| {
+            Command::new("wrk")
+                .args([
+                    "-t",
+                    "2",
+                    "-c",
+                    "16",
+                    "-d",
+                    &format!("{seconds}s"),
+                    "-H",
+                    &start,
+                ])
+                .arg("-s")
+                .arg(&script)
+                .arg(format!("{}{path}", server.base))
+                .output()
+                .expect("run wrk")
+        };
+        std::thread::scope(|scope| {
+            let run = scope.spawn(|| wrk("/run?runs=1"));
+            let metrics = wrk("/metrics");
+            [run.join().unwrap(), metrics]
+        })
+    };
+    let idle_resident_kib = || {
+        while server.get("/run?runs=1", &[]).0 == 429 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server.resident_kib()
+    };
+    load(5);
+    let (rss_before, peak_before) = idle_resident_kib();
+    let outputs = load(30);
+    let (rss_after, peak_after) = idle_resident_kib();
+    for (path, out) in ["/run?runs=1", "/metrics"].iter().zip(&outputs) {
+        let text = String::from_utf8_lossy(&out.stdout);
+        eprintln!("wrk {path}:\n{text}");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let counts: Vec<u64> = text
+            .lines()
+            .find_map(|l| l.strip_prefix("status "))
+            .expect("the script's status line")
+            .split_whitespace()
+            .map(|kv| kv.split_once('=').unwrap().1.parse().unwrap())
+            .collect();
+        let [ok, busy, server_errors, other] = counts[..] else {
+            panic!("{counts:?}")
+        };
+        assert_eq!(server_errors, 0, "{path}: 5xx answers");
+        assert_eq!(other, 0, "{path}: answers other than 2xx and 429");
+        assert!(ok > 0, "{path}: nothing succeeded ({busy} busy)");
+    }
+    eprintln!(
+        "resident memory, now/peak: {rss_before}/{peak_before} KiB after warm-up, \
+         {rss_after}/{peak_after} KiB after 30 s"
+    );
+    let limit = peak_before as f64 * 1.10;
+    assert!(
+        peak_after as f64 <= limit && rss_after as f64 <= limit,
+        "resident memory grew: peak {peak_before} KiB after warm-up, then {rss_after} KiB \
+         ({peak_after} KiB peak) after 30 s"
+    );
+    assert_eq!(server.get("/healthz", &[]).0, 200);
+    let _ = std::fs::remove_file(&script);
+}
+
+/// Counts answers by class in every wrk thread and prints `status ok=.. busy=.. 5xx=.. other=..`.
+const WRK_STATUS_SCRIPT: &str = r#"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) ok, busy, fail, other = 0, 0, 0, 0 end
+function response(status, headers, body)
+  if status >= 200 and status < 300 then ok = ok + 1
+  elseif status == 429 then busy = busy + 1
+  elseif status >= 500 then fail = fail + 1
+  else other = other + 1 end
+end
+function done(summary, latency, requests)
+  local o, b, f, x = 0, 0, 0, 0
+  for _, t in ipairs(threads) do
+    o = o + t:get("ok"); b = b + t:get("busy"); f = f + t:get("fail"); x = x + t:get("other")
+  end
+  io.write(string.format("status ok=%d busy=%d 5xx=%d other=%d\n", o, b, f, x))
+end
+"#;
+
+#[test]
+fn drive_splits_each_call_and_says_what_went_wrong() {
+    let server = Server::start();
+    let drive = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+            .arg("drive")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = drive(&[
+        &server.base,
+        "--calls",
+        "5",
+        "--workload",
+        "chase-l2",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(summary["calls_count"], 5);
+    assert_eq!(summary["workload"], "chase-l2");
+    assert_eq!(summary["latency_ns"]["count"], 5);
+    // A direct connection: no router, so no queue time.
+    assert_eq!(summary["queue_time_count"], 0);
+    assert!(summary["queue_ns"].is_null());
+    let latency = summary["latency_ns"]["min"].as_u64().unwrap();
+    let run = summary["run_ns"]["min"].as_u64().unwrap();
+    assert!(
+        run > 0 && latency > run,
+        "latency {latency} ns, run {run} ns"
+    );
+
+    let out = drive(&[&server.base, "--calls", "2", "--workload", "chase-l2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for row in [
+        "latency",
+        "router queue",
+        "server run",
+        "on-CPU",
+        "off-CPU",
+        "rest",
+    ] {
+        assert!(text.contains(row), "{row} missing:\n{text}");
+    }
+
+    let out = drive(&["http://127.0.0.1:1", "--calls", "1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GET http://127.0.0.1:1/run?runs=1"));
+    let out = drive(&[&format!("{}/healthz", server.base), "--calls", "1"]);
+    assert!(!out.status.success(), "a route that is not /run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
+    let out = drive(&[&server.base, "--calls", "0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("from 1 to"));
+}
