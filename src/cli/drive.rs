@@ -242,10 +242,13 @@ fn call(agent: &Agent, url: &str) -> anyhow::Result<Option<(Call, String)>> {
     )))
 }
 
-/// `X-Queue-Time` is milliseconds with a fraction (the queue-time layer writes `12.345`).
+/// `X-Queue-Time` is milliseconds with a fraction (the queue-time layer writes `12.345`);
+/// more than an hour is not a queue but a broken clock, and refused.
 fn queue_time_ns(text: &str) -> Option<u64> {
     let ms: f64 = text.trim().parse().ok()?;
-    (ms.is_finite() && ms >= 0.0).then(|| (ms * 1e6).round() as u64)
+    (0.0..=3_600_000.0)
+        .contains(&ms)
+        .then(|| (ms * 1e6).round() as u64)
 }
 
 /// Distributions over the calls; `None` when there were none.
@@ -360,6 +363,21 @@ fn progress_bar(json: bool, calls: u32) -> ProgressBar {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn any_queue_time_header_parses_or_is_refused(text in ".{0,24}") {
+            if let Some(ns) = queue_time_ns(&text) {
+                let ms: f64 = text.trim().parse().unwrap();
+                proptest::prop_assert!((ns as f64 - ms * 1e6).abs() <= 0.5 + ms * 1e-9);
+            }
+        }
+
+        #[test]
+        fn any_body_is_refused_or_read_without_panicking(body in ".{0,200}") {
+            let _ = serde_json::from_str::<Batch>(&body);
+        }
+    }
+
     #[test]
     fn urls_get_the_run_path_and_a_known_workload() {
         assert_eq!(
@@ -393,7 +411,7 @@ mod tests {
         assert!(parse_concurrency("257").is_err());
         assert_eq!(queue_time_ns("12.345"), Some(12_345_000));
         assert_eq!(queue_time_ns("0.000"), Some(0));
-        for bad in ["", "-1", "NaN", "inf", "12ms"] {
+        for bad in ["", "-1", "NaN", "inf", "12ms", "1e300", "3600001"] {
             assert_eq!(queue_time_ns(bad), None, "{bad}");
         }
     }

@@ -154,7 +154,7 @@ impl Bench {
             .spawn(move || {
                 let mut workloads = Workloads::new(inputs);
                 for (query, reply) in queue {
-                    let _ = reply.send(workloads.run(query.spec, query.runs));
+                    let _ = reply.send(workloads.run_caught(query.spec, query.runs));
                 }
             })
             .context("starting the batch thread")?;
@@ -186,6 +186,17 @@ impl Workloads {
             prepared: HashMap::new(),
             sampler: Sampler::new(),
         }
+    }
+
+    /// [`Workloads::run`], with a panic turned into an error (and the workload, which may
+    /// be half-updated, dropped to be prepared afresh), so the batch thread lives on.
+    fn run_caught(&mut self, spec: &'static Spec, runs: u32) -> anyhow::Result<Batch> {
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(spec, runs)));
+        outcome.unwrap_or_else(|_| {
+            self.prepared.remove(spec.name);
+            Err(anyhow::anyhow!("{} panicked during the batch", spec.name))
+        })
     }
 
     /// Runs one batch and measures the machine's contention around it.
@@ -373,6 +384,19 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown parameter")
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_query_is_checked_without_panicking(
+            pairs in proptest::collection::vec(("[a-z]{0,9}", ".{0,12}"), 0..4)
+        ) {
+            let params: HashMap<String, String> = pairs.into_iter().collect();
+            if let Ok(query) = run_query(&params) {
+                proptest::prop_assert!((1..=MAX_RUNS).contains(&query.runs));
+                proptest::prop_assert!(params.keys().all(|k| k == "workload" || k == "runs"));
+            }
+        }
     }
 
     #[test]
