@@ -141,18 +141,7 @@ impl Builder {
         let sampler_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("dynoprobe-probe".into())
-            .spawn(move || {
-                let outcome = catch_unwind(AssertUnwindSafe(|| sample(&sampler_shared, self)));
-                if let Err(panic) = outcome {
-                    let message = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".into());
-                    eprintln!("dynoprobe: the probe's sampler stopped: {message}");
-                    *lock(&sampler_shared.failure) = Some(message);
-                }
-            })?;
+            .spawn(move || catching(&sampler_shared, || sample(&sampler_shared, self)))?;
         Ok(Probe {
             shared,
             thread: Some(thread),
@@ -167,6 +156,19 @@ impl Drop for Probe {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Runs `body`; a panic in it is printed once and kept for [`Probe::failure`].
+fn catching(shared: &Shared, body: impl FnOnce()) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(body)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        eprintln!("dynoprobe: the probe's sampler stopped: {message}");
+        *lock(&shared.failure) = Some(message);
     }
 }
 
@@ -311,6 +313,16 @@ mod tests {
         let stopped = std::time::Instant::now();
         drop(probe);
         assert!(stopped.elapsed() < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_panic_in_the_sampler_is_caught_and_kept() {
+        let probe = Probe::builder().start().unwrap();
+        catching(&probe.shared, || panic!("schedstat went away"));
+        assert_eq!(probe.failure().as_deref(), Some("schedstat went away"));
+        let code = 7;
+        catching(&probe.shared, || panic!("code {code}"));
+        assert_eq!(probe.failure().as_deref(), Some("code 7"));
     }
 
     #[test]

@@ -206,6 +206,11 @@ struct FixturesArgs {
 /// Runs the chosen command.
 pub fn dispatch(args: Args) -> anyhow::Result<()> {
     match args.command {
+        #[cfg(feature = "serve")]
+        Command::Serve(_) | Command::Drive(_) => {}
+        _ => end_quietly_on_a_closed_pipe(),
+    }
+    match args.command {
         Command::Run(args) => run::run(args),
         Command::Compare(args) => compare::compare(args),
         Command::Jitter(args) => jitter::jitter(args),
@@ -216,6 +221,14 @@ pub fn dispatch(args: Args) -> anyhow::Result<()> {
         #[cfg(feature = "serve")]
         Command::Drive(args) => drive::drive(args),
     }
+}
+
+/// `dynoprobe signals | head -3` should end quietly when `head` exits, as Unix tools do,
+/// rather than panic in `println!`: restore SIGPIPE's default action, which Rust's runtime
+/// sets to ignore. Not for serve and drive, where a peer closing a socket must not kill us.
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
 /// A duration with a unit: `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, or plain seconds.
