@@ -40,7 +40,7 @@ enum Command {
     /// Rebuild fixtures/payload.json, its encrypted twin, key and IV, byte for byte.
     Fixtures(FixturesArgs),
     /// Serve workload batches, the probe's readings and Prometheus metrics over HTTP: the
-    /// benchmark server for a dyno (a Heroku web process: `web: dynoprobe serve`).
+    /// benchmark server for a dyno (the Procfile's web process).
     #[cfg(feature = "serve")]
     Serve(ServeArgs),
     /// Call a `dynoprobe serve` repeatedly and split each call's latency into router queue
