@@ -21,6 +21,7 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dynoprobe::probe::Probe;
+use dynoprobe::probe::metrics::SLEEP_OVERSHOOT_SECONDS;
 use dynoprobe::queue_time::layer::{QueueTimeLayer, REQUEST_QUEUE_SECONDS};
 use dynoprobe::report::WorkloadReport;
 use dynoprobe::runner::{Plan, Runs, measure};
@@ -47,19 +48,7 @@ const TIME_BUCKETS: [f64; 14] = [
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address = address(args.bind, args.port, std::env::var("PORT").ok())?;
-    let prometheus = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Full(REQUEST_QUEUE_SECONDS.into()), &TIME_BUCKETS)
-        .and_then(|b| {
-            b.set_buckets_for_metric(
-                Matcher::Full(dynoprobe::probe::metrics::SLEEP_OVERSHOOT_SECONDS.into()),
-                &TIME_BUCKETS,
-            )
-        })
-        .context("histogram buckets")?
-        .install_recorder()
-        .context("installing the Prometheus recorder")?;
-    dynoprobe::probe::metrics::describe_metrics();
-    dynoprobe::queue_time::layer::describe_metrics();
+    let prometheus = install_prometheus()?;
     let probe = Probe::builder()
         .interval(args.interval)
         .sleep_jitter(!args.no_sleep_jitter)
@@ -88,6 +77,23 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .context("serving")
     })
+}
+
+/// Installs the Prometheus recorder and describes every metric to it. The time histograms
+/// get buckets, which add up across dynos (the exporter's default, a summary, does not).
+fn install_prometheus() -> anyhow::Result<PrometheusHandle> {
+    let mut builder = PrometheusBuilder::new();
+    for name in [REQUEST_QUEUE_SECONDS, SLEEP_OVERSHOOT_SECONDS] {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.into()), &TIME_BUCKETS)
+            .context("histogram buckets")?;
+    }
+    let handle = builder
+        .install_recorder()
+        .context("installing the Prometheus recorder")?;
+    dynoprobe::probe::metrics::describe_metrics();
+    dynoprobe::queue_time::layer::describe_metrics();
+    Ok(handle)
 }
 
 /// Where to listen: `--bind`/`--port` first; then `0.0.0.0:$PORT` (a Heroku web process);
