@@ -7,14 +7,12 @@
 //!   server thread's on-CPU and off-CPU time;
 //! - **rest**: latency − queue − run: network, TLS, router and HTTP handling.
 
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use dynoprobe::stats::{Distribution, Recorder};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use ureq::Agent;
 
@@ -39,12 +37,8 @@ pub fn parse_concurrency(text: &str) -> Result<u32, String> {
 }
 
 fn parse_count(text: &str, max: u32, what: &str) -> Result<u32, String> {
-    match text.trim().parse::<u64>() {
-        Ok(n @ 1..) if n <= u64::from(max) => Ok(n as u32),
-        _ => Err(format!(
-            "expected a whole number of {what} from 1 to {max}; got '{text}'"
-        )),
-    }
+    super::whole_number(text, max)
+        .ok_or_else(|| format!("expected a whole number of {what} from 1 to {max}; got '{text}'"))
 }
 
 /// One call, in ns.
@@ -112,7 +106,11 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
         .user_agent(concat!("dynoprobe-drive/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
-    let bar = progress_bar(args.json, args.calls);
+    let bar = super::progress_bar(
+        args.json,
+        "calling [{bar:30}] {pos}/{len} calls",
+        u64::from(args.calls),
+    );
     let next = AtomicU32::new(0);
     let busy = AtomicU32::new(0);
     let calls = Mutex::new(Vec::with_capacity(args.calls as usize));
@@ -346,17 +344,6 @@ fn render(summary: &Summary) -> String {
         );
     }
     out
-}
-
-fn progress_bar(json: bool, calls: u32) -> ProgressBar {
-    if json || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(u64::from(calls)), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("calling [{bar:30}] {pos}/{len} calls") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }
 
 #[cfg(test)]

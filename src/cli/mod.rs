@@ -285,6 +285,30 @@ fn parse_alpha(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A progress bar on stderr with `template`, or a hidden one when the output is JSON or
+/// stderr is not a terminal.
+fn progress_bar(json: bool, template: &str, length: u64) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    use std::io::IsTerminal;
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// `text` as a whole number from 1 to `max`, or `None`.
+#[cfg(feature = "serve")]
+fn whole_number(text: &str, max: u32) -> Option<u32> {
+    match text.trim().parse::<u64>() {
+        Ok(n @ 1..) if n <= u64::from(max) => Some(n as u32),
+        _ => None,
+    }
+}
+
 /// `--runs`: a whole number from 1 to [`MAX_RUNS`].
 fn parse_runs(text: &str) -> Result<u32, String> {
     let expected = format!("expected a whole number of runs from 1 to {MAX_RUNS}");

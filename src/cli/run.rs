@@ -1,6 +1,5 @@
 //! `dynoprobe run`: prepare the chosen workloads, measure each, print the report.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,7 +11,6 @@ use dynoprobe::signal::machine::Machine;
 use dynoprobe::signal::snapshot::Sampler;
 use dynoprobe::verdict::{Evidence, decide};
 use dynoprobe::workload::{self, Fixture, Inputs, Spec};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::RunArgs;
 
@@ -47,7 +45,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         runs: args.runs.map_or(Runs::Auto, Runs::Exactly),
         ..budget.plan
     };
-    let bar = progress_bar(args.json);
+    let bar = super::progress_bar(args.json, "{msg:<24} [{bar:30}] {pos}/{len} runs", 0);
     let mut sampler = Sampler::new();
     let start = sampler.take();
     let mut workloads = Vec::new();
@@ -190,17 +188,6 @@ fn select(names: &[String]) -> anyhow::Result<Vec<&'static Spec>> {
 }
 
 /// A bar on stderr, hidden when stderr is not a terminal or when stdout carries JSON.
-fn progress_bar(json: bool) -> ProgressBar {
-    if json || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{msg:<24} [{bar:30}] {pos}/{len} runs") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -260,14 +260,9 @@ pub fn run_query(params: &HashMap<String, String>) -> Result<RunQuery, String> {
         .ok_or_else(|| format!("unknown workload {name:?}; one of: {}", workload::names()))?;
     let runs = match params.get("runs") {
         None => DEFAULT_RUNS,
-        Some(text) => match text.trim().parse::<u64>() {
-            Ok(n @ 1..) if n <= u64::from(MAX_RUNS) => n as u32,
-            _ => {
-                return Err(format!(
-                    "runs must be a whole number from 1 to {MAX_RUNS}; got {text:?}"
-                ));
-            }
-        },
+        Some(text) => super::whole_number(text, MAX_RUNS).ok_or_else(|| {
+            format!("runs must be a whole number from 1 to {MAX_RUNS}; got {text:?}")
+        })?,
     };
     Ok(RunQuery { spec, runs })
 }
