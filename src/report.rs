@@ -8,16 +8,20 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::jitter::Cause;
 use crate::jitter::Jitter;
 use crate::runner::Measured;
 use crate::signal::machine::Machine;
 use crate::signal::snapshot::Contention;
-use crate::stats::Distribution;
+use crate::stats::{Distribution, Spread};
 use crate::verdict::Verdict;
 use crate::workload::fixture::Origin;
 
 /// Version of the JSON layout; bumped when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2: `jitter` holds the ledger and per-cause gaps, `preemptions_count` counts only
+/// gaps the thread was switched out for, `verdict.causes` lists costs, and the reference for
+/// `slowed` is `workloads[].ns_per_op`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A whole `dynoprobe run`.
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +75,14 @@ pub struct WorkloadReport {
     pub preempted_runs_count: Option<u64>,
     /// Total run-queue wait (schedstat) / total wall time.
     pub runqueue_wait_ratio: Option<f64>,
+    /// `off_cpu_ratio − runqueue_wait_ratio`: off the CPU but not waiting for it. For pure
+    /// computation that is steal (the steal clock keeps it out of thread CPU time) and page
+    /// faults served from disk. Host pauses the hypervisor does not report count as on-CPU
+    /// time here: only the spin sees them.
+    pub other_off_cpu_ratio: Option<f64>,
+    /// Fixed-work workloads only: per run, the median time of a fixed block of work per op (a
+    /// dependent load, a 16-byte AES block), ns; immune to gaps inside a run.
+    pub ns_per_op: Option<Spread>,
     /// The last run's checksum, proof that the work was done.
     pub checksum: u64,
 }
@@ -90,6 +102,10 @@ impl WorkloadReport {
             off_cpu_ratio: measured.off_cpu_ratio,
             preempted_runs_count: measured.preempted_runs_count,
             runqueue_wait_ratio: measured.runqueue_wait_ratio,
+            other_off_cpu_ratio: measured
+                .runqueue_wait_ratio
+                .map(|wait| (measured.off_cpu_ratio - wait).max(0.0)),
+            ns_per_op: measured.ns_per_op,
             checksum: measured.checksum,
         }
     }
@@ -110,7 +126,8 @@ pub fn render_text(report: &Report) -> String {
     out
 }
 
-/// A spin phase's findings, with where each comes from.
+/// A spin phase's findings: the ledger, each cause with its gaps, and the kernel's figures
+/// beside ours.
 pub fn render_jitter(out: &mut String, j: &Jitter) {
     let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |ms| format!("{ms:.2} ms"));
     let cpu = j
@@ -124,40 +141,73 @@ pub fn render_jitter(out: &mut String, j: &Jitter) {
     );
     let _ = writeln!(
         out,
-        "  clock reads {} ns apart at best; gaps over {} ns recorded: {} ({} noise, {} preemptions ≥ {} µs)",
+        "  clock reads {} ns apart at best; {} gaps over {} ns; those of {:.1} µs or more attributed (reads cost {:.3}% of the spin)",
         j.min_delta_ns,
-        j.threshold_ns,
         j.gaps_count,
-        j.noise_gaps_count,
-        j.preemptions_count,
-        j.preempt_threshold_ns / 1000
+        j.threshold_ns,
+        j.attribute_threshold_ns as f64 / 1e3,
+        j.attribution_cost_ratio * 100.0
     );
     let _ = writeln!(
         out,
-        "  off-CPU {:.2}% of the spin; kernel: run-queue wait {}, {} involuntary switches",
-        j.off_cpu_ratio * 100.0,
-        percent(j.runqueue_wait_ratio),
-        j.involuntary_switches_count
-            .map_or("n/a".into(), |n| n.to_string())
+        "  {:<12} {:>8} {:>8} {:>10} {:>10} {:>10}  kernel's figure",
+        "where time went", "share", "gaps", "p50 µs", "p99 µs", "max µs"
     );
     let _ = writeln!(
         out,
-        "  timeslice (run between preemptions) p50 {}, p90 {}; from counters (on-CPU / switches) {}",
+        "  {:<12} {:>8}",
+        "on CPU",
+        percent(Some(j.ledger.on_cpu_ratio))
+    );
+    let kernel = |cause: Cause| match cause {
+        Cause::Preempted => format!(
+            "run-queue wait {} (schedstat), {} involuntary switches for our {}",
+            percent(j.runqueue_wait_ratio),
+            j.involuntary_switches_count
+                .map_or("n/a".into(), |n| n.to_string()),
+            j.preemptions_count
+        ),
+        Cause::Throttled if j.sees_throttling => format!(
+            "cgroup throttled {} (cpu.stat)",
+            percent(j.cgroup_throttled_ratio)
+        ),
+        Cause::Throttled => "no CPU quota: cannot be throttled".into(),
+        Cause::Stolen if j.cpu.is_some() => {
+            format!("steal {} (/proc/stat, this CPU)", percent(j.steal_ratio))
+        }
+        Cause::Stolen => format!(
+            "steal {} (/proc/stat, all CPUs: unpinned)",
+            percent(j.steal_ratio)
+        ),
+        Cause::Unreported => "none: counted as this thread's CPU time".into(),
+        Cause::Short => "none: too short to attribute".into(),
+    };
+    for cause in Cause::ALL {
+        let gaps = j.causes.get(cause);
+        let us = |ns: Option<u64>| ns.map_or("-".into(), |ns| format!("{:.1}", ns as f64 / 1e3));
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>8} {:>8} {:>10} {:>10} {:>10}  {}",
+            cause.name(),
+            percent(Some(j.ledger.ratio(cause))),
+            gaps.count,
+            us(gaps.p50_ns),
+            us(gaps.p99_ns),
+            us(gaps.max_ns),
+            kernel(cause)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  timeslice (run between preemptions, less steal) p50 {}, p90 {}; from counters (on-CPU / switches) {}",
         ms(j.timeslice_p50_ms),
         ms(j.timeslice_p90_ms),
         ms(j.timeslice_from_counters_ms)
     );
-    let _ = writeln!(
-        out,
-        "  off-CPU gap p50 {}, max {}; unexplained by run-queue wait + steal: {}",
-        ms(j.off_cpu_gap_p50_ms),
-        ms(j.off_cpu_gap_max_ms),
-        percent(j.unexplained_ratio)
-    );
     if let Some(t) = j.throttle {
         let _ = writeln!(
             out,
-            "  throttling pattern: a gap every {:.1} ms, running {:.0}% of each period (matches the cgroup's period: {})",
+            "  throttling pattern: a throttle every {:.1} ms, running {:.0}% of each period (matches the cgroup's period: {})",
             t.period_ms,
             t.quota_ratio * 100.0,
             t.matches_cgroup_period
@@ -170,11 +220,52 @@ pub fn render_jitter(out: &mut String, j: &Jitter) {
     }
 }
 
-/// The verdict line and its evidence.
+/// The verdict: first what the platform cost and the split, then the class and what to do,
+/// then every cause of 1% or more and the evidence.
 pub fn render_verdict(out: &mut String, v: &Verdict) {
-    let class = serde_json::to_value(v.class).ok();
-    let name = class.as_ref().and_then(|c| c.as_str()).unwrap_or("?");
-    let _ = writeln!(out, "\nverdict: {} — {}", name.to_uppercase(), v.summary);
+    out.push('\n');
+    if let Some(p) = &v.platform {
+        let cpu = p
+            .cpu
+            .map_or("the probe's CPU".into(), |c| format!("CPU {c}"));
+        let _ = writeln!(
+            out,
+            "the platform took {} of {cpu}: {} hypervisor steal, {} host pauses the hypervisor does not report, {} neighbours, {} quota, {} too short to attribute",
+            percent(Some(p.total_ratio)),
+            percent(Some(p.steal_ratio)),
+            percent(Some(p.unreported_ratio)),
+            percent(Some(p.neighbours_ratio)),
+            percent(Some(p.quota_ratio)),
+            percent(Some(p.short_ratio)),
+        );
+        if let Some(g) = p.worst_pause {
+            let _ = writeln!(
+                out,
+                "worst single pause: {:.3} ms ({}, {:.3} s into the spin)",
+                g.len_ns as f64 / 1e6,
+                g.cause.name(),
+                g.start_ns as f64 / 1e9
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "verdict: {} — {}",
+        v.class.name().to_uppercase(),
+        v.summary
+    );
+    for cost in &v.causes {
+        let _ = writeln!(
+            out,
+            "  {:<10} {:>6}  ({})",
+            cost.class,
+            percent(Some(cost.cost_ratio)),
+            cost.source
+        );
+    }
+    if v.causes.is_empty() {
+        let _ = writeln!(out, "  no cause cost 1% or more");
+    }
     for line in &v.evidence {
         let _ = writeln!(out, "  · {line}");
     }
@@ -243,35 +334,47 @@ fn render_wall(out: &mut String, workloads: &[WorkloadReport]) {
 fn render_split(out: &mut String, workloads: &[WorkloadReport]) {
     let _ = writeln!(
         out,
-        "{:<18} {:>11} {:>11} {:>12} {:>12} {:>8} {:>8} {:>10}",
+        "{:<18} {:>11} {:>11} {:>12} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
         "where time went",
         "on-CPU p50",
         "on-CPU p90",
-        "off-CPU p50",
         "off-CPU p99",
         "off-CPU",
         "rq-wait",
-        "preempted"
+        "rest",
+        "preempted",
+        "ns/op p50",
+        "p90/p10"
     );
     for w in workloads {
         let _ = writeln!(
             out,
-            "{:<18} {:>11} {:>11} {:>12} {:>12} {:>8} {:>8} {:>10}",
+            "{:<18} {:>11} {:>11} {:>12} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
             w.name,
             ms(w.on_cpu_ns.p50),
             ms(w.on_cpu_ns.p90),
-            ms(w.off_cpu_ns.p50),
             ms(w.off_cpu_ns.p99),
             percent(Some(w.off_cpu_ratio)),
             percent(w.runqueue_wait_ratio),
+            percent(w.other_off_cpu_ratio),
             w.preempted_runs_count
                 .map_or("-".into(), |n| format!("{n}/{}", w.runs_count)),
+            w.ns_per_op.map_or("-".into(), |d| format!("{:.3}", d.p50)),
+            w.ns_per_op.map_or("-".into(), |d| format!(
+                "{:.2}",
+                d.p90 / d.p10.max(f64::MIN_POSITIVE)
+            )),
         );
     }
     out.push_str(
         "ms per run. on-CPU: thread CPU time (CLOCK_THREAD_CPUTIME_ID); off-CPU: wall − on-CPU.\n\
-         off-CPU and rq-wait: share of all runs' wall time; rq-wait is the kernel's run-queue wait\n\
-         (/proc/thread-self/schedstat). preempted: runs with an involuntary context switch (getrusage).\n\n",
+         off-CPU = rq-wait + rest, each a share of all runs' wall time. rq-wait: the kernel's run-queue\n\
+         wait (/proc/thread-self/schedstat), other tasks' turns and throttling. rest: off the CPU but not\n\
+         waiting for it: steal (kept out of thread CPU time by the steal clock) and page faults. Host\n\
+         pauses the hypervisor does not report count as on-CPU time here; the spin below sees them.\n\
+         preempted: runs with an involuntary context switch (getrusage). ns/op: fixed work timed in\n\
+         blocks inside each run (a dependent load; a 16-byte AES block), the median block per run;\n\
+         p50 over runs and p90/p10 across runs. A gap inside a run cannot move it.\n\n",
     );
 }
 
@@ -356,6 +459,7 @@ mod tests {
             off_cpu_ratio: 0.5,
             preempted_runs_count: Some(2),
             runqueue_wait_ratio: None,
+            ns_per_op: None,
             checksum: 42,
         }
     }
@@ -373,9 +477,60 @@ mod tests {
             verdict: Verdict {
                 class: crate::verdict::Class::Quiet,
                 summary: "nothing".into(),
+                platform: None,
+                causes: Vec::new(),
                 evidence: vec!["steal 0.0%".into()],
             },
         }
+    }
+
+    #[test]
+    fn the_verdict_opens_with_what_the_platform_took() {
+        use crate::jitter::{Cause, spin::Gap};
+        use crate::verdict::{Class, Cost, Platform};
+        let verdict = Verdict {
+            class: Class::Stolen,
+            summary: "The hypervisor took 8.1%".into(),
+            platform: Some(Platform {
+                cpu: Some(1),
+                total_ratio: 0.083,
+                steal_ratio: 0.033,
+                unreported_ratio: 0.048,
+                neighbours_ratio: 0.0,
+                quota_ratio: 0.0,
+                short_ratio: 0.002,
+                worst_pause: Some(Gap {
+                    start_ns: 1_250_000_000,
+                    len_ns: 2_500_000,
+                    cause: Cause::Stolen,
+                }),
+            }),
+            causes: vec![Cost {
+                class: Class::Stolen,
+                cost_ratio: 0.081,
+                reported_ratio: Some(0.033),
+                unreported_ratio: Some(0.048),
+                source: "spin: stolen and unreported gaps",
+            }],
+            evidence: vec![],
+        };
+        let mut out = String::new();
+        render_verdict(&mut out, &verdict);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[1],
+            "the platform took 8.3% of CPU 1: 3.3% hypervisor steal, 4.8% host pauses the \
+             hypervisor does not report, 0.0% neighbours, 0.0% quota, 0.2% too short to attribute"
+        );
+        assert_eq!(
+            lines[2],
+            "worst single pause: 2.500 ms (stolen, 1.250 s into the spin)"
+        );
+        assert!(lines[3].starts_with("verdict: STOLEN — The hypervisor"));
+        assert_eq!(
+            lines[4],
+            "  stolen       8.1%  (spin: stolen and unreported gaps)"
+        );
     }
 
     #[test]
@@ -389,7 +544,9 @@ mod tests {
     #[test]
     fn json_carries_units_and_nulls_for_what_was_not_measured() {
         let json = serde_json::to_value(report()).unwrap();
-        assert_eq!(json["schema_version"], 1);
+        assert_eq!(json["schema_version"], 2);
+        assert!(json["workloads"][0]["ns_per_op"].is_null());
+        assert!(json["workloads"][0]["other_off_cpu_ratio"].is_null());
         let w = &json["workloads"][0];
         assert_eq!(w["runs_count"], 3);
         let p50 = w["wall_ns"]["p50"].as_u64().unwrap();
@@ -421,7 +578,7 @@ mod tests {
             .nth(1)
             .unwrap();
         let cells: Vec<_> = split.split_whitespace().collect();
-        assert_eq!(cells[5..], ["50.0%", "n/a", "2/3"]);
+        assert_eq!(cells[4..], ["50.0%", "n/a", "n/a", "2/3", "-", "-"]);
         assert!(text.contains("contention over the whole run"));
         assert!(
             text.trim_end().ends_with("· steal 0.0%"),

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use crate::span::{Span, SpanStats};
-use crate::stats::{Distribution, Recorder};
+use crate::stats::{Distribution, Recorder, Spread};
 use crate::workload::{Workload, WorkloadError};
 
 /// The most runs one workload may be asked for.
@@ -75,9 +75,15 @@ pub struct Measured {
     pub preempted_runs_count: Option<u64>,
     /// Total run-queue wait (schedstat) / total wall time (`None` without schedstat).
     pub runqueue_wait_ratio: Option<f64>,
+    /// Fixed-work workloads only: each run's median block time per op, ns (see
+    /// [`Workload::ns_per_op`]).
+    pub ns_per_op: Option<Spread>,
     /// The last run's checksum.
     pub checksum: u64,
 }
+
+/// `ns_per_op` is recorded in ps per op, so that a few ns keep three significant digits.
+const PS_PER_NS: f64 = 1000.0;
 
 /// Span results accumulated over runs.
 #[derive(Debug, Default)]
@@ -89,6 +95,7 @@ struct Tally {
     off_cpu_total_ns: u64,
     wait_total_ns: Option<u64>,
     preempted_runs: Option<u64>,
+    ps_per_op: Recorder,
 }
 
 impl Tally {
@@ -141,6 +148,9 @@ pub fn measure(
         let span = Span::start();
         checksum = black_box(workload.run()?);
         tally.add(&span.finish());
+        if let Some(ns) = workload.ns_per_op() {
+            tally.ps_per_op.record((ns * PS_PER_NS).round() as u64);
+        }
         observe(Progress::Measuring {
             done: done + 1,
             total,
@@ -158,6 +168,7 @@ pub fn measure(
         off_cpu_ratio: tally.share(tally.off_cpu_total_ns),
         preempted_runs_count: tally.preempted_runs,
         runqueue_wait_ratio: tally.wait_total_ns.map(|ns| tally.share(ns)),
+        ns_per_op: tally.ps_per_op.summary().map(|d| d.scaled(PS_PER_NS)),
         checksum,
     })
 }
@@ -244,6 +255,10 @@ mod tests {
         assert_eq!(measured.on_cpu_ns.count, 5);
         assert!((0.0..=1.0).contains(&measured.off_cpu_ratio));
         assert!(measured.preempted_runs_count.is_some_and(|n| n <= 5));
+        assert_eq!(
+            measured.ns_per_op, None,
+            "the counter does no fixed work in blocks"
+        );
         // No warm-up asked for, none done: exactly five runs, the last checksum is 5.
         assert_eq!(measured.checksum, 5);
         assert_eq!(seen.first(), Some(&Progress::WarmingUp));

@@ -106,6 +106,43 @@ impl Distribution {
     }
 }
 
+/// A distribution of fractional values (a time per op of a few ns, say), in their unit. Made
+/// from a [`Distribution`] recorded in a finer unit: ns per op recorded as ps per op.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    pub count: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub p10: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub stddev: f64,
+    pub cv: Option<f64>,
+}
+
+impl Distribution {
+    /// The same distribution with every value divided by `per_unit` (1000 for ps to ns).
+    pub fn scaled(&self, per_unit: f64) -> Spread {
+        let unit = |v: u64| v as f64 / per_unit;
+        Spread {
+            count: self.count,
+            min: unit(self.min),
+            mean: self.mean / per_unit,
+            p10: unit(self.p10),
+            p50: unit(self.p50),
+            p90: unit(self.p90),
+            p99: unit(self.p99),
+            p999: unit(self.p999),
+            max: unit(self.max),
+            stddev: self.stddev / per_unit,
+            cv: self.cv,
+        }
+    }
+}
+
 /// The nearest-rank median of |value − median| over the histogram's buckets.
 fn median_absolute_deviation(h: &Histogram<u64>, median: u64) -> u64 {
     let mut deviations: Vec<(u64, u64)> = h
@@ -163,6 +200,17 @@ mod tests {
     fn zeros_have_no_ratios() {
         let d = Distribution::of([0, 0]).unwrap();
         assert_eq!((d.cv, d.tail_ratio), (None, None));
+    }
+
+    #[test]
+    fn a_scaled_distribution_keeps_its_shape() {
+        // Below 2048 the histogram is exact.
+        let spread = Distribution::of([500, 1_500, 2_000])
+            .unwrap()
+            .scaled(1000.0);
+        assert_eq!((spread.min, spread.p50, spread.max), (0.5, 1.5, 2.0));
+        assert_eq!(spread.count, 3);
+        assert!((spread.mean - 4.0 / 3.0).abs() < 1e-12);
     }
 
     #[test]

@@ -78,18 +78,34 @@ fn bad_fixtures_name_the_file_and_the_position() {
 }
 
 #[test]
-fn json_output_follows_schema_1_with_the_known_checksum() {
+fn json_output_follows_schema_2_with_the_known_checksum() {
     let out = dynoprobe(&[
         "run",
         "--workload",
         "json-simd-typed",
+        "--workload",
+        "chase-l2",
         "--runs",
         "3",
         "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["schema_version"], 2);
+    // Parsing is not fixed work; the chase is, timed in blocks once per run.
+    assert!(report["workloads"][0]["ns_per_op"].is_null());
+    let chase = &report["workloads"][1];
+    assert_eq!(chase["name"], "chase-l2");
+    assert_eq!(chase["ns_per_op"]["count"], 3);
+    assert!(chase["ns_per_op"]["p50"].as_f64().unwrap() > 0.0);
+    let ledger = report["jitter"]["ledger"]
+        .as_object()
+        .expect("the spin's ledger");
+    let sum: f64 = ledger.values().map(|v| v.as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() <= 0.005, "{ledger:?}");
+    let platform = &report["verdict"]["platform"];
+    let on_cpu = ledger["on_cpu_ratio"].as_f64().unwrap();
+    assert!((platform["total_ratio"].as_f64().unwrap() - (1.0 - on_cpu)).abs() < 1e-9);
     let w = &report["workloads"][0];
     assert_eq!(w["name"], "json-simd-typed");
     assert_eq!(w["runs_count"], 3);
@@ -269,7 +285,7 @@ fn a_corrupt_reference_report_names_the_file_and_what_it_needs() {
     assert_eq!(out.status.code(), Some(1));
     let text = stderr(&out);
     assert!(
-        text.contains("earlier.json") && text.contains("on_cpu_ns.p50"),
+        text.contains("earlier.json") && text.contains("schema_version"),
         "{text}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -287,8 +303,14 @@ fn jitter_json_has_the_schema_fields_and_a_verdict() {
         "threshold_ns",
         "gaps_count",
         "off_cpu_ratio",
+        "attribute_threshold_ns",
+        "ledger",
+        "causes",
         "preemptions_count",
         "involuntary_switches_count",
+        "runqueue_wait_ratio",
+        "steal_ratio",
+        "attribution_cost_ratio",
         "timeslice_p50_ms",
         "timeslice_p90_ms",
         "off_cpu_gap_p50_ms",
@@ -300,7 +322,19 @@ fn jitter_json_has_the_schema_fields_and_a_verdict() {
         assert!(j.get(field).is_some(), "jitter lacks {field}");
     }
     assert!(j["min_delta_ns"].as_u64().unwrap() > 0);
+    let ledger = j["ledger"].as_object().unwrap();
+    let sum: f64 = ledger.values().map(|v| v.as_f64().unwrap()).sum();
+    assert!(
+        (sum - 1.0).abs() <= 0.005,
+        "ledger sums to {sum}: {ledger:?}"
+    );
+    assert_eq!(ledger.len(), 6, "on CPU and five causes: {ledger:?}");
+    for cause in ["preempted", "throttled", "stolen", "unreported", "short"] {
+        assert!(j["causes"][cause]["count"].is_u64(), "causes lack {cause}");
+    }
     assert!(report["verdict"]["class"].is_string());
+    assert!(report["verdict"]["causes"].is_array());
+    assert_eq!(report["schema_version"], 2);
     assert!(report["sleep_overshoot_ns"]["count"].as_u64().unwrap() >= 100);
 }
 

@@ -1,24 +1,26 @@
-//! The verdict in the three scenarios this machine can stage, five times each: idle, a CPU
-//! hog on the probe's CPU, and a cgroup quota of 30 ms per 100 ms. Each check runs the
-//! `dynoprobe` binary and reads its JSON. Skips, saying why, where a scenario cannot be made.
+//! The scenarios this machine can stage, five runs each: idle, one and two CPU hogs on the
+//! probe's CPU, and a cgroup quota of 30 ms per 100 ms. Each run's ledger is checked against
+//! what the kernel counted for the same thread and interval, never against what a quiet day
+//! happens to give: this machine's host steals and pauses it at will. Skips, saying why,
+//! where a scenario cannot be made.
 
 mod common;
 
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use common::{StopOnDrop, TestCgroup};
 use serde_json::Value;
 
 const RUNS: usize = 5;
+/// `/proc/stat` counts steal in USER_HZ ticks (10 ms on Linux); each reading is rounded down.
+const STEAL_TICK_NS: f64 = 10_000_000.0;
 /// The scenarios load the CPUs; they must not overlap.
 static EXCLUSIVE: Mutex<()> = Mutex::new(());
 
-fn jitter_json(args: &[&str]) -> Value {
+fn dynoprobe_json(args: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
-        .arg("jitter")
         .args(args)
         .arg("--json")
         .stderr(Stdio::inherit())
@@ -32,95 +34,173 @@ fn class(report: &Value) -> &str {
     report["verdict"]["class"].as_str().unwrap_or("?")
 }
 
-#[test]
-fn idle_is_quiet_or_noisy_with_little_off_cpu() {
-    let _one = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
-    for run in 0..RUNS {
-        let report = jitter_json(&["--duration", "1500ms"]);
-        let j = &report["jitter"][0];
-        let off = j["off_cpu_ratio"].as_f64().unwrap();
-        eprintln!(
-            "idle {run}: {} off-CPU {:.2}% unexplained {:?}",
-            class(&report),
-            off * 100.0,
-            j["unexplained_ratio"]
-        );
-        assert!(
-            matches!(class(&report), "quiet" | "noisy"),
-            "{:#}",
-            report["verdict"]
-        );
-        assert!(off < 0.05, "off-CPU {off}");
-    }
+fn number(value: &Value, what: &str) -> f64 {
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {value}"))
 }
 
-/// Run lengths between gaps ≥ 100 µs seen by the simplest spin loop (`Instant`), ms.
-fn reference_timeslice_ms(cpu: usize, duration: Duration) -> f64 {
-    core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
-    let start = Instant::now();
-    let (mut last, mut run_start) = (start, start);
-    let mut runs = Vec::new();
-    while last - start < duration {
-        let now = Instant::now();
-        if now - last >= Duration::from_micros(100) {
-            runs.push((last - run_start).as_secs_f64() * 1e3);
-            run_start = now;
-        }
-        last = now;
-    }
-    runs.remove(0); // the first run began with the loop, not after a preemption
-    runs.sort_by(f64::total_cmp);
-    runs[(runs.len() - 1) / 2]
+/// The CPU the probe is pinned to: the last one this process may use.
+fn probe_cpu() -> Option<usize> {
+    core_affinity::get_core_ids().and_then(|ids| ids.last().map(|c| c.id))
+}
+
+/// What holds for every spin, whatever the host does: the ledger adds up, each preemption
+/// the kernel counted is one preempted or throttled gap, the time in them is the kernel's
+/// run-queue wait, and the stolen gaps are the CPU's steal to within its tick. Prints the
+/// ledger, so the run's log says what the host did.
+fn assert_ledger_matches_the_kernel(label: &str, j: &Value) {
+    let l = &j["ledger"];
+    let share = |name: &str| number(&l[name], name);
+    let sum: f64 = [
+        "on_cpu_ratio",
+        "preempted_ratio",
+        "throttled_ratio",
+        "stolen_ratio",
+        "unreported_ratio",
+        "short_ratio",
+    ]
+    .iter()
+    .map(|name| share(name))
+    .sum();
+    let switched = share("preempted_ratio") + share("throttled_ratio");
+    let wait = number(&j["runqueue_wait_ratio"], "run-queue wait (schedstat)");
+    let preemptions = number(&j["preemptions_count"], "preemptions");
+    let switches = number(&j["involuntary_switches_count"], "involuntary switches");
+    let duration_ns = number(&j["duration_ns"], "duration");
+    let stolen_ns = share("stolen_ratio") * duration_ns;
+    let steal_ns = number(&j["steal_ratio"], "steal of this CPU") * duration_ns;
+    eprintln!(
+        "{label}: on CPU {:.2}% preempted {:.2}% throttled {:.2}% stolen {:.2}% unreported {:.2}% \
+         short {:.2}% | kernel: rq-wait {:.2}% steal {:.2}%, {preemptions} preemptions vs \
+         {switches} switches, attribution {:.3}%",
+        share("on_cpu_ratio") * 100.0,
+        share("preempted_ratio") * 100.0,
+        share("throttled_ratio") * 100.0,
+        share("stolen_ratio") * 100.0,
+        share("unreported_ratio") * 100.0,
+        share("short_ratio") * 100.0,
+        wait * 100.0,
+        steal_ns / duration_ns * 100.0,
+        number(&j["attribution_cost_ratio"], "attribution cost") * 100.0,
+    );
+    assert!((sum - 1.0).abs() <= 0.005, "{label}: ledger sums to {sum}");
+    assert!(
+        (preemptions - switches).abs() <= (0.02 * switches).max(2.0),
+        "{label}: {preemptions} preempted or throttled gaps, {switches} involuntary switches"
+    );
+    assert!(
+        (switched - wait).abs() <= 0.02,
+        "{label}: preempted + throttled {switched} vs run-queue wait {wait}"
+    );
+    // Steal while another task had the CPU, or inside a gap too short to attribute, is the
+    // CPU's but not in a stolen gap of ours; each /proc/stat reading is rounded to a tick.
+    let elsewhere_ns = (switched + share("short_ratio")) * duration_ns;
+    assert!(
+        (stolen_ns - steal_ns).abs() <= 2.0 * STEAL_TICK_NS + elsewhere_ns,
+        "{label}: stolen gaps {:.1} ms vs the CPU's steal {:.1} ms",
+        stolen_ns / 1e6,
+        steal_ns / 1e6
+    );
+}
+
+/// The verdict's class is its largest listed cost when that is 2% or more, else `quiet`.
+fn assert_class_is_the_largest_cost(label: &str, report: &Value) {
+    let causes = report["verdict"]["causes"].as_array().expect("causes");
+    let largest = causes
+        .first()
+        .filter(|c| number(&c["cost_ratio"], "cost") >= 0.02)
+        .map_or("quiet", |c| c["class"].as_str().unwrap());
+    assert_eq!(class(report), largest, "{label}: {:#}", report["verdict"]);
 }
 
 #[test]
-fn a_hog_on_the_probes_cpu_is_contended_and_the_counts_agree() {
+fn idle_ledgers_match_the_kernels_counters_whatever_the_host_does() {
     let _one = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(cpu) = core_affinity::get_core_ids().and_then(|ids| ids.last().map(|c| c.id)) else {
+    let Some(cpu) = probe_cpu() else {
         eprintln!("skipped: cannot read the CPU affinity mask");
         return;
     };
+    for run in 0..RUNS {
+        let report =
+            dynoprobe_json(&["jitter", "--duration", "1500ms", "--cpus", &cpu.to_string()]);
+        let label = format!("idle {run} ({})", class(&report));
+        let j = &report["jitter"][0];
+        assert_ledger_matches_the_kernel(&label, j);
+        assert_class_is_the_largest_cost(&label, &report);
+        // No quota in this cgroup: nothing can be throttled.
+        assert_eq!(j["ledger"]["throttled_ratio"], 0.0, "{label}");
+        assert_ne!(class(&report), "throttled", "{label}");
+    }
+}
+
+/// Runs `check` with `hogs` threads spinning on `cpu`, stopped however `check` ends.
+fn with_hogs(cpu: usize, hogs: usize, check: impl FnOnce()) {
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        // Stops the hog however this scope ends: a failed assertion unwinds past any
-        // explicit store, and the scope would then wait for the hog forever.
+        // A failed assertion unwinds past any explicit store, and the scope would then wait
+        // for the hogs forever.
         let _stop = StopOnDrop(&stop);
-        scope.spawn(|| {
-            core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
-            while !stop.load(Ordering::Relaxed) {
-                std::hint::spin_loop();
-            }
-        });
+        for _ in 0..hogs {
+            scope.spawn(|| {
+                core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+        check();
+    });
+}
+
+#[test]
+fn a_hog_on_the_probes_cpu_is_contended_with_every_preemption_counted() {
+    let _one = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(cpu) = probe_cpu() else {
+        eprintln!("skipped: cannot read the CPU affinity mask");
+        return;
+    };
+    with_hogs(cpu, 1, || {
         for run in 0..RUNS {
-            let reference = reference_timeslice_ms(cpu, Duration::from_millis(800));
-            let report = jitter_json(&["--duration", "1500ms", "--cpus", &cpu.to_string()]);
+            let report =
+                dynoprobe_json(&["jitter", "--duration", "1500ms", "--cpus", &cpu.to_string()]);
+            let label = format!("hog {run} ({})", class(&report));
             let j = &report["jitter"][0];
-            let off = j["off_cpu_ratio"].as_f64().unwrap();
-            let wait = j["runqueue_wait_ratio"]
-                .as_f64()
-                .expect("schedstat on this machine");
-            let preemptions = j["preemptions_count"].as_f64().unwrap();
-            let switches = j["involuntary_switches_count"].as_f64().unwrap();
-            let slice = j["timeslice_p50_ms"].as_f64().unwrap();
-            eprintln!(
-                "hog {run}: {} off-CPU {:.1}% rq-wait {:.1}% preemptions {preemptions} switches {switches} \
-                 timeslice {slice:.2} ms (reference {reference:.2} ms)",
-                class(&report),
-                off * 100.0,
-                wait * 100.0
-            );
+            assert_ledger_matches_the_kernel(&label, j);
             assert_eq!(class(&report), "contended", "{:#}", report["verdict"]);
+            // The turns the spin saw are the kernel's: mean run between preemptions against
+            // on-CPU time / involuntary switches.
+            let mean = number(&j["timeslice_mean_ms"], "mean timeslice");
+            let counted = number(&j["timeslice_from_counters_ms"], "timeslice from counters");
+            eprintln!("{label}: timeslice mean {mean:.2} ms, from counters {counted:.2} ms");
             assert!(
-                (off - wait).abs() <= 0.05,
-                "off-CPU {off} vs run-queue wait {wait}"
+                (mean / counted - 1.0).abs() <= 0.10,
+                "{label}: {mean} ms vs {counted} ms"
             );
+        }
+    });
+}
+
+#[test]
+fn two_hogs_on_the_probes_cpu_take_two_thirds_of_it() {
+    let _one = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(cpu) = probe_cpu() else {
+        eprintln!("skipped: cannot read the CPU affinity mask");
+        return;
+    };
+    with_hogs(cpu, 2, || {
+        for run in 0..RUNS {
+            let report =
+                dynoprobe_json(&["jitter", "--duration", "1500ms", "--cpus", &cpu.to_string()]);
+            let label = format!("two hogs {run} ({})", class(&report));
+            let j = &report["jitter"][0];
+            assert_ledger_matches_the_kernel(&label, j);
+            assert_eq!(class(&report), "contended", "{:#}", report["verdict"]);
+            // Three runnable tasks of equal weight: the scheduler gives each a third.
+            let preempted = number(&j["ledger"]["preempted_ratio"], "preempted");
             assert!(
-                (preemptions / switches - 1.0).abs() <= 0.10,
-                "{preemptions} vs {switches}"
-            );
-            assert!(
-                (slice / reference - 1.0).abs() <= 0.25,
-                "{slice} ms vs reference {reference} ms"
+                (preempted - 2.0 / 3.0).abs() <= 0.05,
+                "{label}: preempted {preempted}"
             );
         }
     });
@@ -137,7 +217,8 @@ fn a_quota_of_30_ms_per_100_ms_is_throttled_with_its_period_and_share() {
         }
     };
     let binary = std::path::Path::new(env!("CARGO_BIN_EXE_dynoprobe"));
-    let args = ["jitter", "--duration", "2s", "--json"];
+    let cpu = probe_cpu().map_or("0".to_string(), |c| c.to_string());
+    let args = ["jitter", "--duration", "2s", "--cpus", &cpu, "--json"];
     let mut results = Vec::new();
     for _ in 0..RUNS {
         let child = cgroup
@@ -149,16 +230,93 @@ fn a_quota_of_30_ms_per_100_ms_is_throttled_with_its_period_and_share() {
     }
     drop(cgroup);
     for (run, report) in results.iter().enumerate() {
-        let t = &report["jitter"][0]["throttle"];
-        eprintln!("quota {run}: {} throttle {t}", class(report));
+        let label = format!("quota {run} ({})", class(report));
+        let j = &report["jitter"][0];
+        assert_ledger_matches_the_kernel(&label, j);
+        let t = &j["throttle"];
+        eprintln!("{label}: throttle {t}");
         assert_eq!(class(report), "throttled", "{:#}", report["verdict"]);
-        let jitter = &report["jitter"][0];
+        let throttled = number(&j["ledger"]["throttled_ratio"], "throttled");
+        let counted = number(&j["cgroup_throttled_ratio"], "cgroup throttled (cpu.stat)");
+        assert!(
+            (throttled - counted).abs() <= 0.03,
+            "{label}: throttled gaps {throttled} vs cpu.stat {counted}"
+        );
         let period = t["period_ms"]
             .as_f64()
-            .unwrap_or_else(|| panic!("no throttling pattern: {jitter:#}"));
-        let quota = t["quota_ratio"].as_f64().unwrap();
-        assert!((period - 100.0).abs() <= 10.0, "period {period} ms");
-        assert!((quota - 0.30).abs() <= 0.05, "quota {quota}");
+            .unwrap_or_else(|| panic!("{label}: no throttling pattern: {j:#}"));
+        let quota = number(&t["quota_ratio"], "quota share");
+        assert!((period - 100.0).abs() <= 5.0, "{label}: period {period} ms");
+        assert!((quota - 0.30).abs() <= 0.03, "{label}: quota {quota}");
         assert_eq!(t["matches_cgroup_period"], true);
+    }
+}
+
+/// `ns_per_op` medians of one quick run on `cpu` of the fixed work whose data stays in the
+/// caches. chase-dram is left out: with this host's 480 MiB L3 it walks 1.9 GiB, and there a
+/// spinning neighbour on the same vCPU slows every block by about 20% (288 → 346 ns per
+/// load, measured block by block, as much 3 ms after a switch as right after it). That is a
+/// real slowdown of the memory path, not a gap inside a block, and not what this test checks.
+fn ns_per_op(cpu: usize) -> Vec<(String, f64)> {
+    let report = dynoprobe_json(&[
+        "run",
+        "--quick",
+        "--cpu",
+        &cpu.to_string(),
+        "-w",
+        "chase-l2",
+        "-w",
+        "chase-llc",
+        "-w",
+        "decrypt-ctr",
+        "-w",
+        "decrypt-cbc",
+    ]);
+    report["workloads"]
+        .as_array()
+        .expect("workloads")
+        .iter()
+        .map(|w| {
+            let name = w["name"].as_str().unwrap().to_string();
+            let p50 = number(&w["ns_per_op"]["p50"], "ns_per_op p50");
+            (name, p50)
+        })
+        .collect()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[(values.len() - 1) / 2]
+}
+
+#[test]
+fn a_hog_on_the_probes_cpu_leaves_the_time_per_op_alone() {
+    let _one = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(cpu) = probe_cpu() else {
+        eprintln!("skipped: cannot read the CPU affinity mask");
+        return;
+    };
+    // The host's clock and caches drift between runs (chase-l2 alone: 5.4 to 6.7 ns per load
+    // here), so runs alone and beside a hog alternate, and their medians are compared.
+    let (mut alone, mut beside) = (Vec::new(), Vec::new());
+    for run in 0..7 {
+        if run % 2 == 0 {
+            alone.push(ns_per_op(cpu));
+        } else {
+            with_hogs(cpu, 1, || beside.push(ns_per_op(cpu)));
+        }
+    }
+    for (i, (name, _)) in alone[0].iter().enumerate() {
+        let of = |runs: &[Vec<(String, f64)>]| median(runs.iter().map(|r| r[i].1).collect());
+        let (quiet, hogged) = (of(&alone), of(&beside));
+        eprintln!(
+            "ns/op {name}: alone {:?}, beside a hog {:?}: medians {quiet:.3} and {hogged:.3} ns",
+            alone.iter().map(|r| r[i].1).collect::<Vec<_>>(),
+            beside.iter().map(|r| r[i].1).collect::<Vec<_>>()
+        );
+        assert!(
+            (hogged / quiet - 1.0).abs() <= 0.15,
+            "{name}: {hogged} ns per op beside a hog, {quiet} ns alone"
+        );
     }
 }

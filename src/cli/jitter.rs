@@ -33,7 +33,7 @@ pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
     let options = |cpu| Options {
         duration: args.duration,
         threshold_ns: args.threshold,
-        preempt_threshold_ns: args.preempt_threshold,
+        attribute_threshold_ns: args.attribute_threshold,
         cpu,
     };
     if !args.json {

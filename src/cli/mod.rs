@@ -182,9 +182,10 @@ struct JitterArgs {
     /// Record gaps longer than this (e.g. 200ns, 1us) [default: 8 × the smallest clock-read delta].
     #[arg(long, value_name = "DURATION", value_parser = parse_threshold)]
     threshold: Option<u64>,
-    /// Gaps at least this long count as preemptions rather than noise.
-    #[arg(long, value_name = "DURATION", default_value = "100us", value_parser = parse_threshold)]
-    preempt_threshold: u64,
+    /// Gaps at least this long are attributed to a cause (preempted, throttled, stolen,
+    /// unreported) from the thread's own counters; shorter ones are counted as short noise.
+    #[arg(long, value_name = "DURATION", default_value = "2us", value_parser = parse_threshold)]
+    attribute_threshold: u64,
     /// Interval of the sleep-overshoot phase after the spin (cyclictest's method).
     #[arg(long, value_name = "DURATION", default_value = "1ms", value_parser = parse_threshold)]
     sleep_interval: u64,

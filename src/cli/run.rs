@@ -80,9 +80,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         "spinning {:.0} s (hiccups)",
         budget.spin.as_secs_f64()
     ));
+    // Pinned (to the CPU it is on, unless --cpu chose one) so that the steal it is checked
+    // against is that CPU's, not the average of all.
     let options = jitter::Options {
         duration: budget.spin,
-        cpu: args.cpu,
+        cpu: args.cpu.or_else(jitter::current_cpu),
         ..jitter::Options::default()
     };
     let (jitter, _) = jitter::measure(&Choice::detect(), &options)?;
@@ -143,34 +145,50 @@ impl Budget {
     }
 }
 
-/// On-CPU medians by workload from an earlier `--json` report.
-fn load_reference(path: &Path) -> anyhow::Result<Vec<(String, u64)>> {
+/// `ns_per_op` medians by fixed-work workload from an earlier `--json` report.
+fn load_reference(path: &Path) -> anyhow::Result<Vec<(String, f64)>> {
     #[derive(serde::Deserialize)]
     struct Earlier {
+        schema_version: u32,
         workloads: Vec<EarlierWorkload>,
     }
     #[derive(serde::Deserialize)]
     struct EarlierWorkload {
         name: String,
-        on_cpu_ns: OnCpu,
+        ns_per_op: Option<PerOp>,
     }
     #[derive(serde::Deserialize)]
-    struct OnCpu {
-        p50: u64,
+    struct PerOp {
+        p50: f64,
     }
     let text = std::fs::read(path)
         .with_context(|| format!("cannot read reference report {}", path.display()))?;
     let earlier: Earlier = serde_json::from_slice(&text).with_context(|| {
         format!(
-            "reference {} is not a dynoprobe --json report (needs workloads[].name and .on_cpu_ns.p50)",
+            "reference {} is not a dynoprobe --json report (needs schema_version and workloads[].name)",
             path.display()
         )
     })?;
-    Ok(earlier
+    if earlier.schema_version != SCHEMA_VERSION {
+        bail!(
+            "reference {} has schema_version {}; this dynoprobe compares against version {SCHEMA_VERSION} (make the reference again with `dynoprobe run --json`)",
+            path.display(),
+            earlier.schema_version
+        );
+    }
+    let medians: Vec<(String, f64)> = earlier
         .workloads
         .into_iter()
-        .map(|w| (w.name, w.on_cpu_ns.p50))
-        .collect())
+        .filter_map(|w| Some((w.name, w.ns_per_op?.p50)))
+        .filter(|(_, ns)| ns.is_finite() && *ns > 0.0)
+        .collect();
+    if medians.is_empty() {
+        bail!(
+            "reference {} has no fixed-work workload with a positive ns_per_op median (chase-*, decrypt-cbc, decrypt-ctr)",
+            path.display()
+        );
+    }
+    Ok(medians)
 }
 
 /// The specs named by `--workload`, in catalog order without repeats; all when none is named.
@@ -199,13 +217,26 @@ mod tests {
         let good = dir.join("good.json");
         std::fs::write(
             &good,
-            r#"{"workloads": [{"name": "chase-l2", "on_cpu_ns": {"p50": 1000}}]}"#,
+            r#"{"schema_version": 2, "workloads": [{"name": "chase-l2", "ns_per_op": {"p50": 4.5}},
+                {"name": "json-serde-value", "ns_per_op": null}]}"#,
         )
         .unwrap();
         assert_eq!(
             load_reference(&good).unwrap(),
-            vec![("chase-l2".to_string(), 1000)]
+            vec![("chase-l2".to_string(), 4.5)]
         );
+        let old = dir.join("old.json");
+        std::fs::write(&old, r#"{"schema_version": 1, "workloads": []}"#).unwrap();
+        let error = format!("{:#}", load_reference(&old).unwrap_err());
+        assert!(error.contains("schema_version 1"), "{error}");
+        let zero = dir.join("zero.json");
+        std::fs::write(
+            &zero,
+            r#"{"schema_version": 2, "workloads": [{"name": "chase-l2", "ns_per_op": {"p50": 0}}]}"#,
+        )
+        .unwrap();
+        let error = format!("{:#}", load_reference(&zero).unwrap_err());
+        assert!(error.contains("positive ns_per_op"), "{error}");
         let bad = dir.join("bad.json");
         std::fs::write(&bad, r#"{"workloads": [{"name": "chase-l2"}"#).unwrap();
         let error = format!("{:#}", load_reference(&bad).unwrap_err());

@@ -1,9 +1,10 @@
-//! Hiccup detection: a spinning thread that notices every time it was off the CPU, sleep
-//! overshoot, and the inference from both (with the kernel's counters) of preemptions,
-//! timeslice, throttling pattern and unexplained noise.
+//! Hiccup detection: a spinning thread that notices every time it was off the CPU and names
+//! who took it (from its own kernel counters, gap by gap), sleep overshoot, and the
+//! inference from both of the ledger, timeslice and throttling pattern.
 
+pub mod attribute;
 pub mod clock;
-pub mod preempt;
+pub mod infer;
 pub mod sleep;
 pub mod spin;
 
@@ -12,7 +13,8 @@ use std::time::Duration;
 use crate::signal::snapshot::{Contention, Sampler};
 use clock::Choice;
 
-pub use preempt::{CgroupPeriod, Jitter, KernelView, Throttle, infer};
+pub use attribute::Cause;
+pub use infer::{CgroupPeriod, Jitter, KernelView, Ledger, Throttle, infer};
 pub use spin::{SpinError, SpinRecord, spin};
 
 /// How to run a spin phase.
@@ -21,8 +23,8 @@ pub struct Options {
     pub duration: Duration,
     /// Gap threshold; `None` for the auto threshold.
     pub threshold_ns: Option<u64>,
-    /// Gaps at least this long are preemptions.
-    pub preempt_threshold_ns: u64,
+    /// Gaps at least this long are attributed to a cause; shorter ones are `short`.
+    pub attribute_threshold_ns: u64,
     /// Pin the spinning thread to this CPU.
     pub cpu: Option<usize>,
 }
@@ -32,10 +34,20 @@ impl Default for Options {
         Options {
             duration: Duration::from_secs(2),
             threshold_ns: None,
-            preempt_threshold_ns: preempt::DEFAULT_PREEMPT_THRESHOLD_NS,
+            attribute_threshold_ns: attribute::DEFAULT_ATTRIBUTE_THRESHOLD_NS,
             cpu: None,
         }
     }
+}
+
+/// The CPU the calling thread is running on now (`sched_getcpu`), if the kernel says.
+pub fn current_cpu() -> Option<usize> {
+    // SAFETY: sched_getcpu takes no arguments and only reads; it returns -1 on failure.
+    #[cfg(target_os = "linux")]
+    let cpu = unsafe { libc::sched_getcpu() };
+    #[cfg(not(target_os = "linux"))]
+    let cpu = -1;
+    usize::try_from(cpu).ok()
 }
 
 /// Spins on the calling thread (pinned if asked) with the kernel's counters read around it,
@@ -48,7 +60,12 @@ pub fn measure(clock: &Choice, options: &Options) -> Result<(Jitter, Contention)
     }
     let mut sampler = Sampler::new();
     let before = sampler.take();
-    let mut record = spin(clock, options.duration, options.threshold_ns)?;
+    let mut record = spin(
+        clock,
+        options.duration,
+        options.threshold_ns,
+        options.attribute_threshold_ns,
+    )?;
     record.cpu = options.cpu;
     let contention = sampler.take().since(&before);
     let steal_ratio = match options.cpu {
@@ -64,14 +81,13 @@ pub fn measure(clock: &Choice, options: &Options) -> Result<(Jitter, Contention)
         Some(_) => CgroupPeriod::NoQuota,
         None => CgroupPeriod::Unknown,
     };
+    let over_spin = |ratio: f64| (ratio * record.duration_ns as f64) as u64;
     let kernel = KernelView {
         runqueue_wait_ns: record.kernel.runqueue_wait_ns,
         involuntary_switches: record.kernel.preemptions,
-        steal_ns: steal_ratio.map(|r| (r * record.duration_ns as f64) as u64),
+        steal_ns: steal_ratio.map(over_spin),
+        throttled_ns: contention.throttled_ratio.value().map(over_spin),
         cgroup_period,
     };
-    Ok((
-        infer(&record, &kernel, options.preempt_threshold_ns),
-        contention,
-    ))
+    Ok((infer(&record, &kernel), contention))
 }

@@ -1,20 +1,25 @@
 //! Spin-loop hiccup detector: a thread reads a fast clock as often as it can; a gap between
-//! two reads above a threshold means it was off the CPU (an interrupt, a VM exit, a
-//! preemption). The method of sysjitter and rigtorp/hiccups; the loop is the dozen lines of
-//! `spin_loop`, and nothing in it allocates or formats.
+//! two reads above a threshold means it was not running. The method of sysjitter and
+//! rigtorp/hiccups; the loop is the dozen lines of `spin_loop`, and nothing in it allocates
+//! or formats. Gaps at or above the attribution threshold are handed to an [`Attribute`],
+//! which reads the thread's own counters to name the cause; the time those reads take is not
+//! counted as a gap, up to an allowance, so the next gap is never the reads themselves.
 
 use std::time::Duration;
 
+use super::attribute::{Attributor, Cause, READ_ALLOWANCE_FACTOR};
 use super::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
 use crate::span::{Span, SpanStats};
 
-/// Gaps kept in order for inference (16 B each, allocated before the loop starts). Gaps
-/// beyond this are counted and summed but not kept.
+/// Gaps kept in order for inference (24 B each, allocated before the loop starts). Gaps
+/// beyond this are counted and summed per cause but not kept.
 pub const GAP_CAPACITY: usize = 1 << 18;
 /// Auto threshold: this many times the smallest clock-read delta seen in calibration.
 pub const AUTO_THRESHOLD_FACTOR: u64 = 8;
 /// Clock reads in the calibration that finds the smallest delta.
 const CALIBRATION_READS: u32 = 200_000;
+/// Attribution reads timed in calibration; their median sets the read allowance.
+const CALIBRATION_ATTRIBUTIONS: usize = 31;
 
 /// One time the loop saw the clock jump: it was not running from `start_ns` for `len_ns`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -22,6 +27,14 @@ pub struct Gap {
     /// Since the spin began, ns.
     pub start_ns: u64,
     pub len_ns: u64,
+    pub cause: Cause,
+}
+
+/// Count and total length of the gaps of one cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub count: u64,
+    pub total_ns: u64,
 }
 
 /// What one spinning thread saw.
@@ -37,44 +50,102 @@ pub struct SpinRecord {
     pub min_delta_ns: u64,
     /// Gaps longer than this were recorded.
     pub threshold_ns: u64,
+    /// Gaps at least this long were attributed; shorter ones are [`Cause::Short`].
+    pub attribute_threshold_ns: u64,
+    /// Whether throttling could be told from preemption (a readable cgroup with a quota).
+    pub sees_throttling: bool,
     /// Recorded gaps in order (at most [`GAP_CAPACITY`]).
     pub gaps: Vec<Gap>,
-    /// All gaps above the threshold, kept or not.
-    pub gaps_count: u64,
-    pub gaps_total_ns: u64,
+    /// Every gap above the threshold, kept or not, by cause (indexed by [`Cause::index`]).
+    pub tallies: [Tally; 5],
+    /// Time spent reading counters after gaps, ns: the cost of attribution.
+    pub attribution_ns: u64,
     /// The spinning thread's kernel counters over the spin (run-queue wait, preemptions).
     pub kernel: SpanStats,
 }
 
-/// Gaps as the loop finds them, in clock ticks.
-struct GapLog {
-    kept: Vec<(u64, u64)>,
-    count: u64,
-    total_ticks: u64,
-}
+impl SpinRecord {
+    /// All gaps above the threshold, of every cause.
+    pub fn gaps_count(&self) -> u64 {
+        self.tallies.iter().map(|t| t.count).sum()
+    }
 
-impl GapLog {
-    #[inline(always)]
-    fn push(&mut self, start: u64, len: u64) {
-        if self.kept.len() < self.kept.capacity() {
-            self.kept.push((start, len));
-        }
-        self.count += 1;
-        self.total_ticks += len;
+    /// Their total length, ns.
+    pub fn gaps_total_ns(&self) -> u64 {
+        self.tallies.iter().map(|t| t.total_ns).sum()
+    }
+
+    pub fn tally(&self, cause: Cause) -> Tally {
+        self.tallies[cause.index()]
     }
 }
 
-/// The loop: read the clock, compare with the last read, record a gap above `threshold`.
+/// What the loop hands a long gap to: names its cause (reading counters, say).
+pub trait Attribute {
+    /// The cause of the gap of `len` ticks that ended at tick `end`.
+    fn attribute(&mut self, end: u64, len: u64) -> Cause;
+}
+
+impl Attribute for Attributor {
+    fn attribute(&mut self, end: u64, len: u64) -> Cause {
+        Attributor::attribute(self, end, len)
+    }
+}
+
+/// Gaps as the loop finds them, in clock ticks, with their causes.
+struct GapLog<A> {
+    kept: Vec<(u64, u64, Cause)>,
+    /// (count, total ticks) by cause.
+    tallies: [(u64, u64); 5],
+    attributor: A,
+    /// Gaps at least this long are attributed.
+    attribute_ticks: u64,
+    /// The reads after a gap may take this long before the rest counts as a gap.
+    allowance_ticks: u64,
+    /// Ticks spent in attribution reads (up to the allowance each).
+    read_ticks: u64,
+}
+
+impl<A: Attribute> GapLog<A> {
+    /// Records a gap; attributes it when long enough. Returns the ticks the reads may take.
+    #[inline(always)]
+    fn record(&mut self, start: u64, len: u64, end: u64) -> u64 {
+        let (cause, allowance) = if len >= self.attribute_ticks {
+            (self.attributor.attribute(end, len), self.allowance_ticks)
+        } else {
+            (Cause::Short, 0)
+        };
+        if self.kept.len() < self.kept.capacity() {
+            self.kept.push((start, len, cause));
+        }
+        let tally = &mut self.tallies[cause.index()];
+        tally.0 += 1;
+        tally.1 += len;
+        allowance
+    }
+}
+
+/// The loop: read the clock, compare with the last read, record a gap above `threshold`. The
+/// reads a long gap triggers are skipped over, up to their allowance; any more is a gap.
 #[inline(never)]
-fn spin_loop<T: Ticks>(clock: &T, duration: u64, threshold: u64, log: &mut GapLog) -> u64 {
+fn spin_loop<T: Ticks, A: Attribute>(
+    clock: &T,
+    duration: u64,
+    threshold: u64,
+    log: &mut GapLog<A>,
+) -> u64 {
     let start = clock.ticks();
     let (mut last, mut iterations) = (start, 0u64);
     while last - start < duration {
         let now = clock.ticks();
         if now - last > threshold {
-            log.push(last - start, now - last);
+            let allowance = log.record(last - start, now - last, now);
+            let read = (clock.ticks() - now).min(allowance);
+            log.read_ticks += read;
+            last = now + read;
+        } else {
+            last = now;
         }
-        last = now;
         iterations += 1;
     }
     iterations
@@ -92,6 +163,18 @@ fn min_delta<T: Ticks>(clock: &T) -> u64 {
     min.max(1)
 }
 
+/// The median time, in ticks, that `attributor` takes to read its counters.
+fn median_read<T: Ticks, A: Attribute>(clock: &T, attributor: &mut A) -> u64 {
+    let mut reads = [0u64; CALIBRATION_ATTRIBUTIONS];
+    for read in &mut reads {
+        let before = clock.ticks();
+        attributor.attribute(before, 0);
+        *read = clock.ticks() - before;
+    }
+    reads.sort_unstable();
+    reads[CALIBRATION_ATTRIBUTIONS / 2]
+}
+
 /// Why a spin could not be done as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpinError {
@@ -104,15 +187,23 @@ pub enum SpinError {
 }
 
 /// Spins on the calling thread for `duration`, recording gaps above `threshold_ns` (or the
-/// auto threshold, [`AUTO_THRESHOLD_FACTOR`] × the smallest delta).
+/// auto threshold, [`AUTO_THRESHOLD_FACTOR`] × the smallest delta) and attributing those of
+/// at least `attribute_threshold_ns`.
 pub fn spin(
     clock: &Choice,
     duration: Duration,
     threshold_ns: Option<u64>,
+    attribute_threshold_ns: u64,
 ) -> Result<SpinRecord, SpinError> {
     match clock.kind {
-        Kind::Tsc => spin_with(&Tsc, clock, duration, threshold_ns),
-        Kind::Monotonic => spin_with(&Monotonic, clock, duration, threshold_ns),
+        Kind::Tsc => spin_with(&Tsc, clock, duration, threshold_ns, attribute_threshold_ns),
+        Kind::Monotonic => spin_with(
+            &Monotonic,
+            clock,
+            duration,
+            threshold_ns,
+            attribute_threshold_ns,
+        ),
     }
 }
 
@@ -121,6 +212,7 @@ fn spin_with<T: Ticks>(
     clock: &Choice,
     duration: Duration,
     threshold_ns: Option<u64>,
+    attribute_threshold_ns: u64,
 ) -> Result<SpinRecord, SpinError> {
     let min_ticks = min_delta(ticks);
     let min_delta_ns = clock.to_ns(min_ticks).max(1);
@@ -134,10 +226,18 @@ fn spin_with<T: Ticks>(
         Some(ns) => clock.to_ticks(ns),
         None => min_ticks * AUTO_THRESHOLD_FACTOR,
     };
+    let mut attributor = Attributor::new(clock.ns_per_tick, ticks.ticks());
+    let allowance_ticks = median_read(ticks, &mut attributor) * READ_ALLOWANCE_FACTOR;
+    let sees_throttling = attributor.sees_throttling();
+    // Calibration moved the baseline; the first gap is measured from the loop's start.
+    attributor.restart(ticks.ticks());
     let mut log = GapLog {
         kept: Vec::with_capacity(GAP_CAPACITY),
-        count: 0,
-        total_ticks: 0,
+        tallies: [(0, 0); 5],
+        attributor,
+        attribute_ticks: clock.to_ticks(attribute_threshold_ns).max(threshold + 1),
+        allowance_ticks,
+        read_ticks: 0,
     };
     let span = Span::start();
     let iterations = spin_loop(
@@ -154,16 +254,22 @@ fn spin_with<T: Ticks>(
         iterations,
         min_delta_ns,
         threshold_ns: clock.to_ns(threshold),
+        attribute_threshold_ns: clock.to_ns(log.attribute_ticks),
+        sees_throttling,
         gaps: log
             .kept
             .iter()
-            .map(|&(start, len)| Gap {
+            .map(|&(start, len, cause)| Gap {
                 start_ns: clock.to_ns(start),
                 len_ns: clock.to_ns(len),
+                cause,
             })
             .collect(),
-        gaps_count: log.count,
-        gaps_total_ns: clock.to_ns(log.total_ticks),
+        tallies: log.tallies.map(|(count, ticks)| Tally {
+            count,
+            total_ns: clock.to_ns(ticks),
+        }),
+        attribution_ns: clock.to_ns(log.read_ticks),
         kernel,
     })
 }
@@ -192,44 +298,83 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_loop_records_gaps_above_the_threshold_only() {
-        let clock = Scripted {
+    fn scripted(jumps: Vec<(u64, u64)>) -> Scripted {
+        Scripted {
             reads: Default::default(),
             now: Default::default(),
-            jumps: vec![(10, 5), (20, 500), (100, 50)],
-        };
-        let mut log = GapLog {
-            kept: Vec::with_capacity(8),
-            count: 0,
-            total_ticks: 0,
-        };
+            jumps,
+        }
+    }
+
+    /// Names every gap it is given `Stolen`, and remembers them.
+    #[derive(Default)]
+    struct Recording(Vec<(u64, u64)>);
+    impl Attribute for Recording {
+        fn attribute(&mut self, end: u64, len: u64) -> Cause {
+            self.0.push((end, len));
+            Cause::Stolen
+        }
+    }
+
+    fn log(capacity: usize, attribute_ticks: u64, allowance_ticks: u64) -> GapLog<Recording> {
+        GapLog {
+            kept: Vec::with_capacity(capacity),
+            tallies: [(0, 0); 5],
+            attributor: Recording::default(),
+            attribute_ticks,
+            allowance_ticks,
+            read_ticks: 0,
+        }
+    }
+
+    #[test]
+    fn the_loop_records_gaps_above_the_threshold_and_attributes_the_long_ones() {
+        let clock = scripted(vec![(10, 5), (20, 500), (100, 50)]);
+        let mut log = log(8, 100, 10);
         let iterations = spin_loop(&clock, 2_000, 40, &mut log);
         // Reads 10 ticks apart; the +5 jump stays under 40, the +500 and +50 do not.
-        assert_eq!(log.count, 2);
+        assert_eq!(log.kept.len(), 2);
         // Read 19 is at 195 (10 a read, +5 at read 10), 185 after the start read.
-        assert_eq!(log.kept[0], (185, 510));
+        assert_eq!(log.kept[0], (185, 510, Cause::Stolen));
         assert_eq!(log.kept[1].1, 60);
-        assert_eq!(log.total_ticks, 570);
+        assert_eq!(log.kept[1].2, Cause::Short);
+        // Only the 510-tick gap was long enough to attribute; it ended at read 20, tick 705.
+        assert_eq!(log.attributor.0, vec![(705, 510)]);
+        assert_eq!(log.tallies[Cause::Stolen.index()], (1, 510));
+        assert_eq!(log.tallies[Cause::Short.index()], (1, 60));
+        // The reads after it took one clock read (10 ticks), within the allowance.
+        assert_eq!(log.read_ticks, 10);
         assert!(iterations > 100);
     }
 
     #[test]
-    fn a_full_log_keeps_counting() {
-        let mut log = GapLog {
-            kept: Vec::with_capacity(1),
-            count: 0,
-            total_ticks: 0,
-        };
-        log.push(0, 5);
-        log.push(10, 7);
-        assert_eq!((log.kept.len(), log.count, log.total_ticks), (1, 2, 12));
+    fn reads_past_their_allowance_are_a_gap_of_their_own() {
+        // The clock jumps 300 at read 21, the one taken right after the attribution's reads:
+        // something took the CPU during them. 10 ticks are allowed; the rest is the next gap.
+        let clock = scripted(vec![(20, 500), (21, 300)]);
+        let mut log = log(8, 100, 10);
+        spin_loop(&clock, 2_000, 40, &mut log);
+        assert_eq!(log.attributor.0.len(), 2, "{:?}", log.kept);
+        let (second_start, second_len, _) = log.kept[1];
+        assert_eq!(second_start, log.kept[0].0 + log.kept[0].1 + 10);
+        // Read 21 is 310 after read 20 and 10 of it allowed; read 22 is 10 later: 310.
+        assert_eq!(second_len, 310);
+        assert_eq!(log.read_ticks, 10 + 10);
     }
 
     #[test]
-    fn a_short_spin_is_mostly_on_cpu_and_sees_a_sleep_free_loop() {
+    fn a_full_log_keeps_counting() {
+        let mut log = log(1, 1_000, 0);
+        log.record(0, 5, 5);
+        log.record(10, 7, 17);
+        assert_eq!(log.kept.len(), 1);
+        assert_eq!(log.tallies[Cause::Short.index()], (2, 12));
+    }
+
+    #[test]
+    fn a_short_spin_sees_a_sleep_free_loop_and_every_gap_is_tallied() {
         let clock = Choice::detect();
-        let record = spin(&clock, Duration::from_millis(50), None).unwrap();
+        let record = spin(&clock, Duration::from_millis(50), None, 2_000).unwrap();
         assert!(record.duration_ns >= 50_000_000);
         assert!(
             record.min_delta_ns < 1_000,
@@ -237,14 +382,19 @@ mod tests {
             record.min_delta_ns
         );
         assert!(record.threshold_ns >= record.min_delta_ns);
+        assert!(record.attribute_threshold_ns >= 1_900, "{record:?}");
         assert!(record.iterations > 10_000);
-        assert_eq!(record.gaps.len() as u64, record.gaps_count);
+        assert_eq!(record.gaps.len() as u64, record.gaps_count());
+        for cause in Cause::ALL {
+            let kept = record.gaps.iter().filter(|g| g.cause == cause);
+            assert_eq!(kept.count() as u64, record.tally(cause).count, "{cause:?}");
+        }
     }
 
     #[test]
     fn absurd_thresholds_are_refused() {
         let clock = Choice::detect();
-        let error = spin(&clock, Duration::from_millis(1), Some(0)).unwrap_err();
+        let error = spin(&clock, Duration::from_millis(1), Some(0), 2_000).unwrap_err();
         assert!(matches!(error, SpinError::ThresholdBelowResolution { .. }));
     }
 }

@@ -9,6 +9,7 @@ pub mod decrypt;
 pub mod fixture;
 pub mod json;
 
+use crate::signal::clock::monotonic_ns;
 use crate::signal::machine::CacheSizes;
 pub use fixture::Fixture;
 
@@ -21,6 +22,55 @@ pub trait Workload: Send {
     /// Does the work once and returns its checksum. Allocation of inputs is done in preparation;
     /// what a run allocates (a parsed tree, say) is part of the work and is documented per workload.
     fn run(&mut self) -> Result<u64, WorkloadError>;
+    /// Fixed work timed in fixed blocks inside the run: the last run's median block time per
+    /// op (a load, an AES block), ns. A gap inside a run lands in one block, which the median
+    /// ignores, so this moves only when the CPU itself does the same work slower. `None` for
+    /// work that is not fixed (parsing allocates, and the allocator's state varies).
+    fn ns_per_op(&mut self) -> Option<f64> {
+        None
+    }
+}
+
+/// Times the blocks of one run; the median of the last run's blocks is its time per op.
+/// Holds room for every block of a run, allocated in preparation.
+#[derive(Debug, Clone)]
+pub struct Blocks {
+    times_ns: Vec<u64>,
+    ops_per_block: u64,
+}
+
+impl Blocks {
+    /// Room for `blocks` blocks of `ops_per_block` ops each.
+    pub fn new(blocks: usize, ops_per_block: u64) -> Blocks {
+        Blocks {
+            times_ns: Vec::with_capacity(blocks),
+            ops_per_block: ops_per_block.max(1),
+        }
+    }
+
+    /// Forgets the last run's blocks (call at the start of a run).
+    pub fn clear(&mut self) {
+        self.times_ns.clear();
+    }
+
+    /// Runs one block of `ops_per_block` ops and records its time (two clock reads, outside
+    /// the work itself).
+    #[inline]
+    pub fn time<R>(&mut self, block: impl FnOnce() -> R) -> R {
+        let start = monotonic_ns();
+        let result = block();
+        if self.times_ns.len() < self.times_ns.capacity() {
+            self.times_ns.push(monotonic_ns().saturating_sub(start));
+        }
+        result
+    }
+
+    /// The median block time of the run per op, ns; `None` before any block.
+    pub fn median_ns_per_op(&mut self) -> Option<f64> {
+        self.times_ns.sort_unstable();
+        let median = *self.times_ns.get(self.times_ns.len().checked_sub(1)? / 2)?;
+        Some(median as f64 / self.ops_per_block as f64)
+    }
 }
 
 /// Why a workload could not be prepared or run.
@@ -182,5 +232,37 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), 10);
         assert!(find("json-nope").is_none());
+    }
+
+    #[test]
+    fn the_median_block_ignores_one_slow_block() {
+        let mut blocks = Blocks::new(3, 1_000);
+        assert_eq!(blocks.median_ns_per_op(), None);
+        blocks.times_ns.extend([2_000, 9_000_000, 2_200]);
+        assert_eq!(blocks.median_ns_per_op(), Some(2.2));
+        blocks.clear();
+        let answer = blocks.time(|| 42);
+        assert_eq!((answer, blocks.times_ns.len()), (42, 1));
+    }
+
+    #[test]
+    fn fixed_work_reports_ns_per_op_and_parsing_does_not() {
+        let inputs = Inputs {
+            fixture: Fixture::shipped(),
+            caches: CacheSizes::default(),
+        };
+        for spec in catalog() {
+            let mut workload = spec.prepare(&inputs).unwrap();
+            let fixed = [
+                "decrypt-cbc",
+                "decrypt-ctr",
+                "chase-l2",
+                "chase-llc",
+                "chase-dram",
+            ];
+            let ns = workload.ns_per_op();
+            assert_eq!(ns.is_some(), fixed.contains(&spec.name), "{}", spec.name);
+            assert!(ns.is_none_or(|ns| ns > 0.0 && ns < 10_000.0), "{ns:?}");
+        }
     }
 }
