@@ -9,12 +9,18 @@
 //!   a subtraction, a compare) vs `spin-iteration/clock_gettime` (rigtorp/hiccups' loop reads
 //!   `std::chrono::steady_clock::now()`, i.e. `clock_gettime(CLOCK_MONOTONIC)`). Target: at
 //!   most 1×, aim 0.5× with the TSC.
+//! - `attribution/dynoprobe` (`Attributor::attribute`: what the spin does after a gap of 2 µs
+//!   or more) vs `attribution/bare` (the same `pread` of schedstat and `CLOCK_THREAD_CPUTIME_ID`
+//!   read, no parsing). Target: at most 1.2×. Its share of a spin is this cost × the gaps per
+//!   second, which every spin measures and reports as `attribution_cost_ratio` (target: at
+//!   most 1%; 0.02–0.17% on this host idle, under hogs and under a quota).
 
 use std::fs::File;
 use std::hint::black_box;
 use std::os::unix::fs::FileExt;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use dynoprobe::jitter::attribute::Attributor;
 use dynoprobe::jitter::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
 use dynoprobe::signal::cgroup::{CgroupReader, Version};
 use dynoprobe::signal::snapshot::Sampler;
@@ -137,5 +143,28 @@ fn spin_iteration(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, snapshot, span, spin_iteration);
+fn attribution(c: &mut Criterion) {
+    let mut group = c.benchmark_group("attribution");
+    let mut attributor = Attributor::new(1.0, 0);
+    let mut end = 0u64;
+    group.bench_function("dynoprobe", |b| {
+        b.iter(|| {
+            end += 10_000;
+            black_box(attributor.attribute(black_box(end), 5_000))
+        })
+    });
+    let schedstat = File::open("/proc/thread-self/schedstat").ok();
+    let mut buffer = [0u8; 256];
+    group.bench_function("bare", |b| {
+        b.iter(|| {
+            if let Some(file) = &schedstat {
+                black_box(file.read_at(&mut buffer, 0).ok());
+            }
+            black_box(clock(libc::CLOCK_THREAD_CPUTIME_ID));
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, snapshot, span, spin_iteration, attribution);
 criterion_main!(benches);

@@ -1,9 +1,11 @@
-//! After the first snapshot, taking more allocates nothing; nor does a Span after its first.
+//! After the first snapshot, taking more allocates nothing; nor does a Span after its first,
+//! nor the spin's attribution of a gap (its reads after a gap) after its first reading.
 //! Proved with a global allocator that counts, in its own test binary.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use dynoprobe::jitter::attribute::Attributor;
 use dynoprobe::signal::snapshot::Sampler;
 use dynoprobe::span::Span;
 
@@ -51,6 +53,16 @@ fn snapshots_and_spans_do_not_allocate_after_the_first() {
         total += Span::start().finish().wall_ns;
     }
     let span_allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+
+    let mut attributor = Attributor::new(1.0, 0);
+    let mut causes = Vec::with_capacity(100);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for gap in 1..=100u64 {
+        causes.push(attributor.attribute(gap * 10_000, 5_000));
+    }
+    let attribution_allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(attribution_allocations, 0, "100 attributions allocated");
+    assert_eq!(causes.len(), 100);
 
     assert_eq!(snapshot_allocations, 0, "100 snapshots allocated");
     assert_eq!(span_allocations, 0, "100 spans allocated");
