@@ -161,7 +161,7 @@ pub fn render_jitter(out: &mut String, j: &Jitter) {
     );
     let kernel = |cause: Cause| match cause {
         Cause::Preempted => format!(
-            "run-queue wait {} (schedstat), {} involuntary switches for our {}",
+            "with throttled: run-queue wait {} (schedstat); {} involuntary switches for our {} gaps",
             percent(j.runqueue_wait_ratio),
             j.involuntary_switches_count
                 .map_or("n/a".into(), |n| n.to_string()),
