@@ -347,7 +347,7 @@ fn baseline_evidence(e: &Evidence<'_>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jitter::spin::{SpinRecord, Tally};
+    use crate::jitter::spin::SpinRecord;
     use crate::jitter::{Cause, KernelView, infer};
     use crate::signal::snapshot::Sampler;
     use crate::stats::Distribution;
@@ -382,41 +382,25 @@ mod tests {
         }
     }
 
-    /// A spin of 1 s whose gaps of each cause add up to the given ns.
+    /// A spin of 1 s with one gap of each cause, as long as given (none where 0).
     fn spin(preempted: u64, throttled: u64, stolen: u64, unreported: u64, short: u64) -> Jitter {
-        let mut tallies = [Tally::default(); 5];
-        let mut gaps = Vec::new();
-        for (cause, total_ns) in [
+        let gaps = [
             (Cause::Preempted, preempted),
             (Cause::Throttled, throttled),
             (Cause::Stolen, stolen),
             (Cause::Unreported, unreported),
             (Cause::Short, short),
-        ] {
-            if total_ns > 0 {
-                tallies[cause.index()] = Tally { count: 1, total_ns };
-                gaps.push(Gap {
-                    start_ns: gaps.len() as u64 * 100_000_000,
-                    len_ns: total_ns,
-                    cause,
-                });
-            }
-        }
-        let record = SpinRecord {
-            clock: "test".into(),
-            cpu: Some(1),
-            duration_ns: 1_000_000_000,
-            iterations: 1,
-            min_delta_ns: 10,
-            threshold_ns: 80,
-            attribute_threshold_ns: 2_000,
-            sees_throttling: true,
-            gaps,
-            tallies,
-            attribution_ns: 0,
-            kernel: Default::default(),
-        };
-        infer(&record, &KernelView::default())
+        ]
+        .into_iter()
+        .zip(0u64..)
+        .filter(|((_, len_ns), _)| *len_ns > 0)
+        .map(|((cause, len_ns), i)| Gap {
+            start_ns: i * 100_000_000,
+            len_ns,
+            cause,
+        })
+        .collect();
+        infer(&SpinRecord::of(gaps, 1_000_000_000), &KernelView::default())
     }
 
     fn decide_with(

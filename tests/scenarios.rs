@@ -40,6 +40,11 @@ fn number(value: &Value, what: &str) -> f64 {
         .unwrap_or_else(|| panic!("{what} is not a number: {value}"))
 }
 
+/// `dynoprobe jitter` for 1.5 s on `cpu`, as JSON.
+fn jitter_on(cpu: usize) -> Value {
+    dynoprobe_json(&["jitter", "--duration", "1500ms", "--cpus", &cpu.to_string()])
+}
+
 /// The CPU the probe is pinned to: the last one this process may use.
 fn probe_cpu() -> Option<usize> {
     core_affinity::get_core_ids().and_then(|ids| ids.last().map(|c| c.id))
@@ -122,8 +127,7 @@ fn idle_ledgers_match_the_kernels_counters_whatever_the_host_does() {
         return;
     };
     for run in 0..RUNS {
-        let report =
-            dynoprobe_json(&["jitter", "--duration", "1500ms", "--cpus", &cpu.to_string()]);
+        let report = jitter_on(cpu);
         let label = format!("idle {run} ({})", class(&report));
         let j = &report["jitter"][0];
         assert_ledger_matches_the_kernel(&label, j);
@@ -162,8 +166,7 @@ fn a_hog_on_the_probes_cpu_is_contended_with_every_preemption_counted() {
     };
     with_hogs(cpu, 1, || {
         for run in 0..RUNS {
-            let report =
-                dynoprobe_json(&["jitter", "--duration", "1500ms", "--cpus", &cpu.to_string()]);
+            let report = jitter_on(cpu);
             let label = format!("hog {run} ({})", class(&report));
             let j = &report["jitter"][0];
             assert_ledger_matches_the_kernel(&label, j);
@@ -190,8 +193,7 @@ fn two_hogs_on_the_probes_cpu_take_two_thirds_of_it() {
     };
     with_hogs(cpu, 2, || {
         for run in 0..RUNS {
-            let report =
-                dynoprobe_json(&["jitter", "--duration", "1500ms", "--cpus", &cpu.to_string()]);
+            let report = jitter_on(cpu);
             let label = format!("two hogs {run} ({})", class(&report));
             let j = &report["jitter"][0];
             assert_ledger_matches_the_kernel(&label, j);

@@ -362,7 +362,6 @@ fn quantile_ms(values: &[u64], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jitter::spin::Tally;
 
     fn gap(start_ns: u64, len_ns: u64, cause: Cause) -> Gap {
         Gap {
@@ -372,26 +371,10 @@ mod tests {
         }
     }
 
-    fn record(mut gaps: Vec<Gap>, duration_ns: u64) -> SpinRecord {
-        gaps.sort_by_key(|g| g.start_ns);
-        let mut tallies = [Tally::default(); 5];
-        for g in &gaps {
-            tallies[g.cause.index()].count += 1;
-            tallies[g.cause.index()].total_ns += g.len_ns;
-        }
+    fn record(gaps: Vec<Gap>, duration_ns: u64) -> SpinRecord {
         SpinRecord {
-            clock: "test".into(),
-            cpu: Some(1),
-            duration_ns,
-            iterations: 1,
-            min_delta_ns: 10,
-            threshold_ns: 80,
-            attribute_threshold_ns: 2_000,
-            sees_throttling: true,
-            gaps,
-            tallies,
             attribution_ns: 600_000,
-            kernel: Default::default(),
+            ..SpinRecord::of(gaps, duration_ns)
         }
     }
 

@@ -78,6 +78,32 @@ impl SpinRecord {
     pub fn tally(&self, cause: Cause) -> Tally {
         self.tallies[cause.index()]
     }
+
+    /// A record of a 1-CPU spin of `duration_ns` that saw `gaps` (sorted here), for tests of
+    /// what is inferred from one.
+    #[cfg(test)]
+    pub(crate) fn of(mut gaps: Vec<Gap>, duration_ns: u64) -> SpinRecord {
+        gaps.sort_by_key(|g| g.start_ns);
+        let mut tallies = [Tally::default(); 5];
+        for g in &gaps {
+            tallies[g.cause.index()].count += 1;
+            tallies[g.cause.index()].total_ns += g.len_ns;
+        }
+        SpinRecord {
+            clock: "test".into(),
+            cpu: Some(1),
+            duration_ns,
+            iterations: 1,
+            min_delta_ns: 10,
+            threshold_ns: 80,
+            attribute_threshold_ns: 2_000,
+            sees_throttling: true,
+            gaps,
+            tallies,
+            attribution_ns: 0,
+            kernel: SpanStats::default(),
+        }
+    }
 }
 
 /// What the loop hands a long gap to: names its cause (reading counters, say).
