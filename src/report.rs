@@ -360,10 +360,9 @@ fn render_split(out: &mut String, workloads: &[WorkloadReport]) {
             w.preempted_runs_count
                 .map_or("-".into(), |n| format!("{n}/{}", w.runs_count)),
             w.ns_per_op.map_or("-".into(), |d| format!("{:.3}", d.p50)),
-            w.ns_per_op.map_or("-".into(), |d| format!(
-                "{:.2}",
-                d.p90 / d.p10.max(f64::MIN_POSITIVE)
-            )),
+            w.ns_per_op
+                .and_then(|d| d.p90_over_p10())
+                .map_or("-".into(), |r| format!("{r:.2}")),
         );
     }
     out.push_str(

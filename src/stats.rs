@@ -123,6 +123,14 @@ pub struct Spread {
     pub cv: Option<f64>,
 }
 
+impl Spread {
+    /// p90 / p10: how much slower the slow tenth of the values is than the fast tenth;
+    /// `None` when p10 is 0.
+    pub fn p90_over_p10(&self) -> Option<f64> {
+        (self.p10 > 0.0).then(|| self.p90 / self.p10)
+    }
+}
+
 impl Distribution {
     /// The same distribution with every value divided by `per_unit` (1000 for ps to ns).
     pub fn scaled(&self, per_unit: f64) -> Spread {
@@ -210,6 +218,7 @@ mod tests {
             .scaled(1000.0);
         assert_eq!((spread.min, spread.p50, spread.max), (0.5, 1.5, 2.0));
         assert_eq!(spread.count, 3);
+        assert_eq!(spread.p90_over_p10(), Some(4.0));
         assert!((spread.mean - 4.0 / 3.0).abs() < 1e-12);
     }
 

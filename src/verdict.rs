@@ -291,8 +291,7 @@ fn slowed_workloads(e: &Evidence<'_>) -> Vec<Slowed> {
                 });
             }
         }
-        let ratio = ns.p90 / ns.p10.max(f64::MIN_POSITIVE);
-        if ratio > SLOWED_MIN_SPREAD {
+        if let Some(ratio) = ns.p90_over_p10().filter(|&r| r > SLOWED_MIN_SPREAD) {
             spread.push(Slowed {
                 ratio,
                 line: format!(
