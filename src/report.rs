@@ -290,8 +290,9 @@ fn render_machine(out: &mut String, report: &Report) {
             m.cgroup_dir.as_deref().unwrap_or("?")
         ),
         (Some(v), Some(q)) => format!(
-            "cgroup {v} {}, quota {q:.2} CPUs",
-            m.cgroup_dir.as_deref().unwrap_or("?")
+            "cgroup {v} {}, quota {q:.2} CPUs (set on {})",
+            m.cgroup_dir.as_deref().unwrap_or("?"),
+            m.cgroup_quota_dir.as_deref().unwrap_or("?")
         ),
     };
     let _ = writeln!(out, "{quota}");

@@ -72,6 +72,7 @@ fn cgroup_v1_hybrid_uses_the_cpu_controller_not_the_unified_tree() {
         Some(Location {
             version: Version::V1,
             dir: PathBuf::from("/sys/fs/cgroup/cpu"),
+            mount_point: PathBuf::from("/sys/fs/cgroup/cpu"),
         })
     );
 }
@@ -114,6 +115,7 @@ fn a_throttled_v2_cgroup_reads_quota_stat_and_pressure() {
     let mut reader = CgroupReader::at(Location {
         version: Version::V2,
         dir: data("cgroup-v2"),
+        mount_point: data("cgroup-v2"),
     });
     let stat = reader.read_stat().unwrap();
     assert_eq!(stat.nr_periods, Some(812));
@@ -124,11 +126,40 @@ fn a_throttled_v2_cgroup_reads_quota_stat_and_pressure() {
     assert_eq!(reader.read_pressure().unwrap().some.total_us, 55_923_107);
 }
 
+/// `cgroup-v2-nested` is laid out as 6.1 lays out its files (made by hand): `a` has a quota
+/// of 0.3 CPUs and has been throttled, `a/b` has none, `a/c` has a tighter one of its own.
+#[test]
+fn a_quota_on_an_ancestor_is_found_and_its_throttling_read() {
+    let nested = |leaf: &str| Location {
+        version: Version::V2,
+        dir: data("cgroup-v2-nested").join(leaf),
+        mount_point: data("cgroup-v2-nested"),
+    };
+    let mut reader = CgroupReader::at(nested("a/b"));
+    assert_eq!(reader.limit_dir, data("cgroup-v2-nested").join("a"));
+    assert_eq!(reader.quota().unwrap().cpus(), Some(0.3));
+    let stat = reader.read_stat().unwrap();
+    assert_eq!(
+        (stat.nr_throttled, stat.throttled_ns),
+        (Some(98), Some(6_900_000_000))
+    );
+    // Pressure is the process's own cgroup's.
+    assert_eq!(reader.read_pressure().unwrap().some.total_us, 6_950_000);
+    // The tightest quota on the way up wins: a/c's own 0.2 over a's 0.3.
+    let reader = CgroupReader::at(nested("a/c"));
+    assert_eq!(reader.quota().unwrap().cpus(), Some(0.2));
+    // Nothing above the mount point is looked at, and no quota leaves the cgroup itself.
+    let root = CgroupReader::at(nested(""));
+    assert_eq!(root.limit_dir, data("cgroup-v2-nested"));
+    assert!(root.quota().is_err(), "the v2 root has no cpu.max");
+}
+
 #[test]
 fn an_unlimited_v1_cgroup_reads_stat_and_says_v1_has_no_pressure() {
     let mut reader = CgroupReader::at(Location {
         version: Version::V1,
         dir: data("cgroup-v1"),
+        mount_point: data("cgroup-v1"),
     });
     let stat = reader.read_stat().unwrap();
     assert_eq!((stat.nr_periods, stat.throttled_ns), (Some(0), Some(0)));
@@ -142,6 +173,7 @@ fn a_cgroup_directory_without_files_is_unavailable_not_a_panic() {
     let mut reader = CgroupReader::at(Location {
         version: Version::V2,
         dir: data("no-such-cgroup"),
+        mount_point: data("no-such-cgroup"),
     });
     assert_eq!(reader.read_stat().unwrap_err().reason, Reason::Missing);
     assert!(reader.quota().is_err());

@@ -33,6 +33,8 @@ pub struct Location {
     pub version: Version,
     /// The cgroup's directory, e.g. `/sys/fs/cgroup/cpu` or `/sys/fs/cgroup/user.slice/x`.
     pub dir: PathBuf,
+    /// Where its hierarchy is mounted: the highest directory a quota is looked for in.
+    pub mount_point: PathBuf,
 }
 
 /// One line of `/proc/self/cgroup`: `id:controllers:path`.
@@ -107,6 +109,7 @@ pub fn locate(
         return Some(Location {
             version: Version::V1,
             dir: under(mount, member.path),
+            mount_point: PathBuf::from(mount.mount_point),
         });
     }
     let v2 = memberships
@@ -117,6 +120,7 @@ pub fn locate(
     v2_has_cpu(&dir).then_some(Location {
         version: Version::V2,
         dir,
+        mount_point: PathBuf::from(mount.mount_point),
     })
 }
 
@@ -230,6 +234,11 @@ fn parse_period(word: Option<&str>) -> Result<u64, Reason> {
 #[derive(Debug)]
 pub struct CgroupReader {
     pub location: Location,
+    /// The cgroup whose quota limits this one: the most restrictive quota at or above
+    /// `location.dir` (up to the mount point), or `location.dir` when none has one. A quota
+    /// set on a parent (Kubernetes puts it on the pod, the process runs in a container below)
+    /// throttles the parent's group as a whole: its `cpu.stat` is where throttling counts.
+    pub limit_dir: PathBuf,
     stat: ProcFile,
     pressure: PressureReader,
 }
@@ -255,7 +264,8 @@ impl CgroupReader {
 
     /// A reader for the cgroup at `location` (a recorded directory, in tests).
     pub fn at(location: Location) -> CgroupReader {
-        let stat = ProcFile::open("cgroup cpu.stat", location.dir.join("cpu.stat"));
+        let limit_dir = limit_dir(&location);
+        let stat = ProcFile::open("cgroup cpu.stat", limit_dir.join("cpu.stat"));
         let pressure = PressureReader::from_file(match location.version {
             Version::V2 => ProcFile::open("cgroup cpu.pressure", location.dir.join("cpu.pressure")),
             Version::V1 => ProcFile::unavailable(
@@ -265,6 +275,7 @@ impl CgroupReader {
         });
         CgroupReader {
             location,
+            limit_dir,
             stat,
             pressure,
         }
@@ -280,22 +291,46 @@ impl CgroupReader {
         self.pressure.read()
     }
 
-    /// The quota now in force (read afresh; allocates, so not for hot paths).
+    /// The quota now in force, from [`CgroupReader::limit_dir`] (read afresh; allocates, so
+    /// not for hot paths).
     pub fn quota(&self) -> Result<Quota, Unavailable> {
-        let read = |source, name: &str| read_file(source, &self.location.dir.join(name));
-        match self.location.version {
-            Version::V2 => {
-                let bytes = read("cgroup cpu.max", "cpu.max")?;
-                parse_cpu_max(&bytes).map_err(|r| Unavailable::new("cgroup cpu.max", r))
-            }
-            Version::V1 => {
-                const SOURCE: &str = "cgroup cpu.cfs_quota_us";
-                let quota = read(SOURCE, "cpu.cfs_quota_us")?;
-                let period = read("cgroup cpu.cfs_period_us", "cpu.cfs_period_us")?;
-                parse_cfs_quota(&quota, &period).map_err(|r| Unavailable::new(SOURCE, r))
-            }
+        quota_at(self.location.version, &self.limit_dir)
+    }
+}
+
+/// The quota set in the cgroup directory `dir` (read afresh).
+fn quota_at(version: Version, dir: &Path) -> Result<Quota, Unavailable> {
+    let read = |source, name: &str| read_file(source, &dir.join(name));
+    match version {
+        Version::V2 => {
+            let bytes = read("cgroup cpu.max", "cpu.max")?;
+            parse_cpu_max(&bytes).map_err(|r| Unavailable::new("cgroup cpu.max", r))
+        }
+        Version::V1 => {
+            const SOURCE: &str = "cgroup cpu.cfs_quota_us";
+            let quota = read(SOURCE, "cpu.cfs_quota_us")?;
+            let period = read("cgroup cpu.cfs_period_us", "cpu.cfs_period_us")?;
+            parse_cfs_quota(&quota, &period).map_err(|r| Unavailable::new(SOURCE, r))
         }
     }
+}
+
+/// The directory of the most restrictive quota (fewest CPUs) from `location.dir` up to its
+/// mount point; `location.dir` itself when no cgroup on the way has a quota.
+fn limit_dir(location: &Location) -> PathBuf {
+    let mut tightest: Option<(f64, &Path)> = None;
+    let mut dir = Some(location.dir.as_path());
+    while let Some(here) = dir.filter(|d| d.starts_with(&location.mount_point)) {
+        if let Some(cpus) = quota_at(location.version, here).ok().and_then(|q| q.cpus())
+            && tightest.is_none_or(|(least, _)| cpus < least)
+        {
+            tightest = Some((cpus, here));
+        }
+        dir = (here != location.mount_point)
+            .then(|| here.parent())
+            .flatten();
+    }
+    tightest.map_or_else(|| location.dir.clone(), |(_, d)| d.to_path_buf())
 }
 
 #[cfg(test)]

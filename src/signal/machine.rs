@@ -96,6 +96,9 @@ pub struct Machine {
     /// CPU quota / period, in CPUs (0.3 = 30% of one CPU; can exceed 1). `null` when
     /// there is no quota (or no cgroup was found: see `cgroup_version`).
     pub cgroup_quota_ratio: Option<f64>,
+    /// The cgroup that holds that quota: `cgroup_dir` or an ancestor (a pod's quota, say).
+    /// `null` when there is no quota.
+    pub cgroup_quota_dir: Option<String>,
     /// Cache sizes of CPU 0.
     #[serde(flatten)]
     pub caches: CacheSizes,
@@ -106,6 +109,7 @@ impl Machine {
     pub fn read() -> Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok();
         let cgroup = CgroupReader::detect().ok();
+        let quota = cgroup.as_ref().and_then(|c| c.quota().ok()?.cpus());
         Machine {
             kernel: read_trimmed("/proc/sys/kernel/osrelease"),
             cpu_model: cpuinfo.as_deref().and_then(parse_cpu_model),
@@ -124,7 +128,10 @@ impl Machine {
             cgroup_dir: cgroup
                 .as_ref()
                 .map(|c| c.location.dir.display().to_string()),
-            cgroup_quota_ratio: cgroup.and_then(|c| c.quota().ok()?.cpus()),
+            cgroup_quota_ratio: quota,
+            cgroup_quota_dir: quota
+                .and(cgroup.as_ref())
+                .map(|c| c.limit_dir.display().to_string()),
             caches: CacheSizes::read(),
         }
     }
