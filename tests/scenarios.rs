@@ -98,6 +98,15 @@ fn assert_ledger_matches_the_kernel(label: &str, j: &Value) {
         (switched - wait).abs() <= 0.02,
         "{label}: preempted + throttled {switched} vs run-queue wait {wait}"
     );
+    // Gaps the thread was not switched out for ended intervals without run-queue wait.
+    let wait_in = |cause: &str| {
+        number(&j["causes"][cause]["runqueue_wait_ns"], "wait per cause") / duration_ns
+    };
+    let misplaced = wait_in("stolen") + wait_in("unreported") + wait_in("short");
+    assert!(
+        misplaced <= 0.02,
+        "{label}: {misplaced} of the time was run-queue wait ending gaps not switched out"
+    );
     // Steal while another task had the CPU, or inside a gap too short to attribute, is the
     // CPU's but not in a stolen gap of ours; each /proc/stat reading is rounded to a tick.
     let elsewhere_ns = (switched + share("short_ratio")) * duration_ns;

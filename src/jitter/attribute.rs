@@ -92,6 +92,8 @@ pub struct Delta {
     pub cpu_ns: u64,
     /// Times the thread was put on a CPU (schedstat), or involuntary switches without it.
     pub switches: u64,
+    /// Run-queue wait (schedstat), ns.
+    pub wait_ns: u64,
     /// The cgroup's throttled count or time moved.
     pub throttled: bool,
 }
@@ -118,6 +120,7 @@ pub fn classify(gap_ns: u64, d: &Delta) -> Cause {
 struct Reading {
     cpu_ns: u64,
     switches: u64,
+    wait_ns: u64,
     throttle: (u64, u64),
 }
 
@@ -131,6 +134,11 @@ pub struct Attributor {
     /// When `last` was read, in the spin clock's ticks.
     last_at: u64,
     ns_per_tick: f64,
+    /// The cgroup's throttling counters at the last restart.
+    start_throttle: (u64, u64),
+    /// Run-queue wait over the intervals that ended in a gap of each cause, ns (indexed by
+    /// [`Cause::index`]): the kernel's evidence for each cause.
+    wait_by_cause: [u64; 5],
 }
 
 impl Attributor {
@@ -145,6 +153,8 @@ impl Attributor {
             last: Reading::default(),
             last_at: at,
             ns_per_tick,
+            start_throttle: (0, 0),
+            wait_by_cause: [0; 5],
         };
         attributor.restart(at);
         attributor
@@ -155,6 +165,25 @@ impl Attributor {
         self.last = self.read();
         self.last.throttle = self.read_throttle();
         self.last_at = at;
+        self.start_throttle = self.last.throttle;
+        self.wait_by_cause = [0; 5];
+    }
+
+    /// The cgroup's throttled time since the last restart, ns (read now); `None` when the
+    /// cgroup has no quota or cannot be read.
+    pub fn throttled_since_restart(&mut self) -> Option<u64> {
+        self.cgroup
+            .as_mut()?
+            .read_stat()
+            .ok()?
+            .throttled_ns?
+            .checked_sub(self.start_throttle.1)
+    }
+
+    /// Run-queue wait over the intervals that ended in a gap of each cause since the last
+    /// restart, ns, indexed by [`Cause::index`].
+    pub fn wait_by_cause(&self) -> [u64; 5] {
+        self.wait_by_cause
     }
 
     /// Whether a throttle can be told from a preemption (the cgroup has a quota and is readable).
@@ -169,12 +198,16 @@ impl Attributor {
     /// (Read after the CPU clock, such waits came out as steal: 6% of a hog's turns, 39% of
     /// a quota's throttles.)
     fn read(&mut self) -> Reading {
-        let switches = match self.schedstat.read() {
-            Ok(s) => s.timeslices,
-            Err(_) => rusage::read(Who::Thread).map_or(0, |u| u.involuntary_switches),
+        let (switches, wait_ns) = match self.schedstat.read() {
+            Ok(s) => (s.timeslices, s.wait_ns),
+            Err(_) => (
+                rusage::read(Who::Thread).map_or(0, |u| u.involuntary_switches),
+                0,
+            ),
         };
         Reading {
             switches,
+            wait_ns,
             cpu_ns: thread_cpu_ns(),
             throttle: self.last.throttle,
         }
@@ -199,11 +232,14 @@ impl Attributor {
             wall_ns: self.ns(end.saturating_sub(self.last_at)),
             cpu_ns: now.cpu_ns.saturating_sub(self.last.cpu_ns),
             switches,
+            wait_ns: now.wait_ns.saturating_sub(self.last.wait_ns),
             throttled: now.throttle != self.last.throttle,
         };
         self.last = now;
         self.last_at = end;
-        classify(self.ns(len), &delta)
+        let cause = classify(self.ns(len), &delta);
+        self.wait_by_cause[cause.index()] += delta.wait_ns;
+        cause
     }
 
     fn ns(&self, ticks: u64) -> u64 {
@@ -228,6 +264,7 @@ mod tests {
             wall_ns,
             cpu_ns,
             switches,
+            wait_ns: 0,
             throttled,
         }
     }

@@ -79,6 +79,9 @@ impl Ledger {
 pub struct CauseGaps {
     pub count: u64,
     pub total_ns: u64,
+    /// The kernel's run-queue wait over the intervals these gaps ended: about `total_ns` for
+    /// preempted and throttled gaps, about 0 for the others.
+    pub runqueue_wait_ns: u64,
     pub p50_ns: Option<u64>,
     pub p99_ns: Option<u64>,
     pub max_ns: Option<u64>,
@@ -229,6 +232,7 @@ impl CauseGaps {
             CauseGaps {
                 count: tally.count,
                 total_ns: tally.total_ns,
+                runqueue_wait_ns: tally.wait_ns,
                 p50_ns: kept.map(|d| d.p50),
                 p99_ns: kept.map(|d| d.p99),
                 max_ns: kept.map(|d| d.max),

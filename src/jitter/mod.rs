@@ -86,7 +86,9 @@ pub fn measure(clock: &Choice, options: &Options) -> Result<(Jitter, Contention)
         runqueue_wait_ns: record.kernel.runqueue_wait_ns,
         involuntary_switches: record.kernel.preemptions,
         steal_ns: steal_ratio.map(over_spin),
-        throttled_ns: contention.throttled_ratio.value().map(over_spin),
+        throttled_ns: record
+            .cgroup_throttled_ns
+            .or(contention.throttled_ratio.value().map(over_spin)),
         cgroup_period,
     };
     Ok((infer(&record, &kernel), contention))

@@ -35,6 +35,8 @@ pub struct Gap {
 pub struct Tally {
     pub count: u64,
     pub total_ns: u64,
+    /// The kernel's run-queue wait over the intervals that ended in these gaps, ns.
+    pub wait_ns: u64,
 }
 
 /// What one spinning thread saw.
@@ -60,6 +62,8 @@ pub struct SpinRecord {
     pub tallies: [Tally; 5],
     /// Time spent reading counters after gaps, ns: the cost of attribution.
     pub attribution_ns: u64,
+    /// The cgroup's throttled time over the loop (`cpu.stat`), ns; `None` without a quota.
+    pub cgroup_throttled_ns: Option<u64>,
     /// The spinning thread's kernel counters over the spin (run-queue wait, preemptions).
     pub kernel: SpanStats,
 }
@@ -101,6 +105,7 @@ impl SpinRecord {
             gaps,
             tallies,
             attribution_ns: 0,
+            cgroup_throttled_ns: None,
             kernel: SpanStats::default(),
         }
     }
@@ -273,6 +278,8 @@ fn spin_with<T: Ticks>(
         &mut log,
     );
     let kernel = span.finish();
+    let cgroup_throttled_ns = log.attributor.throttled_since_restart();
+    let waits = log.attributor.wait_by_cause();
     Ok(SpinRecord {
         clock: clock.reason.clone(),
         cpu: None,
@@ -291,11 +298,13 @@ fn spin_with<T: Ticks>(
                 cause,
             })
             .collect(),
-        tallies: log.tallies.map(|(count, ticks)| Tally {
-            count,
-            total_ns: clock.to_ns(ticks),
+        tallies: std::array::from_fn(|i| Tally {
+            count: log.tallies[i].0,
+            total_ns: clock.to_ns(log.tallies[i].1),
+            wait_ns: waits[i],
         }),
         attribution_ns: clock.to_ns(log.read_ticks),
+        cgroup_throttled_ns,
         kernel,
     })
 }
