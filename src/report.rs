@@ -503,6 +503,7 @@ mod tests {
                     start_ns: 1_250_000_000,
                     len_ns: 2_500_000,
                     cause: Cause::Stolen,
+                    wait_ns: 0,
                 }),
             }),
             causes: vec![Cost {

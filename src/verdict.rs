@@ -397,6 +397,7 @@ mod tests {
             start_ns: i * 100_000_000,
             len_ns,
             cause,
+            wait_ns: if cause.switched_out() { len_ns } else { 0 },
         })
         .collect();
         infer(&SpinRecord::of(gaps, 1_000_000_000), &KernelView::default())

@@ -114,7 +114,8 @@ pub struct Jitter {
     pub off_cpu_ratio: f64,
     pub ledger: Ledger,
     pub causes: Causes,
-    /// Preempted and throttled gaps: times the guest scheduler switched the thread out.
+    /// Gaps after which the thread's involuntary switches had moved: times the scheduler
+    /// took the CPU away (preempted gaps, and throttled ones it switched the thread out for).
     pub preemptions_count: u64,
     /// The kernel's count for the same thread (getrusage), to check `preemptions_count`.
     pub involuntary_switches_count: Option<u64>,
@@ -187,7 +188,7 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
         off_cpu_ratio: share(gaps_total_ns),
         ledger,
         causes: gaps,
-        preemptions_count: gaps.preempted.count + gaps.throttled.count,
+        preemptions_count: record.switched_gaps_count,
         involuntary_switches_count: kernel.involuntary_switches,
         runqueue_wait_ratio: kernel.runqueue_wait_ns.map(share),
         steal_ratio: kernel.steal_ns.map(share),
@@ -368,10 +369,12 @@ mod tests {
     use super::*;
 
     fn gap(start_ns: u64, len_ns: u64, cause: Cause) -> Gap {
+        let switched = cause.switched_out();
         Gap {
             start_ns,
             len_ns,
             cause,
+            wait_ns: if switched { len_ns } else { 0 },
         }
     }
 

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::attribute::{Attributor, Cause, READ_ALLOWANCE_FACTOR};
+use super::attribute::{Attribution, Attributor, Cause, READ_ALLOWANCE_FACTOR};
 use super::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
 use crate::span::{Span, SpanStats};
 
@@ -28,6 +28,10 @@ pub struct Gap {
     pub start_ns: u64,
     pub len_ns: u64,
     pub cause: Cause,
+    /// The kernel's run-queue wait for the thread over the interval this gap ended (since
+    /// the previous attributed gap), ns; 0 for short gaps, which are not attributed.
+    #[serde(rename = "runqueue_wait_ns")]
+    pub wait_ns: u64,
 }
 
 /// Count and total length of the gaps of one cause.
@@ -37,6 +41,14 @@ pub struct Tally {
     pub total_ns: u64,
     /// The kernel's run-queue wait over the intervals that ended in these gaps, ns.
     pub wait_ns: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, gap: &Gap) {
+        self.count += 1;
+        self.total_ns += gap.len_ns;
+        self.wait_ns += gap.wait_ns;
+    }
 }
 
 /// What one spinning thread saw.
@@ -62,6 +74,8 @@ pub struct SpinRecord {
     pub tallies: [Tally; 5],
     /// Time spent reading counters after gaps, ns: the cost of attribution.
     pub attribution_ns: u64,
+    /// Gaps whose reading saw the thread's involuntary switches move.
+    pub switched_gaps_count: u64,
     /// The cgroup's throttled time over the loop (`cpu.stat`), ns; `None` without a quota.
     pub cgroup_throttled_ns: Option<u64>,
     /// The spinning thread's kernel counters over the spin (run-queue wait, preemptions).
@@ -90,8 +104,7 @@ impl SpinRecord {
         gaps.sort_by_key(|g| g.start_ns);
         let mut tallies = [Tally::default(); 5];
         for g in &gaps {
-            tallies[g.cause.index()].count += 1;
-            tallies[g.cause.index()].total_ns += g.len_ns;
+            tallies[g.cause.index()].add(g);
         }
         SpinRecord {
             clock: "test".into(),
@@ -105,6 +118,8 @@ impl SpinRecord {
             gaps,
             tallies,
             attribution_ns: 0,
+            switched_gaps_count: tallies[Cause::Preempted.index()].count
+                + tallies[Cause::Throttled.index()].count,
             cgroup_throttled_ns: None,
             kernel: SpanStats::default(),
         }
@@ -114,20 +129,20 @@ impl SpinRecord {
 /// What the loop hands a long gap to: names its cause (reading counters, say).
 pub trait Attribute {
     /// The cause of the gap of `len` ticks that ended at tick `end`.
-    fn attribute(&mut self, end: u64, len: u64) -> Cause;
+    fn attribute(&mut self, end: u64, len: u64) -> Attribution;
 }
 
 impl Attribute for Attributor {
-    fn attribute(&mut self, end: u64, len: u64) -> Cause {
+    fn attribute(&mut self, end: u64, len: u64) -> Attribution {
         Attributor::attribute(self, end, len)
     }
 }
 
-/// Gaps as the loop finds them, in clock ticks, with their causes.
+/// Gaps as the loop finds them, in clock ticks, with their causes and run-queue wait (ns).
 struct GapLog<A> {
-    kept: Vec<(u64, u64, Cause)>,
-    /// (count, total ticks) by cause.
-    tallies: [(u64, u64); 5],
+    kept: Vec<(u64, u64, Attribution)>,
+    /// (count, total ticks, run-queue wait ns) by cause.
+    tallies: [(u64, u64, u64); 5],
     attributor: A,
     /// Gaps at least this long are attributed.
     attribute_ticks: u64,
@@ -135,26 +150,37 @@ struct GapLog<A> {
     allowance_ticks: u64,
     /// Ticks spent in attribution reads (up to the allowance each).
     read_ticks: u64,
+    /// Gaps whose reading saw the thread's involuntary switches move.
+    switched: u64,
 }
 
 impl<A: Attribute> GapLog<A> {
     /// Records a gap; attributes it when long enough. Returns the ticks the reads may take.
     #[inline(always)]
     fn record(&mut self, start: u64, len: u64, end: u64) -> u64 {
-        let (cause, allowance) = if len >= self.attribute_ticks {
+        let (attribution, allowance) = if len >= self.attribute_ticks {
             (self.attributor.attribute(end, len), self.allowance_ticks)
         } else {
-            (Cause::Short, 0)
+            (SHORT, 0)
         };
         if self.kept.len() < self.kept.capacity() {
-            self.kept.push((start, len, cause));
+            self.kept.push((start, len, attribution));
         }
-        let tally = &mut self.tallies[cause.index()];
+        self.switched += u64::from(attribution.switched);
+        let tally = &mut self.tallies[attribution.cause.index()];
         tally.0 += 1;
         tally.1 += len;
+        tally.2 += attribution.wait_ns;
         allowance
     }
 }
+
+/// A gap too short to attribute.
+const SHORT: Attribution = Attribution {
+    cause: Cause::Short,
+    switched: false,
+    wait_ns: 0,
+};
 
 /// The loop: read the clock, compare with the last read, record a gap above `threshold`. The
 /// reads a long gap triggers are skipped over, up to their allowance; any more is a gap.
@@ -264,11 +290,12 @@ fn spin_with<T: Ticks>(
     attributor.restart(ticks.ticks());
     let mut log = GapLog {
         kept: Vec::with_capacity(GAP_CAPACITY),
-        tallies: [(0, 0); 5],
+        tallies: [(0, 0, 0); 5],
         attributor,
         attribute_ticks: clock.to_ticks(attribute_threshold_ns).max(threshold + 1),
         allowance_ticks,
         read_ticks: 0,
+        switched: 0,
     };
     let span = Span::start();
     let iterations = spin_loop(
@@ -279,7 +306,21 @@ fn spin_with<T: Ticks>(
     );
     let kernel = span.finish();
     let cgroup_throttled_ns = log.attributor.throttled_since_restart();
-    let waits = log.attributor.wait_by_cause();
+    let gaps = log
+        .kept
+        .iter()
+        .map(|&(start, len, a)| Gap {
+            start_ns: clock.to_ns(start),
+            len_ns: clock.to_ns(len),
+            cause: a.cause,
+            wait_ns: a.wait_ns,
+        })
+        .collect();
+    let tallies = log.tallies.map(|(count, ticks, wait_ns)| Tally {
+        count,
+        total_ns: clock.to_ns(ticks),
+        wait_ns,
+    });
     Ok(SpinRecord {
         clock: clock.reason.clone(),
         cpu: None,
@@ -289,21 +330,10 @@ fn spin_with<T: Ticks>(
         threshold_ns: clock.to_ns(threshold),
         attribute_threshold_ns: clock.to_ns(log.attribute_ticks),
         sees_throttling,
-        gaps: log
-            .kept
-            .iter()
-            .map(|&(start, len, cause)| Gap {
-                start_ns: clock.to_ns(start),
-                len_ns: clock.to_ns(len),
-                cause,
-            })
-            .collect(),
-        tallies: std::array::from_fn(|i| Tally {
-            count: log.tallies[i].0,
-            total_ns: clock.to_ns(log.tallies[i].1),
-            wait_ns: waits[i],
-        }),
+        gaps,
+        tallies,
         attribution_ns: clock.to_ns(log.read_ticks),
+        switched_gaps_count: log.switched,
         cgroup_throttled_ns,
         kernel,
     })
@@ -341,24 +371,30 @@ mod tests {
         }
     }
 
-    /// Names every gap it is given `Stolen`, and remembers them.
+    /// Names every gap it is given `Stolen` with 7 ns of wait, and remembers them.
     #[derive(Default)]
     struct Recording(Vec<(u64, u64)>);
+    const STOLEN: Attribution = Attribution {
+        cause: Cause::Stolen,
+        switched: false,
+        wait_ns: 7,
+    };
     impl Attribute for Recording {
-        fn attribute(&mut self, end: u64, len: u64) -> Cause {
+        fn attribute(&mut self, end: u64, len: u64) -> Attribution {
             self.0.push((end, len));
-            Cause::Stolen
+            STOLEN
         }
     }
 
     fn log(capacity: usize, attribute_ticks: u64, allowance_ticks: u64) -> GapLog<Recording> {
         GapLog {
             kept: Vec::with_capacity(capacity),
-            tallies: [(0, 0); 5],
+            tallies: [(0, 0, 0); 5],
             attributor: Recording::default(),
             attribute_ticks,
             allowance_ticks,
             read_ticks: 0,
+            switched: 0,
         }
     }
 
@@ -370,13 +406,13 @@ mod tests {
         // Reads 10 ticks apart; the +5 jump stays under 40, the +500 and +50 do not.
         assert_eq!(log.kept.len(), 2);
         // Read 19 is at 195 (10 a read, +5 at read 10), 185 after the start read.
-        assert_eq!(log.kept[0], (185, 510, Cause::Stolen));
+        assert_eq!(log.kept[0], (185, 510, STOLEN));
         assert_eq!(log.kept[1].1, 60);
-        assert_eq!(log.kept[1].2, Cause::Short);
+        assert_eq!(log.kept[1].2, SHORT);
         // Only the 510-tick gap was long enough to attribute; it ended at read 20, tick 705.
         assert_eq!(log.attributor.0, vec![(705, 510)]);
-        assert_eq!(log.tallies[Cause::Stolen.index()], (1, 510));
-        assert_eq!(log.tallies[Cause::Short.index()], (1, 60));
+        assert_eq!(log.tallies[Cause::Stolen.index()], (1, 510, 7));
+        assert_eq!(log.tallies[Cause::Short.index()], (1, 60, 0));
         // The reads after it took one clock read (10 ticks), within the allowance.
         assert_eq!(log.read_ticks, 10);
         assert!(iterations > 100);
@@ -403,7 +439,7 @@ mod tests {
         log.record(0, 5, 5);
         log.record(10, 7, 17);
         assert_eq!(log.kept.len(), 1);
-        assert_eq!(log.tallies[Cause::Short.index()], (2, 12));
+        assert_eq!(log.tallies[Cause::Short.index()], (2, 12, 0));
     }
 
     #[test]
