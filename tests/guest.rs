@@ -1,0 +1,285 @@
+//! cgroup v2 scenarios in a throw-away VM (`tests/guest/`): a real `cpu.max`, `cpu.stat` and
+//! `cpu.pressure`, a quota on a parent, no quota, and a cgroup namespace. One guest boots and
+//! runs every scenario (`tests/guest/init.sh`); each test checks one, against the guest
+//! kernel's own counters. The guest is a second noisy host: TCG pauses its vCPUs whenever
+//! the host runs something else, and no steal clock reports it.
+//!
+//! Runs only when asked, with `DYNOPROBE_GUEST=run` (about 40 s here; skips, saying why,
+//! where the guest cannot be built: no qemu and not root to install it, no package archive)
+//! or `DYNOPROBE_GUEST=require` (a skip is a failure). Not yet in CI: the 50/200 ms and
+//! nested-quota scenarios still read part of the throttled time as steal in this guest, and
+//! the `signals` comparison's window still includes dynoprobe's own start-up (issue 11).
+//! `DYNOPROBE_GUEST_CONSOLE=FILE` saves everything the guest printed.
+
+#[path = "guest/vm.rs"]
+mod vm;
+
+use std::sync::OnceLock;
+
+use dynoprobe::signal::cgroup::{CpuStat, Version, parse_cpu_stat};
+use serde_json::Value;
+
+/// The console output of the one guest run, or why there is none.
+fn console() -> Option<&'static str> {
+    static RUN: OnceLock<Result<String, vm::Skip>> = OnceLock::new();
+    let asked = std::env::var("DYNOPROBE_GUEST").unwrap_or_default();
+    if asked != "run" && asked != "require" {
+        eprintln!("skipped: the guest runs when asked (DYNOPROBE_GUEST=run, about 40 s)");
+        return None;
+    }
+    let run = RUN.get_or_init(|| {
+        let started = std::time::Instant::now();
+        let run = vm::run(std::path::Path::new(env!("CARGO_BIN_EXE_dynoprobe")));
+        if let (Ok(console), Ok(path)) = (&run, std::env::var("DYNOPROBE_GUEST_CONSOLE")) {
+            let _ = std::fs::write(path, console);
+        }
+        eprintln!(
+            "guest: {:.0} s to build, boot and run",
+            started.elapsed().as_secs_f64()
+        );
+        run
+    });
+    match run {
+        Ok(console) => Some(console),
+        Err(why) if std::env::var("DYNOPROBE_GUEST").as_deref() == Ok("require") => {
+            panic!("the guest is required (DYNOPROBE_GUEST=require) but: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: cannot run the guest here: {why}");
+            None
+        }
+    }
+}
+
+/// Scenario `name`'s JSON and the cgroup's cpu.stat before and after it.
+struct Scenario {
+    json: Value,
+    before: CpuStat,
+    after: CpuStat,
+    sections: Vec<(&'static str, &'static str)>,
+}
+
+fn scenario(name: &str) -> Option<Scenario> {
+    let console = console()?;
+    let sections = vm::scenario(console, name)
+        .unwrap_or_else(|| panic!("scenario {name} missing from the guest's console:\n{console}"));
+    let section = |want: &str| {
+        sections
+            .iter()
+            .find(|(n, _)| *n == want)
+            .map(|(_, text)| *text)
+            .unwrap_or_else(|| panic!("{name}: no section {want}:\n{console}"))
+    };
+    let stat = |want: &str| {
+        parse_cpu_stat(Version::V2, section(want).as_bytes())
+            .unwrap_or_else(|e| panic!("{name}: {want} is not a cpu.stat: {e:?}"))
+    };
+    // The first JSON value of the section (`signals` prints one a line).
+    let json = serde_json::Deserializer::from_str(section("json"))
+        .into_iter::<Value>()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("{name}: no JSON in:\n{}", section("json")));
+    let scenario = Scenario {
+        json,
+        before: stat("cpu.stat.before"),
+        after: stat("cpu.stat.after"),
+        sections,
+    };
+    eprintln!(
+        "{name}: cpu.stat before {:?}\n{name}: cpu.stat after {:?}",
+        scenario.before, scenario.after
+    );
+    Some(scenario)
+}
+
+fn number(value: &Value, what: &str) -> f64 {
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {value}"))
+}
+
+/// The spin's ledger agrees with the guest kernel, and the throttling pattern with `cpu.max`.
+fn assert_throttled(name: &str, period_ms: f64, quota_ratio: f64) -> Scenario {
+    let Some(s) = scenario(name) else {
+        return Scenario::none();
+    };
+    let report = &s.json;
+    let j = &report["jitter"][0];
+    eprintln!(
+        "{name}: {} ledger {} throttle {} preemptions {} vs {} switches",
+        report["verdict"]["class"],
+        j["ledger"],
+        j["throttle"],
+        j["preemptions_count"],
+        j["involuntary_switches_count"]
+    );
+    assert_eq!(
+        report["verdict"]["class"], "throttled",
+        "{:#}",
+        report["verdict"]
+    );
+    let throttled = number(&j["ledger"]["throttled_ratio"], "throttled share");
+    let counted = number(&j["cgroup_throttled_ratio"], "cpu.stat throttled share");
+    assert!(
+        (throttled - counted).abs() <= 0.03,
+        "{name}: throttled gaps {throttled} vs cpu.stat {counted} over the spin"
+    );
+    // The spin lies inside the window of the cpu.stat printed around the whole run.
+    let (before, after) = (
+        s.before.throttled_ns.unwrap(),
+        s.after.throttled_ns.unwrap(),
+    );
+    let spin_ns = counted * number(&j["duration_ns"], "duration");
+    assert!(
+        (after - before) as f64 >= spin_ns * 0.97,
+        "{name}: cpu.stat's throttled time {} ns around the run, {spin_ns} ns in the spin",
+        after - before
+    );
+    let t = &j["throttle"];
+    let period = number(&t["period_ms"], "throttle period");
+    let share = number(&t["quota_ratio"], "quota share");
+    assert!(
+        (period / period_ms - 1.0).abs() <= 0.05,
+        "{name}: period {period} ms, cpu.max says {period_ms} ms"
+    );
+    assert!(
+        (share - quota_ratio).abs() <= 0.03,
+        "{name}: quota share {share}, cpu.max says {quota_ratio}"
+    );
+    let (preemptions, switches) = (
+        number(&j["preemptions_count"], "preemptions"),
+        number(&j["involuntary_switches_count"], "switches"),
+    );
+    assert!(
+        (preemptions - switches).abs() <= (0.02 * switches).max(2.0),
+        "{name}: {preemptions} preempted or throttled gaps, {switches} involuntary switches"
+    );
+    s
+}
+
+impl Scenario {
+    /// What a skipped guest leaves: nothing to check further.
+    fn none() -> Scenario {
+        Scenario {
+            json: Value::Null,
+            before: CpuStat::default(),
+            after: CpuStat::default(),
+            sections: Vec::new(),
+        }
+    }
+}
+
+#[test]
+fn a_quota_of_30_per_100_ms_is_throttled_at_its_period_and_share() {
+    let s = assert_throttled("quota-30-100", 100.0, 0.30);
+    if s.json.is_null() {
+        return;
+    }
+    let m = &s.json["machine"];
+    assert_eq!(m["cgroup_version"], "v2");
+    assert_eq!(m["cgroup_dir"], "/sys/fs/cgroup/q30");
+    assert_eq!(m["cgroup_quota_ratio"], 0.3);
+    // The cgroup's own pressure file is read.
+    let pressure = &s.json["contention"]["cgroup_pressure_some_ratio"];
+    assert!(
+        pressure.is_f64(),
+        "cgroup cpu.pressure not read: {pressure}"
+    );
+}
+
+#[test]
+fn a_quota_of_50_per_200_ms_is_throttled_at_its_period_and_share() {
+    assert_throttled("quota-50-200", 200.0, 0.25);
+}
+
+#[test]
+fn a_quota_on_the_parent_is_found_and_reported() {
+    let s = assert_throttled("nested", 100.0, 0.30);
+    if s.json.is_null() {
+        return;
+    }
+    let m = &s.json["machine"];
+    assert_eq!(m["cgroup_dir"], "/sys/fs/cgroup/a/b");
+    assert_eq!(m["cgroup_quota_dir"], "/sys/fs/cgroup/a");
+    assert_eq!(m["cgroup_quota_ratio"], 0.3);
+}
+
+#[test]
+fn the_container_case_a_cgroup_namespace_finds_its_own_quota() {
+    let s = assert_throttled("namespace", 100.0, 0.30);
+    if s.json.is_null() {
+        return;
+    }
+    let own = s
+        .sections
+        .iter()
+        .find(|(n, _)| *n == "proc-self-cgroup")
+        .map(|(_, text)| *text);
+    assert_eq!(own, Some("0::/"), "inside the namespace");
+    let m = &s.json["machine"];
+    assert_eq!(m["cgroup_dir"], "/sys/fs/cgroup");
+    assert_eq!(m["cgroup_quota_ratio"], 0.3);
+}
+
+#[test]
+fn without_a_quota_nothing_is_throttled() {
+    let Some(s) = scenario("no-quota") else {
+        return;
+    };
+    let report = &s.json;
+    let j = &report["jitter"][0];
+    eprintln!(
+        "no-quota: {} ledger {}",
+        report["verdict"]["class"], j["ledger"]
+    );
+    assert_ne!(
+        report["verdict"]["class"], "throttled",
+        "{:#}",
+        report["verdict"]
+    );
+    assert_eq!(j["ledger"]["throttled_ratio"], 0.0);
+    assert!(report["machine"]["cgroup_quota_ratio"].is_null());
+    assert_eq!(s.after.nr_throttled, s.before.nr_throttled);
+}
+
+#[test]
+fn signals_inside_a_quota_see_the_cgroups_throttling() {
+    let Some(s) = scenario("signals") else {
+        return;
+    };
+    // Three JSON lines, one a second; the section was parsed as its first.
+    let text = s
+        .sections
+        .iter()
+        .find(|(n, _)| *n == "json")
+        .map(|(_, t)| *t)
+        .unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let seen = lines
+        .iter()
+        .map(|l| number(&l["throttled_ratio"], "throttled_ratio"))
+        .sum::<f64>()
+        / 3.0;
+    // cpu.stat's throttled time over the guest's uptime around the run (10 ms resolution).
+    let uptime = |want: &str| {
+        let text = s.sections.iter().find(|(n, _)| *n == want).map(|(_, t)| *t);
+        let seconds = text.and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok());
+        seconds.unwrap_or_else(|| panic!("signals: no {want}"))
+    };
+    let elapsed_ns = (uptime("uptime.after") - uptime("uptime.before")) * 1e9;
+    let throttled_ns = (s.after.throttled_ns.unwrap() - s.before.throttled_ns.unwrap()) as f64;
+    let counted = throttled_ns / elapsed_ns;
+    eprintln!(
+        "signals: throttled {seen:.3} by signals, {counted:.3} by cpu.stat over {:.2} s",
+        elapsed_ns / 1e9
+    );
+    assert!(
+        (seen - counted).abs() <= 0.05,
+        "signals say {seen}, cpu.stat {counted}"
+    );
+}

@@ -1,0 +1,259 @@
+//! A throw-away VM for the cgroup v2 scenarios: Debian's kernel, an initramfs of
+//! busybox-static, the dynoprobe binary and the libraries it links, and `init.sh` as `/init`;
+//! booted under qemu with TCG (nested KVM hangs at boot on this host), its serial console
+//! read back. Nothing is left behind but the kernel, cached under `target/`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Debian packages the guest is built from.
+const PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static", "cpio"];
+/// The busybox that `busybox-static` installs.
+const BUSYBOX: &str = "/bin/busybox";
+/// util-linux's `unshare`, for `-C` (a cgroup namespace), which busybox's lacks; copied in
+/// with its libraries.
+const UNSHARE: &str = "/usr/bin/unshare";
+/// Booting and running every scenario takes about 40 s under TCG here; past this, the guest
+/// is taken to have hung.
+const DEADLINE: Duration = Duration::from_secs(240);
+
+/// Why the guest could not be run here.
+pub type Skip = String;
+
+/// Runs the scenarios of `init.sh` in a fresh guest with `binary` as `dynoprobe`; returns
+/// everything the guest printed on its console.
+pub fn run(binary: &Path) -> Result<String, Skip> {
+    tools()?;
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-kernel");
+    let kernel = kernel(&cache)?;
+    let scratch = Scratch::new()?;
+    let initrd = initramfs(&scratch.0, binary)?;
+    boot(&kernel, &initrd)
+}
+
+/// Runs `command`; its stdout, or why it failed.
+fn output(command: &mut Command) -> Result<String, Skip> {
+    let out = command
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn sh(script: &str) -> Result<String, Skip> {
+    output(Command::new("sh").arg("-c").arg(script))
+}
+
+fn have(program: &str) -> bool {
+    sh(&format!("command -v {program}")).is_ok()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// qemu, busybox-static and cpio, installed with apt when missing and we are root.
+fn tools() -> Result<(), Skip> {
+    let ready = || have("qemu-system-x86_64") && Path::new(BUSYBOX).exists() && have("cpio");
+    if ready() {
+        return Ok(());
+    }
+    if !is_root() || !have("apt-get") {
+        return Err(format!(
+            "needs {} (install them, or run as root with apt-get)",
+            PACKAGES.join(", ")
+        ));
+    }
+    let install = format!(
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {} < /dev/null",
+        PACKAGES.join(" ")
+    );
+    sh(&install)
+        .or_else(|_| sh(&format!("apt-get update -qq && {install}")))
+        .map_err(|e| format!("cannot install {}: {e}", PACKAGES.join(", ")))?;
+    if !ready() {
+        return Err(format!("{} installed, but not found", PACKAGES.join(", ")));
+    }
+    Ok(())
+}
+
+/// Debian's kernel image (the package `linux-image-amd64` depends on), downloaded once
+/// into `cache`.
+fn kernel(cache: &Path) -> Result<PathBuf, Skip> {
+    let cached = || -> Option<PathBuf> {
+        std::fs::read_dir(cache)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+            })
+    };
+    if let Some(kernel) = cached() {
+        return Ok(kernel);
+    }
+    std::fs::create_dir_all(cache)
+        .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+    let depends = output(Command::new("apt-cache").args(["depends", "linux-image-amd64"]))?;
+    let package = depends
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Depends: linux-image-"))
+        .map(|version| format!("linux-image-{version}"))
+        .ok_or("apt-cache names no kernel package for linux-image-amd64 (run apt-get update)")?;
+    let dir = cache.display();
+    sh(&format!(
+        "cd {dir} && apt-get download -qq {package} 2>/dev/null \
+         && dpkg-deb --fsys-tarfile {package}_*.deb | tar -x --strip-components=2 --wildcards './boot/vmlinuz-*' \
+         ; rm -f {package}_*.deb"
+    ))?;
+    cached().ok_or(format!("no vmlinuz in {package}"))
+}
+
+/// A scratch directory under `target/`, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, Skip> {
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("guest-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("root/bin"))
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies `from` to the same path under `root`.
+fn copy_into(root: &Path, from: &Path) -> Result<(), Skip> {
+    let to = root.join(from.strip_prefix("/").unwrap_or(from));
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    std::fs::copy(from, &to)
+        .map(drop)
+        .map_err(|e| format!("cannot copy {} into the initramfs: {e}", from.display()))
+}
+
+/// The libraries `ldd` says `binary` loads, the dynamic loader among them.
+fn libraries(binary: &Path) -> Result<Vec<PathBuf>, Skip> {
+    let ldd = output(Command::new("ldd").arg(binary))?;
+    Ok(ldd
+        .lines()
+        .filter_map(|line| {
+            let path = match line.split_once("=>") {
+                Some((_, after)) => after.split_whitespace().next()?,
+                None => line.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect())
+}
+
+/// The gzipped cpio initramfs: busybox, `binary` as /bin/dynoprobe, util-linux's unshare,
+/// their libraries, and /init.
+fn initramfs(scratch: &Path, binary: &Path) -> Result<PathBuf, Skip> {
+    let root = scratch.join("root");
+    std::fs::copy(BUSYBOX, root.join("bin/busybox")).map_err(|e| e.to_string())?;
+    std::fs::copy(binary, root.join("bin/dynoprobe")).map_err(|e| e.to_string())?;
+    copy_into(&root, Path::new(UNSHARE))?;
+    for library in libraries(binary)?
+        .into_iter()
+        .chain(libraries(Path::new(UNSHARE))?)
+    {
+        copy_into(&root, &library)?;
+    }
+    let init = root.join("init");
+    std::fs::write(&init, include_str!("init.sh")).map_err(|e| e.to_string())?;
+    sh(&format!("chmod 755 {}", init.display()))?;
+    let initrd = scratch.join("initrd.gz");
+    sh(&format!(
+        "cd {} && find . | cpio -o -H newc --quiet | gzip -1 > {}",
+        root.display(),
+        initrd.display()
+    ))?;
+    Ok(initrd)
+}
+
+/// A running qemu, killed when dropped.
+struct Qemu(Child);
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Boots the guest and returns its console output once it powers off.
+fn boot(kernel: &Path, initrd: &Path) -> Result<String, Skip> {
+    let child = Command::new("qemu-system-x86_64")
+        .args(["-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "512M"])
+        .args(["-nographic", "-no-reboot"])
+        .arg("-kernel")
+        .arg(kernel)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", "console=ttyS0 quiet loglevel=1 panic=-1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+    let mut qemu = Qemu(child);
+    let mut stdout = qemu.0.stdout.take().ok_or("qemu has no stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut console = Vec::new();
+        let _ = stdout.read_to_end(&mut console);
+        console
+    });
+    let start = Instant::now();
+    let status = loop {
+        match qemu.0.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() > DEADLINE => {
+                return Err(format!("the guest did not power off within {DEADLINE:?}"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => return Err(format!("cannot wait for qemu: {e}")),
+        }
+    };
+    let console = String::from_utf8_lossy(&reader.join().unwrap_or_default()).into_owned();
+    if !status.success() {
+        let mut stderr = String::new();
+        if let Some(mut e) = qemu.0.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        return Err(format!("qemu exited with {status}: {}", stderr.trim()));
+    }
+    Ok(console)
+}
+
+/// The sections of scenario `name` in the console output: (section name, its text).
+pub fn scenario<'a>(console: &'a str, name: &str) -> Option<Vec<(&'a str, &'a str)>> {
+    let begin = format!("@@begin {name}@@");
+    let end = format!("@@end {name}@@");
+    let body = &console[console.find(&begin)? + begin.len()..];
+    let body = &body[..body.find(&end)?];
+    Some(
+        body.split("@@section ")
+            .skip(1)
+            .filter_map(|part| part.split_once("@@"))
+            .map(|(name, text)| (name, text.trim()))
+            .collect(),
+    )
+}
