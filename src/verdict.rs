@@ -331,7 +331,7 @@ fn baseline_evidence(e: &Evidence<'_>) -> Vec<String> {
     ];
     if let Some(j) = e.jitter {
         lines.push(format!(
-            "spin: {} preempted or throttled gaps (kernel: {} involuntary switches), {} of the time (kernel run-queue wait {}); stolen {} (kernel steal on this CPU {})",
+            "spin: {} gaps the thread was switched out for (kernel: {} involuntary switches); preempted + throttled {} of the time (kernel run-queue wait {}); stolen {} (kernel steal on this CPU {})",
             j.preemptions_count,
             j.involuntary_switches_count.map_or("n/a".into(), |n| n.to_string()),
             pct(Some(j.ledger.preempted_ratio + j.ledger.throttled_ratio)),

@@ -11,11 +11,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{StopOnDrop, TestCgroup};
+use dynoprobe::signal::clock::ticks_per_second;
 use serde_json::Value;
 
 const RUNS: usize = 5;
-/// `/proc/stat` counts steal in USER_HZ ticks (10 ms on Linux); each reading is rounded down.
-const STEAL_TICK_NS: f64 = 10_000_000.0;
 /// The scenarios load the CPUs; they must not overlap.
 static EXCLUSIVE: Mutex<()> = Mutex::new(());
 
@@ -108,10 +107,12 @@ fn assert_ledger_matches_the_kernel(label: &str, j: &Value) {
         "{label}: {misplaced} of the time was run-queue wait ending gaps not switched out"
     );
     // Steal while another task had the CPU, or inside a gap too short to attribute, is the
-    // CPU's but not in a stolen gap of ours; each /proc/stat reading is rounded to a tick.
+    // CPU's but not in a stolen gap of ours; /proc/stat counts steal in USER_HZ ticks, and
+    // each reading is rounded down to one.
     let elsewhere_ns = (switched + share("short_ratio")) * duration_ns;
+    let tick_ns = 1e9 / ticks_per_second().expect("USER_HZ") as f64;
     assert!(
-        (stolen_ns - steal_ns).abs() <= 2.0 * STEAL_TICK_NS + elsewhere_ns,
+        (stolen_ns - steal_ns).abs() <= 2.0 * tick_ns + elsewhere_ns,
         "{label}: stolen gaps {:.1} ms vs the CPU's steal {:.1} ms",
         stolen_ns / 1e6,
         steal_ns / 1e6

@@ -141,7 +141,8 @@ struct Reading {
 /// thread it describes (its schedstat file is that thread's); nothing allocates after `new`.
 pub struct Attributor {
     schedstat: ThreadSchedstat,
-    /// The CPU cgroup, read only after a switch out, and only when it has a quota.
+    /// The CPU cgroup, when it (or an ancestor) has a quota: read after a switch, or after a
+    /// gap of at least [`THROTTLE_CHECK_MIN_GAP_NS`].
     cgroup: Option<CgroupReader>,
     last: Reading,
     /// When `last` was read, in the spin clock's ticks.

@@ -261,10 +261,14 @@ fn end(g: &Gap) -> u64 {
     g.start_ns + g.len_ns
 }
 
-/// Time in the gaps of `causes` that start between `from` and `to`, ns.
+/// Time in the gaps of `causes` that start between `from` and `to`, ns. `gaps` are in order
+/// of start, as the spin records them: only the window's own gaps are looked at.
 fn time_in(gaps: &[Gap], from: u64, to: u64, causes: &[Cause]) -> u64 {
-    gaps.iter()
-        .filter(|g| g.start_ns >= from && g.start_ns < to && causes.contains(&g.cause))
+    let first = gaps.partition_point(|g| g.start_ns < from);
+    let window = &gaps[first..first + gaps[first..].partition_point(|g| g.start_ns < to)];
+    window
+        .iter()
+        .filter(|g| causes.contains(&g.cause))
         .map(|g| g.len_ns)
         .sum()
 }

@@ -11,7 +11,7 @@ use super::attribute::{Attribution, Attributor, Cause, READ_ALLOWANCE_FACTOR};
 use super::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
 use crate::span::{Span, SpanStats};
 
-/// Gaps kept in order for inference (24 B each, allocated before the loop starts). Gaps
+/// Gaps kept in order for inference (32 B each, allocated before the loop starts). Gaps
 /// beyond this are counted and summed per cause but not kept.
 pub const GAP_CAPACITY: usize = 1 << 18;
 /// Auto threshold: this many times the smallest clock-read delta seen in calibration.
@@ -41,14 +41,6 @@ pub struct Tally {
     pub total_ns: u64,
     /// The kernel's run-queue wait over the intervals that ended in these gaps, ns.
     pub wait_ns: u64,
-}
-
-impl Tally {
-    pub fn add(&mut self, gap: &Gap) {
-        self.count += 1;
-        self.total_ns += gap.len_ns;
-        self.wait_ns += gap.wait_ns;
-    }
 }
 
 /// What one spinning thread saw.
@@ -104,7 +96,9 @@ impl SpinRecord {
         gaps.sort_by_key(|g| g.start_ns);
         let mut tallies = [Tally::default(); 5];
         for g in &gaps {
-            tallies[g.cause.index()].add(g);
+            let tally = &mut tallies[g.cause.index()];
+            (tally.count, tally.total_ns) = (tally.count + 1, tally.total_ns + g.len_ns);
+            tally.wait_ns += g.wait_ns;
         }
         SpinRecord {
             clock: "test".into(),
