@@ -9,6 +9,12 @@
 //!   out of a thread's CPU time);
 //! - not switched out, and the CPU time covered the gap: `unreported` (an interrupt, or a VM
 //!   exit that the guest counted as the thread's own time).
+//!
+//! A preempted gap that the thread's run-queue wait covers less than half of was mostly not
+//! the scheduler's: the host paused the vCPU, and on its return the scheduler switched the
+//! thread out for a moment. It is two gaps: the host's part first (stolen or unreported, by
+//! the same CPU-clock rule), then the wait. Measured here: five such gaps took 2.3% of an
+//! idle spin while the run-queue wait was 0.01%.
 
 use serde::Serialize;
 
@@ -119,6 +125,25 @@ pub fn classify(gap_ns: u64, d: &Delta) -> Cause {
     }
 }
 
+/// The part of a preempted gap of `gap_ns` that the run-queue wait does not cover, with its
+/// cause, when that is more than half the gap; `None` otherwise. Smaller parts are the
+/// switch's own cost and the noise between the spin clock and the scheduler's (±35 µs on
+/// a 150 µs preemption here), and stay with the preemption.
+pub fn host_part(gap_ns: u64, d: &Delta) -> Option<(Cause, u64)> {
+    let rest_ns = gap_ns.saturating_sub(d.wait_ns);
+    if rest_ns.saturating_mul(2) <= gap_ns {
+        return None;
+    }
+    // CPU time the thread lacks beyond its wait: what the steal clock took out.
+    let stolen_ns = d.wall_ns.saturating_sub(d.cpu_ns).saturating_sub(d.wait_ns);
+    let cause = if stolen_ns.saturating_mul(2) >= rest_ns {
+        Cause::Stolen
+    } else {
+        Cause::Unreported
+    };
+    Some((cause, rest_ns))
+}
+
 /// A gap's cause, and what the kernel counted over the interval it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attribution {
@@ -126,6 +151,21 @@ pub struct Attribution {
     /// The thread's involuntary switches moved: the scheduler took the CPU away.
     pub switched: bool,
     pub wait_ns: u64,
+    /// The gap's first part, in ticks, when it was the host's and not the scheduler's (see
+    /// [`host_part`]), with its cause; the rest of the gap is `cause`.
+    pub host: Option<(Cause, u64)>,
+}
+
+impl Attribution {
+    /// The host's part of a gap, told apart from the preemption that ended it.
+    pub const fn host(cause: Cause) -> Attribution {
+        Attribution {
+            cause,
+            switched: false,
+            wait_ns: 0,
+            host: None,
+        }
+    }
 }
 
 /// The counters read after a gap.
@@ -244,15 +284,26 @@ impl Attributor {
         };
         self.last = now;
         self.last_at = end;
+        let gap_ns = self.ns(len);
+        let cause = classify(gap_ns, &delta);
+        let host = match cause {
+            Cause::Preempted => host_part(gap_ns, &delta),
+            _ => None,
+        };
         Attribution {
-            cause: classify(self.ns(len), &delta),
+            cause,
             switched: switches > 0,
             wait_ns: delta.wait_ns,
+            host: host.map(|(cause, ns)| (cause, self.ticks(ns).min(len))),
         }
     }
 
     fn ns(&self, ticks: u64) -> u64 {
         (ticks as f64 * self.ns_per_tick) as u64
+    }
+
+    fn ticks(&self, ns: u64) -> u64 {
+        (ns as f64 / self.ns_per_tick) as u64
     }
 }
 
@@ -329,6 +380,34 @@ mod tests {
             classify(200_000, &delta(1_200_000, 1_200_500, 0, false)),
             Cause::Unreported
         );
+    }
+
+    #[test]
+    fn a_preemption_the_wait_covers_only_in_part_was_mostly_the_hosts() {
+        let preempted = |wait_ns, cpu_ns| Delta {
+            wall_ns: 10_000_000,
+            cpu_ns,
+            switches: 1,
+            wait_ns,
+            throttled: false,
+        };
+        // A 7 ms gap with 30 µs of wait, the rest counted as the thread's CPU time: an
+        // unreported pause of 6.97 ms, then the preemption.
+        assert_eq!(
+            host_part(
+                7_000_000,
+                &preempted(30_000, 10_000_000 - 7_000_000 - 30_000 + 6_970_000)
+            ),
+            Some((Cause::Unreported, 6_970_000))
+        );
+        // The same, with the pause kept out of the CPU time: steal.
+        assert_eq!(
+            host_part(7_000_000, &preempted(30_000, 3_000_000)),
+            Some((Cause::Stolen, 6_970_000))
+        );
+        // Wait covering half the gap or more: all of it is the preemption.
+        assert_eq!(host_part(200_000, &preempted(100_000, 9_800_000)), None);
+        assert_eq!(host_part(150_000, &preempted(160_000, 9_840_000)), None);
     }
 
     #[test]

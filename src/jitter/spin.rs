@@ -152,11 +152,24 @@ impl<A: Attribute> GapLog<A> {
     /// Records a gap; attributes it when long enough. Returns the ticks the reads may take.
     #[inline(always)]
     fn record(&mut self, start: u64, len: u64, end: u64) -> u64 {
-        let (attribution, allowance) = if len >= self.attribute_ticks {
-            (self.attributor.attribute(end, len), self.allowance_ticks)
-        } else {
-            (SHORT, 0)
-        };
+        if len < self.attribute_ticks {
+            self.keep(start, len, SHORT);
+            return 0;
+        }
+        let attribution = self.attributor.attribute(end, len);
+        match attribution.host {
+            // The host's pause came first; the scheduler's wait ended the gap.
+            Some((cause, ticks)) => {
+                self.keep(start, ticks, Attribution::host(cause));
+                self.keep(start + ticks, len - ticks, attribution);
+            }
+            None => self.keep(start, len, attribution),
+        }
+        self.allowance_ticks
+    }
+
+    /// Keeps a gap (while there is room) and tallies it.
+    fn keep(&mut self, start: u64, len: u64, attribution: Attribution) {
         if self.kept.len() < self.kept.capacity() {
             self.kept.push((start, len, attribution));
         }
@@ -165,7 +178,6 @@ impl<A: Attribute> GapLog<A> {
         tally.0 += 1;
         tally.1 += len;
         tally.2 += attribution.wait_ns;
-        allowance
     }
 }
 
@@ -174,6 +186,7 @@ const SHORT: Attribution = Attribution {
     cause: Cause::Short,
     switched: false,
     wait_ns: 0,
+    host: None,
 };
 
 /// The loop: read the clock, compare with the last read, record a gap above `threshold`. The
@@ -372,6 +385,7 @@ mod tests {
         cause: Cause::Stolen,
         switched: false,
         wait_ns: 7,
+        host: None,
     };
     impl Attribute for Recording {
         fn attribute(&mut self, end: u64, len: u64) -> Attribution {
@@ -381,10 +395,24 @@ mod tests {
     }
 
     fn log(capacity: usize, attribute_ticks: u64, allowance_ticks: u64) -> GapLog<Recording> {
+        log_with(
+            Recording::default(),
+            capacity,
+            attribute_ticks,
+            allowance_ticks,
+        )
+    }
+
+    fn log_with<A>(
+        attributor: A,
+        capacity: usize,
+        attribute_ticks: u64,
+        allowance_ticks: u64,
+    ) -> GapLog<A> {
         GapLog {
             kept: Vec::with_capacity(capacity),
             tallies: [(0, 0, 0); 5],
-            attributor: Recording::default(),
+            attributor,
             attribute_ticks,
             allowance_ticks,
             read_ticks: 0,
@@ -425,6 +453,37 @@ mod tests {
         // Read 21 is 310 after read 20 and 10 of it allowed; read 22 is 10 later: 310.
         assert_eq!(second_len, 310);
         assert_eq!(log.read_ticks, 10 + 10);
+    }
+
+    /// Names every gap preempted, 4 ticks of it an unreported host pause, with 9 ns of wait.
+    struct HostThenPreempted;
+    impl Attribute for HostThenPreempted {
+        fn attribute(&mut self, _end: u64, _len: u64) -> Attribution {
+            Attribution {
+                cause: Cause::Preempted,
+                switched: true,
+                wait_ns: 9,
+                host: Some((Cause::Unreported, 4)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_gap_mostly_the_hosts_is_kept_as_the_pause_then_the_wait() {
+        let mut log = log_with(HostThenPreempted, 4, 2, 0);
+        log.record(100, 6, 106);
+        let [(pause_start, pause, first), (wait_start, wait, second)] = log.kept[..] else {
+            panic!("{:?}", log.kept);
+        };
+        assert_eq!(
+            (pause_start, pause, first.cause),
+            (100, 4, Cause::Unreported)
+        );
+        assert_eq!((wait_start, wait, second.cause), (104, 2, Cause::Preempted));
+        // One switch, its wait with the preempted part; the pause counts as a gap.
+        assert_eq!(log.switched, 1);
+        assert_eq!(log.tallies[Cause::Unreported.index()], (1, 4, 0));
+        assert_eq!(log.tallies[Cause::Preempted.index()], (1, 2, 9));
     }
 
     #[test]
