@@ -10,10 +10,12 @@
 //!   `std::chrono::steady_clock::now()`, i.e. `clock_gettime(CLOCK_MONOTONIC)`). Target: at
 //!   most 1×, aim 0.5× with the TSC.
 //! - `attribution/dynoprobe` (`Attributor::attribute`: what the spin does after a gap of 2 µs
-//!   or more) vs `attribution/bare` (the same `pread` of schedstat and `CLOCK_THREAD_CPUTIME_ID`
-//!   read, no parsing). Target: at most 1.2×. Its share of a spin is this cost × the gaps per
-//!   second, which every spin measures and reports as `attribution_cost_ratio` (target: at
-//!   most 1%; 0.02–0.17% on this host idle, under hogs and under a quota).
+//!   or more) vs `attribution/bare` (the same `getrusage`, `pread` of schedstat and
+//!   `CLOCK_THREAD_CPUTIME_ID` read, no parsing). Target: at most 1.2×.
+//!   `attribution/cpu.stat` is what a cgroup with a quota adds to each (its `cpu.stat`, read
+//!   and parsed). Its share of a spin is this cost × the gaps per second, which every spin
+//!   measures and reports as `attribution_cost_ratio` (target: at most 1%; 0.02–0.17% on
+//!   this host idle, under hogs and under a quota).
 
 use std::fs::File;
 use std::hint::black_box;
@@ -157,12 +159,19 @@ fn attribution(c: &mut Criterion) {
     let mut buffer = [0u8; 256];
     group.bench_function("bare", |b| {
         b.iter(|| {
+            black_box(rusage(libc::RUSAGE_THREAD));
             if let Some(file) = &schedstat {
                 black_box(file.read_at(&mut buffer, 0).ok());
             }
             black_box(clock(libc::CLOCK_THREAD_CPUTIME_ID));
         })
     });
+    // What a quota adds to each attribution: the cgroup's cpu.stat, read and parsed.
+    if let Ok(mut cgroup) = CgroupReader::detect() {
+        group.bench_function("cpu.stat", |b| {
+            b.iter(|| black_box(cgroup.read_stat().ok()))
+        });
+    }
     group.finish();
 }
 

@@ -30,12 +30,6 @@ use crate::signal::schedstat::ThreadSchedstat;
 /// more when idle, most of them 20–50 µs at the timer tick's rate.
 pub const DEFAULT_ATTRIBUTE_THRESHOLD_NS: u64 = 2_000;
 
-/// After a gap at least this long the cgroup's throttling counters are read even when the
-/// thread was not switched out: Debian's 6.1 under qemu stops a thread for a throttle of a
-/// parent cgroup with no context switch counted at all, and only `cpu.stat` shows it.
-/// Shorter than any throttle a quota of whole milliseconds makes, longer than most ticks.
-pub const THROTTLE_CHECK_MIN_GAP_NS: u64 = 1_000_000;
-
 /// The reads after a gap may take up to this many times their calibrated median before the
 /// rest is counted as a gap of its own (something took the CPU during the reads).
 pub const READ_ALLOWANCE_FACTOR: u64 = 3;
@@ -181,12 +175,14 @@ struct Reading {
 /// thread it describes (its schedstat file is that thread's); nothing allocates after `new`.
 pub struct Attributor {
     schedstat: ThreadSchedstat,
-    /// The CPU cgroup, when it (or an ancestor) has a quota: read after a switch, or after a
-    /// gap of at least [`THROTTLE_CHECK_MIN_GAP_NS`].
+    /// The CPU cgroup, when it (or an ancestor) has a quota: its `cpu.stat` is read first
+    /// after every attributed gap.
     cgroup: Option<CgroupReader>,
     last: Reading,
     /// When `last` was read, in the spin clock's ticks.
     last_at: u64,
+    /// The baseline before the latest attribution, and when it was read, for [`Attributor::undo`].
+    before: (Reading, u64),
     ns_per_tick: f64,
     /// The cgroup's throttling counters at the last restart.
     start_throttle: (u64, u64),
@@ -203,6 +199,7 @@ impl Attributor {
             cgroup,
             last: Reading::default(),
             last_at: at,
+            before: (Reading::default(), at),
             ns_per_tick,
             start_throttle: (0, 0),
         };
@@ -213,7 +210,6 @@ impl Attributor {
     /// Takes a new baseline reading at tick `at` (after calibration, say).
     pub fn restart(&mut self, at: u64) {
         self.last = self.read();
-        self.last.throttle = self.read_throttle();
         self.last_at = at;
         self.start_throttle = self.last.throttle;
     }
@@ -234,17 +230,20 @@ impl Attributor {
         self.cgroup.is_some()
     }
 
-    /// The switch count first, then the wait, then the CPU clock. The switch count is the
-    /// thread's involuntary context switches (`getrusage`), counted as the scheduler takes
-    /// the CPU away: never late. schedstat's schedule-in count can be: Debian's 6.1 under
-    /// qemu counted 7 of 10 throttles of a nested cgroup there not at all, and the others a
-    /// tick or more after the thread ran again; `getrusage` counted every one. A preemption
-    /// or a throttle often takes effect as one of these reads returns from the kernel (6.x
-    /// throttles a task on its way back to user space); read first, the count cannot include
-    /// a switch whose wait then overruns the reads, so that wait is seen in the next reading,
-    /// with the gap it makes. (Read after the CPU clock, such waits came out as steal: 6% of
-    /// a hog's turns, 39% of a quota's throttles.)
+    /// The cgroup's throttling counters first (they move as a throttle ends), then the switch
+    /// count (it moves as the scheduler takes the CPU away), then the wait, then the CPU
+    /// clock. A preemption or a throttle often takes effect during these reads (6.x throttles
+    /// a task on its way back to user space), and their counters then show a gap the loop has
+    /// not seen yet: the reads overrun, the gap goes on through them, and it is attributed
+    /// again, whole (see [`crate::jitter::spin`]). Reads within their allowance (a few µs)
+    /// had no switch in them: the quickest switch out and back seen here took 6 µs.
+    ///
+    /// The switch count is the thread's involuntary context switches (`getrusage`). The
+    /// schedule-in count of schedstat can be late: Debian's 6.1 under qemu counted 7 of 10
+    /// throttles of a nested cgroup there not at all, and the others a tick or more after
+    /// the thread ran again; `getrusage` counted every one.
     fn read(&mut self) -> Reading {
+        let throttle = self.read_throttle();
         let usage = rusage::read(Who::Thread);
         let sched = self.schedstat.read();
         let switches = match (usage, sched) {
@@ -256,7 +255,7 @@ impl Attributor {
             switches,
             wait_ns: sched.map_or(0, |s| s.wait_ns),
             cpu_ns: thread_cpu_ns(),
-            throttle: self.last.throttle,
+            throttle,
         }
     }
 
@@ -270,11 +269,8 @@ impl Attributor {
 
     /// Classifies the gap of `len` ticks that ended at tick `end`, from the counters now.
     pub fn attribute(&mut self, end: u64, len: u64) -> Attribution {
-        let mut now = self.read();
+        let now = self.read();
         let switches = now.switches.saturating_sub(self.last.switches);
-        if switches > 0 || self.ns(len) >= THROTTLE_CHECK_MIN_GAP_NS {
-            now.throttle = self.read_throttle();
-        }
         let delta = Delta {
             wall_ns: self.ns(end.saturating_sub(self.last_at)),
             cpu_ns: now.cpu_ns.saturating_sub(self.last.cpu_ns),
@@ -282,6 +278,7 @@ impl Attributor {
             wait_ns: now.wait_ns.saturating_sub(self.last.wait_ns),
             throttled: now.throttle != self.last.throttle,
         };
+        self.before = (self.last, self.last_at);
         self.last = now;
         self.last_at = end;
         let gap_ns = self.ns(len);
@@ -296,6 +293,12 @@ impl Attributor {
             wait_ns: delta.wait_ns,
             host: host.map(|(cause, ns)| (cause, self.ticks(ns).min(len))),
         }
+    }
+
+    /// Forgets the latest attribution: its baseline is the baseline again. The gap it named
+    /// went on through the reads (see [`crate::jitter::spin`]) and is attributed again, whole.
+    pub fn undo(&mut self) {
+        (self.last, self.last_at) = self.before;
     }
 
     fn ns(&self, ticks: u64) -> u64 {

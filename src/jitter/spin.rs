@@ -3,7 +3,9 @@
 //! rigtorp/hiccups; the loop is the dozen lines of `spin_loop`, and nothing in it allocates
 //! or formats. Gaps at or above the attribution threshold are handed to an [`Attribute`],
 //! which reads the thread's own counters to name the cause; the time those reads take is not
-//! counted as a gap, up to an allowance, so the next gap is never the reads themselves.
+//! counted as a gap, up to an allowance, so the next gap is never the reads themselves. Reads
+//! that overrun their allowance were interrupted: the gap goes on through them, and is
+//! attributed again as one.
 
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use super::attribute::{Attribution, Attributor, Cause, READ_ALLOWANCE_FACTOR};
 use super::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
 use crate::span::{Span, SpanStats};
 
-/// Gaps kept in order for inference (32 B each, allocated before the loop starts). Gaps
+/// Gaps kept in order for inference (48 B each, allocated before the loop starts). Gaps
 /// beyond this are counted and summed per cause but not kept.
 pub const GAP_CAPACITY: usize = 1 << 18;
 /// Auto threshold: this many times the smallest clock-read delta seen in calibration.
@@ -20,6 +22,10 @@ pub const AUTO_THRESHOLD_FACTOR: u64 = 8;
 const CALIBRATION_READS: u32 = 200_000;
 /// Attribution reads timed in calibration; their median sets the read allowance.
 const CALIBRATION_ATTRIBUTIONS: usize = 31;
+/// A gap whose reads keep overrunning is attributed at most this many times; then the
+/// overrun is a gap of its own. Each retry needs the CPU taken again during a microsecond of
+/// reads, so this bound is for a pathological host, not for a busy one.
+const MAX_ATTRIBUTIONS_PER_GAP: u32 = 4;
 
 /// One time the loop saw the clock jump: it was not running from `start_ns` for `len_ns`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -124,11 +130,17 @@ impl SpinRecord {
 pub trait Attribute {
     /// The cause of the gap of `len` ticks that ended at tick `end`.
     fn attribute(&mut self, end: u64, len: u64) -> Attribution;
+    /// Forgets the latest attribution: the gap went on, and is attributed again as one.
+    fn undo(&mut self);
 }
 
 impl Attribute for Attributor {
     fn attribute(&mut self, end: u64, len: u64) -> Attribution {
         Attributor::attribute(self, end, len)
+    }
+
+    fn undo(&mut self) {
+        Attributor::undo(self)
     }
 }
 
@@ -149,14 +161,35 @@ struct GapLog<A> {
 }
 
 impl<A: Attribute> GapLog<A> {
-    /// Records a gap; attributes it when long enough. Returns the ticks the reads may take.
+    /// Records the gap from tick `from` to tick `to` (kept as ticks since `origin`), and
+    /// returns the tick the loop goes on from. A gap long enough is attributed. If the reads
+    /// after it overran their allowance, something took the CPU during them, and their
+    /// counters may already show it: the gap goes on to the end of the reads and is
+    /// attributed again, whole, from the same baseline.
     #[inline(always)]
-    fn record(&mut self, start: u64, len: u64, end: u64) -> u64 {
-        if len < self.attribute_ticks {
-            self.keep(start, len, SHORT);
-            return 0;
+    fn record<T: Ticks>(&mut self, clock: &T, origin: u64, from: u64, mut to: u64) -> u64 {
+        if to - from < self.attribute_ticks {
+            self.keep(from - origin, to - from, SHORT);
+            return to;
         }
-        let attribution = self.attributor.attribute(end, len);
+        let mut attempts = 1;
+        loop {
+            let attribution = self.attributor.attribute(to, to - from);
+            let reads = clock.ticks() - to;
+            if reads <= self.allowance_ticks || attempts == MAX_ATTRIBUTIONS_PER_GAP {
+                self.keep_attributed(from - origin, to - from, attribution);
+                let skipped = reads.min(self.allowance_ticks);
+                self.read_ticks += skipped;
+                return to + skipped;
+            }
+            self.attributor.undo();
+            to += reads;
+            attempts += 1;
+        }
+    }
+
+    /// Keeps an attributed gap: in two parts when its first part was the host's.
+    fn keep_attributed(&mut self, start: u64, len: u64, attribution: Attribution) {
         match attribution.host {
             // The host's pause came first; the scheduler's wait ended the gap.
             Some((cause, ticks)) => {
@@ -165,7 +198,6 @@ impl<A: Attribute> GapLog<A> {
             }
             None => self.keep(start, len, attribution),
         }
-        self.allowance_ticks
     }
 
     /// Keeps a gap (while there is room) and tallies it.
@@ -189,8 +221,8 @@ const SHORT: Attribution = Attribution {
     host: None,
 };
 
-/// The loop: read the clock, compare with the last read, record a gap above `threshold`. The
-/// reads a long gap triggers are skipped over, up to their allowance; any more is a gap.
+/// The loop: read the clock, compare with the last read, record a gap above `threshold`.
+/// The log says where to go on from: after a long gap, past the reads it made.
 #[inline(never)]
 fn spin_loop<T: Ticks, A: Attribute>(
     clock: &T,
@@ -202,14 +234,11 @@ fn spin_loop<T: Ticks, A: Attribute>(
     let (mut last, mut iterations) = (start, 0u64);
     while last - start < duration {
         let now = clock.ticks();
-        if now - last > threshold {
-            let allowance = log.record(last - start, now - last, now);
-            let read = (clock.ticks() - now).min(allowance);
-            log.read_ticks += read;
-            last = now + read;
+        last = if now - last > threshold {
+            log.record(clock, start, last, now)
         } else {
-            last = now;
-        }
+            now
+        };
         iterations += 1;
     }
     iterations
@@ -293,8 +322,6 @@ fn spin_with<T: Ticks>(
     let mut attributor = Attributor::new(clock.ns_per_tick, ticks.ticks());
     let allowance_ticks = median_read(ticks, &mut attributor) * READ_ALLOWANCE_FACTOR;
     let sees_throttling = attributor.sees_throttling();
-    // Calibration moved the baseline; the first gap is measured from the loop's start.
-    attributor.restart(ticks.ticks());
     let mut log = GapLog {
         kept: Vec::with_capacity(GAP_CAPACITY),
         tallies: [(0, 0, 0); 5],
@@ -305,6 +332,10 @@ fn spin_with<T: Ticks>(
         switched: 0,
     };
     let span = Span::start();
+    // Calibration moved the baseline. The first gap is measured from the loop's start, and
+    // the cgroup's throttled time from the same moment as the kernel's view of the spin: a
+    // throttle during `Span::start`'s reads is neither the loop's nor counted in its span.
+    log.attributor.restart(ticks.ticks());
     let iterations = spin_loop(
         ticks,
         clock.to_ticks(duration.as_nanos() as u64),
@@ -378,9 +409,10 @@ mod tests {
         }
     }
 
-    /// Names every gap it is given `Stolen` with 7 ns of wait, and remembers them.
+    /// Names every gap it is given `Stolen` with 7 ns of wait, and remembers them and how
+    /// many times it was told to forget one.
     #[derive(Default)]
-    struct Recording(Vec<(u64, u64)>);
+    struct Recording(Vec<(u64, u64)>, u32);
     const STOLEN: Attribution = Attribution {
         cause: Cause::Stolen,
         switched: false,
@@ -391,6 +423,10 @@ mod tests {
         fn attribute(&mut self, end: u64, len: u64) -> Attribution {
             self.0.push((end, len));
             STOLEN
+        }
+
+        fn undo(&mut self) {
+            self.1 += 1;
         }
     }
 
@@ -441,18 +477,34 @@ mod tests {
     }
 
     #[test]
-    fn reads_past_their_allowance_are_a_gap_of_their_own() {
+    fn reads_past_their_allowance_continue_the_gap_attributed_again_as_one() {
         // The clock jumps 300 at read 21, the one taken right after the attribution's reads:
-        // something took the CPU during them. 10 ticks are allowed; the rest is the next gap.
+        // something took the CPU during them, and their counters may already show it.
         let clock = scripted(vec![(20, 500), (21, 300)]);
         let mut log = log(8, 100, 10);
         spin_loop(&clock, 2_000, 40, &mut log);
-        assert_eq!(log.attributor.0.len(), 2, "{:?}", log.kept);
-        let (second_start, second_len, _) = log.kept[1];
-        assert_eq!(second_start, log.kept[0].0 + log.kept[0].1 + 10);
-        // Read 21 is 310 after read 20 and 10 of it allowed; read 22 is 10 later: 310.
-        assert_eq!(second_len, 310);
-        assert_eq!(log.read_ticks, 10 + 10);
+        assert_eq!(log.kept.len(), 1, "{:?}", log.kept);
+        // Read 19 at 190 (180 after the start read), read 20 at 700, read 21 at 1010: one gap
+        // of 820 ticks, attributed first up to read 20, then, forgotten, again up to read 21.
+        assert_eq!(log.kept[0], (180, 820, STOLEN));
+        assert_eq!(log.attributor.0, vec![(700, 510), (1010, 820)]);
+        assert_eq!(log.attributor.1, 1);
+        // Only the reads that kept within their allowance are skipped over: read 22, 10 later.
+        assert_eq!(log.read_ticks, 10);
+    }
+
+    #[test]
+    fn reads_that_keep_overrunning_end_the_gap_after_the_last_attempt() {
+        // Every read after an attribution jumps: the fourth attempt keeps the gap, and the
+        // rest of its reads is the next gap.
+        let jumps = (20..=24).map(|read| (read, if read == 20 { 500 } else { 300 }));
+        let clock = scripted(jumps.collect());
+        let mut log = log(8, 100, 10);
+        spin_loop(&clock, 3_000, 40, &mut log);
+        assert_eq!(log.attributor.1, MAX_ATTRIBUTIONS_PER_GAP - 1);
+        let (start, len, _) = log.kept[0];
+        assert_eq!((start, len), (180, 510 + 3 * 310));
+        assert_eq!(log.kept[1].0, start + len + 10);
     }
 
     /// Names every gap preempted, 4 ticks of it an unreported host pause, with 9 ns of wait.
@@ -466,20 +518,20 @@ mod tests {
                 host: Some((Cause::Unreported, 4)),
             }
         }
+
+        fn undo(&mut self) {}
     }
 
     #[test]
     fn a_gap_mostly_the_hosts_is_kept_as_the_pause_then_the_wait() {
-        let mut log = log_with(HostThenPreempted, 4, 2, 0);
-        log.record(100, 6, 106);
+        let mut log = log_with(HostThenPreempted, 4, 2, 100);
+        // The clock's next read, 10, is 4 ticks of reads after the gap's end.
+        log.record(&scripted(vec![]), 0, 0, 6);
         let [(pause_start, pause, first), (wait_start, wait, second)] = log.kept[..] else {
             panic!("{:?}", log.kept);
         };
-        assert_eq!(
-            (pause_start, pause, first.cause),
-            (100, 4, Cause::Unreported)
-        );
-        assert_eq!((wait_start, wait, second.cause), (104, 2, Cause::Preempted));
+        assert_eq!((pause_start, pause, first.cause), (0, 4, Cause::Unreported));
+        assert_eq!((wait_start, wait, second.cause), (4, 2, Cause::Preempted));
         // One switch, its wait with the preempted part; the pause counts as a gap.
         assert_eq!(log.switched, 1);
         assert_eq!(log.tallies[Cause::Unreported.index()], (1, 4, 0));
@@ -489,8 +541,9 @@ mod tests {
     #[test]
     fn a_full_log_keeps_counting() {
         let mut log = log(1, 1_000, 0);
-        log.record(0, 5, 5);
-        log.record(10, 7, 17);
+        let clock = scripted(vec![]);
+        log.record(&clock, 0, 0, 5);
+        log.record(&clock, 0, 10, 17);
         assert_eq!(log.kept.len(), 1);
         assert_eq!(log.tallies[Cause::Short.index()], (2, 12, 0));
     }
