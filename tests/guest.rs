@@ -6,9 +6,7 @@
 //!
 //! Runs only when asked, with `DYNOPROBE_GUEST=run` (about 40 s here; skips, saying why,
 //! where the guest cannot be built: no qemu and not root to install it, no package archive)
-//! or `DYNOPROBE_GUEST=require` (a skip is a failure). Not yet in CI: the 50/200 ms and
-//! nested-quota scenarios still read part of the throttled time as steal in this guest, and
-//! the `signals` comparison's window still includes dynoprobe's own start-up (issue 11).
+//! or `DYNOPROBE_GUEST=require` (a skip is a failure; `.ci/run` sets it).
 //! `DYNOPROBE_GUEST_CONSOLE=FILE` saves everything the guest printed.
 
 #[path = "guest/vm.rs"]
@@ -204,6 +202,33 @@ fn the_container_case_a_cgroup_namespace_finds_its_own_quota() {
     let m = &s.json["machine"];
     assert_eq!(m["cgroup_dir"], "/sys/fs/cgroup");
     assert_eq!(m["cgroup_quota_ratio"], 0.3);
+}
+
+/// The recorded layout the parsers are tested on (`tests/data/cgroup-v2-nested/`) has the
+/// files and fields this kernel writes, line for line.
+#[test]
+fn the_recorded_nested_layout_is_what_the_kernel_writes() {
+    let Some(console) = console() else {
+        return;
+    };
+    let files = vm::scenario(console, "nested-files").expect("the nested layout's files");
+    assert!(files.len() >= 9, "{files:?}");
+    let fields = |text: &str| -> Vec<String> {
+        let line_field = |l: &str| l.split_whitespace().next().unwrap_or("").to_owned();
+        text.lines().map(line_field).collect()
+    };
+    let recorded_dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cgroup-v2-nested");
+    for (name, text) in files {
+        let recorded = std::fs::read_to_string(recorded_dir.join(name))
+            .unwrap_or_else(|e| panic!("{name} is not recorded: {e}"));
+        // cpu.max's first field is the quota itself; the others name their values.
+        if name.ends_with("cpu.max") {
+            assert_eq!(recorded.trim(), text, "{name}");
+        } else if name != "cgroup.controllers" {
+            assert_eq!(fields(&recorded), fields(text), "{name}");
+        }
+    }
 }
 
 #[test]

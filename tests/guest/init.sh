@@ -21,20 +21,25 @@ in_cgroup() {
     sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$dir" "$@"
 }
 
-# spin NAME DIR LIMIT DURATION: `dynoprobe jitter` pinned to CPU 0 in cgroup DIR, with the
-# cpu.stat of LIMIT (the cgroup holding the quota) before and after.
+# Every process of a quota'd cgroup runs on CPU 0 only (`taskset 1`): cpu.stat sums the
+# throttled time of the cgroup's run queue on every CPU, so a thread of dynoprobe's waking on
+# the other CPU while the quota is spent would add its own throttle to the spinning thread's.
+
+# spin NAME DIR LIMIT DURATION: `dynoprobe jitter` on CPU 0 in cgroup DIR, with the cpu.stat
+# of LIMIT (the cgroup holding the quota) before and after.
 spin() {
     echo "@@begin $1@@"
     section cpu.stat.before
     cat "$3/cpu.stat"
     section json
-    in_cgroup "$2" dynoprobe jitter --duration "$4" --cpus 0 --json
+    in_cgroup "$2" taskset 1 dynoprobe jitter --duration "$4" --cpus 0 --json
     section cpu.stat.after
     cat "$3/cpu.stat"
     echo "@@end $1@@"
 }
 
 echo "@@guest up@@"
+echo "clocksource: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 
 mkdir $CG/q30 && echo "30000 100000" > $CG/q30/cpu.max
 spin quota-30-100 $CG/q30 $CG/q30 3s
@@ -46,6 +51,16 @@ spin quota-50-200 $CG/q50 $CG/q50 3s
 mkdir -p $CG/a/b && echo +cpu > $CG/a/cgroup.subtree_control
 echo "30000 100000" > $CG/a/cpu.max
 spin nested $CG/a/b $CG/a 2s
+# The files of that layout as this kernel writes them, with a sibling holding a tighter quota
+# of its own: tests/data/cgroup-v2-nested/ is this recording.
+mkdir $CG/a/c && echo "20000 100000" > $CG/a/c/cpu.max
+echo "@@begin nested-files@@"
+for f in cgroup.controllers cpu.stat a/cpu.max a/cpu.stat a/b/cpu.max a/b/cpu.stat \
+    a/b/cpu.pressure a/c/cpu.max a/c/cpu.stat; do
+    section "$f"
+    cat "$CG/$f"
+done
+echo "@@end nested-files@@"
 
 mkdir $CG/m && echo "max 100000" > $CG/m/cpu.max
 spin no-quota $CG/m $CG/m 1s
@@ -56,7 +71,7 @@ mkdir $CG/ns && echo "30000 100000" > $CG/ns/cpu.max
 echo "@@begin namespace@@"
 section cpu.stat.before
 cat $CG/ns/cpu.stat
-in_cgroup $CG/ns /usr/bin/unshare -C -m sh -c '
+in_cgroup $CG/ns taskset 1 /usr/bin/unshare -C -m sh -c '
     umount /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 1
     echo "@@section proc-self-cgroup@@"
     cat /proc/self/cgroup
@@ -66,8 +81,9 @@ section cpu.stat.after
 cat $CG/ns/cpu.stat
 echo "@@end namespace@@"
 
-# `signals` inside a quota that a busy loop keeps using up.
-in_cgroup $CG/q30 sh -c 'while :; do :; done' &
+# `signals` inside a quota that a busy loop keeps using up, both on CPU 0 (with tasks on two
+# CPUs, cpu.stat's throttled time can exceed the wall time).
+in_cgroup $CG/q30 taskset 1 sh -c 'while :; do :; done' &
 busy=$!
 sleep 1
 echo "@@begin signals@@"
@@ -76,7 +92,7 @@ cat /proc/uptime
 section cpu.stat.before
 cat $CG/q30/cpu.stat
 section json
-in_cgroup $CG/q30 dynoprobe signals --interval 1s --count 3 --json
+in_cgroup $CG/q30 taskset 1 dynoprobe signals --interval 1s --count 3 --json
 section cpu.stat.after
 cat $CG/q30/cpu.stat
 section uptime.after

@@ -201,14 +201,19 @@ impl Drop for Qemu {
 
 /// Boots the guest and returns its console output once it powers off.
 fn boot(kernel: &Path, initrd: &Path) -> Result<String, Skip> {
+    // An invariant TSC, trusted (`tsc=reliable`): without it the guest marks its TSC unstable,
+    // falls back to the HPET (a VM exit per clock read), and its scheduler clock drifts from
+    // CLOCK_MONOTONIC, so the spin's gaps and the kernel's counters no longer line up.
     let child = Command::new("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "512M"])
+        .args(["-accel", "tcg", "-cpu", "max,+invtsc"])
+        .args(["-smp", "2", "-m", "512M"])
         .args(["-nographic", "-no-reboot"])
         .arg("-kernel")
         .arg(kernel)
         .arg("-initrd")
         .arg(initrd)
-        .args(["-append", "console=ttyS0 quiet loglevel=1 panic=-1"])
+        .arg("-append")
+        .arg("console=ttyS0 quiet loglevel=1 panic=-1 tsc=reliable")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
