@@ -7,7 +7,8 @@
 //! how the time per run is distributed ([`stats`]). A run that takes longer than its twin
 //! either spent the extra time off the CPU (hypervisor steal, waiting behind another task on
 //! the run queue, cgroup quota throttling) or ran on a CPU made slower by neighbours' cache
-//! and memory traffic. [`runner`] measures, [`report`] says what was measured and renders it.
+//! and memory traffic. [`runner`] measures, [`verdict`] decides, [`report`] holds what was
+//! measured and decided, and [`render`] writes it as text.
 //!
 //! ```no_run
 //! use dynoprobe::runner::{measure, Plan};
@@ -27,6 +28,7 @@ pub mod jitter;
 pub mod measurement;
 pub mod probe;
 pub mod queue_time;
+pub mod render;
 pub mod report;
 pub mod runner;
 pub mod sidecar;

@@ -143,8 +143,7 @@ impl Summary {
 
     /// One line for the terminal, after criterion's own output.
     pub fn line(&self) -> String {
-        let ms = |ns: u64| format!("{:.3} ms", ns as f64 / 1e6);
-        let pct = crate::report::percent;
+        use crate::render::units::{ms_f, ms_with_unit as ms, percent as pct};
         format!(
             "dynoprobe {}: {} runs, p50 {}, p99 {}, CV {}, off-CPU {} (p99 run: {} off-CPU), \
              {} preemptions/run, timeslice {}, steal {}, throttled {}",
@@ -157,8 +156,7 @@ impl Summary {
             ms(self.p99_run_off_cpu_ns),
             self.preemptions_per_run
                 .map_or("n/a".into(), |p| format!("{p:.2}")),
-            self.timeslice_ms
-                .map_or("n/a".into(), |t| format!("{t:.1} ms")),
+            ms_f(self.timeslice_ms),
             pct(self.contention.steal_ratio.value()),
             pct(self.contention.throttled_ratio.value()),
         )

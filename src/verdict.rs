@@ -1,14 +1,15 @@
 //! The verdict: what the platform cost, cause by cause, the class of the largest cost, and
-//! one sentence a person can act on. The costs come from the spin's ledger (each gap
-//! attributed from the thread's own counters), or without a spin from the kernel's counters
-//! over the run; `slowed` comes from fixed work timed in blocks (`ns_per_op`), which a gap
-//! cannot inflate. Thresholds are named constants; the README says why each is where it is.
+//! the figures it rests on, as numbers ([`crate::render::verdict`] words them). The costs
+//! come from the spin's ledger (each gap attributed from the thread's own counters), or
+//! without a spin from the kernel's counters over the run; `slowed` comes from fixed work
+//! timed in blocks (`ns_per_op`), which a gap cannot inflate. Each threshold is a named
+//! constant whose comment says why it is where it is.
 
 use serde::{Deserialize, Serialize};
 
-use crate::jitter::Jitter;
 use crate::jitter::spin::Gap;
-use crate::report::WorkloadReport;
+use crate::jitter::{Jitter, Throttle};
+use crate::runner::WorkloadReport;
 use crate::signal::snapshot::Contention;
 
 /// A cause is listed when it costs at least this share of the CPU…
@@ -91,15 +92,71 @@ pub struct Platform {
     pub worst_pause: Option<Gap>,
 }
 
-/// A class, a sentence to act on, the costs it rests on, and the figures behind them.
+/// A class, the costs it rests on, and the figures behind them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verdict {
     pub class: Class,
-    pub summary: String,
     pub platform: Option<Platform>,
     /// Every cause costing at least [`CAUSE_MIN_RATIO`], largest first.
     pub causes: Vec<Cost>,
-    pub evidence: Vec<String>,
+    /// The fixed-work workloads that make the `slowed` cost, when there is one.
+    pub slowed: Vec<SlowedWorkload>,
+    pub basis: Basis,
+}
+
+/// A fixed-work workload whose time per op grew, by how much, and against what.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlowedWorkload {
+    pub workload: String,
+    /// Slow / fast time per op.
+    pub ratio: f64,
+    #[serde(flatten)]
+    pub against: Against,
+}
+
+/// What a slowed workload's time per op was compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "against", rename_all = "snake_case")]
+pub enum Against {
+    /// The median `ns_per_op` of an earlier report (`--reference`).
+    Reference { median_ns: f64, reference_ns: f64 },
+    /// Its own spread across this run's runs (p90 / p10).
+    Spread {
+        p10_ns: f64,
+        p90_ns: f64,
+        runs_count: u64,
+    },
+}
+
+/// The kernel's figures every verdict lists, each from its source, and the spin's own
+/// figures beside the kernel's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Basis {
+    /// `/proc/stat` steal over all CPUs.
+    pub steal_ratio: Option<f64>,
+    /// schedstat run-queue wait of the process's threads, a share of their runnable time.
+    pub runqueue_wait_ratio: Option<f64>,
+    /// The cgroup's `cpu.stat`: share of the time throttled, share of periods throttled.
+    pub throttled_ratio: Option<f64>,
+    pub throttled_period_ratio: Option<f64>,
+    pub spin: Option<SpinBasis>,
+}
+
+/// The spinning thread's ledger against the kernel's counters for the same thread.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SpinBasis {
+    /// Gaps the thread was switched out for, and the kernel's involuntary switches.
+    pub preemptions_count: u64,
+    pub involuntary_switches_count: Option<u64>,
+    /// Preempted and throttled gaps' share of the spin, and the kernel's run-queue wait.
+    pub switched_ratio: f64,
+    pub runqueue_wait_ratio: Option<f64>,
+    /// Stolen gaps' share, and `/proc/stat` steal of the spin's CPU.
+    pub stolen_ratio: f64,
+    pub steal_ratio: Option<f64>,
+    /// The turns the thread got between preemptions (p50), and the throttling pattern.
+    pub timeslice_p50_ms: Option<f64>,
+    pub throttle: Option<Throttle>,
 }
 
 /// What the verdict is drawn from.
@@ -114,9 +171,7 @@ pub struct Evidence<'a> {
 
 /// Decides the class: the largest cost.
 pub fn decide(e: &Evidence<'_>) -> Verdict {
-    let mut evidence = baseline_evidence(e);
     let slowed = slowed_workloads(e);
-    evidence.splice(0..0, slowed.iter().map(|s| s.line.clone()));
     let mut causes = costs(e);
     if let Some(worst) = slowed.iter().map(|s| s.ratio).reduce(f64::max) {
         causes.push(Cost {
@@ -135,10 +190,30 @@ pub fn decide(e: &Evidence<'_>) -> Verdict {
         .map_or(Class::Quiet, |c| c.class);
     Verdict {
         class,
-        summary: summary(class, causes.first(), e, &slowed),
         platform: e.jitter.map(platform),
         causes,
-        evidence,
+        slowed,
+        basis: basis(e),
+    }
+}
+
+fn basis(e: &Evidence<'_>) -> Basis {
+    let c = e.contention;
+    Basis {
+        steal_ratio: c.steal_ratio.value(),
+        runqueue_wait_ratio: c.runqueue_wait_ratio.value(),
+        throttled_ratio: c.throttled_ratio.value(),
+        throttled_period_ratio: c.throttled_period_ratio.value(),
+        spin: e.jitter.map(|j| SpinBasis {
+            preemptions_count: j.preemptions_count,
+            involuntary_switches_count: j.involuntary_switches_count,
+            switched_ratio: j.ledger.preempted_ratio + j.ledger.throttled_ratio,
+            runqueue_wait_ratio: j.runqueue_wait_ratio,
+            stolen_ratio: j.ledger.stolen_ratio,
+            steal_ratio: j.steal_ratio,
+            timeslice_p50_ms: j.timeslice_p50_ms,
+            throttle: j.throttle,
+        }),
     }
 }
 
@@ -206,99 +281,35 @@ fn costs(e: &Evidence<'_>) -> Vec<Cost> {
     costs
 }
 
-fn summary(class: Class, top: Option<&Cost>, e: &Evidence<'_>, slowed: &[Slowed]) -> String {
-    let pct = |r: f64| format!("{:.1}%", r * 100.0);
-    let cost = top.map_or(0.0, |c| c.cost_ratio);
-    match class {
-        Class::Throttled => match e.jitter.and_then(|j| j.throttle) {
-            Some(t) => format!(
-                "The cgroup's CPU quota stopped it {}: {:.0} ms in every {:.0} ms period; ask for a larger quota or use fewer threads.",
-                pct(cost),
-                t.period_ms * (1.0 - t.quota_ratio),
-                t.period_ms
-            ),
-            None => format!(
-                "The cgroup's CPU quota stopped it {} of the time; ask for a larger quota or use fewer threads.",
-                pct(cost)
-            ),
-        },
-        Class::Stolen => {
-            let (reported, unreported) =
-                top.map_or((None, None), |c| (c.reported_ratio, c.unreported_ratio));
-            match (reported, unreported) {
-                (Some(r), Some(u)) => format!(
-                    "The hypervisor took {} of this vCPU: {} reported as steal, {} in pauses it does not report; a less crowded or dedicated instance class avoids it.",
-                    pct(cost),
-                    pct(r),
-                    pct(u)
-                ),
-                _ => format!(
-                    "The hypervisor gave {} of the CPU to other guests (steal); a less crowded or dedicated instance class avoids it.",
-                    pct(cost)
-                ),
-            }
-        }
-        Class::Contended => {
-            let turns = e
-                .jitter
-                .and_then(|j| j.timeslice_p50_ms)
-                .map_or(String::new(), |t| format!(", in turns of about {t:.1} ms"));
-            format!(
-                "Other tasks on this CPU took {}{turns}; move other work off this machine or use dedicated cores.",
-                pct(cost)
-            )
-        }
-        Class::Slowed => {
-            let worst = slowed.iter().map(|s| s.ratio).fold(0.0, f64::max);
-            format!(
-                "The same work took up to {worst:.2}× as long per op with nothing taking the CPU away: neighbours' cache and memory traffic (or a lower clock); a dedicated-core instance avoids it."
-            )
-        }
-        Class::Noisy => format!(
-            "{} of the time vanished in gaps too short to attribute (interrupts, short VM exits); tail latency below a millisecond will show it.",
-            pct(cost)
-        ),
-        Class::Quiet => format!(
-            "The platform took less than {} of the CPU by any one cause, and the same work took the same time per op: latency spikes on this machine are the code's own.",
-            pct(CLASS_MIN_RATIO)
-        ),
-    }
-}
-
-/// A fixed-work workload whose time per op grew, and by how much.
-#[derive(Debug, Clone)]
-struct Slowed {
-    ratio: f64,
-    line: String,
-}
-
 /// Fixed-work workloads that got slower per op: against the reference, or in their spread
 /// across runs (in at least [`SLOWED_MIN_WORKLOADS`] of them).
-fn slowed_workloads(e: &Evidence<'_>) -> Vec<Slowed> {
+fn slowed_workloads(e: &Evidence<'_>) -> Vec<SlowedWorkload> {
     let mut against_reference = Vec::new();
     let mut spread = Vec::new();
     for w in e.workloads {
         let Some(ns) = w.ns_per_op else { continue };
+        let slowed = |ratio, against| SlowedWorkload {
+            workload: w.name.clone(),
+            ratio,
+            against,
+        };
         if let Some((_, before)) = e.reference.iter().find(|(name, _)| *name == w.name) {
             let ratio = ns.p50 / before.max(f64::MIN_POSITIVE);
             if ratio >= SLOWED_MIN_REFERENCE_RATIO {
-                against_reference.push(Slowed {
-                    ratio,
-                    line: format!(
-                        "{}: {:.2} ns per op (median) vs {before:.2} ns in the reference ({ratio:.2}×)",
-                        w.name, ns.p50
-                    ),
-                });
+                let against = Against::Reference {
+                    median_ns: ns.p50,
+                    reference_ns: *before,
+                };
+                against_reference.push(slowed(ratio, against));
             }
         }
         if let Some(ratio) = ns.p90_over_p10().filter(|&r| r > SLOWED_MIN_SPREAD) {
-            spread.push(Slowed {
-                ratio,
-                line: format!(
-                    "{}: ns per op p90 / p10 = {ratio:.2} ({:.2} / {:.2} ns) across {} runs",
-                    w.name, ns.p90, ns.p10, ns.count
-                ),
-            });
+            let against = Against::Spread {
+                p10_ns: ns.p10,
+                p90_ns: ns.p90,
+                runs_count: ns.count,
+            };
+            spread.push(slowed(ratio, against));
         }
     }
     if !against_reference.is_empty() {
@@ -308,39 +319,6 @@ fn slowed_workloads(e: &Evidence<'_>) -> Vec<Slowed> {
     } else {
         Vec::new()
     }
-}
-
-/// The figures every verdict lists, each with its source.
-fn baseline_evidence(e: &Evidence<'_>) -> Vec<String> {
-    let c = e.contention;
-    let pct = crate::report::percent;
-    let mut lines = vec![
-        format!(
-            "steal {} of all CPUs' time (/proc/stat)",
-            pct(c.steal_ratio.value())
-        ),
-        format!(
-            "run-queue wait {} of runnable time (schedstat)",
-            pct(c.runqueue_wait_ratio.value())
-        ),
-        format!(
-            "throttled {} of the time, {} of periods (cgroup cpu.stat)",
-            pct(c.throttled_ratio.value()),
-            pct(c.throttled_period_ratio.value())
-        ),
-    ];
-    if let Some(j) = e.jitter {
-        lines.push(format!(
-            "spin: {} gaps the thread was switched out for (kernel: {} involuntary switches); preempted + throttled {} of the time (kernel run-queue wait {}); stolen {} (kernel steal on this CPU {})",
-            j.preemptions_count,
-            j.involuntary_switches_count.map_or("n/a".into(), |n| n.to_string()),
-            pct(Some(j.ledger.preempted_ratio + j.ledger.throttled_ratio)),
-            pct(j.runqueue_wait_ratio),
-            pct(Some(j.ledger.stolen_ratio)),
-            pct(j.steal_ratio),
-        ));
-    }
-    lines
 }
 
 #[cfg(test)]
@@ -423,7 +401,6 @@ mod tests {
         assert_eq!(v.class, Class::Quiet);
         assert_eq!(v.causes.len(), 1);
         assert_eq!(v.causes[0].class, Class::Stolen);
-        assert!(v.summary.contains("less than 2.0%"), "{}", v.summary);
     }
 
     #[test]
@@ -449,12 +426,6 @@ mod tests {
         assert!((top.cost_ratio - 0.081).abs() < 1e-12);
         assert_eq!(top.reported_ratio, Some(0.033));
         assert_eq!(top.unreported_ratio, Some(0.048));
-        assert!(v.summary.contains("8.1% of this vCPU"), "{}", v.summary);
-        assert!(
-            v.summary.contains("3.3% reported as steal"),
-            "{}",
-            v.summary
-        );
         // Every cause of 1% or more is listed, largest first.
         let listed: Vec<_> = v.causes.iter().map(|c| c.class).collect();
         assert_eq!(listed, [Class::Stolen, Class::Contended]);
@@ -465,7 +436,12 @@ mod tests {
         let j = spin(400_000_000, 0, 50_000_000, 0, 0);
         let v = decide_with(Some(&j), &[], &[]);
         assert_eq!(v.class, Class::Contended);
-        assert!(v.summary.contains("40.0%"), "{}", v.summary);
+        assert!(
+            (v.causes[0].cost_ratio - 0.4).abs() < 1e-12,
+            "{:?}",
+            v.causes
+        );
+        assert_eq!(v.basis.spin.map(|s| s.switched_ratio), Some(0.4));
         let j = spin(100_000_000, 600_000_000, 50_000_000, 0, 0);
         assert_eq!(decide_with(Some(&j), &[], &[]).class, Class::Throttled);
         let j = spin(0, 0, 0, 0, 30_000_000);
@@ -483,7 +459,9 @@ mod tests {
             reference: &[],
         });
         assert_eq!(v.class, Class::Stolen);
-        assert!(v.summary.contains("12.0%"), "{}", v.summary);
+        assert_eq!(v.causes[0].cost_ratio, 0.12);
+        assert_eq!(v.basis.steal_ratio, Some(0.12));
+        assert_eq!(v.basis.spin, None);
         assert_eq!(v.platform, None);
         let waited = [workload("json-serde-value", None, 0.4)];
         assert_eq!(decide_with(None, &waited, &[]).class, Class::Contended);
@@ -503,10 +481,15 @@ mod tests {
         ];
         let v = decide_with(None, &two, &[]);
         assert_eq!(v.class, Class::Slowed);
-        assert!(
-            v.evidence[0].contains("p90 / p10 = 1.70"),
-            "{:?}",
-            v.evidence
+        let s = &v.slowed[0];
+        assert_eq!((s.workload.as_str(), s.ratio), ("chase-llc", 1.7));
+        assert_eq!(
+            s.against,
+            Against::Spread {
+                p10_ns: 1.0,
+                p90_ns: 1.7,
+                runs_count: 10
+            }
         );
         // 1.8 ns against 1.0 ns: the slow runs lost 1 − 1/1.8 of their time.
         assert!((v.causes[0].cost_ratio - (1.0 - 1.0 / 1.7)).abs() < 1e-9);
@@ -523,6 +506,15 @@ mod tests {
         let reference = [("chase-llc".to_string(), 10.0)];
         let v = decide_with(None, &now, &reference);
         assert_eq!(v.class, Class::Slowed);
-        assert!(v.summary.contains("1.30×"), "{}", v.summary);
+        // 13 000 ps lands in a histogram bucket whose top is 13 007 ps.
+        let Against::Reference {
+            median_ns,
+            reference_ns,
+        } = v.slowed[0].against
+        else {
+            panic!("{:?}", v.slowed);
+        };
+        assert_eq!((median_ns, reference_ns), (13.007, 10.0));
+        assert!((v.slowed[0].ratio - 1.3007).abs() < 1e-12);
     }
 }

@@ -78,7 +78,7 @@ fn bad_fixtures_name_the_file_and_the_position() {
 }
 
 #[test]
-fn json_output_follows_schema_2_with_the_known_checksum() {
+fn json_output_follows_the_schema_with_the_known_checksum() {
     let out = dynoprobe(&[
         "run",
         "--workload",
@@ -91,7 +91,7 @@ fn json_output_follows_schema_2_with_the_known_checksum() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    assert_eq!(report["schema_version"], 2);
+    assert_eq!(report["schema_version"], 3);
     // Parsing is not fixed work; the chase is, timed in blocks once per run.
     assert!(report["workloads"][0]["ns_per_op"].is_null());
     let chase = &report["workloads"][1];
@@ -334,7 +334,11 @@ fn jitter_json_has_the_schema_fields_and_a_verdict() {
     }
     assert!(report["verdict"]["class"].is_string());
     assert!(report["verdict"]["causes"].is_array());
-    assert_eq!(report["schema_version"], 2);
+    // The verdict's evidence as numbers, the spin's beside the kernel's.
+    let spin = &report["verdict"]["basis"]["spin"];
+    assert_eq!(spin["preemptions_count"], j["preemptions_count"]);
+    assert!(report["verdict"].get("summary").is_none());
+    assert_eq!(report["schema_version"], 3);
     assert!(report["sleep_overshoot_ns"]["count"].as_u64().unwrap() >= 100);
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use dynoprobe::baseline::{self, Baseline, Benchmark, mann_whitney_p, runs_per_dollar};
+use dynoprobe::render::units::{percent_cell, time};
 use dynoprobe::sidecar::criterion_home;
 use regex::Regex;
 use serde::Serialize;
@@ -255,15 +256,6 @@ fn rows(
         .collect()
 }
 
-fn time(ns: f64) -> String {
-    match ns {
-        ns if ns >= 1e9 => format!("{:.3} s", ns / 1e9),
-        ns if ns >= 1e6 => format!("{:.3} ms", ns / 1e6),
-        ns if ns >= 1e3 => format!("{:.2} µs", ns / 1e3),
-        ns => format!("{ns:.1} ns"),
-    }
-}
-
 /// The table, as aligned text or Markdown. Only formats what `rows` computed.
 fn render(rows: &[Row], markdown: bool, alpha: f64) -> String {
     let header = [
@@ -291,9 +283,9 @@ fn render(rows: &[Row], markdown: bool, alpha: f64) -> String {
                 },
                 c.baseline.clone(),
                 format!("{} ± {}", time(c.median_ns), time(c.mad_ns)),
-                opt(c.sample_cv.map(|v| format!("{:.1}%", v * 100.0))),
+                percent_cell(c.sample_cv),
                 opt(c.p99_run_ns.map(|ns| time(ns as f64))),
-                opt(c.off_cpu_ratio.map(|r| format!("{:.1}%", r * 100.0))),
+                percent_cell(c.off_cpu_ratio),
                 opt(c.throughput.map(|(v, unit)| format!("{v:.1} {unit}"))),
                 opt(c.ratio.map(|r| format!("{r:.2}"))),
                 opt(c

@@ -288,19 +288,19 @@ fn render(summary: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "dynoprobe drive: {} calls to {} (workload {}), {} in flight, {:.1} s\n",
+        "dynoprobe drive: {} calls to {} (workload {}), {} in flight, {} s\n",
         summary.calls_count,
         summary.url,
         summary.workload,
         summary.concurrency,
-        summary.elapsed_ns as f64 / 1e9
+        dynoprobe::render::units::seconds(summary.elapsed_ns)
     );
     let _ = writeln!(
         out,
         "{:<18} {:>10} {:>10} {:>10} {:>10} {:>7}",
         "per call", "p50 ms", "p90 ms", "p99 ms", "max ms", "CV"
     );
-    let ms = |ns: u64| format!("{:.3}", ns as f64 / 1e6);
+    use dynoprobe::render::units::{ms, percent_cell};
     let mut row = |label: &str, d: Option<&Distribution>| {
         let _ = match d {
             Some(d) => writeln!(
@@ -310,7 +310,7 @@ fn render(summary: &Summary) -> String {
                 ms(d.p90),
                 ms(d.p99),
                 ms(d.max),
-                d.cv.map_or("-".into(), |cv| format!("{:.1}%", cv * 100.0)),
+                percent_cell(d.cv),
             ),
             None => writeln!(out, "{label:<18} {:>10}", "-"),
         };

@@ -7,7 +7,7 @@ use anyhow::Context;
 use dynoprobe::jitter::clock::Choice;
 use dynoprobe::jitter::sleep::overshoot;
 use dynoprobe::jitter::{Options, measure};
-use dynoprobe::report::{render_contention, render_jitter, render_verdict};
+use dynoprobe::render;
 use dynoprobe::signal::machine::Machine;
 use dynoprobe::verdict::{Evidence, decide};
 use serde::Serialize;
@@ -93,7 +93,7 @@ pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
     }
     let mut out = String::new();
     for j in &report.jitter {
-        render_jitter(&mut out, j);
+        render::jitter::jitter(&mut out, j);
     }
     if let Some(d) = &report.sleep_overshoot_ns {
         let _ = writeln!(
@@ -107,8 +107,8 @@ pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
         );
     }
     out.push('\n');
-    render_contention(&mut out, &report.contention);
-    render_verdict(&mut out, &report.verdict);
+    render::contention::contention(&mut out, &report.contention);
+    render::verdict::verdict(&mut out, &report.verdict);
     print!("{out}");
     Ok(())
 }

@@ -5,12 +5,17 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use dynoprobe::jitter::{self, clock::Choice};
-use dynoprobe::report::{FixtureInfo, Report, SCHEMA_VERSION, WorkloadReport, render_text};
+use dynoprobe::render;
+use dynoprobe::report::{FixtureInfo, Report, SCHEMA_VERSION, WorkloadReport};
 use dynoprobe::runner::{Plan, Progress, Runs, measure};
 use dynoprobe::signal::machine::Machine;
 use dynoprobe::signal::snapshot::Sampler;
 use dynoprobe::verdict::{Evidence, decide};
 use dynoprobe::workload::{self, Fixture, Inputs, Spec};
+
+/// The oldest report `--reference` reads: `workloads[].ns_per_op` has meant the same since
+/// version 2 (version 3 reshaped only the verdict).
+const REFERENCE_MIN_SCHEMA: u32 = 2;
 
 use super::RunArgs;
 
@@ -108,7 +113,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render_text(&report));
+        print!("{}", render::run::report(&report));
     }
     Ok(())
 }
@@ -169,9 +174,9 @@ fn load_reference(path: &Path) -> anyhow::Result<Vec<(String, f64)>> {
             path.display()
         )
     })?;
-    if earlier.schema_version != SCHEMA_VERSION {
+    if !(REFERENCE_MIN_SCHEMA..=SCHEMA_VERSION).contains(&earlier.schema_version) {
         bail!(
-            "reference {} has schema_version {}; this dynoprobe compares against version {SCHEMA_VERSION} (make the reference again with `dynoprobe run --json`)",
+            "reference {} has schema_version {}; this dynoprobe compares against versions {REFERENCE_MIN_SCHEMA} to {SCHEMA_VERSION} (make the reference again with `dynoprobe run --json`)",
             path.display(),
             earlier.schema_version
         );

@@ -33,7 +33,7 @@ pub fn signals(args: SignalsArgs) -> anyhow::Result<()> {
 }
 
 fn row(c: &Contention) -> String {
-    let pct = |v: Option<f64>| v.map_or("-".into(), |r| format!("{:.1}", r * 100.0));
+    use dynoprobe::render::units::percent_number as pct;
     format!(
         "{:>7} {:>7} {:>8} {:>10} {:>8} {:>12} {:>7}",
         pct(c.steal_ratio.value()),

@@ -1,0 +1,98 @@
+//! A spin's findings as text: the ledger, each cause with its gaps, and the kernel's figures
+//! beside the spin's.
+
+use std::fmt::Write as _;
+
+use super::units::{count, ms_f, percent, seconds, us};
+use crate::jitter::{Cause, Jitter};
+
+/// A spin phase's findings: the ledger, each cause with its gaps, and the kernel's figures
+/// beside ours.
+pub fn jitter(out: &mut String, j: &Jitter) {
+    let cpu = j
+        .cpu
+        .map_or("unpinned".to_string(), |c| format!("on CPU {c}"));
+    let _ = writeln!(
+        out,
+        "\nhiccups: {} s spinning {cpu}, reading {}",
+        seconds(j.duration_ns),
+        j.clock
+    );
+    let _ = writeln!(
+        out,
+        "  clock reads {} ns apart at best; {} gaps over {} ns; those of {} µs or more attributed (reads cost {:.3}% of the spin)",
+        j.min_delta_ns,
+        j.gaps_count,
+        j.threshold_ns,
+        us(Some(j.attribute_threshold_ns)),
+        j.attribution_cost_ratio * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "  {:<12} {:>8} {:>8} {:>10} {:>10} {:>10}  kernel's figure",
+        "where time went", "share", "gaps", "p50 µs", "p99 µs", "max µs"
+    );
+    let _ = writeln!(
+        out,
+        "  {:<12} {:>8}",
+        "on CPU",
+        percent(Some(j.ledger.on_cpu_ratio))
+    );
+    let kernel = |cause: Cause| match cause {
+        Cause::Preempted => format!(
+            "with throttled: run-queue wait {} (schedstat); {} involuntary switches for our {} gaps",
+            percent(j.runqueue_wait_ratio),
+            count(j.involuntary_switches_count),
+            j.preemptions_count
+        ),
+        Cause::Throttled if j.sees_throttling => format!(
+            "cgroup throttled {} (cpu.stat)",
+            percent(j.cgroup_throttled_ratio)
+        ),
+        Cause::Throttled => "no CPU quota: cannot be throttled".into(),
+        Cause::Stolen if j.cpu.is_some() => {
+            format!("steal {} (/proc/stat, this CPU)", percent(j.steal_ratio))
+        }
+        Cause::Stolen => format!(
+            "steal {} (/proc/stat, all CPUs: unpinned)",
+            percent(j.steal_ratio)
+        ),
+        Cause::Unreported => "none: counted as this thread's CPU time".into(),
+        Cause::Short => "none: too short to attribute".into(),
+    };
+    for cause in Cause::ALL {
+        let gaps = j.causes.get(cause);
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>8} {:>8} {:>10} {:>10} {:>10}  {}",
+            cause.name(),
+            percent(Some(j.ledger.ratio(cause))),
+            gaps.count,
+            us(gaps.p50_ns),
+            us(gaps.p99_ns),
+            us(gaps.max_ns),
+            kernel(cause)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  timeslice (run between preemptions, less steal) p50 {}, p90 {}; from counters (on-CPU / switches) {}",
+        ms_f(j.timeslice_p50_ms),
+        ms_f(j.timeslice_p90_ms),
+        ms_f(j.timeslice_from_counters_ms)
+    );
+    if let Some(t) = j.throttle {
+        let _ = writeln!(
+            out,
+            "  throttling pattern: a throttle every {:.1} ms, running {:.0}% of each period (matches the cgroup's period: {})",
+            t.period_ms,
+            t.quota_ratio * 100.0,
+            t.matches_cgroup_period
+                .map_or("not readable".into(), |m| if m {
+                    "yes".to_string()
+                } else {
+                    "no".to_string()
+                })
+        );
+    }
+}

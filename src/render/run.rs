@@ -1,0 +1,164 @@
+//! A `dynoprobe run` report as text.
+
+use std::fmt::Write as _;
+
+use super::contention::contention;
+use super::jitter::jitter;
+use super::units::{mb_per_s, megabytes, ms, percent, percent_cell};
+use super::verdict::verdict;
+use crate::report::{Report, WorkloadReport};
+
+/// The report as text: run times, where the time went, the contention counters, the spin
+/// and the verdict, each figure with its unit and source.
+pub fn report(report: &Report) -> String {
+    let mut out = String::new();
+    machine(&mut out, report);
+    wall(&mut out, &report.workloads);
+    split(&mut out, &report.workloads);
+    contention(&mut out, &report.contention);
+    if let Some(j) = &report.jitter {
+        jitter(&mut out, j);
+    }
+    verdict(&mut out, &report.verdict);
+    out
+}
+
+fn machine(out: &mut String, report: &Report) {
+    let m = &report.machine;
+    let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+    let _ = writeln!(
+        out,
+        "machine: {} · {} CPUs · kernel {} · clocksource {} · virtualization: {}",
+        or_unknown(&m.cpu_model),
+        m.logical_cpus_count.map_or("?".into(), |n| n.to_string()),
+        or_unknown(&m.kernel),
+        or_unknown(&m.clocksource),
+        or_unknown(&m.virtualization),
+    );
+    let quota = match (m.cgroup_version, m.cgroup_quota_ratio) {
+        (None, _) => "no CPU cgroup found".to_string(),
+        (Some(v), None) => format!(
+            "cgroup {v} {}, no CPU quota",
+            m.cgroup_dir.as_deref().unwrap_or("?")
+        ),
+        (Some(v), Some(q)) => format!(
+            "cgroup {v} {}, quota {q:.2} CPUs (set on {})",
+            m.cgroup_dir.as_deref().unwrap_or("?"),
+            m.cgroup_quota_dir.as_deref().unwrap_or("?")
+        ),
+    };
+    let _ = writeln!(out, "{quota}");
+    let _ = writeln!(
+        out,
+        "fixture: {} ({} JSON)\n",
+        report.fixture.source,
+        megabytes(report.fixture.json_bytes)
+    );
+}
+
+fn wall(out: &mut String, workloads: &[WorkloadReport]) {
+    let _ = writeln!(
+        out,
+        "{:<18} {:>7} {:>10} {:>10} {:>10} {:>10} {:>7} {:>9}",
+        "workload", "runs", "p50 ms", "p90 ms", "p99 ms", "max ms", "CV", "MB/s"
+    );
+    for w in workloads {
+        let d = &w.wall_ns;
+        let _ = writeln!(
+            out,
+            "{:<18} {:>7} {:>10} {:>10} {:>10} {:>10} {:>7} {:>9}",
+            w.name,
+            w.runs_count,
+            ms(d.p50),
+            ms(d.p90),
+            ms(d.p99),
+            ms(d.max),
+            percent_cell(d.cv),
+            mb_per_s(w.throughput_bytes_per_s),
+        );
+    }
+    out.push_str(
+        "Wall-clock time per run (CLOCK_MONOTONIC), nearest-rank percentiles; CV = stddev / mean.\n\
+         MB/s = bytes per run / p50 (10^6 bytes); for chase-* the 64-byte lines visited.\n\n",
+    );
+}
+
+fn split(out: &mut String, workloads: &[WorkloadReport]) {
+    let _ = writeln!(
+        out,
+        "{:<18} {:>11} {:>11} {:>12} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
+        "where time went",
+        "on-CPU p50",
+        "on-CPU p90",
+        "off-CPU p99",
+        "off-CPU",
+        "rq-wait",
+        "rest",
+        "preempted",
+        "ns/op p50",
+        "p90/p10"
+    );
+    for w in workloads {
+        let _ = writeln!(
+            out,
+            "{:<18} {:>11} {:>11} {:>12} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
+            w.name,
+            ms(w.on_cpu_ns.p50),
+            ms(w.on_cpu_ns.p90),
+            ms(w.off_cpu_ns.p99),
+            percent(Some(w.off_cpu_ratio)),
+            percent(w.runqueue_wait_ratio),
+            percent(w.other_off_cpu_ratio),
+            w.preempted_runs_count
+                .map_or("-".into(), |n| format!("{n}/{}", w.runs_count)),
+            w.ns_per_op.map_or("-".into(), |d| format!("{:.3}", d.p50)),
+            w.ns_per_op
+                .and_then(|d| d.p90_over_p10())
+                .map_or("-".into(), |r| format!("{r:.2}")),
+        );
+    }
+    out.push_str(
+        "ms per run. on-CPU: thread CPU time (CLOCK_THREAD_CPUTIME_ID); off-CPU: wall − on-CPU.\n\
+         off-CPU = rq-wait + rest, each a share of all runs' wall time. rq-wait: the kernel's run-queue\n\
+         wait (/proc/thread-self/schedstat), other tasks' turns and throttling. rest: off the CPU but not\n\
+         waiting for it: steal (kept out of thread CPU time by the steal clock) and page faults. Host\n\
+         pauses the hypervisor does not report count as on-CPU time here; the spin below sees them.\n\
+         preempted: runs with an involuntary context switch (getrusage). ns/op: fixed work timed in\n\
+         blocks inside each run (a dependent load; a 16-byte AES block), the median block per run;\n\
+         p50 over runs and p90/p10 across runs. A gap inside a run cannot move it.\n\n",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_has_one_row_per_workload_in_milliseconds() {
+        let text = report(&crate::report::tests::report());
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("json-serde-value"))
+            .unwrap();
+        let cells: Vec<_> = row.split_whitespace().collect();
+        // 2 ms lands in a 1024 ns bucket whose top, 2 000 895 ns, is what the histogram reports.
+        assert_eq!(cells[1..6], ["3", "2.001", "3.000", "3.000", "3.000"]);
+        // 4 MB / 2.000895 ms, in 10^6 bytes per second.
+        assert_eq!(cells[7], "1999.1");
+        let split = text
+            .lines()
+            .filter(|l| l.starts_with("json-serde-value"))
+            .nth(1)
+            .unwrap();
+        let cells: Vec<_> = split.split_whitespace().collect();
+        assert_eq!(cells[4..], ["50.0%", "n/a", "n/a", "2/3", "-", "-"]);
+        assert!(text.contains("fixture: shipped (4.00 MB JSON)"));
+        assert!(text.contains("contention over the whole run"));
+        assert!(text.contains("verdict: QUIET — The platform took less than 2.0%"));
+        assert!(
+            text.trim_end()
+                .ends_with("· throttled n/a of the time, n/a of periods (cgroup cpu.stat)"),
+            "verdict last: {text}"
+        );
+    }
+}

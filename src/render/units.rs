@@ -1,0 +1,116 @@
+//! Every unit a figure is printed in, in one place. A missing figure prints as [`MISSING`]
+//! (or `-` in a table cell), never as 0.
+
+/// What a figure that was not measured prints as.
+pub const MISSING: &str = "n/a";
+
+/// Nanoseconds as milliseconds, three decimals, no unit (for columns headed "ms").
+pub fn ms(ns: u64) -> String {
+    format!("{:.3}", ns as f64 / 1e6)
+}
+
+/// Nanoseconds as milliseconds with the unit: `1.234 ms`.
+pub fn ms_with_unit(ns: u64) -> String {
+    format!("{} ms", ms(ns))
+}
+
+/// Nanoseconds as microseconds, one decimal, no unit; `-` when absent.
+pub fn us(ns: Option<u64>) -> String {
+    ns.map_or("-".into(), |ns| format!("{:.1}", ns as f64 / 1e3))
+}
+
+/// Milliseconds with two decimals and the unit, or [`MISSING`].
+pub fn ms_f(ms: Option<f64>) -> String {
+    ms.map_or(MISSING.into(), |ms| format!("{ms:.2} ms"))
+}
+
+/// A duration in ns, in the unit that reads best: `1.234 s`, `2.345 ms`, `12.34 µs`, `56.7 ns`.
+pub fn time(ns: f64) -> String {
+    match ns {
+        ns if ns >= 1e9 => format!("{:.3} s", ns / 1e9),
+        ns if ns >= 1e6 => format!("{:.3} ms", ns / 1e6),
+        ns if ns >= 1e3 => format!("{:.2} µs", ns / 1e3),
+        ns => format!("{ns:.1} ns"),
+    }
+}
+
+/// Nanoseconds as seconds with one decimal, no unit.
+pub fn seconds(ns: u64) -> String {
+    format!("{:.1}", ns as f64 / 1e9)
+}
+
+/// Nanoseconds as seconds with three decimals and the unit: `1.250 s` (a moment in a spin).
+pub fn seconds_with_unit(ns: u64) -> String {
+    format!("{:.3} s", ns as f64 / 1e9)
+}
+
+/// Bytes in 10^6 bytes, two decimals, with the unit: `4.00 MB`.
+pub fn megabytes(bytes: u64) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+/// A 0..1 ratio as a percentage with one decimal: `12.3%`, or [`MISSING`].
+pub fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or(MISSING.into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// A 0..1 ratio as a percentage for a table cell: `12.3%`, or `-`.
+pub fn percent_cell(ratio: Option<f64>) -> String {
+    ratio.map_or("-".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// A 0..1 ratio as a bare percentage number for columns headed "%": `12.3`, or `-`.
+pub fn percent_number(ratio: Option<f64>) -> String {
+    ratio.map_or("-".into(), |r| format!("{:.1}", r * 100.0))
+}
+
+/// Events per second: `12.3/s`, or [`MISSING`].
+pub fn per_second(per_s: Option<f64>) -> String {
+    per_s.map_or(MISSING.into(), |r| format!("{r:.1}/s"))
+}
+
+/// Bytes per second in 10^6 bytes per second, one decimal, no unit; `-` when absent.
+pub fn mb_per_s(bytes_per_s: Option<f64>) -> String {
+    bytes_per_s.map_or("-".into(), |b| format!("{:.1}", b / 1e6))
+}
+
+/// A count, or [`MISSING`].
+pub fn count(n: Option<u64>) -> String {
+    n.map_or(MISSING.into(), |n| n.to_string())
+}
+
+/// A ratio of two figures (slow / fast), two decimals and `×`.
+pub fn times(ratio: f64) -> String {
+    format!("{ratio:.2}×")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_unit_prints_as_documented() {
+        assert_eq!(ms(2_000_895), "2.001");
+        assert_eq!(ms_with_unit(2_500_000), "2.500 ms");
+        assert_eq!((us(Some(1_960)), us(None)), ("2.0".into(), "-".into()));
+        assert_eq!(
+            (ms_f(Some(3.921)), ms_f(None)),
+            ("3.92 ms".into(), "n/a".into())
+        );
+        assert_eq!(time(1.5e9), "1.500 s");
+        assert_eq!(time(1_340_000.0), "1.340 ms");
+        assert_eq!(time(89_670.0), "89.67 µs");
+        assert_eq!(time(5.43), "5.4 ns");
+        assert_eq!(seconds(1_500_000_000), "1.5");
+        assert_eq!(seconds_with_unit(1_250_000_000), "1.250 s");
+        assert_eq!(megabytes(4_000_000), "4.00 MB");
+        assert_eq!(percent(Some(0.0834)), "8.3%");
+        assert_eq!(percent(None), "n/a");
+        assert_eq!(percent_cell(None), "-");
+        assert_eq!(percent_number(Some(0.7)), "70.0");
+        assert_eq!(per_second(Some(12.34)), "12.3/s");
+        assert_eq!(mb_per_s(Some(1_999_105_000.0)), "1999.1");
+        assert_eq!((count(Some(7)), count(None)), ("7".into(), "n/a".into()));
+        assert_eq!(times(1.3), "1.30×");
+    }
+}
