@@ -215,16 +215,53 @@ impl BenchArgs {
     }
 }
 
-/// Where criterion writes: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else
-/// `target/criterion` (criterion 0.8's own rule).
+/// Where criterion writes, by criterion 0.8's own rule: `$CRITERION_HOME`, else
+/// `$CARGO_TARGET_DIR/criterion`, else the target directory `cargo metadata` names (in a
+/// workspace member, the workspace's) joined with `criterion`, else `target/criterion`.
+/// Criterion asks the `cargo` in `$CARGO`, which cargo sets for a bench; from a shell
+/// (`dynoprobe compare`), the `cargo` on the PATH.
 pub fn criterion_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+    home_by_rule(
+        std::env::var_os("CRITERION_HOME"),
+        std::env::var_os("CARGO_TARGET_DIR"),
+        || cargo_target_directory(Path::new(".")),
+    )
+}
+
+/// Criterion's rule, given its inputs (the metadata asked only when needed).
+fn home_by_rule(
+    criterion_home: Option<std::ffi::OsString>,
+    cargo_target_dir: Option<std::ffi::OsString>,
+    metadata_target_dir: impl FnOnce() -> Option<PathBuf>,
+) -> PathBuf {
+    if let Some(home) = criterion_home {
         return PathBuf::from(home);
     }
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(target) => PathBuf::from(target).join("criterion"),
-        None => PathBuf::from("target/criterion"),
+    cargo_target_dir
+        .map(PathBuf::from)
+        .or_else(metadata_target_dir)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("criterion")
+}
+
+/// `target_directory` of `cargo metadata` run in `dir`; `None` without cargo or a package.
+fn cargo_target_directory(dir: &Path) -> Option<PathBuf> {
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        target_directory: PathBuf,
     }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let metadata: Metadata = serde_json::from_slice(&output.stdout).ok()?;
+    Some(metadata.target_directory)
 }
 
 #[cfg(test)]
@@ -325,5 +362,48 @@ mod tests {
         assert_eq!(json["benchmark"], "g/f");
         assert_eq!(json["off_cpu_ns"]["p50"], 100);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn criterions_home_follows_its_rule_in_order() {
+        let asked = std::cell::Cell::new(false);
+        let metadata = || {
+            asked.set(true);
+            Some(PathBuf::from("/ws/target"))
+        };
+        let home = home_by_rule(Some("/h".into()), Some("/t".into()), metadata);
+        assert_eq!((home, asked.get()), (PathBuf::from("/h"), false));
+        let home = home_by_rule(None, Some("/t".into()), metadata);
+        assert_eq!((home, asked.get()), (PathBuf::from("/t/criterion"), false));
+        let home = home_by_rule(None, None, metadata);
+        assert_eq!(
+            (home, asked.get()),
+            (PathBuf::from("/ws/target/criterion"), true)
+        );
+        let home = home_by_rule(None, None, || None);
+        assert_eq!(home, PathBuf::from("target/criterion"));
+    }
+
+    #[test]
+    fn in_a_workspace_member_the_target_is_the_workspaces() {
+        let ws = std::env::temp_dir().join(format!("dynoprobe-ws-{}", std::process::id()));
+        let member = ws.join("member");
+        std::fs::create_dir_all(member.join("src")).unwrap();
+        std::fs::write(
+            ws.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"member\"]\nresolver = \"2\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            member.join("Cargo.toml"),
+            "[package]\nname = \"member\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        )
+        .unwrap();
+        std::fs::write(member.join("src/lib.rs"), "").unwrap();
+        let found = cargo_target_directory(&member);
+        let expected = ws.canonicalize().unwrap().join("target");
+        std::fs::remove_dir_all(&ws).unwrap();
+        // Not member/target, where the old rule looked.
+        assert_eq!(found.expect("cargo metadata in the member"), expected);
     }
 }
