@@ -4,14 +4,18 @@
 //! Every numeric field names its unit (`_ns`, `_ratio`, `_per_s`, `_bytes`, `_count`);
 //! anything not measured is `null`, never 0.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
-use crate::jitter::Jitter;
+use crate::jitter::{self, Jitter, SpinError, clock::Choice};
 pub use crate::runner::WorkloadReport;
+use crate::runner::{Plan, Progress, Runs, measure};
 use crate::signal::machine::Machine;
-use crate::signal::snapshot::Contention;
-use crate::verdict::Verdict;
+use crate::signal::snapshot::{Contention, Sampler};
+use crate::verdict::{Evidence, Verdict, decide};
 use crate::workload::fixture::Origin;
+use crate::workload::{Inputs, Spec, WorkloadError};
 
 /// Version of the JSON layout; bumped when a field changes meaning or goes away.
 /// Version 2: `jitter` holds the ledger and per-cause gaps, `preemptions_count` counts only
@@ -51,6 +55,198 @@ impl FixtureInfo {
         };
         FixtureInfo { source, json_bytes }
     }
+}
+
+/// The oldest report `--reference` reads: `workloads[].ns_per_op` has meant the same since
+/// version 2 (version 3 reshaped only the verdict).
+pub const REFERENCE_MIN_SCHEMA: u32 = 2;
+
+/// What a `run` measures, and how long it takes.
+#[derive(Debug, Clone)]
+pub struct RunPlan<'a> {
+    /// The workloads, in order.
+    pub specs: Vec<&'static Spec>,
+    /// Skip a workload that cannot be prepared on this fixture (and say so through
+    /// [`RunEvent::Skipped`]) instead of failing: for "all", not for workloads asked for by
+    /// name.
+    pub skip_unpreparable: bool,
+    pub inputs: &'a Inputs,
+    pub machine: Machine,
+    pub budget: Budget,
+    /// Run count instead of the budget's automatic one.
+    pub runs: Option<u32>,
+    /// The CPU the spin is pinned to (the caller's, by default).
+    pub cpu: Option<usize>,
+    /// `ns_per_op` medians of an earlier report, by workload ([`reference_medians`]).
+    pub reference: &'a [(String, f64)],
+}
+
+/// How `run` spends its time: about 15 s by default, about 5 s quick.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub plan: Plan,
+    /// How long the spin after the workloads lasts.
+    pub spin: Duration,
+}
+
+impl Budget {
+    pub fn standard() -> Budget {
+        Budget {
+            plan: Plan {
+                runs: Runs::Auto,
+                warmup: Duration::from_millis(100),
+                target: Duration::from_millis(700),
+                min_runs: 20,
+            },
+            spin: Duration::from_secs(2),
+        }
+    }
+
+    pub fn quick() -> Budget {
+        Budget {
+            plan: Plan {
+                runs: Runs::Auto,
+                warmup: Duration::from_millis(40),
+                target: Duration::from_millis(200),
+                min_runs: 5,
+            },
+            spin: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What a run is doing, for a progress display.
+#[derive(Debug)]
+pub enum RunEvent<'a> {
+    Preparing(&'static str),
+    /// A workload was skipped: it cannot be prepared on this fixture.
+    Skipped(&'a WorkloadError),
+    Measuring(&'static str, Progress),
+    Spinning(Duration),
+}
+
+/// Why a run could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Prepare(WorkloadError),
+    #[error("while measuring {workload}: {source}")]
+    Measure {
+        workload: &'static str,
+        source: WorkloadError,
+    },
+    #[error("no workload could run on this fixture")]
+    NothingRan,
+    #[error(transparent)]
+    Spin(#[from] SpinError),
+}
+
+/// Measures every workload of `plan`, then spins, and decides: the whole `run` report.
+/// The kernel's contention counters cover all of it.
+pub fn run(plan: &RunPlan<'_>, on: &mut dyn FnMut(RunEvent<'_>)) -> Result<Report, RunError> {
+    let runner_plan = Plan {
+        runs: plan.runs.map_or(Runs::Auto, Runs::Exactly),
+        ..plan.budget.plan
+    };
+    let mut sampler = Sampler::new();
+    let start = sampler.take();
+    let mut workloads = Vec::new();
+    for spec in &plan.specs {
+        on(RunEvent::Preparing(spec.name));
+        let mut prepared = match spec.prepare(plan.inputs) {
+            Ok(prepared) => prepared,
+            Err(error) if plan.skip_unpreparable => {
+                on(RunEvent::Skipped(&error));
+                continue;
+            }
+            Err(error) => return Err(RunError::Prepare(error)),
+        };
+        let measured = measure(prepared.as_mut(), &runner_plan, &mut |progress| {
+            on(RunEvent::Measuring(spec.name, progress))
+        })
+        .map_err(|source| RunError::Measure {
+            workload: spec.name,
+            source,
+        })?;
+        workloads.push(WorkloadReport::from_measured(&measured));
+    }
+    if workloads.is_empty() {
+        return Err(RunError::NothingRan);
+    }
+    on(RunEvent::Spinning(plan.budget.spin));
+    // Pinned (to the CPU it is on, unless the plan chose one) so that the steal it is
+    // checked against is that CPU's, not the average of all.
+    let options = jitter::Options {
+        duration: plan.budget.spin,
+        cpu: plan.cpu.or_else(jitter::current_cpu),
+        ..jitter::Options::default()
+    };
+    let (jitter, _) = jitter::measure(&Choice::detect(), &options)?;
+    let contention = sampler.take().since(&start);
+    let verdict = decide(&Evidence {
+        contention: &contention,
+        jitter: Some(&jitter),
+        workloads: &workloads,
+        reference: plan.reference,
+    });
+    let fixture = &plan.inputs.fixture;
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        machine: plan.machine.clone(),
+        fixture: FixtureInfo::new(&fixture.origin, fixture.json.len() as u64),
+        workloads,
+        contention,
+        jitter: Some(jitter),
+        verdict,
+    })
+}
+
+/// Why an earlier report cannot be a reference.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("is not a dynoprobe --json report (needs schema_version and workloads[].name): {0}")]
+    NotAReport(String),
+    #[error(
+        "has schema_version {0}; this dynoprobe compares against versions {REFERENCE_MIN_SCHEMA} to {SCHEMA_VERSION} (make the reference again with `dynoprobe run --json`)"
+    )]
+    Version(u32),
+    #[error(
+        "has no fixed-work workload with a positive ns_per_op median (chase-*, decrypt-cbc, decrypt-ctr)"
+    )]
+    NoFixedWork,
+}
+
+/// `ns_per_op` medians by fixed-work workload from the bytes of an earlier `--json` report.
+pub fn reference_medians(json: &[u8]) -> Result<Vec<(String, f64)>, ReferenceError> {
+    #[derive(serde::Deserialize)]
+    struct Earlier {
+        schema_version: u32,
+        workloads: Vec<EarlierWorkload>,
+    }
+    #[derive(serde::Deserialize)]
+    struct EarlierWorkload {
+        name: String,
+        ns_per_op: Option<PerOp>,
+    }
+    #[derive(serde::Deserialize)]
+    struct PerOp {
+        p50: f64,
+    }
+    let earlier: Earlier =
+        serde_json::from_slice(json).map_err(|e| ReferenceError::NotAReport(e.to_string()))?;
+    if !(REFERENCE_MIN_SCHEMA..=SCHEMA_VERSION).contains(&earlier.schema_version) {
+        return Err(ReferenceError::Version(earlier.schema_version));
+    }
+    let medians: Vec<(String, f64)> = earlier
+        .workloads
+        .into_iter()
+        .filter_map(|w| Some((w.name, w.ns_per_op?.p50)))
+        .filter(|(_, ns)| ns.is_finite() && *ns > 0.0)
+        .collect();
+    if medians.is_empty() {
+        return Err(ReferenceError::NoFixedWork);
+    }
+    Ok(medians)
 }
 
 #[cfg(test)]
@@ -124,5 +320,26 @@ pub(crate) mod tests {
         assert_eq!(v["basis"]["steal_ratio"], 0.0);
         assert!(v["basis"]["spin"].is_null());
         assert!(v.get("summary").is_none(), "prose is the renderer's: {v}");
+    }
+
+    #[test]
+    fn references_must_be_reports_with_fixed_work() {
+        let good = br#"{"schema_version": 2, "workloads": [{"name": "chase-l2", "ns_per_op": {"p50": 4.5}},
+            {"name": "json-serde-value", "ns_per_op": null}]}"#;
+        assert_eq!(
+            reference_medians(good).unwrap(),
+            vec![("chase-l2".to_string(), 4.5)]
+        );
+        let old = br#"{"schema_version": 1, "workloads": []}"#;
+        assert_eq!(reference_medians(old), Err(ReferenceError::Version(1)));
+        let future = br#"{"schema_version": 99, "workloads": []}"#;
+        assert_eq!(reference_medians(future), Err(ReferenceError::Version(99)));
+        let zero = br#"{"schema_version": 3, "workloads": [{"name": "chase-l2", "ns_per_op": {"p50": 0}}]}"#;
+        assert_eq!(reference_medians(zero), Err(ReferenceError::NoFixedWork));
+        let truncated = br#"{"workloads": [{"name": "chase-l2"}"#;
+        assert!(matches!(
+            reference_medians(truncated),
+            Err(ReferenceError::NotAReport(_))
+        ));
     }
 }
