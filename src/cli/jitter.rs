@@ -1,92 +1,24 @@
-//! `dynoprobe jitter`: spin on chosen CPUs, then sleep to deadlines; report and verdict.
+//! `dynoprobe jitter`: the flags' CPU lists, a call to [`dynoprobe::report::jitter`], and its
+//! rendering.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
-use anyhow::Context;
-use dynoprobe::jitter::clock::Choice;
-use dynoprobe::jitter::sleep::overshoot;
-use dynoprobe::jitter::{Options, measure};
 use dynoprobe::render;
-use dynoprobe::signal::machine::Machine;
-use dynoprobe::verdict::{Evidence, decide};
-use serde::Serialize;
+use dynoprobe::report::{JitterPlan, jitter as measure_jitter};
 
 use super::JitterArgs;
 
-/// The sleep phase lasts this long at most.
-const SLEEP_PHASE: Duration = Duration::from_secs(2);
-
-#[derive(Serialize)]
-struct JitterReport {
-    schema_version: u32,
-    machine: Machine,
-    contention: dynoprobe::signal::snapshot::Contention,
-    jitter: Vec<dynoprobe::jitter::Jitter>,
-    sleep_overshoot_ns: Option<dynoprobe::stats::Distribution>,
-    sleep_interval_ns: u64,
-    verdict: dynoprobe::verdict::Verdict,
-}
-
 pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
-    let clock = Choice::detect();
-    let options = |cpu| Options {
-        duration: args.duration,
-        threshold_ns: args.threshold,
-        attribute_threshold_ns: args.attribute_threshold,
-        cpu,
-    };
     if !args.json {
         eprintln!("spinning for {:.1} s …", args.duration.as_secs_f64());
     }
-    let results = match &args.cpus {
-        None => vec![measure(&clock, &options(None))?],
-        Some(cpus) => std::thread::scope(|scope| {
-            let handles: Vec<_> = cpus
-                .0
-                .iter()
-                .map(|&cpu| {
-                    let (clock, options) = (&clock, options(Some(cpu)));
-                    scope.spawn(move || measure(clock, &options))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .map_err(|_| anyhow::anyhow!("a spinning thread panicked"))?
-                        .map_err(anyhow::Error::from)
-                })
-                .collect::<anyhow::Result<Vec<_>>>()
-        })?,
-    };
-    let sleep_overshoot_ns = overshoot(
-        SLEEP_PHASE.min(args.duration),
-        Duration::from_nanos(args.sleep_interval),
-    );
-    let (jitters, contentions): (Vec<_>, Vec<_>) = results.into_iter().unzip();
-    let contention = contentions
-        .into_iter()
-        .next()
-        .context("no CPU to spin on")?;
-    let worst = jitters
-        .iter()
-        .max_by(|a, b| a.off_cpu_ratio.total_cmp(&b.off_cpu_ratio));
-    let verdict = decide(&Evidence {
-        contention: &contention,
-        jitter: worst,
-        workloads: &[],
-        reference: &[],
-    });
-    let report = JitterReport {
-        schema_version: dynoprobe::report::SCHEMA_VERSION,
-        machine: Machine::read(),
-        contention,
-        jitter: jitters,
-        sleep_overshoot_ns,
+    let report = measure_jitter(&JitterPlan {
+        duration: args.duration,
+        cpus: args.cpus.map(|c| c.0).unwrap_or_default(),
+        threshold_ns: args.threshold,
+        attribute_threshold_ns: args.attribute_threshold,
         sleep_interval_ns: args.sleep_interval,
-        verdict,
-    };
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

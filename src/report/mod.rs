@@ -1,0 +1,138 @@
+//! The reports of `dynoprobe run` and `dynoprobe jitter`: what was measured and decided, in
+//! the JSON schema the README documents, and the functions that assemble them ([`run()`],
+//! [`jitter()`]); [`crate::render`] writes them as text.
+//!
+//! Every numeric field names its unit (`_ns`, `_ratio`, `_per_s`, `_bytes`, `_count`);
+//! anything not measured is `null`, never 0.
+
+use serde::Serialize;
+
+use crate::jitter::Jitter;
+pub use crate::runner::WorkloadReport;
+use crate::signal::machine::Machine;
+use crate::signal::snapshot::Contention;
+use crate::verdict::Verdict;
+use crate::workload::fixture::Origin;
+
+mod jitter;
+mod run;
+
+pub use jitter::{JitterPlan, JitterReport, SLEEP_PHASE, jitter};
+pub use run::{
+    Budget, REFERENCE_MIN_SCHEMA, ReferenceError, RunError, RunEvent, RunPlan, reference_medians,
+    run,
+};
+
+/// Version of the JSON layout; bumped when a field changes meaning or goes away.
+/// Version 2: `jitter` holds the ledger and per-cause gaps, `preemptions_count` counts only
+/// gaps the thread was switched out for, `verdict.causes` lists costs, and the reference for
+/// `slowed` is `workloads[].ns_per_op`. Version 3: the verdict holds numbers, not prose:
+/// `verdict.summary` and `verdict.evidence` are gone, `verdict.slowed` and `verdict.basis`
+/// hold what they said.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// A whole `dynoprobe run`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub machine: Machine,
+    pub fixture: FixtureInfo,
+    pub workloads: Vec<WorkloadReport>,
+    /// The kernel's contention counters over the whole run.
+    pub contention: Contention,
+    /// The spin phase, when there was one.
+    pub jitter: Option<Jitter>,
+    pub verdict: Verdict,
+}
+
+/// Which JSON the JSON and decrypt workloads ran on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FixtureInfo {
+    /// `shipped` (fixtures/payload.json) or the path given with `--fixture`.
+    pub source: String,
+    pub json_bytes: u64,
+}
+
+impl FixtureInfo {
+    pub fn new(origin: &Origin, json_bytes: u64) -> FixtureInfo {
+        let source = match origin {
+            Origin::Shipped => "shipped".to_string(),
+            Origin::File(path) => path.display().to_string(),
+        };
+        FixtureInfo { source, json_bytes }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    use crate::runner::Measured;
+    use crate::signal::snapshot::Sampler;
+    use crate::stats::Distribution;
+    use crate::verdict::{Basis, Class};
+
+    /// A report of one measured workload and a quiet verdict, for tests of its rendering.
+    pub(crate) fn report() -> Report {
+        let measured = Measured {
+            name: "json-serde-value",
+            bytes_per_run: 4_000_000,
+            runs_count: 3,
+            wall_ns: Distribution::of([1_000_000, 2_000_000, 3_000_000]).unwrap(),
+            on_cpu_ns: Distribution::of([1_000_000, 1_000_000, 1_000_000]).unwrap(),
+            off_cpu_ns: Distribution::of([0, 1_000_000, 2_000_000]).unwrap(),
+            off_cpu_ratio: 0.5,
+            preempted_runs_count: Some(2),
+            runqueue_wait_ratio: None,
+            ns_per_op: None,
+            checksum: 42,
+        };
+        let mut sampler = Sampler::new();
+        let earlier = sampler.take();
+        Report {
+            schema_version: SCHEMA_VERSION,
+            machine: Machine::default(),
+            fixture: FixtureInfo::new(&Origin::Shipped, 4_000_000),
+            workloads: vec![WorkloadReport::from_measured(&measured)],
+            contention: sampler.take().since(&earlier),
+            jitter: None,
+            verdict: Verdict {
+                class: Class::Quiet,
+                platform: None,
+                causes: Vec::new(),
+                slowed: Vec::new(),
+                basis: Basis {
+                    steal_ratio: Some(0.0),
+                    runqueue_wait_ratio: None,
+                    throttled_ratio: None,
+                    throttled_period_ratio: None,
+                    spin: None,
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn json_carries_units_and_nulls_for_what_was_not_measured() {
+        let json = serde_json::to_value(report()).unwrap();
+        assert_eq!(json["schema_version"], 3);
+        assert!(json["workloads"][0]["ns_per_op"].is_null());
+        assert!(json["workloads"][0]["other_off_cpu_ratio"].is_null());
+        let w = &json["workloads"][0];
+        assert_eq!(w["runs_count"], 3);
+        let p50 = w["wall_ns"]["p50"].as_u64().unwrap();
+        assert!(p50.abs_diff(2_000_000) < 2_000, "{p50}");
+        assert_eq!(w["on_cpu_ns"]["count"], 3);
+        assert_eq!(w["off_cpu_ratio"], 0.5);
+        assert_eq!(w["preempted_runs_count"], 2);
+        assert!(w["runqueue_wait_ratio"].is_null());
+        assert!(json["contention"]["elapsed_ns"].as_u64().is_some());
+        assert!(json["machine"]["kernel"].is_null());
+        assert_eq!(json["fixture"]["source"], "shipped");
+        let v = &json["verdict"];
+        assert_eq!(v["class"], "quiet");
+        assert_eq!(v["basis"]["steal_ratio"], 0.0);
+        assert!(v["basis"]["spin"].is_null());
+        assert!(v.get("summary").is_none(), "prose is the renderer's: {v}");
+    }
+}
