@@ -50,7 +50,7 @@ fn report(recorder: &mut Recorder, name: &str) {
     if args.dry {
         return;
     }
-    println!("{}", summary.line());
+    println!("{}", dynoprobe::render::sidecar::line(&summary));
     let dir = criterion_home().join(name).join("dynoprobe");
     if let Err(error) = summary.write(&dir, args.save_baseline.as_deref()) {
         eprintln!(

@@ -5,6 +5,7 @@ mod compare;
 mod drive;
 mod fixtures;
 mod jitter;
+mod parse;
 mod run;
 #[cfg(feature = "serve")]
 mod serve;
@@ -13,7 +14,7 @@ mod signals;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use dynoprobe::runner::MAX_RUNS;
+use parse::{parse_alpha, parse_interval, parse_runs, parse_threshold};
 
 /// Measures how much a shared CPU costs the code running on it: hypervisor steal, waiting
 /// on the run queue, cgroup throttling, or a CPU slowed by neighbours.
@@ -73,11 +74,11 @@ struct DriveArgs {
     #[arg(value_name = "URL")]
     url: String,
     /// Calls to make (each one run of the workload).
-    #[arg(long, short = 'n', default_value_t = 100, value_name = "N", value_parser = drive::parse_calls)]
+    #[arg(long, short = 'n', default_value_t = 100, value_name = "N", value_parser = parse::parse_calls)]
     calls: u32,
     /// Calls in flight at once; above 1 only with several server processes (dynos), since
     /// one server runs one batch at a time and answers the rest with 429.
-    #[arg(long, short = 'c', default_value_t = 1, value_name = "N", value_parser = drive::parse_concurrency)]
+    #[arg(long, short = 'c', default_value_t = 1, value_name = "N", value_parser = parse::parse_concurrency)]
     concurrency: u32,
     /// The workload each call runs [default: the server's, decrypt-parse].
     #[arg(long, short = 'w', value_name = "NAME")]
@@ -93,7 +94,7 @@ struct SignalsArgs {
     #[arg(long, short = 'i', value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
     interval: std::time::Duration,
     /// Stop after this many lines [default: run until interrupted].
-    #[arg(long, short = 'c', value_name = "N", value_parser = signals::parse_count)]
+    #[arg(long, short = 'c', value_name = "N", value_parser = parse::parse_count)]
     count: Option<u64>,
     /// Print each interval as one JSON object per line (JSON Lines), every field with its unit.
     #[arg(long)]
@@ -121,7 +122,7 @@ struct RunArgs {
     #[arg(long)]
     quick: bool,
     /// Pin the whole probe (workloads and spin) to this CPU.
-    #[arg(long, value_name = "N", value_parser = jitter::parse_cpu)]
+    #[arg(long, value_name = "N", value_parser = parse::parse_cpu)]
     cpu: Option<usize>,
     /// An earlier report (--json) of the same instance class, e.g. a quiet or dedicated one:
     /// fixed work that now costs 1.2× its CPU time there is reported as slowed.
@@ -177,8 +178,8 @@ struct JitterArgs {
     #[arg(long, short = 'd', value_name = "DURATION", default_value = "5s", value_parser = parse_interval)]
     duration: std::time::Duration,
     /// CPUs to spin on, one pinned thread each: `0`, `0,2`, `0-3` [default: one unpinned thread].
-    #[arg(long, value_name = "LIST", value_parser = jitter::parse_cpus)]
-    cpus: Option<jitter::CpuList>,
+    #[arg(long, value_name = "LIST", value_parser = parse::parse_cpus)]
+    cpus: Option<parse::CpuList>,
     /// Record gaps longer than this (e.g. 200ns, 1us) [default: 8 × the smallest clock-read delta].
     #[arg(long, value_name = "DURATION", value_parser = parse_threshold)]
     threshold: Option<u64>,
@@ -232,60 +233,6 @@ fn end_quietly_on_a_closed_pipe() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
-/// A duration with a unit: `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, or plain seconds.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let units: [(&str, f64); 8] = [
-        ("ns", 1e-9),
-        ("us", 1e-6),
-        ("µs", 1e-6),
-        ("ms", 1e-3),
-        ("s", 1.0),
-        ("m", 60.0),
-        ("h", 3600.0),
-        ("", 1.0),
-    ];
-    let (number, scale) = units
-        .iter()
-        .find_map(|(unit, scale)| Some((text.strip_suffix(unit)?, *scale)))
-        .unwrap_or((text, 1.0));
-    let seconds = number.trim().parse::<f64>().ok().map(|n| n * scale);
-    match seconds {
-        Some(s) if s.is_finite() && s > 0.0 => Ok(std::time::Duration::from_secs_f64(s)),
-        _ => Err(format!(
-            "expected a positive duration such as 200ns, 5us, 500ms, 2s or 1m; got '{text}'"
-        )),
-    }
-}
-
-/// `--interval`/`--duration`: 10 ms to 1 hour.
-fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
-    let d = parse_duration(text)?;
-    if !(0.01..=3600.0).contains(&d.as_secs_f64()) {
-        return Err(format!("expected a duration from 10ms to 1h; got '{text}'"));
-    }
-    Ok(d)
-}
-
-/// `--threshold` and friends: 1 ns to 1 s, in ns.
-fn parse_threshold(text: &str) -> Result<u64, String> {
-    let ns = parse_duration(text)?.as_nanos();
-    if !(1..=1_000_000_000).contains(&ns) {
-        return Err(format!("expected a threshold from 1ns to 1s; got '{text}'"));
-    }
-    Ok(ns as u64)
-}
-
-/// `--alpha`: a probability strictly between 0 and 1.
-fn parse_alpha(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(a) if a > 0.0 && a < 1.0 => Ok(a),
-        _ => Err(format!(
-            "expected a significance level between 0 and 1, e.g. 0.05; got '{text}'"
-        )),
-    }
-}
-
 /// A progress bar on stderr with `template`, or a hidden one when the output is JSON or
 /// stderr is not a terminal.
 fn progress_bar(json: bool, template: &str, length: u64) -> indicatif::ProgressBar {
@@ -301,56 +248,9 @@ fn progress_bar(json: bool, template: &str, length: u64) -> indicatif::ProgressB
     bar
 }
 
-/// `text` as a whole number from 1 to `max`, or `None`.
-#[cfg(feature = "serve")]
-fn whole_number(text: &str, max: u32) -> Option<u32> {
-    match text.trim().parse::<u64>() {
-        Ok(n @ 1..) if n <= u64::from(max) => Some(n as u32),
-        _ => None,
-    }
-}
-
-/// `--runs`: a whole number from 1 to [`MAX_RUNS`].
-fn parse_runs(text: &str) -> Result<u32, String> {
-    let expected = format!("expected a whole number of runs from 1 to {MAX_RUNS}");
-    match text.trim().parse::<u64>() {
-        Ok(0) => Err(format!("{expected}; 0 runs would measure nothing")),
-        Ok(n) if n > u64::from(MAX_RUNS) => Err(format!("{expected}, got {n}")),
-        Ok(n) => Ok(n as u32),
-        Err(_) => Err(format!("{expected}, got '{text}'")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn runs_must_be_a_sane_whole_number() {
-        assert_eq!(parse_runs("25"), Ok(25));
-        assert!(parse_runs("0").unwrap_err().contains("measure nothing"));
-        assert!(parse_runs("1e12").unwrap_err().contains("got '1e12'"));
-        assert!(parse_runs("1000001").unwrap_err().contains("from 1 to"));
-        assert!(parse_runs("-3").is_err());
-    }
-
-    #[test]
-    fn durations_take_units_and_refuse_nonsense() {
-        use std::time::Duration;
-        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_interval("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_interval("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_interval("1h"), Ok(Duration::from_secs(3600)));
-        for bad in ["0", "0s", "1ms", "-1s", "soon", "NaN", "inf", "2h"] {
-            assert!(parse_interval(bad).is_err(), "{bad}");
-        }
-        assert_eq!(parse_threshold("200ns"), Ok(200));
-        assert_eq!(parse_threshold("5us"), Ok(5_000));
-        assert_eq!(parse_threshold("100µs"), Ok(100_000));
-        assert!(parse_threshold("2s").is_err());
-        assert!(parse_threshold("0.1ns").is_err());
-    }
 
     #[test]
     fn clap_configuration_is_valid() {

@@ -260,7 +260,7 @@ pub fn run_query(params: &HashMap<String, String>) -> Result<RunQuery, String> {
         .ok_or_else(|| format!("unknown workload {name:?}; one of: {}", workload::names()))?;
     let runs = match params.get("runs") {
         None => DEFAULT_RUNS,
-        Some(text) => super::whole_number(text, MAX_RUNS).ok_or_else(|| {
+        Some(text) => super::parse::whole_number(text, MAX_RUNS).ok_or_else(|| {
             format!("runs must be a whole number from 1 to {MAX_RUNS}; got {text:?}")
         })?,
     };

@@ -49,26 +49,3 @@ fn row(c: &Contention) -> String {
         pct(c.cpu_usage_ratio.value()),
     )
 }
-
-/// `--count`: at least 1.
-pub fn parse_count(text: &str) -> Result<u64, String> {
-    match text.trim().parse::<u64>() {
-        Ok(0) => Err("expected a count of intervals of at least 1; 0 would print nothing".into()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!(
-            "expected a whole number of intervals; got '{text}'"
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_are_positive() {
-        assert_eq!(parse_count("3"), Ok(3));
-        assert!(parse_count("0").is_err());
-        assert!(parse_count("x").is_err());
-    }
-}

@@ -5,5 +5,6 @@
 pub mod contention;
 pub mod jitter;
 pub mod run;
+pub mod sidecar;
 pub mod units;
 pub mod verdict;

@@ -1,0 +1,234 @@
+//! Every flag's value parser, in one place: each accepts what a user would type, refuses
+//! absurd values with a message that says what it expected, and is tested on both.
+
+#[cfg(feature = "serve")]
+use super::drive::{MAX_CALLS, MAX_CONCURRENCY};
+use dynoprobe::runner::MAX_RUNS;
+
+/// A duration with a unit: `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let units: [(&str, f64); 8] = [
+        ("ns", 1e-9),
+        ("us", 1e-6),
+        ("µs", 1e-6),
+        ("ms", 1e-3),
+        ("s", 1.0),
+        ("m", 60.0),
+        ("h", 3600.0),
+        ("", 1.0),
+    ];
+    let (number, scale) = units
+        .iter()
+        .find_map(|(unit, scale)| Some((text.strip_suffix(unit)?, *scale)))
+        .unwrap_or((text, 1.0));
+    let seconds = number.trim().parse::<f64>().ok().map(|n| n * scale);
+    match seconds {
+        Some(s) if s.is_finite() && s > 0.0 => Ok(std::time::Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "expected a positive duration such as 200ns, 5us, 500ms, 2s or 1m; got '{text}'"
+        )),
+    }
+}
+
+/// `--interval`/`--duration`: 10 ms to 1 hour.
+pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(text)?;
+    if !(0.01..=3600.0).contains(&d.as_secs_f64()) {
+        return Err(format!("expected a duration from 10ms to 1h; got '{text}'"));
+    }
+    Ok(d)
+}
+
+/// `--threshold` and friends: 1 ns to 1 s, in ns.
+pub fn parse_threshold(text: &str) -> Result<u64, String> {
+    let ns = parse_duration(text)?.as_nanos();
+    if !(1..=1_000_000_000).contains(&ns) {
+        return Err(format!("expected a threshold from 1ns to 1s; got '{text}'"));
+    }
+    Ok(ns as u64)
+}
+
+/// `--alpha`: a probability strictly between 0 and 1.
+pub fn parse_alpha(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(a) if a > 0.0 && a < 1.0 => Ok(a),
+        _ => Err(format!(
+            "expected a significance level between 0 and 1, e.g. 0.05; got '{text}'"
+        )),
+    }
+}
+
+/// `text` as a whole number from 1 to `max`, or `None`.
+#[cfg(feature = "serve")]
+pub fn whole_number(text: &str, max: u32) -> Option<u32> {
+    match text.trim().parse::<u64>() {
+        Ok(n @ 1..) if n <= u64::from(max) => Some(n as u32),
+        _ => None,
+    }
+}
+
+/// `--runs`: a whole number from 1 to [`MAX_RUNS`].
+pub fn parse_runs(text: &str) -> Result<u32, String> {
+    let expected = format!("expected a whole number of runs from 1 to {MAX_RUNS}");
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err(format!("{expected}; 0 runs would measure nothing")),
+        Ok(n) if n > u64::from(MAX_RUNS) => Err(format!("{expected}, got {n}")),
+        Ok(n) => Ok(n as u32),
+        Err(_) => Err(format!("{expected}, got '{text}'")),
+    }
+}
+
+/// `--count`: at least 1.
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("expected a count of intervals of at least 1; 0 would print nothing".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "expected a whole number of intervals; got '{text}'"
+        )),
+    }
+}
+
+/// `drive --calls`.
+#[cfg(feature = "serve")]
+pub fn parse_calls(text: &str) -> Result<u32, String> {
+    bounded_count(text, MAX_CALLS, "calls")
+}
+
+/// `drive --concurrency`.
+#[cfg(feature = "serve")]
+pub fn parse_concurrency(text: &str) -> Result<u32, String> {
+    bounded_count(text, MAX_CONCURRENCY, "calls in flight")
+}
+
+/// A whole number of `what` from 1 to `max`.
+#[cfg(feature = "serve")]
+fn bounded_count(text: &str, max: u32, what: &str) -> Result<u32, String> {
+    whole_number(text, max)
+        .ok_or_else(|| format!("expected a whole number of {what} from 1 to {max}; got '{text}'"))
+}
+
+/// CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+/// One CPU number that this process may run on.
+pub fn parse_cpu(text: &str) -> Result<usize, String> {
+    let cpu: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a CPU number; got '{text}'"))?;
+    let allowed = allowed_cpus();
+    if !allowed.contains(&cpu) {
+        return Err(format!(
+            "CPU {cpu} is not one this process may run on (allowed: {allowed:?})"
+        ));
+    }
+    Ok(cpu)
+}
+
+/// A list of CPUs (one clap value, not repeated values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+/// `0`, `0,2`, `0-3`: CPUs this process may run on, without repeats.
+pub fn parse_cpus(text: &str) -> Result<CpuList, String> {
+    let mut cpus = Vec::new();
+    for part in text.split(',') {
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (parse_cpu(a)?, parse_cpu(b)?),
+            None => (parse_cpu(part)?, parse_cpu(part)?),
+        };
+        if first > last {
+            return Err(format!("CPU range '{part}' runs backwards"));
+        }
+        for cpu in first..=last {
+            let cpu = parse_cpu(&cpu.to_string())?;
+            if !cpus.contains(&cpu) {
+                cpus.push(cpu);
+            }
+        }
+    }
+    Ok(CpuList(cpus))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_must_be_a_sane_whole_number() {
+        assert_eq!(parse_runs("25"), Ok(25));
+        assert!(parse_runs("0").unwrap_err().contains("measure nothing"));
+        assert!(parse_runs("1e12").unwrap_err().contains("got '1e12'"));
+        assert!(parse_runs("1000001").unwrap_err().contains("from 1 to"));
+        assert!(parse_runs("-3").is_err());
+    }
+
+    #[test]
+    fn durations_take_units_and_refuse_nonsense() {
+        use std::time::Duration;
+        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_interval("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_interval("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_interval("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["0", "0s", "1ms", "-1s", "soon", "NaN", "inf", "2h"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_threshold("200ns"), Ok(200));
+        assert_eq!(parse_threshold("5us"), Ok(5_000));
+        assert_eq!(parse_threshold("100µs"), Ok(100_000));
+        assert!(parse_threshold("2s").is_err());
+        assert!(parse_threshold("0.1ns").is_err());
+    }
+
+    #[test]
+    fn counts_are_positive() {
+        assert_eq!(parse_count("3"), Ok(3));
+        assert!(parse_count("0").is_err());
+        assert!(parse_count("x").is_err());
+    }
+
+    #[test]
+    fn cpu_lists_are_checked_against_our_affinity() {
+        let allowed = allowed_cpus();
+        let first = allowed[0];
+        assert_eq!(parse_cpus(&first.to_string()), Ok(CpuList(vec![first])));
+        assert_eq!(
+            parse_cpus(&format!("{first},{first}")),
+            Ok(CpuList(vec![first]))
+        );
+        assert!(
+            parse_cpus("4096")
+                .unwrap_err()
+                .contains("not one this process may run on")
+        );
+        assert!(parse_cpus("x").is_err());
+        assert!(parse_cpus("").is_err());
+        if allowed.len() >= 2 {
+            let (a, b) = (allowed[0], allowed[1]);
+            assert_eq!(
+                parse_cpus(&format!("{a}-{b}")).map(|v| v.0.len()),
+                Ok(b - a + 1)
+            );
+            assert!(parse_cpus(&format!("{b}-{a}")).is_err());
+        }
+    }
+
+    #[cfg(feature = "serve")]
+    #[test]
+    fn calls_and_concurrency_are_bounded_whole_numbers() {
+        assert_eq!(parse_calls("100"), Ok(100));
+        for bad in ["0", "-1", "1e12", "1000001", "lots"] {
+            assert!(parse_calls(bad).is_err(), "{bad}");
+        }
+        assert!(parse_concurrency("257").is_err());
+    }
+}
