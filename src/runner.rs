@@ -255,8 +255,25 @@ impl WorkloadReport {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Three runs of 1, 2 and 3 ms wall time, 1 ms each on the CPU, 4 MB each.
+    pub(crate) fn measured() -> Measured {
+        Measured {
+            name: "json-serde-value",
+            bytes_per_run: 4_000_000,
+            runs_count: 3,
+            wall_ns: Distribution::of([1_000_000, 2_000_000, 3_000_000]).unwrap(),
+            on_cpu_ns: Distribution::of([1_000_000, 1_000_000, 1_000_000]).unwrap(),
+            off_cpu_ns: Distribution::of([0, 1_000_000, 2_000_000]).unwrap(),
+            off_cpu_ratio: 0.5,
+            preempted_runs_count: Some(2),
+            runqueue_wait_ratio: None,
+            ns_per_op: None,
+            checksum: 42,
+        }
+    }
 
     struct Counter(u64);
     impl Workload for Counter {
@@ -347,20 +364,7 @@ mod tests {
 
     #[test]
     fn throughput_is_bytes_over_the_median() {
-        let measured = Measured {
-            name: "json-serde-value",
-            bytes_per_run: 4_000_000,
-            runs_count: 3,
-            wall_ns: Distribution::of([1_000_000, 2_000_000, 3_000_000]).unwrap(),
-            on_cpu_ns: Distribution::of([1_000_000, 1_000_000, 1_000_000]).unwrap(),
-            off_cpu_ns: Distribution::of([0, 1_000_000, 2_000_000]).unwrap(),
-            off_cpu_ratio: 0.5,
-            preempted_runs_count: Some(2),
-            runqueue_wait_ratio: None,
-            ns_per_op: None,
-            checksum: 42,
-        };
-        let w = WorkloadReport::from_measured(&measured);
+        let w = WorkloadReport::from_measured(&measured());
         // The median is 2 ms to within the histogram's 0.1%: 4 MB / 2 ms = 2 GB/s.
         let throughput = w.throughput_bytes_per_s.unwrap();
         assert!((throughput / 2e9 - 1.0).abs() < 1e-3, "{throughput}");

@@ -1,8 +1,6 @@
 //! `dynoprobe jitter`: the flags' CPU lists, a call to [`dynoprobe::report::jitter`], and its
 //! rendering.
 
-use std::fmt::Write as _;
-
 use dynoprobe::render;
 use dynoprobe::report::{JitterPlan, jitter as measure_jitter};
 
@@ -23,24 +21,6 @@ pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    let mut out = String::new();
-    for j in &report.jitter {
-        render::jitter::jitter(&mut out, j);
-    }
-    if let Some(d) = &report.sleep_overshoot_ns {
-        let _ = writeln!(
-            out,
-            "\nsleep overshoot (clock_nanosleep to deadlines every {} µs, {} wake-ups): p50 {} µs, p99 {} µs, max {} µs",
-            report.sleep_interval_ns / 1000,
-            d.count,
-            d.p50 / 1000,
-            d.p99 / 1000,
-            d.max / 1000
-        );
-    }
-    out.push('\n');
-    render::contention::contention(&mut out, &report.contention);
-    render::verdict::verdict(&mut out, &report.verdict);
-    print!("{out}");
+    print!("{}", render::jitter::report(&report));
     Ok(())
 }

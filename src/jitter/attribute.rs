@@ -32,8 +32,8 @@ use crate::signal::schedstat::ThreadSchedstat;
 /// more when idle, most of them 20–50 µs at the timer tick's rate.
 pub const DEFAULT_ATTRIBUTE_THRESHOLD_NS: u64 = 2_000;
 
-/// The reads after a gap may take up to this many times their calibrated median before the
-/// rest is counted as a gap of its own (something took the CPU during the reads).
+/// The reads after a gap may take up to this many times their calibrated median; longer,
+/// something took the CPU during them, and the gap goes on through them.
 pub const READ_ALLOWANCE_FACTOR: u64 = 3;
 
 /// Why the thread was not running during a gap.
@@ -166,7 +166,7 @@ pub struct Attribution {
 
 impl Attribution {
     /// The host's part of a gap, told apart from the switch that ended it.
-    pub const fn host(cause: Cause) -> Attribution {
+    pub const fn of_host(cause: Cause) -> Attribution {
         Attribution {
             cause,
             switched: false,

@@ -125,7 +125,8 @@ pub struct Jitter {
     pub steal_ratio: Option<f64>,
     /// The cgroup's throttled time over the spin (`cpu.stat`) / duration, to check `throttled`.
     pub cgroup_throttled_ratio: Option<f64>,
-    /// Whether the cgroup could be read after each switch, so throttling is told apart.
+    /// Whether the cgroup has a quota and its `cpu.stat` could be read after each attributed
+    /// gap, so throttling is told apart from preemption.
     pub sees_throttling: bool,
     /// Run between consecutive preempted gaps, less stolen gaps within (the time the
     /// scheduler counted as the thread's turn).

@@ -152,9 +152,9 @@ struct GapLog<A> {
     attributor: A,
     /// Gaps at least this long are attributed.
     attribute_ticks: u64,
-    /// The reads after a gap may take this long before the rest counts as a gap.
+    /// The reads after a gap may take this long; longer, the gap goes on through them.
     allowance_ticks: u64,
-    /// Ticks spent in attribution reads (up to the allowance each).
+    /// Ticks spent in the attribution reads that kept within their allowance.
     read_ticks: u64,
     /// Gaps whose reading saw the thread's involuntary switches move.
     switched: u64,
@@ -193,8 +193,12 @@ impl<A: Attribute> GapLog<A> {
         match attribution.host {
             // The host's pause came first; the scheduler's wait ended the gap.
             Some((cause, ticks)) => {
-                self.keep(start, ticks, Attribution::host(cause));
-                self.keep(start + ticks, len - ticks, attribution);
+                self.keep(start, ticks, Attribution::of_host(cause));
+                let rest = Attribution {
+                    host: None,
+                    ..attribution
+                };
+                self.keep(start + ticks, len - ticks, rest);
             }
             None => self.keep(start, len, attribution),
         }

@@ -3,8 +3,35 @@
 
 use std::fmt::Write as _;
 
-use super::units::{count, ms_f, percent, seconds, us};
+use super::contention::contention;
+use super::units::{count, ms_f, percent, seconds, us, whole_us};
+use super::verdict::verdict;
 use crate::jitter::{Cause, Jitter};
+use crate::report::JitterReport;
+
+/// A `jitter` report as text: each spin, the sleep phase, the contention counters and the
+/// verdict.
+pub fn report(report: &JitterReport) -> String {
+    let mut out = String::new();
+    for j in &report.jitter {
+        jitter(&mut out, j);
+    }
+    if let Some(d) = &report.sleep_overshoot_ns {
+        let _ = writeln!(
+            out,
+            "\nsleep overshoot (clock_nanosleep to deadlines every {} µs, {} wake-ups): p50 {} µs, p99 {} µs, max {} µs",
+            whole_us(report.sleep_interval_ns),
+            d.count,
+            whole_us(d.p50),
+            whole_us(d.p99),
+            whole_us(d.max)
+        );
+    }
+    out.push('\n');
+    contention(&mut out, &report.contention);
+    verdict(&mut out, &report.verdict);
+    out
+}
 
 /// A spin phase's findings: the ledger, each cause with its gaps, and the kernel's figures
 /// beside ours.

@@ -19,6 +19,11 @@ pub fn us(ns: Option<u64>) -> String {
     ns.map_or("-".into(), |ns| format!("{:.1}", ns as f64 / 1e3))
 }
 
+/// Nanoseconds as whole microseconds, rounded down, no unit.
+pub fn whole_us(ns: u64) -> String {
+    (ns / 1000).to_string()
+}
+
 /// Milliseconds with two decimals and the unit, or [`MISSING`].
 pub fn ms_f(ms: Option<f64>) -> String {
     ms.map_or(MISSING.into(), |ms| format!("{ms:.2} ms"))
@@ -93,6 +98,7 @@ mod tests {
         assert_eq!(ms(2_000_895), "2.001");
         assert_eq!(ms_with_unit(2_500_000), "2.500 ms");
         assert_eq!((us(Some(1_960)), us(None)), ("2.0".into(), "-".into()));
+        assert_eq!(whole_us(89_999), "89");
         assert_eq!(
             (ms_f(Some(3.921)), ms_f(None)),
             ("3.92 ms".into(), "n/a".into())

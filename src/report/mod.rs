@@ -67,33 +67,19 @@ impl FixtureInfo {
 pub(crate) mod tests {
     use super::*;
 
-    use crate::runner::Measured;
+    use crate::runner::tests::measured;
     use crate::signal::snapshot::Sampler;
-    use crate::stats::Distribution;
     use crate::verdict::{Basis, Class};
 
     /// A report of one measured workload and a quiet verdict, for tests of its rendering.
     pub(crate) fn report() -> Report {
-        let measured = Measured {
-            name: "json-serde-value",
-            bytes_per_run: 4_000_000,
-            runs_count: 3,
-            wall_ns: Distribution::of([1_000_000, 2_000_000, 3_000_000]).unwrap(),
-            on_cpu_ns: Distribution::of([1_000_000, 1_000_000, 1_000_000]).unwrap(),
-            off_cpu_ns: Distribution::of([0, 1_000_000, 2_000_000]).unwrap(),
-            off_cpu_ratio: 0.5,
-            preempted_runs_count: Some(2),
-            runqueue_wait_ratio: None,
-            ns_per_op: None,
-            checksum: 42,
-        };
         let mut sampler = Sampler::new();
         let earlier = sampler.take();
         Report {
             schema_version: SCHEMA_VERSION,
             machine: Machine::default(),
             fixture: FixtureInfo::new(&Origin::Shipped, 4_000_000),
-            workloads: vec![WorkloadReport::from_measured(&measured)],
+            workloads: vec![WorkloadReport::from_measured(&measured())],
             contention: sampler.take().since(&earlier),
             jitter: None,
             verdict: Verdict {
