@@ -36,7 +36,10 @@ fn estimate(dir: &str, which: &str) -> f64 {
 fn medians_are_criterions_and_the_hog_is_significant() {
     let out = compare(&["quiet", "shared-cpu", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["alpha"], 0.05);
+    let rows = &json["rows"];
     let row = rows
         .as_array()
         .unwrap()
@@ -134,12 +137,12 @@ fn prices_give_runs_per_dollar_and_a_bad_price_gives_the_form() {
         "shared-cpu=25",
         "--json",
     ]);
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let cell = &rows[0]["cells"][1];
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cell = &json["rows"][0]["cells"][1];
     let expected = 1e9 / cell["median_ns"].as_f64().unwrap() * 730.0 * 3600.0 / 25.0;
     assert!((cell["runs_per_dollar"].as_f64().unwrap() / expected - 1.0).abs() < 1e-12);
     let out = compare(&["--price", "quiet:50"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(text(&out.stderr).contains("NAME=USD_PER_MONTH"));
 }
 
@@ -148,7 +151,8 @@ fn filters_groups_and_thresholds() {
     let rows = |args: &[&str]| -> Value {
         let out = compare(args);
         assert!(out.status.success(), "{}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["rows"].clone()
     };
     let filtered = rows(&["quiet", "shared-cpu", "-f", "^chase", "--json"]);
     assert_eq!(filtered.as_array().unwrap().len(), 1);

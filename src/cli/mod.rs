@@ -153,14 +153,14 @@ struct CompareArgs {
     #[arg(short = 'g', long = "group", value_name = "REGEX")]
     group: Option<String>,
     /// Only rows where some baseline differs from the first by at least this many percent.
-    #[arg(short = 't', long = "threshold", value_name = "PERCENT")]
+    #[arg(short = 't', long = "threshold", value_name = "PERCENT", value_parser = parse::parse_percent)]
     threshold: Option<f64>,
     /// Significance level of the Mann–Whitney U test.
     #[arg(long, default_value_t = 0.05, value_name = "ALPHA", value_parser = parse_alpha)]
     alpha: f64,
     /// Price of an instance of a baseline's class, per month: NAME=USD (repeatable).
-    #[arg(long, value_name = "NAME=USD")]
-    price: Vec<String>,
+    #[arg(long, value_name = "NAME=USD", value_parser = parse::parse_price)]
+    price: Vec<(String, f64)>,
     /// Print baseline NAME as JSON (redirect it to a file) that compare accepts back.
     #[arg(long, value_name = "NAME")]
     export: Option<String>,

@@ -59,6 +59,25 @@ pub fn parse_alpha(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `--price NAME=USD_PER_MONTH`: a baseline's name and its instance's monthly price.
+pub fn parse_price(text: &str) -> Result<(String, f64), String> {
+    let parsed = text.split_once('=').and_then(|(name, usd)| {
+        let usd: f64 = usd.trim().trim_start_matches('$').parse().ok()?;
+        (usd.is_finite() && usd > 0.0 && !name.is_empty()).then(|| (name.to_string(), usd))
+    });
+    parsed.ok_or_else(|| format!("expected NAME=USD_PER_MONTH, e.g. standard-1x=25; got '{text}'"))
+}
+
+/// `compare -t`: a change in percent, 0 or more.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+        _ => Err(format!(
+            "expected a percentage, 0 or more, e.g. 5; got '{text}'"
+        )),
+    }
+}
+
 /// `text` as a whole number from 1 to `max`, or `None`.
 #[cfg(feature = "serve")]
 pub fn whole_number(text: &str, max: u32) -> Option<u32> {
@@ -187,6 +206,20 @@ mod tests {
         assert_eq!(parse_threshold("100µs"), Ok(100_000));
         assert!(parse_threshold("2s").is_err());
         assert!(parse_threshold("0.1ns").is_err());
+    }
+
+    #[test]
+    fn prices_and_percentages_parse_or_say_the_form() {
+        assert_eq!(parse_price("perf-m=$250.5"), Ok(("perf-m".into(), 250.5)));
+        for bad in ["std-1x", "=25", "x=cheap", "x=-3", "x=0", "x=inf"] {
+            let error = parse_price(bad).unwrap_err();
+            assert!(error.contains("NAME=USD_PER_MONTH"), "{bad}: {error}");
+        }
+        assert_eq!(parse_percent("5%"), Ok(5.0));
+        assert_eq!(parse_percent("0"), Ok(0.0));
+        for bad in ["-1", "NaN", "inf", "five"] {
+            assert!(parse_percent(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

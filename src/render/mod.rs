@@ -2,6 +2,7 @@
 //! every figure with its unit (from [`units`], the one set of formatters) and its source.
 //! Nothing here measures, decides, or computes a figure the result does not hold.
 
+pub mod compare;
 pub mod contention;
 pub mod jitter;
 pub mod run;

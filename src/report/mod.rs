@@ -14,6 +14,7 @@ use crate::signal::snapshot::Contention;
 use crate::verdict::Verdict;
 use crate::workload::fixture::Origin;
 
+pub mod compare;
 mod jitter;
 mod run;
 

@@ -1,0 +1,145 @@
+//! `dynoprobe compare`'s table, as aligned text or Markdown.
+
+use std::fmt::Write as _;
+
+use super::units::{percent_cell, time};
+use crate::report::compare::Comparison;
+
+/// The table, as aligned text or Markdown. Only formats what `rows` computed.
+pub fn comparison(c: &Comparison, markdown: bool) -> String {
+    let (rows, alpha) = (&c.rows, c.alpha);
+    let header = [
+        "benchmark",
+        "baseline",
+        "median ± MAD",
+        "CV",
+        "p99 run",
+        "off-CPU",
+        "throughput",
+        "ratio",
+        "p (U test)",
+        "runs/$",
+        "cost",
+    ];
+    let mut lines: Vec<[String; 11]> = Vec::new();
+    for row in rows.iter() {
+        for (i, c) in row.cells.iter().enumerate() {
+            let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            lines.push([
+                if i == 0 {
+                    row.key.clone()
+                } else {
+                    String::new()
+                },
+                c.baseline.clone(),
+                format!("{} ± {}", time(c.median_ns), time(c.mad_ns)),
+                percent_cell(c.sample_cv),
+                opt(c.p99_run_ns.map(|ns| time(ns as f64))),
+                percent_cell(c.off_cpu_ratio),
+                opt(c.throughput.map(|(v, unit)| format!("{v:.1} {unit}"))),
+                opt(c.ratio.map(|r| format!("{r:.2}"))),
+                opt(c
+                    .p_value
+                    .map(|p| format!("{p:.4}{}", if p < alpha { " *" } else { "" }))),
+                opt(c.runs_per_dollar.map(|r| format!("{r:.3e}"))),
+                opt(c.cost_ratio.map(|r| format!("{r:.2}"))),
+            ]);
+        }
+    }
+    let mut out = String::new();
+    if markdown {
+        let _ = writeln!(out, "| {} |", header.join(" | "));
+        let _ = writeln!(out, "|{}", " --- |".repeat(header.len()));
+        for line in &lines {
+            let _ = writeln!(out, "| {} |", line.join(" | "));
+        }
+    } else {
+        let widths: Vec<usize> = (0..header.len())
+            .map(|i| {
+                lines
+                    .iter()
+                    .map(|l| l[i].chars().count())
+                    .chain([header[i].chars().count()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let pad = |cells: Vec<String>| -> String {
+            cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        };
+        let _ = writeln!(
+            out,
+            "{}",
+            pad(header.iter().map(|h| h.to_string()).collect())
+        );
+        for line in &lines {
+            let _ = writeln!(out, "{}", pad(line.to_vec()));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nmedian ± MAD: criterion's estimates per iteration. CV: of criterion's per-sample means. p99 run and off-CPU: from\n\
+         dynoprobe's sidecar (per-run spans), where the bench wrote one. ratio: median / the first baseline's. p: two-sided\n\
+         Mann–Whitney U on per-sample means against the first baseline; * = below --alpha {alpha}. runs/$: runs in a month of\n\
+         730 h at --price; cost: this baseline's cost per run / the first's (above 1 = dearer)."
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::compare::{Cell, Row};
+
+    fn two_baselines() -> Comparison {
+        let cell = |baseline: &str, median_ns: f64, p_value: Option<f64>| Cell {
+            baseline: baseline.into(),
+            benchmark: "chase-l2/dynoprobe".into(),
+            median_ns,
+            mad_ns: 1_000.0,
+            sample_cv: Some(0.02),
+            p99_run_ns: None,
+            off_cpu_ratio: Some(0.5),
+            throughput: None,
+            ratio: Some(median_ns / 100_000.0),
+            p_value,
+            significant: p_value.map(|p| p < 0.05),
+            runs_per_dollar: None,
+            cost_ratio: None,
+        };
+        Comparison {
+            schema_version: 1,
+            alpha: 0.05,
+            rows: vec![Row {
+                key: "chase-l2/dynoprobe".into(),
+                cells: vec![
+                    cell("quiet", 100_000.0, None),
+                    cell("shared", 150_000.0, Some(0.001)),
+                ],
+            }],
+        }
+    }
+
+    #[test]
+    fn cells_carry_units_and_the_significance_mark() {
+        let text = comparison(&two_baselines(), false);
+        let line = text.lines().find(|l| l.contains("shared")).unwrap();
+        for part in ["150.00 µs ± 1.00 µs", "2.0%", "50.0%", "1.50", "0.0010 *"] {
+            assert!(line.contains(part), "{part} missing: {line}");
+        }
+        assert!(text.contains("--alpha 0.05"));
+        let markdown = comparison(&two_baselines(), true);
+        assert!(
+            markdown.starts_with("| benchmark | baseline |"),
+            "{markdown}"
+        );
+        assert_eq!(markdown.lines().filter(|l| l.starts_with('|')).count(), 4);
+    }
+}

@@ -1,0 +1,255 @@
+//! `dynoprobe compare`'s result: saved baselines side by side, one row per benchmark (or per
+//! group of benchmarks), one cell per baseline, each with its ratio to the first baseline,
+//! whether the difference is significant, and what a run costs.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::baseline::{Baseline, Benchmark, mann_whitney_p, runs_per_dollar};
+
+/// Version of the comparison's JSON layout; bumped when a field changes meaning or goes away.
+/// Version 1: an object `{schema_version, alpha, rows}` (before, a bare array of rows).
+pub const COMPARE_SCHEMA_VERSION: u32 = 1;
+
+/// What to compare and how.
+pub struct ComparePlan<'a> {
+    /// The columns, in order; the first is what every other is compared to.
+    pub baselines: &'a [Baseline],
+    /// A benchmark id's row key, or `None` to leave the benchmark out (a filter, a grouping).
+    pub key: &'a dyn Fn(&str) -> Option<String>,
+    /// Whether several benchmarks of one baseline may share a row (cells are then labelled
+    /// `baseline:benchmark`).
+    pub grouped: bool,
+    /// Significance level of the U test.
+    pub alpha: f64,
+    /// USD per month, by baseline name.
+    pub prices_usd_per_month: &'a BTreeMap<String, f64>,
+    /// Keep only rows where some cell differs from the first by at least this many percent.
+    pub threshold_percent: Option<f64>,
+}
+
+/// The whole comparison, as `compare --json` writes it.
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    pub schema_version: u32,
+    pub alpha: f64,
+    pub rows: Vec<Row>,
+}
+
+/// One benchmark (or group) across the baselines.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub key: String,
+    pub cells: Vec<Cell>,
+}
+
+/// One benchmark in one baseline, with what it is compared to.
+#[derive(Debug, Serialize)]
+pub struct Cell {
+    pub baseline: String,
+    pub benchmark: String,
+    /// criterion's median estimate, ns per iteration.
+    pub median_ns: f64,
+    /// criterion's median absolute deviation, ns per iteration.
+    pub mad_ns: f64,
+    /// Coefficient of variation of criterion's per-sample means.
+    pub sample_cv: Option<f64>,
+    /// From dynoprobe's sidecar, when the bench wrote one.
+    pub p99_run_ns: Option<u64>,
+    pub off_cpu_ratio: Option<f64>,
+    /// At the median, in the unit named beside it.
+    pub throughput: Option<(f64, &'static str)>,
+    /// Median / the first column's median.
+    pub ratio: Option<f64>,
+    /// Two-sided Mann–Whitney U on per-sample means against the first column.
+    pub p_value: Option<f64>,
+    pub significant: Option<bool>,
+    /// Runs in a month of 730 h at the baseline's price.
+    pub runs_per_dollar: Option<f64>,
+    /// Cost per run / the first column's (above 1 = dearer).
+    pub cost_ratio: Option<f64>,
+}
+
+/// Compares `plan.baselines`; rows keep the order in which their keys first appear.
+pub fn compare(plan: &ComparePlan) -> Comparison {
+    let mut rows: Vec<Row> = gather(plan)
+        .into_iter()
+        .map(|(key, cells)| Row {
+            key,
+            cells: cells_against_first(&cells, plan),
+        })
+        .collect();
+    if let Some(threshold) = plan.threshold_percent {
+        rows.retain(|row| {
+            row.cells.iter().any(|c| {
+                c.ratio
+                    .is_some_and(|r| (r - 1.0).abs() * 100.0 >= threshold)
+            })
+        });
+    }
+    Comparison {
+        schema_version: COMPARE_SCHEMA_VERSION,
+        alpha: plan.alpha,
+        rows,
+    }
+}
+
+/// A labelled benchmark: (label, baseline name, benchmark).
+type Labelled<'a> = (String, &'a str, &'a Benchmark);
+
+/// The benchmarks by row key, each labelled with its baseline (and id, when grouped).
+fn gather<'a>(plan: &ComparePlan<'a>) -> Vec<(String, Vec<Labelled<'a>>)> {
+    let mut rows: Vec<(String, Vec<Labelled>)> = Vec::new();
+    for b in plan.baselines {
+        for bench in &b.benchmarks {
+            let Some(key) = (plan.key)(&bench.id) else {
+                continue;
+            };
+            let label = if plan.grouped {
+                format!("{}:{}", b.name, bench.id)
+            } else {
+                b.name.clone()
+            };
+            let cell = (label, b.name.as_str(), bench);
+            match rows.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, cells)) => cells.push(cell),
+                None => rows.push((key, vec![cell])),
+            }
+        }
+    }
+    rows
+}
+
+fn cells_against_first(cells: &[Labelled], plan: &ComparePlan) -> Vec<Cell> {
+    let (_, first_name, first) = cells[0];
+    let cost = |name: &str, b: &Benchmark| {
+        plan.prices_usd_per_month
+            .get(name)
+            .map(|&usd| runs_per_dollar(b.median_ns, usd))
+    };
+    let first_cost = cost(first_name, first);
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, (label, name, bench))| {
+            let p_value = (i > 0)
+                .then(|| mann_whitney_p(&first.sample_means_ns, &bench.sample_means_ns))
+                .flatten();
+            let runs_per_dollar = cost(name, bench);
+            Cell {
+                baseline: label.clone(),
+                benchmark: bench.id.clone(),
+                median_ns: bench.median_ns,
+                mad_ns: bench.mad_ns,
+                sample_cv: bench.sample_cv(),
+                p99_run_ns: bench.p99_run_ns,
+                off_cpu_ratio: bench.off_cpu_ratio,
+                throughput: bench.throughput.map(|t| t.rate(bench.median_ns)),
+                ratio: (first.median_ns > 0.0).then(|| bench.median_ns / first.median_ns),
+                p_value,
+                significant: p_value.map(|p| p < plan.alpha),
+                runs_per_dollar,
+                cost_ratio: runs_per_dollar.zip(first_cost).map(|(a, b)| b / a),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bench(id: &str, median_ns: f64, samples: &[f64]) -> Benchmark {
+        Benchmark {
+            id: id.into(),
+            throughput: None,
+            median_ns,
+            mad_ns: 1.0,
+            mean_ns: median_ns,
+            sample_means_ns: samples.to_vec(),
+            severe_outliers_count: 0,
+            p99_run_ns: None,
+            off_cpu_ratio: None,
+        }
+    }
+
+    fn baselines() -> Vec<Baseline> {
+        let quick: Vec<f64> = (0..20).map(|i| 100.0 + f64::from(i)).collect();
+        let slow: Vec<f64> = quick.iter().map(|x| x * 2.0).collect();
+        vec![
+            Baseline {
+                name: "std".into(),
+                benchmarks: vec![bench("a/x", 100.0, &quick), bench("b/x", 50.0, &quick)],
+            },
+            Baseline {
+                name: "perf".into(),
+                benchmarks: vec![bench("a/x", 200.0, &slow), bench("b/x", 51.0, &quick)],
+            },
+        ]
+    }
+
+    fn plan<'a>(
+        baselines: &'a [Baseline],
+        key: &'a dyn Fn(&str) -> Option<String>,
+        prices: &'a BTreeMap<String, f64>,
+    ) -> ComparePlan<'a> {
+        ComparePlan {
+            baselines,
+            key,
+            grouped: false,
+            alpha: 0.05,
+            prices_usd_per_month: prices,
+            threshold_percent: None,
+        }
+    }
+
+    #[test]
+    fn cells_are_ratios_to_the_first_with_a_u_test_and_cost() {
+        let baselines = baselines();
+        let prices = BTreeMap::from([("std".to_string(), 25.0), ("perf".to_string(), 250.0)]);
+        let key = |id: &str| Some(id.to_string());
+        let c = compare(&plan(&baselines, &key, &prices));
+        assert_eq!(c.schema_version, COMPARE_SCHEMA_VERSION);
+        let a = &c.rows[0];
+        assert_eq!(a.key, "a/x");
+        assert_eq!(a.cells[0].ratio, Some(1.0));
+        assert_eq!(
+            a.cells[0].p_value, None,
+            "the first column is the reference"
+        );
+        assert_eq!(a.cells[1].ratio, Some(2.0));
+        assert_eq!(a.cells[1].significant, Some(true));
+        // Twice as slow at ten times the price: 20 times the cost per run.
+        assert!((a.cells[1].cost_ratio.unwrap() - 20.0).abs() < 1e-9);
+        assert_eq!(c.rows[1].cells[1].significant, Some(false), "same samples");
+    }
+
+    #[test]
+    fn the_key_filters_and_groups_and_the_threshold_drops_small_changes() {
+        let baselines = baselines();
+        let prices = BTreeMap::new();
+        let only_a = |id: &str| id.starts_with('a').then(|| id.to_string());
+        let c = compare(&plan(&baselines, &only_a, &prices));
+        assert_eq!(c.rows.len(), 1);
+        assert_eq!(c.rows[0].cells[1].runs_per_dollar, None, "no price");
+
+        let by_suffix = |id: &str| id.split_once('/').map(|(_, s)| s.to_string());
+        let mut grouped = plan(&baselines, &by_suffix, &prices);
+        grouped.grouped = true;
+        let c = compare(&grouped);
+        let labels: Vec<&str> = c.rows[0]
+            .cells
+            .iter()
+            .map(|c| c.baseline.as_str())
+            .collect();
+        assert_eq!(labels, ["std:a/x", "std:b/x", "perf:a/x", "perf:b/x"]);
+
+        let key = |id: &str| Some(id.to_string());
+        let mut threshold = plan(&baselines, &key, &prices);
+        threshold.threshold_percent = Some(10.0);
+        let c = compare(&threshold);
+        assert_eq!(c.rows.len(), 1, "b/x moved 2%");
+        assert_eq!(c.rows[0].key, "a/x");
+    }
+}
