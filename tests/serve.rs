@@ -126,6 +126,7 @@ fn every_route_answers_as_documented() {
     let queued_ms: f64 = header(&head, "x-queue-time").unwrap().parse().unwrap();
     assert!((250.0..5_000.0).contains(&queued_ms), "{queued_ms} ms");
     let batch = json(&body);
+    assert_eq!(batch["schema_version"], 1);
     assert_eq!(batch["workload"]["name"], "chase-l2");
     assert_eq!(batch["workload"]["runs_count"], 3);
     assert_eq!(batch["workload"]["wall_ns"]["count"], 3);
@@ -392,6 +393,7 @@ fn drive_splits_each_call_and_says_what_went_wrong() {
         String::from_utf8_lossy(&out.stderr)
     );
     let summary = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(summary["schema_version"], 1);
     assert_eq!(summary["calls_count"], 5);
     assert_eq!(summary["workload"], "chase-l2");
     assert_eq!(summary["latency_ns"]["count"], 5);

@@ -80,7 +80,7 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
 
 /// `text` as a whole number from 1 to `max`, or `None`.
 #[cfg(feature = "serve")]
-pub fn whole_number(text: &str, max: u32) -> Option<u32> {
+fn whole_number(text: &str, max: u32) -> Option<u32> {
     match text.trim().parse::<u64>() {
         Ok(n @ 1..) if n <= u64::from(max) => Some(n as u32),
         _ => None,

@@ -23,22 +23,13 @@ use axum::routing::get;
 use dynoprobe::probe::Probe;
 use dynoprobe::probe::metrics::SLEEP_OVERSHOOT_SECONDS;
 use dynoprobe::queue_time::layer::{QueueTimeLayer, REQUEST_QUEUE_SECONDS};
-use dynoprobe::report::WorkloadReport;
-use dynoprobe::runner::{Plan, Runs, measure};
-use dynoprobe::signal::snapshot::{Contention, Sampler};
-use dynoprobe::workload::{self, Inputs, Spec, Workload};
+use dynoprobe::report::batch::{Batch, BatchRequest, Workloads};
+use dynoprobe::workload::Inputs;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use serde::Serialize;
 use tokio::sync::{Mutex, oneshot};
 
 use super::ServeArgs;
 
-/// `runs` when the query does not say.
-pub const DEFAULT_RUNS: u32 = 100;
-/// The most runs one request may ask for.
-pub const MAX_RUNS: u32 = 10_000;
-/// `workload` when the query does not say: decrypt then parse, a typical API endpoint.
-pub const DEFAULT_WORKLOAD: &str = "decrypt-parse";
 /// What a busy server tells the client to wait, seconds.
 const RETRY_AFTER_SECONDS: u32 = 1;
 /// Histogram buckets for times, seconds: 0.5 ms to 10 s.
@@ -144,7 +135,7 @@ pub struct App {
 }
 
 /// One batch to run, and where to send its result.
-type Job = (RunQuery, oneshot::Sender<anyhow::Result<Batch>>);
+type Job = (BatchRequest, oneshot::Sender<anyhow::Result<Batch>>);
 
 /// The handle of the thread that runs batches.
 struct Bench {
@@ -159,112 +150,23 @@ impl Bench {
             .name("dynoprobe-bench".into())
             .spawn(move || {
                 let mut workloads = Workloads::new(inputs);
-                for (query, reply) in queue {
-                    let _ = reply.send(workloads.run_caught(query.spec, query.runs));
+                for (request, reply) in queue {
+                    let _ = reply.send(workloads.run(&request).map_err(anyhow::Error::from));
                 }
             })
             .context("starting the batch thread")?;
         Ok(Bench { jobs })
     }
 
-    async fn run(&self, query: RunQuery) -> anyhow::Result<Batch> {
+    async fn run(&self, request: BatchRequest) -> anyhow::Result<Batch> {
         let (reply, result) = oneshot::channel();
         self.jobs
-            .send((query, reply))
+            .send((request, reply))
             .map_err(|_| anyhow::anyhow!("the batch thread has stopped"))?;
         result
             .await
             .map_err(|_| anyhow::anyhow!("the batch thread stopped during the batch"))?
     }
-}
-
-/// Workloads prepared on first use and kept warm, so a batch needs no warm-up.
-struct Workloads {
-    inputs: Inputs,
-    prepared: HashMap<&'static str, Box<dyn Workload>>,
-    sampler: Sampler,
-}
-
-impl Workloads {
-    fn new(inputs: Inputs) -> Workloads {
-        Workloads {
-            inputs,
-            prepared: HashMap::new(),
-            sampler: Sampler::new(),
-        }
-    }
-
-    /// [`Workloads::run`], with a panic turned into an error (and the workload, which may
-    /// be half-updated, dropped to be prepared afresh), so the batch thread lives on.
-    fn run_caught(&mut self, spec: &'static Spec, runs: u32) -> anyhow::Result<Batch> {
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(spec, runs)));
-        outcome.unwrap_or_else(|_| {
-            self.prepared.remove(spec.name);
-            Err(anyhow::anyhow!("{} panicked during the batch", spec.name))
-        })
-    }
-
-    /// Runs one batch and measures the machine's contention around it.
-    fn run(&mut self, spec: &'static Spec, runs: u32) -> anyhow::Result<Batch> {
-        let workload = match self.prepared.entry(spec.name) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                entry.insert(spec.prepare(&self.inputs)?)
-            }
-        };
-        let plan = Plan {
-            runs: Runs::Exactly(runs),
-            warmup: Duration::ZERO,
-            ..Plan::default()
-        };
-        let before = self.sampler.take();
-        let measured = measure(workload.as_mut(), &plan, &mut |_| {})?;
-        let contention = self.sampler.take().since(&before);
-        Ok(Batch {
-            workload: WorkloadReport::from_measured(&measured),
-            contention,
-        })
-    }
-}
-
-/// The `/run` response: the runs' distribution and the contention while they ran.
-#[derive(Serialize)]
-struct Batch {
-    workload: WorkloadReport,
-    contention: Contention,
-}
-
-/// A `/run` query, checked.
-#[derive(Debug)]
-pub struct RunQuery {
-    pub spec: &'static Spec,
-    pub runs: u32,
-}
-
-/// Checks `/run`'s parameters: `workload` (a name from `dynoprobe run --list`) and `runs`
-/// (1 to [`MAX_RUNS`]); anything else is refused, so a typo is not silently ignored.
-pub fn run_query(params: &HashMap<String, String>) -> Result<RunQuery, String> {
-    if let Some(unknown) = params
-        .keys()
-        .find(|k| !["workload", "runs"].contains(&k.as_str()))
-    {
-        return Err(format!(
-            "unknown parameter {unknown:?}; /run takes workload and runs"
-        ));
-    }
-    let name = params
-        .get("workload")
-        .map_or(DEFAULT_WORKLOAD, String::as_str);
-    let spec = workload::find(name)
-        .ok_or_else(|| format!("unknown workload {name:?}; one of: {}", workload::names()))?;
-    let runs = match params.get("runs") {
-        None => DEFAULT_RUNS,
-        Some(text) => super::parse::whole_number(text, MAX_RUNS).ok_or_else(|| {
-            format!("runs must be a whole number from 1 to {MAX_RUNS}; got {text:?}")
-        })?,
-    };
-    Ok(RunQuery { spec, runs })
 }
 
 async fn run(
@@ -273,7 +175,7 @@ async fn run(
 ) -> Response {
     let query = match query
         .map_err(|e| e.body_text())
-        .and_then(|Query(q)| run_query(&q))
+        .and_then(|Query(q)| BatchRequest::from_params(&q))
     {
         Ok(query) => query,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
@@ -353,52 +255,6 @@ async fn shutdown() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn run_queries_default_and_refuse_nonsense() {
-        let ok = run_query(&params(&[])).unwrap();
-        assert_eq!((ok.spec.name, ok.runs), (DEFAULT_WORKLOAD, DEFAULT_RUNS));
-        let ok = run_query(&params(&[("workload", "chase-l2"), ("runs", "1")])).unwrap();
-        assert_eq!((ok.spec.name, ok.runs), ("chase-l2", 1));
-        assert_eq!(
-            run_query(&params(&[("runs", "10000")])).unwrap().runs,
-            10_000
-        );
-        for runs in ["0", "10001", "1e12", "-1", "", "many"] {
-            let message = run_query(&params(&[("runs", runs)])).unwrap_err();
-            assert!(message.contains("from 1 to 10000"), "{runs}: {message}");
-        }
-        assert!(
-            run_query(&params(&[("workload", "nope")]))
-                .unwrap_err()
-                .contains("chase-l2")
-        );
-        assert!(
-            run_query(&params(&[("run", "5")]))
-                .unwrap_err()
-                .contains("unknown parameter")
-        );
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn any_query_is_checked_without_panicking(
-            pairs in proptest::collection::vec(("[a-z]{0,9}", ".{0,12}"), 0..4)
-        ) {
-            let params: HashMap<String, String> = pairs.into_iter().collect();
-            if let Ok(query) = run_query(&params) {
-                proptest::prop_assert!((1..=MAX_RUNS).contains(&query.runs));
-                proptest::prop_assert!(params.keys().all(|k| k == "workload" || k == "runs"));
-            }
-        }
-    }
 
     #[test]
     fn the_address_follows_flags_then_port_then_loopback() {

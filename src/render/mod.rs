@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod contention;
+pub mod drive;
 pub mod jitter;
 pub mod run;
 pub mod sidecar;

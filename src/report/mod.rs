@@ -14,7 +14,9 @@ use crate::signal::snapshot::Contention;
 use crate::verdict::Verdict;
 use crate::workload::fixture::Origin;
 
+pub mod batch;
 pub mod compare;
+pub mod drive;
 mod jitter;
 mod run;
 

@@ -1,0 +1,195 @@
+//! `dynoprobe serve`'s batch: a `/run` request checked ([`BatchRequest`]), run on workloads
+//! kept warm between batches ([`Workloads`]), and answered ([`Batch`]) with the runs'
+//! distribution and the machine's contention while they ran.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::runner::{Plan, Runs, WorkloadReport, measure};
+use crate::signal::snapshot::{Contention, Sampler};
+use crate::workload::{self, Inputs, Spec, Workload, WorkloadError};
+
+/// Version of the batch's JSON layout; bumped when a field changes meaning or goes away.
+/// Version 1: `schema_version` added; `workload` and `contention` are as before.
+pub const BATCH_SCHEMA_VERSION: u32 = 1;
+/// `runs` when the request does not say.
+pub const DEFAULT_RUNS: u32 = 100;
+/// The most runs one request may ask for.
+pub const MAX_BATCH_RUNS: u32 = 10_000;
+/// `workload` when the request does not say: decrypt then parse, a typical API endpoint.
+pub const DEFAULT_WORKLOAD: &str = "decrypt-parse";
+
+/// The `/run` answer: the runs' distribution and the contention while they ran.
+#[derive(Debug, Serialize)]
+pub struct Batch {
+    pub schema_version: u32,
+    pub workload: WorkloadReport,
+    pub contention: Contention,
+}
+
+/// A `/run` request, checked.
+#[derive(Debug)]
+pub struct BatchRequest {
+    pub spec: &'static Spec,
+    pub runs: u32,
+}
+
+impl BatchRequest {
+    /// Checks `/run`'s parameters: `workload` (a name from `dynoprobe run --list`) and
+    /// `runs` (1 to [`MAX_BATCH_RUNS`]); anything else is refused, so a typo is not
+    /// silently ignored. The error is a sentence for the client.
+    pub fn from_params(params: &HashMap<String, String>) -> Result<BatchRequest, String> {
+        if let Some(unknown) = params
+            .keys()
+            .find(|k| !["workload", "runs"].contains(&k.as_str()))
+        {
+            return Err(format!(
+                "unknown parameter {unknown:?}; /run takes workload and runs"
+            ));
+        }
+        let name = params
+            .get("workload")
+            .map_or(DEFAULT_WORKLOAD, String::as_str);
+        let spec = workload::find(name)
+            .ok_or_else(|| format!("unknown workload {name:?}; one of: {}", workload::names()))?;
+        let runs = match params.get("runs") {
+            None => DEFAULT_RUNS,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(n @ 1..=MAX_BATCH_RUNS) => n,
+                _ => {
+                    return Err(format!(
+                        "runs must be a whole number from 1 to {MAX_BATCH_RUNS}; got {text:?}"
+                    ));
+                }
+            },
+        };
+        Ok(BatchRequest { spec, runs })
+    }
+}
+
+/// Why a batch has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    #[error("{0} panicked during the batch")]
+    Panicked(&'static str),
+}
+
+/// Workloads prepared on first use and kept warm, so a batch needs no warm-up. One thread
+/// owns them and runs every batch: the same thread every time, so batches are alike and
+/// freed memory is reused rather than spread over allocator arenas.
+pub struct Workloads {
+    inputs: Inputs,
+    prepared: HashMap<&'static str, Box<dyn Workload>>,
+    sampler: Sampler,
+}
+
+impl Workloads {
+    pub fn new(inputs: Inputs) -> Workloads {
+        Workloads {
+            inputs,
+            prepared: HashMap::new(),
+            sampler: Sampler::new(),
+        }
+    }
+
+    /// Runs one batch and measures the machine's contention around it. A panic becomes an
+    /// error, and the workload, which may be half-updated, is dropped to be prepared afresh,
+    /// so the thread lives on.
+    pub fn run(&mut self, request: &BatchRequest) -> Result<Batch, BatchError> {
+        let name = request.spec.name;
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_once(request)));
+        outcome.unwrap_or_else(|_| {
+            self.prepared.remove(name);
+            Err(BatchError::Panicked(name))
+        })
+    }
+
+    fn run_once(&mut self, request: &BatchRequest) -> Result<Batch, BatchError> {
+        let workload = match self.prepared.entry(request.spec.name) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(request.spec.prepare(&self.inputs)?),
+        };
+        let plan = Plan {
+            runs: Runs::Exactly(request.runs),
+            warmup: Duration::ZERO,
+            ..Plan::default()
+        };
+        let before = self.sampler.take();
+        let measured = measure(workload.as_mut(), &plan, &mut |_| {})?;
+        let contention = self.sampler.take().since(&before);
+        Ok(Batch {
+            schema_version: BATCH_SCHEMA_VERSION,
+            workload: WorkloadReport::from_measured(&measured),
+            contention,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn requests_default_and_refuse_nonsense() {
+        let ok = BatchRequest::from_params(&params(&[])).unwrap();
+        assert_eq!((ok.spec.name, ok.runs), (DEFAULT_WORKLOAD, DEFAULT_RUNS));
+        let ok =
+            BatchRequest::from_params(&params(&[("workload", "chase-l2"), ("runs", "1")])).unwrap();
+        assert_eq!((ok.spec.name, ok.runs), ("chase-l2", 1));
+        let most = BatchRequest::from_params(&params(&[("runs", "10000")])).unwrap();
+        assert_eq!(most.runs, 10_000);
+        for runs in ["0", "10001", "1e12", "-1", "", "many", "99999999999"] {
+            let message = BatchRequest::from_params(&params(&[("runs", runs)])).unwrap_err();
+            assert!(message.contains("from 1 to 10000"), "{runs}: {message}");
+        }
+        let unknown = BatchRequest::from_params(&params(&[("workload", "nope")])).unwrap_err();
+        assert!(unknown.contains("chase-l2"), "{unknown}");
+        let typo = BatchRequest::from_params(&params(&[("run", "5")])).unwrap_err();
+        assert!(typo.contains("unknown parameter"), "{typo}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_request_is_checked_without_panicking(
+            pairs in proptest::collection::vec(("[a-z]{0,9}", ".{0,12}"), 0..4)
+        ) {
+            let params: HashMap<String, String> = pairs.into_iter().collect();
+            if let Ok(request) = BatchRequest::from_params(&params) {
+                proptest::prop_assert!((1..=MAX_BATCH_RUNS).contains(&request.runs));
+                proptest::prop_assert!(params.keys().all(|k| k == "workload" || k == "runs"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_runs_exactly_the_runs_asked_and_keeps_the_workload_warm() {
+        let mut workloads = Workloads::new(Inputs::shipped());
+        let request =
+            BatchRequest::from_params(&params(&[("workload", "chase-l2"), ("runs", "3")])).unwrap();
+        let batch = workloads.run(&request).unwrap();
+        assert_eq!(batch.schema_version, BATCH_SCHEMA_VERSION);
+        assert_eq!(batch.workload.runs_count, 3);
+        assert_eq!(batch.workload.wall_ns.count, 3);
+        assert!(batch.contention.elapsed_ns > 0);
+        assert_eq!(workloads.prepared.len(), 1);
+        let again = workloads.run(&request).unwrap();
+        assert_eq!(
+            again.workload.checksum, batch.workload.checksum,
+            "same work"
+        );
+        assert_eq!(workloads.prepared.len(), 1, "prepared once");
+    }
+}

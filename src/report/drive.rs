@@ -1,0 +1,280 @@
+//! `dynoprobe drive`'s result: each call to a `dynoprobe serve`'s `/run?runs=1`, timed by
+//! the client, split into what the server reports:
+//!
+//! - **router queue**: the server's `X-Queue-Time` header, from the router's
+//!   `X-Request-Start` (Heroku's router sets it; a direct connection has none);
+//! - **server run**: the run's wall time from the answer ([`super::batch::Batch`]), itself
+//!   split into the server thread's on-CPU and off-CPU time;
+//! - **rest**: latency − queue − run: network, TLS, router and HTTP handling.
+//!
+//! The HTTP client is the CLI's; everything here is computed from what it received.
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{Distribution, Recorder};
+use crate::workload;
+
+/// Version of the drive result's JSON layout; bumped when a field changes meaning or goes
+/// away. Version 1: `schema_version` added; the fields are as before.
+pub const DRIVE_SCHEMA_VERSION: u32 = 1;
+
+/// The longest `X-Queue-Time` taken as a queue: more is a broken clock, not a wait.
+pub const MAX_QUEUE_MS: f64 = 3_600_000.0;
+
+/// One call, in ns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    /// Request sent to body read, measured by the client.
+    pub latency_ns: u64,
+    /// The server's `X-Queue-Time`, when it sent one.
+    pub queue_ns: Option<u64>,
+    /// The run's wall time on the server.
+    pub run_ns: u64,
+    pub on_cpu_ns: u64,
+    pub off_cpu_ns: u64,
+}
+
+/// Why an answer could not be read as a `/run` answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error("not a dynoprobe serve /run answer: {0}")]
+    Body(serde_json::Error),
+    #[error("X-Queue-Time {0:?} is not milliseconds from 0 to one hour")]
+    QueueTime(String),
+}
+
+/// The part of a `/run` answer that drive reads; an older or newer server's extra fields
+/// are ignored.
+#[derive(Deserialize)]
+struct Answer {
+    workload: RunTimes,
+}
+
+#[derive(Deserialize)]
+struct RunTimes {
+    name: String,
+    wall_ns: Stat,
+    on_cpu_ns: Stat,
+    off_cpu_ns: Stat,
+}
+
+#[derive(Deserialize)]
+struct Stat {
+    max: u64,
+}
+
+impl Call {
+    /// A call from its latency, the answer's body and its `X-Queue-Time` header; with the
+    /// workload the server ran. A one-run batch's `max` is that run.
+    pub fn from_answer(
+        latency_ns: u64,
+        body: &str,
+        queue_time: Option<&str>,
+    ) -> Result<(Call, String), AnswerError> {
+        let answer: Answer = serde_json::from_str(body).map_err(AnswerError::Body)?;
+        let queue_ns = queue_time
+            .map(|text| queue_time_ns(text).ok_or_else(|| AnswerError::QueueTime(text.into())))
+            .transpose()?;
+        let runs = answer.workload;
+        let call = Call {
+            latency_ns,
+            queue_ns,
+            run_ns: runs.wall_ns.max,
+            on_cpu_ns: runs.on_cpu_ns.max,
+            off_cpu_ns: runs.off_cpu_ns.max,
+        };
+        Ok((call, runs.name))
+    }
+
+    /// Latency − queue − run: network, TLS, router and HTTP handling.
+    pub fn rest_ns(&self) -> u64 {
+        self.latency_ns
+            .saturating_sub(self.queue_ns.unwrap_or(0))
+            .saturating_sub(self.run_ns)
+    }
+}
+
+/// `X-Queue-Time` is milliseconds with a fraction (the queue-time layer writes `12.345`);
+/// more than [`MAX_QUEUE_MS`] is refused.
+pub fn queue_time_ns(text: &str) -> Option<u64> {
+    let ms: f64 = text.trim().parse().ok()?;
+    (0.0..=MAX_QUEUE_MS)
+        .contains(&ms)
+        .then(|| (ms * 1e6).round() as u64)
+}
+
+/// Why a URL cannot be driven.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("expected an http:// or https:// URL of a dynoprobe serve; got '{0}'")]
+    Scheme(String),
+    #[error("unknown workload '{0}'; one of: {names}", names = workload::names())]
+    Workload(String),
+}
+
+/// `BASE/run?runs=1[&workload=NAME]`; the base may be given with or without `/run`.
+pub fn run_url(base: &str, workload: Option<&str>) -> Result<String, UrlError> {
+    let base = base.trim().trim_end_matches('/');
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(UrlError::Scheme(base.into()));
+    }
+    let base = base.strip_suffix("/run").unwrap_or(base);
+    let mut url = format!("{base}/run?runs=1");
+    if let Some(name) = workload {
+        if workload::find(name).is_none() {
+            return Err(UrlError::Workload(name.into()));
+        }
+        url.push_str("&workload=");
+        url.push_str(name);
+    }
+    Ok(url)
+}
+
+/// A whole drive, as `drive --json` writes it.
+#[derive(Debug, Serialize)]
+pub struct DriveReport {
+    pub schema_version: u32,
+    pub url: String,
+    pub workload: String,
+    pub calls_count: u32,
+    pub concurrency: u32,
+    /// `429 busy` answers that were retried (not counted as calls).
+    pub busy_count: u64,
+    pub elapsed_ns: u64,
+    #[serde(flatten)]
+    pub split: Split,
+}
+
+/// The calls' distributions, ns.
+#[derive(Debug, Serialize)]
+pub struct Split {
+    /// Calls whose answer carried `X-Queue-Time`.
+    pub queue_time_count: u64,
+    pub latency_ns: Distribution,
+    pub queue_ns: Option<Distribution>,
+    pub run_ns: Distribution,
+    pub on_cpu_ns: Distribution,
+    pub off_cpu_ns: Distribution,
+    /// latency − queue − run, per call.
+    pub rest_ns: Distribution,
+}
+
+/// Distributions over the calls; `None` when there were none.
+pub fn split(calls: &[Call]) -> Option<Split> {
+    let mut latency = Recorder::new();
+    let mut queue = Recorder::new();
+    let mut run = Recorder::new();
+    let mut on_cpu = Recorder::new();
+    let mut off_cpu = Recorder::new();
+    let mut rest = Recorder::new();
+    for c in calls {
+        latency.record(c.latency_ns);
+        if let Some(q) = c.queue_ns {
+            queue.record(q);
+        }
+        run.record(c.run_ns);
+        on_cpu.record(c.on_cpu_ns);
+        off_cpu.record(c.off_cpu_ns);
+        rest.record(c.rest_ns());
+    }
+    Some(Split {
+        queue_time_count: queue.count(),
+        latency_ns: latency.summary()?,
+        queue_ns: queue.summary(),
+        run_ns: run.summary()?,
+        on_cpu_ns: on_cpu.summary()?,
+        off_cpu_ns: off_cpu.summary()?,
+        rest_ns: rest.summary()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANSWER: &str = r#"{"schema_version": 1, "workload": {"name": "chase-l2",
+        "wall_ns": {"max": 900}, "on_cpu_ns": {"max": 600}, "off_cpu_ns": {"max": 300},
+        "checksum": 7}, "contention": {}}"#;
+
+    proptest::proptest! {
+        #[test]
+        fn any_queue_time_header_parses_or_is_refused(text in ".{0,24}") {
+            if let Some(ns) = queue_time_ns(&text) {
+                let ms: f64 = text.trim().parse().unwrap();
+                proptest::prop_assert!((ns as f64 - ms * 1e6).abs() <= 0.5 + ms * 1e-9);
+            }
+        }
+
+        #[test]
+        fn any_body_is_refused_or_read_without_panicking(body in ".{0,200}") {
+            let _ = Call::from_answer(1, &body, None);
+        }
+    }
+
+    #[test]
+    fn an_answer_is_split_into_queue_run_and_rest() {
+        let (call, name) = Call::from_answer(2_000, ANSWER, Some("0.0005")).unwrap();
+        assert_eq!(name, "chase-l2");
+        assert_eq!(call.queue_ns, Some(500));
+        assert_eq!(
+            (call.run_ns, call.on_cpu_ns, call.off_cpu_ns),
+            (900, 600, 300)
+        );
+        assert_eq!(call.rest_ns(), 2_000 - 500 - 900);
+        let error = Call::from_answer(1, ANSWER, Some("soon")).unwrap_err();
+        assert!(
+            error.to_string().contains("X-Queue-Time \"soon\""),
+            "{error}"
+        );
+        assert!(matches!(
+            Call::from_answer(1, "<html>", None),
+            Err(AnswerError::Body(_))
+        ));
+    }
+
+    #[test]
+    fn the_split_counts_queue_times_only_where_there_were_some() {
+        let (with, _) = Call::from_answer(2_000, ANSWER, Some("0.001")).unwrap();
+        let (without, _) = Call::from_answer(3_000, ANSWER, None).unwrap();
+        let s = split(&[with, without]).unwrap();
+        assert_eq!(s.queue_time_count, 1);
+        assert_eq!(s.latency_ns.count, 2);
+        assert_eq!(s.queue_ns.unwrap().count, 1);
+        // 3000 - 900 with no queue, within the histogram's 3 significant digits.
+        assert!(s.rest_ns.max.abs_diff(2_100) <= 2, "{}", s.rest_ns.max);
+        assert!(split(&[]).is_none());
+    }
+
+    #[test]
+    fn urls_get_the_run_path_and_a_known_workload() {
+        assert_eq!(
+            run_url("http://127.0.0.1:8080/", None).unwrap(),
+            "http://127.0.0.1:8080/run?runs=1"
+        );
+        assert_eq!(
+            run_url("https://x.herokuapp.com/run", Some("chase-l2")).unwrap(),
+            "https://x.herokuapp.com/run?runs=1&workload=chase-l2"
+        );
+        assert!(
+            run_url("x.herokuapp.com", None)
+                .unwrap_err()
+                .to_string()
+                .contains("http://")
+        );
+        assert!(
+            run_url("http://h", Some("nope"))
+                .unwrap_err()
+                .to_string()
+                .contains("chase-l2")
+        );
+    }
+
+    #[test]
+    fn queue_times_refuse_nonsense() {
+        assert_eq!(queue_time_ns("12.345"), Some(12_345_000));
+        assert_eq!(queue_time_ns("0.000"), Some(0));
+        for bad in ["", "-1", "NaN", "inf", "12ms", "1e300", "3600001"] {
+            assert_eq!(queue_time_ns(bad), None, "{bad}");
+        }
+    }
+}
