@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use dynoprobe::probe::Probe;
 use dynoprobe::probe::metrics::*;
+use dynoprobe::signal::catalog::SIGNALS;
 use metrics::Unit;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
@@ -58,8 +59,14 @@ fn the_sampler_publishes_totals_ratios_and_overshoot_with_units() {
     };
     // The sampler may publish once more between `latest()` and the drop; never less.
     assert!(*switches >= reading.totals.involuntary_switches.unwrap());
-    let (_, _, _, DebugValue::Gauge(ratio)) = find(RUNQUEUE_WAIT_RATIO) else {
-        panic!("{RUNQUEUE_WAIT_RATIO} is not a gauge")
+    let runqueue_wait_ratio = SIGNALS
+        .iter()
+        .find(|d| d.field == "runqueue_wait_ratio")
+        .and_then(|d| d.gauge)
+        .unwrap();
+    assert_eq!(runqueue_wait_ratio, "dynoprobe_runqueue_wait_ratio");
+    let (_, _, _, DebugValue::Gauge(ratio)) = find(runqueue_wait_ratio) else {
+        panic!("{runqueue_wait_ratio} is not a gauge")
     };
     assert!((0.0..=1.0).contains(&ratio.into_inner()));
     let (_, unit, _, DebugValue::Histogram(lateness)) = find(SLEEP_OVERSHOOT_SECONDS) else {

@@ -13,8 +13,8 @@
 
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 
-use super::Reading;
-use crate::signal::Signal;
+use super::{Reading, Totals};
+use crate::signal::catalog::{self, SIGNALS};
 
 pub const CPU_STEAL_SECONDS_TOTAL: &str = "dynoprobe_cpu_steal_seconds_total";
 pub const RUNQUEUE_WAIT_SECONDS_TOTAL: &str = "dynoprobe_runqueue_wait_seconds_total";
@@ -23,79 +23,82 @@ pub const CGROUP_PERIODS_TOTAL: &str = "dynoprobe_cgroup_periods_total";
 pub const CGROUP_THROTTLED_PERIODS_TOTAL: &str = "dynoprobe_cgroup_throttled_periods_total";
 pub const CGROUP_THROTTLED_SECONDS_TOTAL: &str = "dynoprobe_cgroup_throttled_seconds_total";
 pub const PRESSURE_CPU_WAITING_SECONDS_TOTAL: &str = "dynoprobe_pressure_cpu_waiting_seconds_total";
-pub const CPU_STEAL_RATIO: &str = "dynoprobe_cpu_steal_ratio";
-pub const RUNQUEUE_WAIT_RATIO: &str = "dynoprobe_runqueue_wait_ratio";
-pub const CGROUP_THROTTLED_RATIO: &str = "dynoprobe_cgroup_throttled_ratio";
-pub const PRESSURE_CPU_WAITING_RATIO: &str = "dynoprobe_pressure_cpu_waiting_ratio";
 pub const SLEEP_OVERSHOOT_SECONDS: &str = "dynoprobe_sleep_overshoot_seconds";
+
+/// A counter of the probe's [`Totals`].
+struct Total {
+    name: &'static str,
+    help: &'static str,
+    value: TotalValue,
+}
+
+enum TotalValue {
+    /// Seconds, published rounded down (see the module's doc).
+    Seconds(fn(&Totals) -> Option<f64>),
+    Count(fn(&Totals) -> Option<u64>),
+}
+
+/// Every counter, declared once: describing and publishing both walk this list. The gauges
+/// are the signals of [`SIGNALS`] that name one.
+static TOTALS: [Total; 7] = [
+    Total {
+        name: CPU_STEAL_SECONDS_TOTAL,
+        help: "Time the hypervisor ran another guest while this VM had work, summed over all CPUs (/proc/stat steal).",
+        value: TotalValue::Seconds(|t| t.steal_seconds),
+    },
+    Total {
+        name: RUNQUEUE_WAIT_SECONDS_TOTAL,
+        help: "Time this process's threads were runnable but waited for a CPU (schedstat), summed over threads.",
+        value: TotalValue::Seconds(|t| t.runqueue_wait_seconds),
+    },
+    Total {
+        name: INVOLUNTARY_SWITCHES_TOTAL,
+        help: "Times the scheduler took a CPU away from one of this process's threads (getrusage), since the probe started.",
+        value: TotalValue::Count(|t| t.involuntary_switches),
+    },
+    Total {
+        name: CGROUP_PERIODS_TOTAL,
+        help: "CFS quota periods elapsed for this process's CPU cgroup (cpu.stat nr_periods), since the probe started.",
+        value: TotalValue::Count(|t| t.periods),
+    },
+    Total {
+        name: CGROUP_THROTTLED_PERIODS_TOTAL,
+        help: "CFS quota periods in which the cgroup used up its quota and was stopped (cpu.stat nr_throttled), since the probe started.",
+        value: TotalValue::Count(|t| t.throttled_periods),
+    },
+    Total {
+        name: CGROUP_THROTTLED_SECONDS_TOTAL,
+        help: "Time the cgroup's threads were stopped for having used their quota (cpu.stat throttled time).",
+        value: TotalValue::Seconds(|t| t.throttled_seconds),
+    },
+    Total {
+        name: PRESSURE_CPU_WAITING_SECONDS_TOTAL,
+        help: "Time at least one task on the machine waited for a CPU (/proc/pressure/cpu some total).",
+        value: TotalValue::Seconds(|t| t.pressure_waiting_seconds),
+    },
+];
 
 /// Describes every probe metric (unit and meaning) to the installed recorder; call once,
 /// after installing it.
 pub fn describe_metrics() {
-    let whole = "Whole seconds since the probe started (rounded down).";
-    describe_counter!(
-        CPU_STEAL_SECONDS_TOTAL,
-        Unit::Seconds,
-        format!(
-            "Time the hypervisor ran another guest while this VM had work, summed over all CPUs (/proc/stat steal). {whole}"
-        )
-    );
-    describe_counter!(
-        RUNQUEUE_WAIT_SECONDS_TOTAL,
-        Unit::Seconds,
-        format!(
-            "Time this process's threads were runnable but waited for a CPU (schedstat), summed over threads. {whole}"
-        )
-    );
-    describe_counter!(
-        INVOLUNTARY_SWITCHES_TOTAL,
-        Unit::Count,
-        "Times the scheduler took a CPU away from one of this process's threads (getrusage), since the probe started."
-    );
-    describe_counter!(
-        CGROUP_PERIODS_TOTAL,
-        Unit::Count,
-        "CFS quota periods elapsed for this process's CPU cgroup (cpu.stat nr_periods), since the probe started."
-    );
-    describe_counter!(
-        CGROUP_THROTTLED_PERIODS_TOTAL,
-        Unit::Count,
-        "CFS quota periods in which the cgroup used up its quota and was stopped (cpu.stat nr_throttled), since the probe started."
-    );
-    describe_counter!(
-        CGROUP_THROTTLED_SECONDS_TOTAL,
-        Unit::Seconds,
-        format!(
-            "Time the cgroup's threads were stopped for having used their quota (cpu.stat throttled time). {whole}"
-        )
-    );
-    describe_counter!(
-        PRESSURE_CPU_WAITING_SECONDS_TOTAL,
-        Unit::Seconds,
-        format!(
-            "Time at least one task on the machine waited for a CPU (/proc/pressure/cpu some total). {whole}"
-        )
-    );
-    describe_gauge!(
-        CPU_STEAL_RATIO,
-        Unit::Count,
-        "Share of all CPU time stolen by the hypervisor over the probe's last interval (0..1)."
-    );
-    describe_gauge!(
-        RUNQUEUE_WAIT_RATIO,
-        Unit::Count,
-        "Of the time this process's threads were runnable over the last interval, the share they waited on a run queue (0..1)."
-    );
-    describe_gauge!(
-        CGROUP_THROTTLED_RATIO,
-        Unit::Count,
-        "Share of the last interval the cgroup was throttled (0..1)."
-    );
-    describe_gauge!(
-        PRESSURE_CPU_WAITING_RATIO,
-        Unit::Count,
-        "Share of the last interval some task on the machine waited for a CPU (PSI some, 0..1)."
-    );
+    for total in &TOTALS {
+        match total.value {
+            TotalValue::Seconds(_) => describe_counter!(
+                total.name,
+                Unit::Seconds,
+                format!(
+                    "{} Whole seconds since the probe started (rounded down).",
+                    total.help
+                )
+            ),
+            TotalValue::Count(_) => describe_counter!(total.name, Unit::Count, total.help),
+        }
+    }
+    for d in &SIGNALS {
+        if let Some(name) = d.gauge {
+            describe_gauge!(name, Unit::Count, gauge_help(d));
+        }
+    }
     describe_histogram!(
         SLEEP_OVERSHOOT_SECONDS,
         Unit::Seconds,
@@ -103,44 +106,56 @@ pub fn describe_metrics() {
     );
 }
 
-/// Publishes one reading: totals as counters, the last interval's ratios as gauges.
+/// A gauge's description, from its signal's declaration.
+fn gauge_help(d: &catalog::Declared) -> String {
+    let what = match d.unit {
+        catalog::Unit::Ratio => format!("Share {} (0..1)", d.meaning),
+        catalog::Unit::PerSecond => format!("{}, per second", d.meaning),
+        catalog::Unit::Cpus => format!("{}, in CPUs", d.meaning),
+    };
+    format!("{what}, over the probe's last interval ({}).", d.source)
+}
+
+/// Publishes one reading: totals as counters, the last interval's signals as gauges. A
+/// signal the machine does not offer is not published.
 pub(super) fn publish(reading: &Reading) {
-    let totals = &reading.totals;
-    let whole_seconds = |name: &'static str, seconds: Option<f64>| {
-        if let Some(seconds) = seconds {
-            counter!(name).absolute(seconds.max(0.0).floor() as u64);
-        }
-    };
-    let count = |name: &'static str, value: Option<u64>| {
+    for total in &TOTALS {
+        let value = match total.value {
+            TotalValue::Seconds(seconds) => {
+                seconds(&reading.totals).map(|s| s.max(0.0).floor() as u64)
+            }
+            TotalValue::Count(count) => count(&reading.totals),
+        };
         if let Some(value) = value {
-            counter!(name).absolute(value);
+            counter!(total.name).absolute(value);
         }
-    };
-    whole_seconds(CPU_STEAL_SECONDS_TOTAL, totals.steal_seconds);
-    whole_seconds(RUNQUEUE_WAIT_SECONDS_TOTAL, totals.runqueue_wait_seconds);
-    count(INVOLUNTARY_SWITCHES_TOTAL, totals.involuntary_switches);
-    count(CGROUP_PERIODS_TOTAL, totals.periods);
-    count(CGROUP_THROTTLED_PERIODS_TOTAL, totals.throttled_periods);
-    whole_seconds(CGROUP_THROTTLED_SECONDS_TOTAL, totals.throttled_seconds);
-    whole_seconds(
-        PRESSURE_CPU_WAITING_SECONDS_TOTAL,
-        totals.pressure_waiting_seconds,
-    );
+    }
     let Some(contention) = &reading.contention else {
         return;
     };
-    let ratio = |name: &'static str, signal: &Signal<f64>| {
-        if let Some(value) = signal.value() {
+    for d in &SIGNALS {
+        if let (Some(name), Some(value)) = (d.gauge, (d.value)(contention).value()) {
             gauge!(name).set(value);
         }
-    };
-    ratio(CPU_STEAL_RATIO, &contention.steal_ratio);
-    ratio(RUNQUEUE_WAIT_RATIO, &contention.runqueue_wait_ratio);
-    ratio(CGROUP_THROTTLED_RATIO, &contention.throttled_ratio);
-    ratio(PRESSURE_CPU_WAITING_RATIO, &contention.pressure_some_ratio);
+    }
 }
 
 /// Records one wake-up's lateness.
 pub(super) fn record_overshoot(late_ns: u64) {
     metrics::histogram!(SLEEP_OVERSHOOT_SECONDS).record(late_ns as f64 / 1e9);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauge_descriptions_say_what_where_and_over_what() {
+        let steal = SIGNALS.iter().find(|d| d.field == "steal_ratio").unwrap();
+        assert_eq!(
+            gauge_help(steal),
+            "Share of all CPU time, stolen by the hypervisor (0..1), over the probe's last \
+             interval (/proc/stat)."
+        );
+    }
 }

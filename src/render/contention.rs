@@ -1,8 +1,10 @@
-//! The kernel's contention counters as text.
+//! The kernel's contention counters as text, one row per signal of
+//! [`SIGNALS`](crate::signal::catalog::SIGNALS) that has one.
 
 use std::fmt::Write as _;
 
-use super::units::{per_second, percent, seconds};
+use super::units::{MISSING, per_second, percent, percent_number, seconds};
+use crate::signal::catalog::{Declared, SIGNALS, Unit};
 use crate::signal::snapshot::Contention;
 
 /// The kernel's contention counters over an interval, each with its source.
@@ -12,47 +14,78 @@ pub fn contention(out: &mut String, c: &Contention) {
         "contention over the whole run ({} s):",
         seconds(c.elapsed_ns)
     );
-    let rows = [
-        (
-            "steal",
-            percent(c.steal_ratio.value()),
-            "of all CPU time, stolen by the hypervisor (/proc/stat)",
-        ),
-        (
-            "run-queue wait",
-            percent(c.runqueue_wait_ratio.value()),
-            "of our threads' runnable time spent waiting for a CPU (schedstat)",
-        ),
-        (
-            "preemptions",
-            per_second(c.involuntary_switches_per_s.value()),
-            "involuntary context switches of this process (getrusage)",
-        ),
-        (
-            "throttled periods",
-            percent(c.throttled_period_ratio.value()),
-            "of cgroup CFS periods that ran out of quota (cpu.stat)",
-        ),
-        (
-            "throttled",
-            percent(c.throttled_ratio.value()),
-            "of the time the cgroup was stopped by its quota (cpu.stat)",
-        ),
-        (
-            "CPU pressure",
-            percent(c.pressure_some_ratio.value()),
-            "of the time some task on the machine waited for a CPU (PSI)",
-        ),
-        (
-            "CPU busy",
-            percent(c.cpu_usage_ratio.value()),
-            "of all CPUs' time busy (/proc/stat)",
-        ),
-    ];
-    for (name, value, meaning) in rows {
-        let _ = writeln!(out, "  {name:<18} {value:>8}  {meaning}");
+    for d in &SIGNALS {
+        let Some(name) = d.row else { continue };
+        let value = value(d.unit, (d.value)(c).value());
+        let _ = writeln!(out, "  {name:<18} {value:>8}  {} ({})", d.meaning, d.source);
     }
     for (field, why) in &c.unavailable {
         let _ = writeln!(out, "  - {field}: {why}");
+    }
+}
+
+/// A signal's value in its unit: `12.3%`, `4.5/s`, `0.50 CPUs`, or [`MISSING`].
+pub fn value(unit: Unit, value: Option<f64>) -> String {
+    match unit {
+        Unit::Ratio => percent(value),
+        Unit::PerSecond => per_second(value),
+        Unit::Cpus => value.map_or(MISSING.into(), |v| format!("{v:.2} CPUs")),
+    }
+}
+
+/// `dynoprobe signals`' heading: one column per signal of [`SIGNALS`] that has one.
+pub fn signals_header() -> String {
+    columns(|d| d.column.map(str::to_string))
+}
+
+/// One `dynoprobe signals` line: percentages without `%`, rates whole, `-` when missing.
+pub fn signals_row(c: &Contention) -> String {
+    columns(|d| {
+        let value = (d.value)(c).value();
+        d.column.map(|_| match d.unit {
+            Unit::Ratio => percent_number(value),
+            Unit::PerSecond => value.map_or("-".into(), |v| format!("{v:.0}")),
+            Unit::Cpus => value.map_or("-".into(), |v| format!("{v:.2} CPUs")),
+        })
+    })
+}
+
+/// The cells `cell` gives, each right-aligned to its column's width.
+fn columns(cell: impl Fn(&Declared) -> Option<String>) -> String {
+    let cells: Vec<String> = SIGNALS
+        .iter()
+        .filter_map(|d| {
+            let text = cell(d)?;
+            let width = d.column?.len().max(match d.unit {
+                Unit::Cpus => 12,
+                _ => 7,
+            });
+            Some(format!("{text:>width$}"))
+        })
+        .collect();
+    cells.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::snapshot::Snapshot;
+
+    #[test]
+    fn every_row_and_column_comes_from_the_catalog() {
+        let c = Snapshot::take().since(&Snapshot::take());
+        let mut out = String::new();
+        contention(&mut out, &c);
+        for d in SIGNALS.iter().filter(|d| d.row.is_some()) {
+            assert!(out.contains(d.meaning), "{} missing:\n{out}", d.field);
+        }
+        let header = signals_header();
+        let row = signals_row(&c);
+        assert_eq!(header.len(), row.len(), "{header}\n{row}");
+        assert_eq!(
+            header.split_whitespace().count(),
+            SIGNALS.iter().filter(|d| d.column.is_some()).count()
+        );
+        assert!(header.trim_start().starts_with("steal%"), "{header}");
     }
 }

@@ -5,6 +5,7 @@
 //! reused buffer, so that after the first read nothing allocates. Every reading is a value or
 //! an [`Unavailable`] that says which source and why; none panics and none needs root.
 
+pub mod catalog;
 pub mod cgroup;
 pub mod clock;
 pub mod machine;

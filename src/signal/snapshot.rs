@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::catalog::SIGNALS;
 use super::cgroup::{CgroupReader, CpuStat};
 use super::clock::monotonic_ns;
 use super::pressure::{Pressure, PressureReader};
@@ -278,31 +279,9 @@ pub struct CpuSteal {
 
 impl Contention {
     fn reasons(&self) -> BTreeMap<&'static str, String> {
-        let fields = [
-            ("steal_ratio", &self.steal_ratio),
-            ("runqueue_wait_ratio", &self.runqueue_wait_ratio),
-            (
-                "thread_runqueue_wait_ratio",
-                &self.thread_runqueue_wait_ratio,
-            ),
-            (
-                "involuntary_switches_per_s",
-                &self.involuntary_switches_per_s,
-            ),
-            ("voluntary_switches_per_s", &self.voluntary_switches_per_s),
-            ("throttled_period_ratio", &self.throttled_period_ratio),
-            ("throttled_ratio", &self.throttled_ratio),
-            ("pressure_some_ratio", &self.pressure_some_ratio),
-            (
-                "cgroup_pressure_some_ratio",
-                &self.cgroup_pressure_some_ratio,
-            ),
-            ("cpu_usage_ratio", &self.cpu_usage_ratio),
-            ("process_cpu_seconds_per_s", &self.process_cpu_seconds_per_s),
-        ];
-        fields
-            .into_iter()
-            .filter_map(|(name, signal)| Some((name, signal.unavailable()?.to_string())))
+        SIGNALS
+            .iter()
+            .filter_map(|d| Some((d.field, (d.value)(self).unavailable()?.to_string())))
             .collect()
     }
 }

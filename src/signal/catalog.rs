@@ -1,0 +1,212 @@
+//! Every contention signal, declared once: its JSON field in [`Contention`], how it reads,
+//! where it comes from and what it means. The reasons for `null`, the report's contention
+//! rows, the `signals` columns and the [`Probe`](crate::probe::Probe)'s gauges are all
+//! driven by [`SIGNALS`].
+//!
+//! Adding a signal: its parser in `signal/`, its raw counter in
+//! [`Snapshot`](super::snapshot::Snapshot), its field and computation in [`Contention`]
+//! (`Snapshot::since`), and one entry here.
+
+use super::Signal;
+use super::snapshot::Contention;
+
+/// What a signal's number is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// A 0..1 share, printed as a percentage.
+    Ratio,
+    /// Events per second.
+    PerSecond,
+    /// CPU seconds per second of wall time (1.0 = one whole CPU).
+    Cpus,
+}
+
+/// One contention signal.
+#[derive(Debug)]
+pub struct Declared {
+    /// The field of [`Contention`] (and its JSON name, and its key in `unavailable`).
+    pub field: &'static str,
+    pub unit: Unit,
+    /// The file or call it is read from, in a word or two: `/proc/stat`, `schedstat`.
+    pub source: &'static str,
+    /// What the number is, as a phrase that follows it: "of all CPU time, stolen by the
+    /// hypervisor".
+    pub meaning: &'static str,
+    /// Its row in the report's contention section, when it has one.
+    pub row: Option<&'static str>,
+    /// Its column heading in `dynoprobe signals`, when it has one.
+    pub column: Option<&'static str>,
+    /// The Probe's gauge over its last interval, when it publishes one.
+    pub gauge: Option<&'static str>,
+    pub value: fn(&Contention) -> &Signal<f64>,
+}
+
+/// Every signal of [`Contention`], in the order the report shows them.
+pub static SIGNALS: [Declared; 11] = [
+    Declared {
+        field: "steal_ratio",
+        unit: Unit::Ratio,
+        source: "/proc/stat",
+        meaning: "of all CPU time, stolen by the hypervisor",
+        row: Some("steal"),
+        column: Some("steal%"),
+        gauge: Some("dynoprobe_cpu_steal_ratio"),
+        value: |c| &c.steal_ratio,
+    },
+    Declared {
+        field: "runqueue_wait_ratio",
+        unit: Unit::Ratio,
+        source: "schedstat",
+        meaning: "of our threads' runnable time spent waiting for a CPU",
+        row: Some("run-queue wait"),
+        column: Some("rqwait%"),
+        gauge: Some("dynoprobe_runqueue_wait_ratio"),
+        value: |c| &c.runqueue_wait_ratio,
+    },
+    Declared {
+        field: "thread_runqueue_wait_ratio",
+        unit: Unit::Ratio,
+        source: "schedstat",
+        meaning: "of the measuring thread's runnable time spent waiting for a CPU",
+        row: None,
+        column: None,
+        gauge: None,
+        value: |c| &c.thread_runqueue_wait_ratio,
+    },
+    Declared {
+        field: "involuntary_switches_per_s",
+        unit: Unit::PerSecond,
+        source: "getrusage",
+        meaning: "involuntary context switches of this process",
+        row: Some("preemptions"),
+        column: Some("preempt/s"),
+        gauge: None,
+        value: |c| &c.involuntary_switches_per_s,
+    },
+    Declared {
+        field: "voluntary_switches_per_s",
+        unit: Unit::PerSecond,
+        source: "getrusage",
+        meaning: "voluntary context switches of this process (I/O, locks, sleeps)",
+        row: None,
+        column: None,
+        gauge: None,
+        value: |c| &c.voluntary_switches_per_s,
+    },
+    Declared {
+        field: "throttled_period_ratio",
+        unit: Unit::Ratio,
+        source: "cpu.stat",
+        meaning: "of cgroup CFS periods that ran out of quota",
+        row: Some("throttled periods"),
+        column: None,
+        gauge: None,
+        value: |c| &c.throttled_period_ratio,
+    },
+    Declared {
+        field: "throttled_ratio",
+        unit: Unit::Ratio,
+        source: "cpu.stat",
+        meaning: "of the time the cgroup was stopped by its quota",
+        row: Some("throttled"),
+        column: Some("thrott%"),
+        gauge: Some("dynoprobe_cgroup_throttled_ratio"),
+        value: |c| &c.throttled_ratio,
+    },
+    Declared {
+        field: "pressure_some_ratio",
+        unit: Unit::Ratio,
+        source: "PSI",
+        meaning: "of the time some task on the machine waited for a CPU",
+        row: Some("CPU pressure"),
+        column: Some("psi-some%"),
+        gauge: Some("dynoprobe_pressure_cpu_waiting_ratio"),
+        value: |c| &c.pressure_some_ratio,
+    },
+    Declared {
+        field: "cgroup_pressure_some_ratio",
+        unit: Unit::Ratio,
+        source: "cgroup cpu.pressure",
+        meaning: "of the time some task of this cgroup waited for a CPU",
+        row: None,
+        column: None,
+        gauge: None,
+        value: |c| &c.cgroup_pressure_some_ratio,
+    },
+    Declared {
+        field: "process_cpu_seconds_per_s",
+        unit: Unit::Cpus,
+        source: "getrusage",
+        meaning: "CPU time this process used per second",
+        row: None,
+        column: Some("proc-cpu"),
+        gauge: None,
+        value: |c| &c.process_cpu_seconds_per_s,
+    },
+    Declared {
+        field: "cpu_usage_ratio",
+        unit: Unit::Ratio,
+        source: "/proc/stat",
+        meaning: "of all CPUs' time busy",
+        row: Some("CPU busy"),
+        column: Some("busy%"),
+        gauge: None,
+        value: |c| &c.cpu_usage_ratio,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::snapshot::Snapshot;
+
+    #[test]
+    fn every_signal_of_contention_is_declared_once_under_its_json_name() {
+        let json = serde_json::to_value(Snapshot::take().since(&Snapshot::take())).unwrap();
+        let signals: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, v)| v.is_number() || v.is_null())
+            .map(|(k, _)| k.as_str())
+            .filter(|k| *k != "elapsed_ns")
+            .collect();
+        let mut declared: Vec<&str> = SIGNALS.iter().map(|d| d.field).collect();
+        declared.sort();
+        declared.dedup();
+        assert_eq!(declared.len(), SIGNALS.len(), "a field declared twice");
+        let mut fields = signals.clone();
+        fields.sort();
+        assert_eq!(declared, fields);
+    }
+
+    #[test]
+    fn each_declaration_reads_its_own_field() {
+        let n = |i: u32| Signal(Ok(f64::from(i)));
+        let contention = Contention {
+            elapsed_ns: 1,
+            steal_ratio: n(1),
+            runqueue_wait_ratio: n(2),
+            thread_runqueue_wait_ratio: n(3),
+            involuntary_switches_per_s: n(4),
+            voluntary_switches_per_s: n(5),
+            throttled_period_ratio: n(6),
+            throttled_ratio: n(7),
+            pressure_some_ratio: n(8),
+            cgroup_pressure_some_ratio: n(9),
+            cpu_usage_ratio: n(10),
+            process_cpu_seconds_per_s: n(11),
+            steal_per_cpu_ratio: Vec::new(),
+            unavailable: Default::default(),
+        };
+        let json = serde_json::to_value(&contention).unwrap();
+        for d in &SIGNALS {
+            assert_eq!(
+                (d.value)(&contention).value(),
+                json[d.field].as_f64(),
+                "{}",
+                d.field
+            );
+        }
+    }
+}
