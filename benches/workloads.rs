@@ -15,7 +15,8 @@ use aes::cipher::{BlockModeDecrypt, KeyIvInit, StreamCipher, block_padding::Pkcs
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dynoprobe::sidecar::{BenchArgs, Recorder, criterion_home};
 use dynoprobe::workload::chase::{self, Chase, Level};
-use dynoprobe::workload::fixture::{IV, KEY, Record};
+use dynoprobe::workload::fixture::{IV, KEY};
+use dynoprobe::workload::payload::Record;
 use dynoprobe::workload::{Inputs, find};
 
 /// Samples per benchmark (criterion's `--sample-size` overrides it).

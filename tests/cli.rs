@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use dynoprobe::workload::fixture::{ID_SUM, RECORDS};
 use dynoprobe::workload::json::checksum;
+use dynoprobe::workload::payload::{ID_SUM, RECORDS};
 
 fn dynoprobe(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
@@ -170,11 +170,27 @@ fn text_output_has_a_row_per_workload_and_says_where_times_come_from() {
 }
 
 #[test]
-fn list_names_every_workload() {
+fn list_names_every_workload_and_which_work_is_fixed() {
     let out = dynoprobe(&["run", "--list"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.lines().count(), 10, "{text}");
+    let rows: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 10, "{text}");
+    let fixed: Vec<&str> = rows
+        .iter()
+        .filter(|l| l.split_whitespace().nth(1) == Some("fixed"))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        fixed,
+        [
+            "decrypt-cbc",
+            "decrypt-ctr",
+            "chase-l2",
+            "chase-llc",
+            "chase-dram"
+        ]
+    );
 }
 
 #[test]

@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use dynoprobe::workload::fixture::{IV, KEY, encrypt_cbc, generate_json, to_hex};
+use dynoprobe::workload::fixture::{IV, KEY, encrypt_cbc, to_hex};
+use dynoprobe::workload::payload::generate_json;
 
 use super::FixturesArgs;
 

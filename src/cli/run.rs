@@ -14,8 +14,12 @@ use super::RunArgs;
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.list {
         for spec in workload::catalog() {
-            println!("{:<18} {}", spec.name, spec.summary);
+            let work = if spec.fixed { "fixed" } else { "-" };
+            println!("{:<18} {work:<6} {}", spec.name, spec.summary);
         }
+        println!(
+            "\nfixed: the same work every run, timed in blocks; its ns/op is the evidence for `slowed`."
+        );
         return Ok(());
     }
     let specs = select(&args.workloads)?;

@@ -5,7 +5,7 @@
 //! level the working set lives in. A neighbour that evicts our lines shows up here directly,
 //! while steal time and run-queue wait never see it.
 
-use super::fixture::SplitMix64;
+use super::rng::SplitMix64;
 use super::{Blocks, Workload, WorkloadError};
 use crate::signal::machine::CacheSizes;
 

@@ -197,20 +197,15 @@ impl Workload for DecryptParse {
             .map_err(|e| WorkloadError::new(Self::NAME, e))?;
         let value: Value = serde_json::from_slice(&self.plaintext[..len])
             .map_err(|e| WorkloadError::new(Self::NAME, e))?;
-        let records = value.as_array().map_or(1, |a| a.len() as u64);
-        let ids = value.as_array().map_or(0, |a| {
-            a.iter()
-                .filter_map(|r| r.get("id").and_then(Value::as_u64))
-                .fold(0, u64::wrapping_add)
-        });
-        Ok(super::json::checksum(records, ids))
+        Ok(super::json::serde_checksum(&value))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::fixture::{Fixture, ID_SUM, RECORDS, encrypt_cbc};
+    use crate::workload::fixture::{Fixture, encrypt_cbc};
+    use crate::workload::payload::{ID_SUM, RECORDS};
 
     #[test]
     fn checksum_samples_one_word_per_stride() {

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use simd_json::prelude::*;
 
-use super::fixture::Record;
+use super::payload::Record;
 use super::{Workload, WorkloadError};
 
 /// The JSON workloads' checksum: the length of the top-level array plus the sum of its
@@ -16,163 +16,120 @@ pub fn checksum(records: u64, id_sum: u64) -> u64 {
     records.wrapping_add(id_sum)
 }
 
-fn serde_checksum(value: &Value) -> u64 {
-    match value.as_array() {
-        Some(items) => checksum(
-            items.len() as u64,
-            items
-                .iter()
-                .filter_map(|r| r.get("id").and_then(Value::as_u64))
-                .fold(0, u64::wrapping_add),
-        ),
-        None => checksum(1, 0),
-    }
+/// [`checksum`] of a top-level array given as its records' `id`s (`None` for a record
+/// without an integer `id`), or of a value that is not an array (`None`): one record.
+fn of_records(ids: Option<impl Iterator<Item = Option<u64>>>) -> u64 {
+    let Some(ids) = ids else {
+        return checksum(1, 0);
+    };
+    let (records, id_sum) = ids.fold((0, 0), |(records, sum), id| {
+        (records + 1, u64::wrapping_add(sum, id.unwrap_or(0)))
+    });
+    checksum(records, id_sum)
 }
 
-fn simd_checksum(value: &simd_json::BorrowedValue<'_>) -> u64 {
-    match value.as_array() {
-        Some(items) => checksum(
-            items.len() as u64,
-            items
-                .iter()
-                .filter_map(|r| r.get("id").and_then(|id| id.as_u64()))
-                .fold(0, u64::wrapping_add),
-        ),
-        None => checksum(1, 0),
-    }
-}
-
-fn typed_checksum(records: &[Record]) -> u64 {
-    checksum(
-        records.len() as u64,
-        records.iter().map(|r| r.id).fold(0, u64::wrapping_add),
+/// [`checksum`] of a serde_json tree (also the decrypt-then-parse workload's).
+pub(super) fn serde_checksum(value: &Value) -> u64 {
+    of_records(
+        value
+            .as_array()
+            .map(|items| items.iter().map(|r| r.get("id").and_then(Value::as_u64))),
     )
 }
 
-/// serde_json into a `serde_json::Value`. Each run allocates the tree and frees it.
-pub struct SerdeValue {
-    json: Vec<u8>,
+fn simd_checksum(value: &simd_json::BorrowedValue<'_>) -> u64 {
+    of_records(
+        value
+            .as_array()
+            .map(|items| items.iter().map(|r| r.get("id").and_then(|id| id.as_u64()))),
+    )
 }
 
-impl SerdeValue {
-    pub const NAME: &'static str = "json-serde-value";
-    pub fn new(json: &[u8]) -> Self {
-        SerdeValue {
-            json: json.to_vec(),
+fn typed_checksum(records: &[Record]) -> u64 {
+    of_records(Some(records.iter().map(|r| Some(r.id))))
+}
+
+/// Which parser, into what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parser {
+    /// serde_json into a `serde_json::Value`. Each run allocates the tree and frees it.
+    SerdeValue,
+    /// serde_json into `Vec<Record>`: only the shipped payload's schema fits.
+    SerdeTyped,
+    /// simd-json into a `BorrowedValue`.
+    SimdValue,
+    /// simd-json's serde front end into `Vec<Record>`.
+    SimdTyped,
+}
+
+impl Parser {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Parser::SerdeValue => "json-serde-value",
+            Parser::SerdeTyped => "json-serde-typed",
+            Parser::SimdValue => "json-simd-value",
+            Parser::SimdTyped => "json-simd-typed",
         }
     }
-}
 
-impl Workload for SerdeValue {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-    fn bytes_per_run(&self) -> u64 {
-        self.json.len() as u64
-    }
-    fn run(&mut self) -> Result<u64, WorkloadError> {
-        let value: Value =
-            serde_json::from_slice(&self.json).map_err(|e| WorkloadError::new(Self::NAME, e))?;
-        Ok(serde_checksum(&value))
+    fn is_simd(self) -> bool {
+        matches!(self, Parser::SimdValue | Parser::SimdTyped)
     }
 }
 
-/// serde_json into `Vec<Record>`: only the shipped payload's schema fits.
-pub struct SerdeTyped {
+/// One parse of the JSON per run. simd-json parses in place (it unescapes strings inside the
+/// input buffer), so its runs first copy the input into a reused scratch buffer; that copy
+/// is part of the timed work, as it would be in a service that keeps its request body.
+pub struct Parse {
+    parser: Parser,
     json: Vec<u8>,
-}
-
-impl SerdeTyped {
-    pub const NAME: &'static str = "json-serde-typed";
-    pub fn new(json: &[u8]) -> Self {
-        SerdeTyped {
-            json: json.to_vec(),
-        }
-    }
-}
-
-impl Workload for SerdeTyped {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-    fn bytes_per_run(&self) -> u64 {
-        self.json.len() as u64
-    }
-    fn run(&mut self) -> Result<u64, WorkloadError> {
-        let records: Vec<Record> =
-            serde_json::from_slice(&self.json).map_err(|e| schema_error(Self::NAME, e))?;
-        Ok(typed_checksum(&records))
-    }
-}
-
-/// simd-json into a `BorrowedValue`. simd-json parses in place (it unescapes strings inside
-/// the input buffer), so every run first copies the input into a reused scratch buffer; that
-/// copy is part of the timed work, as it would be in a service that keeps its request body.
-pub struct SimdValue {
-    json: Vec<u8>,
+    /// simd-json only: the copy it parses, and its reused internal buffers.
     scratch: Vec<u8>,
     buffers: simd_json::Buffers,
 }
 
-impl SimdValue {
-    pub const NAME: &'static str = "json-simd-value";
-    pub fn new(json: &[u8]) -> Self {
-        SimdValue {
+impl Parse {
+    pub fn new(parser: Parser, json: &[u8]) -> Parse {
+        let simd_len = if parser.is_simd() { json.len() } else { 0 };
+        Parse {
+            parser,
             json: json.to_vec(),
-            scratch: Vec::with_capacity(json.len()),
-            buffers: simd_json::Buffers::new(json.len()),
+            scratch: Vec::with_capacity(simd_len),
+            buffers: simd_json::Buffers::new(simd_len),
         }
     }
 }
 
-impl Workload for SimdValue {
+impl Workload for Parse {
     fn name(&self) -> &'static str {
-        Self::NAME
+        self.parser.name()
     }
     fn bytes_per_run(&self) -> u64 {
         self.json.len() as u64
     }
     fn run(&mut self) -> Result<u64, WorkloadError> {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&self.json);
-        let value = simd_json::to_borrowed_value_with_buffers(&mut self.scratch, &mut self.buffers)
-            .map_err(|e| WorkloadError::new(Self::NAME, e))?;
-        Ok(simd_checksum(&value))
-    }
-}
-
-/// simd-json's serde front end into `Vec<Record>`; copies the input first, like [`SimdValue`].
-pub struct SimdTyped {
-    json: Vec<u8>,
-    scratch: Vec<u8>,
-    buffers: simd_json::Buffers,
-}
-
-impl SimdTyped {
-    pub const NAME: &'static str = "json-simd-typed";
-    pub fn new(json: &[u8]) -> Self {
-        SimdTyped {
-            json: json.to_vec(),
-            scratch: Vec::with_capacity(json.len()),
-            buffers: simd_json::Buffers::new(json.len()),
+        let name = self.parser.name();
+        if self.parser.is_simd() {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&self.json);
         }
-    }
-}
-
-impl Workload for SimdTyped {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-    fn bytes_per_run(&self) -> u64 {
-        self.json.len() as u64
-    }
-    fn run(&mut self) -> Result<u64, WorkloadError> {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&self.json);
-        let records: Vec<Record> =
-            simd_json::serde::from_slice_with_buffers(&mut self.scratch, &mut self.buffers)
-                .map_err(|e| schema_error(Self::NAME, e))?;
-        Ok(typed_checksum(&records))
+        let (scratch, buffers) = (&mut self.scratch, &mut self.buffers);
+        match self.parser {
+            Parser::SerdeValue => serde_json::from_slice(&self.json)
+                .map(|value| serde_checksum(&value))
+                .map_err(|e| WorkloadError::new(name, e)),
+            Parser::SerdeTyped => serde_json::from_slice::<Vec<Record>>(&self.json)
+                .map(|records| typed_checksum(&records))
+                .map_err(|e| schema_error(name, e)),
+            Parser::SimdValue => simd_json::to_borrowed_value_with_buffers(scratch, buffers)
+                .map(|value| simd_checksum(&value))
+                .map_err(|e| WorkloadError::new(name, e)),
+            Parser::SimdTyped => {
+                simd_json::serde::from_slice_with_buffers::<Vec<Record>>(scratch, buffers)
+                    .map(|records| typed_checksum(&records))
+                    .map_err(|e| schema_error(name, e))
+            }
+        }
     }
 }
 
@@ -189,7 +146,8 @@ fn schema_error(workload: &'static str, error: impl std::fmt::Display) -> Worklo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::fixture::{Fixture, ID_SUM, RECORDS};
+    use crate::workload::fixture::Fixture;
+    use crate::workload::payload::{ID_SUM, RECORDS};
 
     fn run_once(mut workload: impl Workload) -> u64 {
         workload.run().unwrap_or_else(|e| panic!("{e}"))
@@ -199,28 +157,40 @@ mod tests {
     fn every_parser_finds_the_shipped_records_and_ids() {
         let json = Fixture::shipped().json;
         let expected = checksum(RECORDS, ID_SUM);
-        assert_eq!(run_once(SerdeValue::new(&json)), expected);
-        assert_eq!(run_once(SerdeTyped::new(&json)), expected);
-        assert_eq!(run_once(SimdValue::new(&json)), expected);
-        assert_eq!(run_once(SimdTyped::new(&json)), expected);
+        assert_eq!(run_once(Parse::new(Parser::SerdeValue, &json)), expected);
+        assert_eq!(run_once(Parse::new(Parser::SerdeTyped, &json)), expected);
+        assert_eq!(run_once(Parse::new(Parser::SimdValue, &json)), expected);
+        assert_eq!(run_once(Parse::new(Parser::SimdTyped, &json)), expected);
     }
 
     #[test]
     fn value_parsers_agree_on_other_json() {
         let json = br#"[{"id": 7, "x": "a\"b"}, {"id": 5}, {"name": "no id"}, 3]"#;
-        assert_eq!(run_once(SerdeValue::new(json)), checksum(4, 12));
-        assert_eq!(run_once(SimdValue::new(json)), checksum(4, 12));
+        assert_eq!(
+            run_once(Parse::new(Parser::SerdeValue, json)),
+            checksum(4, 12)
+        );
+        assert_eq!(
+            run_once(Parse::new(Parser::SimdValue, json)),
+            checksum(4, 12)
+        );
         let object = br#"{"id": 7}"#;
-        assert_eq!(run_once(SerdeValue::new(object)), checksum(1, 0));
-        assert_eq!(run_once(SimdValue::new(object)), checksum(1, 0));
+        assert_eq!(
+            run_once(Parse::new(Parser::SerdeValue, object)),
+            checksum(1, 0)
+        );
+        assert_eq!(
+            run_once(Parse::new(Parser::SimdValue, object)),
+            checksum(1, 0)
+        );
     }
 
     #[test]
     fn typed_parsers_reject_other_schemas_with_a_reason() {
         let json = br#"[{"id": 7}]"#;
         for error in [
-            SerdeTyped::new(json).run().unwrap_err(),
-            SimdTyped::new(json).run().unwrap_err(),
+            Parse::new(Parser::SerdeTyped, json).run().unwrap_err(),
+            Parse::new(Parser::SimdTyped, json).run().unwrap_err(),
         ] {
             assert!(error.reason.contains("record schema"), "{error}");
             assert!(error.reason.contains("uuid"), "{error}");
@@ -230,7 +200,7 @@ mod tests {
     #[test]
     fn simd_runs_repeat_on_the_same_input() {
         let json = Fixture::shipped().json;
-        let mut workload = SimdValue::new(&json);
+        let mut workload = Parse::new(Parser::SimdValue, &json);
         let first = workload.run().ok();
         assert_eq!(workload.run().ok(), first);
     }
