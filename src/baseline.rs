@@ -248,55 +248,22 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Mann–Whitney U test of two samples: the two-sided p-value (normal approximation with
-/// continuity and tie corrections; fine from about 8 values a side, criterion takes 100 by
-/// default), or `None` with fewer than 2 values a side or no variation at all.
+/// Mann–Whitney U test of two samples: the two-sided p-value by statrs' normal approximation
+/// with continuity and tie corrections (scipy's `method="asymptotic"`; criterion takes 100
+/// samples by default, and never fewer than 10). Not statrs' exact method: in 0.19.1 it
+/// gives p = 1 for two completely separated samples of 5, where the exact p is 2/252 (see
+/// the test). `None` with fewer than 2 values a side, no variation at all, or a NaN.
 pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> Option<f64> {
-    let (n1, n2) = (a.len() as f64, b.len() as f64);
-    if a.len() < 2 || b.len() < 2 {
+    use statrs::stats_tests::Alternative;
+    use statrs::stats_tests::mannwhitneyu::{MannWhitneyUMethod, mannwhitneyu};
+    let first = *a.first()?;
+    if a.len() < 2 || b.len() < 2 || a.iter().chain(b).all(|&x| x == first) {
         return None;
     }
-    let mut all: Vec<(f64, usize)> = a
-        .iter()
-        .map(|&x| (x, 0))
-        .chain(b.iter().map(|&x| (x, 1)))
-        .collect();
-    all.sort_by(|x, y| x.0.total_cmp(&y.0));
-    let (mut rank_sum_a, mut tie_term, mut i) = (0.0, 0.0, 0);
-    while i < all.len() {
-        let j = (i..all.len())
-            .find(|&j| all[j].0 != all[i].0)
-            .unwrap_or(all.len());
-        let rank = (i + j + 1) as f64 / 2.0; // mean of ranks i+1 ..= j
-        rank_sum_a += rank * all[i..j].iter().filter(|x| x.1 == 0).count() as f64;
-        let t = (j - i) as f64;
-        tie_term += t * t * t - t;
-        i = j;
-    }
-    let u = rank_sum_a - n1 * (n1 + 1.0) / 2.0;
-    let n = n1 + n2;
-    let variance = n1 * n2 / 12.0 * ((n + 1.0) - tie_term / (n * (n - 1.0)));
-    if variance <= 0.0 {
-        return None;
-    }
-    let z = ((u - n1 * n2 / 2.0).abs() - 0.5).max(0.0) / variance.sqrt();
-    Some(erfc(z / std::f64::consts::SQRT_2))
-}
-
-/// Complementary error function (Numerical Recipes' erfcc, relative error < 1.2e-7).
-fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let r = t * poly.exp();
-    if x >= 0.0 { r } else { 2.0 - r }
+    let method = MannWhitneyUMethod::AsymptoticInclContinuityCorrection;
+    mannwhitneyu(a, b, method, Alternative::TwoSided)
+        .ok()
+        .map(|(_, p)| p)
 }
 
 /// Seconds in a month as cloud price lists count it: 730 hours.
@@ -313,26 +280,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mann_whitney_matches_hand_computation() {
+    fn mann_whitney_matches_hand_computation_and_scipy() {
+        use statrs::stats_tests::Alternative;
+        use statrs::stats_tests::mannwhitneyu::{MannWhitneyUMethod, mannwhitneyu};
         // a = 1..=5, b = 6..=10: U = 0, mean 12.5, var = 25/12*11 = 22.9167,
-        // z = (12.5 - 0.5)/4.7871 = 2.5067, p = 0.01219 (two-sided).
+        // z = (12.5 - 0.5)/4.7871 = 2.5067, p = 0.012186 (two-sided, normal approximation).
         let a = [1.0, 2.0, 3.0, 4.0, 5.0];
         let b = [6.0, 7.0, 8.0, 9.0, 10.0];
-        let p = mann_whitney_p(&a, &b).unwrap();
-        assert!((p - 0.012_19).abs() < 1e-4, "{p}");
-        // Interleaved samples: no evidence of a difference.
+        assert!((mann_whitney_p(&a, &b).unwrap() - 0.012_186).abs() < 1e-6);
+        // statrs' exact method, which is not used: the exact p is 2 of C(10, 5) = 252 splits
+        // (scipy.stats.mannwhitneyu: 0.007936507936507936), but statrs 0.19.1 says 1. When
+        // this fails, statrs has been fixed, and small samples could have the exact p.
+        let (_, exact) =
+            mannwhitneyu(&a, &b, MannWhitneyUMethod::Exact, Alternative::TwoSided).unwrap();
+        assert_eq!(exact, 1.0);
+        // Larger samples, by hand as above: z = 199.5 / sqrt(400/12*41), p = erfc(z/√2);
+        // scipy (asymptotic, as for every sample above 8): 6.795615128173358e-08.
+        let low: Vec<f64> = (1..=20).map(f64::from).collect();
+        let high: Vec<f64> = (21..=40).map(f64::from).collect();
+        let p = mann_whitney_p(&low, &high).unwrap();
+        assert!((p / 6.795_615_128e-8 - 1.0).abs() < 1e-6, "{p}");
+        // Ties: the normal approximation with the tie correction; scipy: 0.07504619556200975.
+        let p = mann_whitney_p(
+            &[1.0, 2.0, 2.0, 3.0, 4.0, 5.0],
+            &[2.0, 3.0, 6.0, 7.0, 7.0, 8.0],
+        );
+        assert!((p.unwrap() - 0.075_046_195_562).abs() < 1e-9, "{p:?}");
+        // Interleaved samples: no evidence of a difference (by hand: U = 10, z = 2/4.7871,
+        // p = erfc(0.2954) = 0.676103; scipy asymptotic: 0.6761033140231469).
         let c = [1.0, 3.0, 5.0, 7.0, 9.0];
         let d = [2.0, 4.0, 6.0, 8.0, 10.0];
-        assert!(mann_whitney_p(&c, &d).unwrap() > 0.5);
+        assert!((mann_whitney_p(&c, &d).unwrap() - 0.676_103_314).abs() < 1e-8);
         assert_eq!(mann_whitney_p(&[1.0], &b), None);
         assert_eq!(mann_whitney_p(&[1.0, 1.0], &[1.0, 1.0]), None, "all tied");
-    }
-
-    #[test]
-    fn erfc_is_accurate() {
-        assert!((erfc(0.0) - 1.0).abs() < 1e-7);
-        assert!((erfc(1.0) - 0.157_299_2).abs() < 1e-6);
-        assert!((erfc(-1.0) - 1.842_700_8).abs() < 1e-6);
+        assert_eq!(mann_whitney_p(&[1.0, f64::NAN], &b), None, "NaN");
     }
 
     #[test]

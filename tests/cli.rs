@@ -1,4 +1,5 @@
 //! The `dynoprobe` binary as a user runs it: flags, bad input, output formats.
+#![cfg(feature = "cli")]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

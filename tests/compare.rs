@@ -1,6 +1,7 @@
 //! `dynoprobe compare` on baselines written by a real criterion 0.8 run of our workloads
 //! bench (`quiet`, and `shared-cpu` with a CPU hog on the bench's CPU), plus a benchmark
 //! whose estimates.json was truncated. Figures are checked against criterion's own files.
+#![cfg(feature = "cli")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

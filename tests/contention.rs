@@ -1,6 +1,7 @@
 //! Accuracy against real contention on this machine: a CPU hog sharing the workload's CPU,
 //! and a cgroup limited to 30% of one CPU. Each test skips, saying why, where the machine
 //! cannot produce the scenario (no schedstat, no permission to create a cgroup).
+#![cfg(feature = "cli")]
 
 mod common;
 

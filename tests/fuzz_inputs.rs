@@ -1,5 +1,6 @@
 //! Input from outside (a user's `--fixture`) never panics a workload: it is prepared, or
 //! refused with a reason.
+#![cfg(feature = "workloads")]
 
 use dynoprobe::signal::machine::CacheSizes;
 use dynoprobe::workload::fixture::{Fixture, Origin};

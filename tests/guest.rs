@@ -8,6 +8,7 @@
 //! where the guest cannot be built: no qemu and not root to install it, no package archive)
 //! or `DYNOPROBE_GUEST=require` (a skip is a failure; `.ci/run` sets it).
 //! `DYNOPROBE_GUEST_CONSOLE=FILE` saves everything the guest printed.
+#![cfg(feature = "cli")]
 
 #[path = "guest/vm.rs"]
 mod vm;

@@ -3,6 +3,7 @@
 //! what the kernel counted for the same thread and interval, never against what a quiet day
 //! happens to give: this machine's host steals and pauses it at will. Skips, saying why,
 //! where a scenario cannot be made.
+#![cfg(feature = "cli")]
 
 mod common;
 

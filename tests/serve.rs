@@ -369,6 +369,7 @@ function done(summary, latency, requests)
 end
 "#;
 
+#[cfg(feature = "drive")]
 #[test]
 fn drive_splits_each_call_and_says_what_went_wrong() {
     let server = Server::start();

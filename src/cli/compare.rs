@@ -9,7 +9,7 @@ use dynoprobe::baseline::{self, Baseline};
 use dynoprobe::render;
 use dynoprobe::report::compare::{ComparePlan, compare as comparison};
 use dynoprobe::sidecar::criterion_home;
-use regex::Regex;
+use regex_lite::Regex;
 
 use super::CompareArgs;
 

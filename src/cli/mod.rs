@@ -1,7 +1,7 @@
 //! Command-line arguments and dispatch to one module per subcommand.
 
 mod compare;
-#[cfg(feature = "serve")]
+#[cfg(feature = "drive")]
 mod drive;
 mod fixtures;
 mod jitter;
@@ -46,7 +46,7 @@ enum Command {
     Serve(ServeArgs),
     /// Call a `dynoprobe serve` repeatedly and split each call's latency into router queue
     /// time, the server's run time, and the rest.
-    #[cfg(feature = "serve")]
+    #[cfg(feature = "drive")]
     Drive(DriveArgs),
 }
 
@@ -67,7 +67,7 @@ struct ServeArgs {
     no_sleep_jitter: bool,
 }
 
-#[cfg(feature = "serve")]
+#[cfg(feature = "drive")]
 #[derive(Debug, clap::Args)]
 struct DriveArgs {
     /// The server's base URL, e.g. https://my-probe.herokuapp.com or http://127.0.0.1:8080.
@@ -209,7 +209,9 @@ struct FixturesArgs {
 pub fn dispatch(args: Args) -> anyhow::Result<()> {
     match args.command {
         #[cfg(feature = "serve")]
-        Command::Serve(_) | Command::Drive(_) => {}
+        Command::Serve(_) => {}
+        #[cfg(feature = "drive")]
+        Command::Drive(_) => {}
         _ => end_quietly_on_a_closed_pipe(),
     }
     match args.command {
@@ -220,7 +222,7 @@ pub fn dispatch(args: Args) -> anyhow::Result<()> {
         Command::Fixtures(args) => fixtures::fixtures(args),
         #[cfg(feature = "serve")]
         Command::Serve(args) => serve::serve(args),
-        #[cfg(feature = "serve")]
+        #[cfg(feature = "drive")]
         Command::Drive(args) => drive::drive(args),
     }
 }

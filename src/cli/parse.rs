@@ -1,7 +1,7 @@
 //! Every flag's value parser, in one place: each accepts what a user would type, refuses
 //! absurd values with a message that says what it expected, and is tested on both.
 
-#[cfg(feature = "serve")]
+#[cfg(feature = "drive")]
 use super::drive::{MAX_CALLS, MAX_CONCURRENCY};
 use dynoprobe::runner::MAX_RUNS;
 
@@ -79,7 +79,7 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
 }
 
 /// `text` as a whole number from 1 to `max`, or `None`.
-#[cfg(feature = "serve")]
+#[cfg(feature = "drive")]
 fn whole_number(text: &str, max: u32) -> Option<u32> {
     match text.trim().parse::<u64>() {
         Ok(n @ 1..) if n <= u64::from(max) => Some(n as u32),
@@ -110,19 +110,19 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
 }
 
 /// `drive --calls`.
-#[cfg(feature = "serve")]
+#[cfg(feature = "drive")]
 pub fn parse_calls(text: &str) -> Result<u32, String> {
     bounded_count(text, MAX_CALLS, "calls")
 }
 
 /// `drive --concurrency`.
-#[cfg(feature = "serve")]
+#[cfg(feature = "drive")]
 pub fn parse_concurrency(text: &str) -> Result<u32, String> {
     bounded_count(text, MAX_CONCURRENCY, "calls in flight")
 }
 
 /// A whole number of `what` from 1 to `max`.
-#[cfg(feature = "serve")]
+#[cfg(feature = "drive")]
 fn bounded_count(text: &str, max: u32, what: &str) -> Result<u32, String> {
     whole_number(text, max)
         .ok_or_else(|| format!("expected a whole number of {what} from 1 to {max}; got '{text}'"))
@@ -255,7 +255,7 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "serve")]
+    #[cfg(feature = "drive")]
     #[test]
     fn calls_and_concurrency_are_bounded_whole_numbers() {
         assert_eq!(parse_calls("100"), Ok(100));

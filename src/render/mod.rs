@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod contention;
+#[cfg(feature = "workloads")]
 pub mod drive;
 pub mod jitter;
 pub mod run;

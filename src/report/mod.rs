@@ -12,15 +12,20 @@ pub use crate::runner::WorkloadReport;
 use crate::signal::machine::Machine;
 use crate::signal::snapshot::Contention;
 use crate::verdict::Verdict;
+#[cfg(feature = "workloads")]
 use crate::workload::fixture::Origin;
 
+#[cfg(feature = "workloads")]
 pub mod batch;
 pub mod compare;
+#[cfg(feature = "workloads")]
 pub mod drive;
 mod jitter;
+#[cfg(feature = "workloads")]
 mod run;
 
 pub use jitter::{JitterPlan, JitterReport, SLEEP_PHASE, jitter};
+#[cfg(feature = "workloads")]
 pub use run::{
     Budget, REFERENCE_MIN_SCHEMA, ReferenceError, RunError, RunEvent, RunPlan, reference_medians,
     run,
@@ -56,6 +61,7 @@ pub struct FixtureInfo {
     pub json_bytes: u64,
 }
 
+#[cfg(feature = "workloads")]
 impl FixtureInfo {
     pub fn new(origin: &Origin, json_bytes: u64) -> FixtureInfo {
         let source = match origin {
@@ -81,7 +87,10 @@ pub(crate) mod tests {
         Report {
             schema_version: SCHEMA_VERSION,
             machine: Machine::default(),
-            fixture: FixtureInfo::new(&Origin::Shipped, 4_000_000),
+            fixture: FixtureInfo {
+                source: "shipped".into(),
+                json_bytes: 4_000_000,
+            },
             workloads: vec![WorkloadReport::from_measured(&measured())],
             contention: sampler.take().since(&earlier),
             jitter: None,

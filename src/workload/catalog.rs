@@ -1,0 +1,200 @@
+//! The catalog of workloads: each [`Spec`] names a workload, says whether its work is
+//! fixed, and prepares it from the [`Inputs`].
+
+use super::fixture::Fixture;
+use super::{Workload, WorkloadError, chase, decrypt, json};
+use crate::signal::machine::CacheSizes;
+
+/// What preparation may draw on.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub fixture: Fixture,
+    pub caches: CacheSizes,
+}
+
+impl Inputs {
+    /// The shipped fixture and this machine's cache sizes.
+    pub fn shipped() -> Inputs {
+        Inputs {
+            fixture: Fixture::shipped(),
+            caches: CacheSizes::read(),
+        }
+    }
+}
+
+type Build = fn(&Inputs) -> Result<Box<dyn Workload>, WorkloadError>;
+
+/// A catalog entry: a name, a one-line summary, whether its work is fixed, and how to
+/// prepare the workload.
+pub struct Spec {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// The same work every run, timed in blocks: the workload answers
+    /// [`Workload::ns_per_op`], and its time per op is evidence for `slowed`. Parsing is not
+    /// fixed (it allocates, and the allocator's state varies between runs).
+    pub fixed: bool,
+    build: Build,
+}
+
+impl Spec {
+    /// Builds the workload's inputs, then runs it once, so that input that does not fit the
+    /// workload (a user's JSON for the typed parsers) fails here rather than in a timed run.
+    pub fn prepare(&self, inputs: &Inputs) -> Result<Box<dyn Workload>, WorkloadError> {
+        let mut workload = (self.build)(inputs)?;
+        workload.run()?;
+        Ok(workload)
+    }
+}
+
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spec").field("name", &self.name).finish()
+    }
+}
+
+/// Every workload, in the order `dynoprobe run` runs them.
+pub fn catalog() -> &'static [Spec] {
+    &CATALOG
+}
+
+/// The catalog entry called `name`.
+pub fn find(name: &str) -> Option<&'static Spec> {
+    CATALOG.iter().find(|spec| spec.name == name)
+}
+
+/// The catalog's names, comma separated, for error messages.
+pub fn names() -> String {
+    CATALOG
+        .iter()
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+static CATALOG: [Spec; 10] = [
+    Spec {
+        name: json::Parser::SerdeValue.name(),
+        summary: "serde_json into a serde_json::Value tree (allocates the tree every run)",
+        fixed: false,
+        build: |i| {
+            Ok(Box::new(json::Parse::new(
+                json::Parser::SerdeValue,
+                &i.fixture.json,
+            )))
+        },
+    },
+    Spec {
+        name: json::Parser::SerdeTyped.name(),
+        summary: "serde_json into typed Rust structs (shipped payload's schema only)",
+        fixed: false,
+        build: |i| {
+            Ok(Box::new(json::Parse::new(
+                json::Parser::SerdeTyped,
+                &i.fixture.json,
+            )))
+        },
+    },
+    Spec {
+        name: json::Parser::SimdValue.name(),
+        summary: "simd-json into a borrowed value tree; copies the input into a reused buffer first",
+        fixed: false,
+        build: |i| {
+            Ok(Box::new(json::Parse::new(
+                json::Parser::SimdValue,
+                &i.fixture.json,
+            )))
+        },
+    },
+    Spec {
+        name: json::Parser::SimdTyped.name(),
+        summary: "simd-json (serde) into typed Rust structs; copies the input first",
+        fixed: false,
+        build: |i| {
+            Ok(Box::new(json::Parse::new(
+                json::Parser::SimdTyped,
+                &i.fixture.json,
+            )))
+        },
+    },
+    Spec {
+        name: decrypt::Cbc::NAME,
+        summary: "AES-256-CBC decrypt of the encrypted payload into a reused buffer",
+        fixed: true,
+        build: |i| Ok(Box::new(decrypt::Cbc::new(&i.fixture.ciphertext))),
+    },
+    Spec {
+        name: decrypt::Ctr::NAME,
+        summary: "AES-256-CTR decrypt of the payload (CTR twin made in preparation)",
+        fixed: true,
+        build: |i| Ok(Box::new(decrypt::Ctr::new(&i.fixture.json))),
+    },
+    Spec {
+        name: decrypt::DecryptParse::NAME,
+        summary: "AES-256-CBC decrypt, then serde_json into a Value: a typical API endpoint",
+        fixed: false,
+        build: |i| Ok(Box::new(decrypt::DecryptParse::new(&i.fixture.ciphertext))),
+    },
+    Spec {
+        name: chase::Level::L2.name(),
+        summary: "dependent pointer chase over a working set that fits in L2",
+        fixed: true,
+        build: |i| {
+            Ok(Box::new(chase::Chase::for_level(
+                chase::Level::L2,
+                &i.caches,
+            )))
+        },
+    },
+    Spec {
+        name: chase::Level::Llc.name(),
+        summary: "dependent pointer chase over a working set that fits in the last-level cache",
+        fixed: true,
+        build: |i| {
+            Ok(Box::new(chase::Chase::for_level(
+                chase::Level::Llc,
+                &i.caches,
+            )))
+        },
+    },
+    Spec {
+        name: chase::Level::Dram.name(),
+        summary: "dependent pointer chase over a working set several times the last-level cache",
+        fixed: true,
+        build: |i| {
+            Ok(Box::new(chase::Chase::for_level(
+                chase::Level::Dram,
+                &i.caches,
+            )))
+        },
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_names_are_unique_and_findable() {
+        for spec in catalog() {
+            assert_eq!(find(spec.name).map(|s| s.name), Some(spec.name));
+        }
+        let mut names: Vec<_> = catalog().iter().map(|s| s.name).collect();
+        names.dedup();
+        assert_eq!(names.len(), 10);
+        assert!(find("json-nope").is_none());
+    }
+
+    #[test]
+    fn a_spec_is_fixed_exactly_when_its_workload_reports_ns_per_op() {
+        let inputs = Inputs {
+            fixture: Fixture::shipped(),
+            caches: CacheSizes::default(),
+        };
+        for spec in catalog() {
+            let mut workload = spec.prepare(&inputs).unwrap();
+            let ns = workload.ns_per_op();
+            assert_eq!(ns.is_some(), spec.fixed, "{}", spec.name);
+            assert!(ns.is_none_or(|ns| ns > 0.0 && ns < 10_000.0), "{ns:?}");
+        }
+    }
+}
