@@ -12,17 +12,25 @@ use crate::jitter::{Jitter, Throttle};
 use crate::runner::WorkloadReport;
 use crate::signal::snapshot::Contention;
 
-/// A cause is listed when it costs at least this share of the CPU…
+/// A cause is listed when it costs at least this share of the CPU, so that the host's
+/// everyday unreported pauses (below) are shown, though they name no class.
 pub const CAUSE_MIN_RATIO: f64 = 0.01;
 /// …and names the class when it costs at least this share. Below it the machine is `quiet`:
-/// an idle KVM guest here loses 1–1.5% to VM exits at the timer tick (20–50 µs each), every
-/// day; a class that said `stolen` for that would cry wolf.
+/// an idle KVM guest here loses 0.9–1.5% to the host's unreported pauses at the timer tick
+/// (20–50 µs each), every day; a class that said `stolen` for that would cry wolf.
 pub const CLASS_MIN_RATIO: f64 = 0.02;
-/// Slowed: `ns_per_op` p90 / p10 across runs above this…
+/// Slowed: `ns_per_op` p90 / p10 across runs above this… A memory-streaming neighbour costs
+/// the chases 1.1–1.3× here (`dd` of /dev/zero on the other vCPU: `chase-llc` 1.12–1.28×,
+/// `chase-dram` 1.11–1.31×), while runs of fixed work on a core without such a neighbour
+/// stay closer: p90/p10 1.01–1.16 across the five fixed workloads under a 30/100 quota,
+/// where throttles cut every run (the README's example).
 pub const SLOWED_MIN_SPREAD: f64 = 1.25;
-/// …in at least this many fixed-work workloads (one alone can be a fluke of its cache set).
+/// …in at least this many fixed-work workloads: one alone can be a fluke of its cache set
+/// (`chase-l2` alone moves 5.4–6.7 ns per load between runs minutes apart here, in steps).
 pub const SLOWED_MIN_WORKLOADS: usize = 2;
-/// Slowed: `ns_per_op` median at least this many times the reference report's.
+/// Slowed: `ns_per_op` median at least this many times the reference report's. 1.2×
+/// separates the 1.1–1.3× of a memory-streaming neighbour (above) from the run-to-run drift
+/// of a quiet core.
 pub const SLOWED_MIN_REFERENCE_RATIO: f64 = 1.2;
 
 /// The primary class: the largest cost, or `quiet` when none reaches [`CLASS_MIN_RATIO`].

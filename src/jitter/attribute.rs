@@ -27,13 +27,20 @@ use crate::signal::schedstat::ThreadSchedstat;
 
 /// Gaps shorter than this are `short` noise, counted but not attributed. A switch out and
 /// back in takes longer than this (the quickest measured here: 6 µs), so no preemption hides
-/// among short gaps; and the reads cost about 1.2 µs, so attribution costs less than the
-/// gaps it explains. Measured on a 2-vCPU KVM guest: about 530 gaps a second of 1 µs or
-/// more when idle, most of them 20–50 µs at the timer tick's rate.
+/// among short gaps; and the reads cost about 0.65 µs warm, 1.2 µs right after a gap
+/// (`cargo bench --bench overhead -- attribution`: 1.03× the bare system calls), so
+/// attribution costs less than the gaps it explains. Measured on a 2-vCPU KVM guest: about
+/// 530 gaps a second of 1 µs or more when idle, most of them 20–50 µs at the timer tick's
+/// rate (250 Hz): the host's emulation of the guest's timer.
 pub const DEFAULT_ATTRIBUTE_THRESHOLD_NS: u64 = 2_000;
 
 /// The reads after a gap may take up to this many times their calibrated median; longer,
-/// something took the CPU during them, and the gap goes on through them.
+/// something took the CPU during them, and the gap goes on through them. A switch out and
+/// back takes at least 6 µs here, far above 3 × ~1 µs, so reads within the allowance had no
+/// switch in them; and a preemption or throttle often lands during the reads (Linux 6.x
+/// throttles a task on its way back to user space). Without the allowance, one throttle in
+/// about 200 in the cgroup v2 guest was read with a 6 µs gap just before it and came out as
+/// steal.
 pub const READ_ALLOWANCE_FACTOR: u64 = 3;
 
 /// Why the thread was not running during a gap.

@@ -12,13 +12,19 @@ use crate::stats::Distribution;
 /// How many of the largest gaps the report lists, with their start times and causes.
 pub const LARGEST_GAPS: usize = 10;
 
-/// Fewest throttled gaps for a throttling pattern to be claimed.
+/// Fewest throttled gaps for a throttling pattern to be claimed: two spacings, so that a
+/// period is seen to repeat.
 pub const THROTTLE_MIN_GAPS: usize = 3;
-/// A period counts as regular when its length is within this fraction of the median…
+/// A spacing between throttles' ends counts as regular when it is within this fraction of
+/// the median… A throttle ends when the period timer refills the quota, so the ends recur
+/// exactly; the slack is for the wake-up after it (a tick of 4 ms at 250 Hz is 4% of a
+/// 100 ms period). Measured in the cgroup v2 guest: periods of 99.9–100.1 and 199.9–200.0 ms.
 pub const THROTTLE_SPACING_TOLERANCE: f64 = 0.1;
-/// …and at least this share of the periods must be regular.
+/// …and at least this share of the spacings must be regular: a period in which a preemption
+/// or a host pause ate the quota's run may end early or not throttle at all.
 pub const THROTTLE_MIN_REGULAR_SHARE: f64 = 0.8;
-/// The pattern's period must match the cgroup's `cfs_period` within this fraction.
+/// The pattern's period must match the cgroup's `cfs_period` within this fraction (as
+/// [`THROTTLE_SPACING_TOLERANCE`]).
 pub const THROTTLE_PERIOD_TOLERANCE: f64 = 0.1;
 
 /// What is known of the CPU cgroup's quota period.
