@@ -322,7 +322,7 @@ impl Attributor {
     }
 
     /// Forgets the latest attribution: its baseline is the baseline again. The gap it named
-    /// went on through the reads (see [`crate::jitter::spin`]) and is attributed again, whole.
+    /// went on through the reads (see [`jitter::spin`](mod@crate::jitter::spin)) and is attributed again, whole.
     pub fn undo(&mut self) {
         (self.last, self.last_at) = self.before;
     }

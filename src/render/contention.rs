@@ -1,5 +1,5 @@
 //! The kernel's contention counters as text, one row per signal of
-//! [`SIGNALS`](crate::signal::catalog::SIGNALS) that has one.
+//! [`SIGNALS`] that has one.
 
 use std::fmt::Write as _;
 
