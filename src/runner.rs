@@ -59,7 +59,7 @@ pub enum Progress {
 }
 
 /// The measured runs of one workload; each run was timed inside a [`Span`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Measured {
     pub name: &'static str,
     pub bytes_per_run: u64,
@@ -198,58 +198,31 @@ pub fn auto_runs(plan: &Plan, per_run: Duration) -> u32 {
     fit.clamp(u128::from(plan.min_runs.max(1)), u128::from(max)) as u32
 }
 
-/// One workload's runs.
+/// One workload's runs as reports carry them: what was measured, and two figures derived
+/// from it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkloadReport {
-    pub name: String,
-    pub runs_count: u64,
-    pub bytes_per_run: u64,
+    #[serde(flatten)]
+    pub measured: Measured,
     /// `bytes_per_run` / median wall time of a run.
     pub throughput_bytes_per_s: Option<f64>,
-    /// Wall-clock time per run (`CLOCK_MONOTONIC`).
-    pub wall_ns: Distribution,
-    /// Thread CPU time per run (`CLOCK_THREAD_CPUTIME_ID`).
-    pub on_cpu_ns: Distribution,
-    /// Wall minus thread CPU time per run.
-    pub off_cpu_ns: Distribution,
-    /// Total off-CPU time / total wall time.
-    pub off_cpu_ratio: f64,
-    /// Runs with at least one involuntary context switch.
-    pub preempted_runs_count: Option<u64>,
-    /// Total run-queue wait (schedstat) / total wall time.
-    pub runqueue_wait_ratio: Option<f64>,
     /// `off_cpu_ratio − runqueue_wait_ratio`: off the CPU but not waiting for it. For pure
     /// computation that is steal (the steal clock keeps it out of thread CPU time) and page
     /// faults served from disk. Host pauses the hypervisor does not report count as on-CPU
     /// time here: only the spin sees them.
     pub other_off_cpu_ratio: Option<f64>,
-    /// Fixed-work workloads only: per run, the median time of a fixed block of work per op (a
-    /// dependent load, a 16-byte AES block), ns; immune to gaps inside a run.
-    pub ns_per_op: Option<Spread>,
-    /// The last run's checksum, proof that the work was done.
-    pub checksum: u64,
 }
 
 impl WorkloadReport {
-    pub fn from_measured(measured: &Measured) -> WorkloadReport {
+    pub fn from_measured(measured: Measured) -> WorkloadReport {
         let median_s = measured.wall_ns.p50 as f64 / 1e9;
         WorkloadReport {
-            name: measured.name.to_string(),
-            runs_count: u64::from(measured.runs_count),
-            bytes_per_run: measured.bytes_per_run,
             throughput_bytes_per_s: (median_s > 0.0)
                 .then(|| measured.bytes_per_run as f64 / median_s),
-            wall_ns: measured.wall_ns,
-            on_cpu_ns: measured.on_cpu_ns,
-            off_cpu_ns: measured.off_cpu_ns,
-            off_cpu_ratio: measured.off_cpu_ratio,
-            preempted_runs_count: measured.preempted_runs_count,
-            runqueue_wait_ratio: measured.runqueue_wait_ratio,
             other_off_cpu_ratio: measured
                 .runqueue_wait_ratio
                 .map(|wait| (measured.off_cpu_ratio - wait).max(0.0)),
-            ns_per_op: measured.ns_per_op,
-            checksum: measured.checksum,
+            measured,
         }
     }
 }
@@ -364,7 +337,7 @@ pub(crate) mod tests {
 
     #[test]
     fn throughput_is_bytes_over_the_median() {
-        let w = WorkloadReport::from_measured(&measured());
+        let w = WorkloadReport::from_measured(measured());
         // The median is 2 ms to within the histogram's 0.1%: 4 MB / 2 ms = 2 GB/s.
         let throughput = w.throughput_bytes_per_s.unwrap();
         assert!((throughput / 2e9 - 1.0).abs() < 1e-3, "{throughput}");

@@ -281,7 +281,7 @@ fn costs(e: &Evidence<'_>) -> Vec<Cost> {
     let workloads_wait = e
         .workloads
         .iter()
-        .filter_map(|w| w.runqueue_wait_ratio)
+        .filter_map(|w| w.measured.runqueue_wait_ratio)
         .reduce(f64::max);
     if let Some(r) = workloads_wait.or(c.runqueue_wait_ratio.value()) {
         costs.push(cost(Class::Contended, r, "schedstat run-queue wait"));
@@ -295,9 +295,10 @@ fn slowed_workloads(e: &Evidence<'_>) -> Vec<SlowedWorkload> {
     let mut against_reference = Vec::new();
     let mut spread = Vec::new();
     for w in e.workloads {
+        let w = &w.measured;
         let Some(ns) = w.ns_per_op else { continue };
         let slowed = |ratio, against| SlowedWorkload {
-            workload: w.name.clone(),
+            workload: w.name.to_string(),
             ratio,
             against,
         };
@@ -334,6 +335,7 @@ mod tests {
     use super::*;
     use crate::jitter::spin::SpinRecord;
     use crate::jitter::{Cause, KernelView, infer};
+    use crate::runner::Measured;
     use crate::signal::snapshot::Sampler;
     use crate::stats::Distribution;
 
@@ -347,24 +349,22 @@ mod tests {
         c
     }
 
-    fn workload(name: &str, ps_per_op: Option<&[u64]>, wait: f64) -> WorkloadReport {
+    fn workload(name: &'static str, ps_per_op: Option<&[u64]>, wait: f64) -> WorkloadReport {
         let d = Distribution::of([1_000_000]).unwrap();
-        WorkloadReport {
-            name: name.into(),
+        WorkloadReport::from_measured(Measured {
+            name,
             runs_count: 10,
             bytes_per_run: 1,
-            throughput_bytes_per_s: None,
             wall_ns: d,
             on_cpu_ns: d,
             off_cpu_ns: d,
             off_cpu_ratio: wait,
             preempted_runs_count: Some(0),
             runqueue_wait_ratio: Some(wait),
-            other_off_cpu_ratio: Some(0.0),
             ns_per_op: ps_per_op
                 .map(|ps| Distribution::of(ps.iter().copied()).unwrap().scaled(1000.0)),
             checksum: 0,
-        }
+        })
     }
 
     /// A spin of 1 s with one gap of each cause, as long as given (none where 0).

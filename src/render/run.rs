@@ -63,12 +63,12 @@ fn wall(out: &mut String, workloads: &[WorkloadReport]) {
         "workload", "runs", "p50 ms", "p90 ms", "p99 ms", "max ms", "CV", "MB/s"
     );
     for w in workloads {
-        let d = &w.wall_ns;
+        let (m, d) = (&w.measured, &w.measured.wall_ns);
         let _ = writeln!(
             out,
             "{:<18} {:>7} {:>10} {:>10} {:>10} {:>10} {:>7} {:>9}",
-            w.name,
-            w.runs_count,
+            m.name,
+            m.runs_count,
             ms(d.p50),
             ms(d.p90),
             ms(d.p99),
@@ -99,20 +99,21 @@ fn split(out: &mut String, workloads: &[WorkloadReport]) {
         "p90/p10"
     );
     for w in workloads {
+        let m = &w.measured;
         let _ = writeln!(
             out,
             "{:<18} {:>11} {:>11} {:>12} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
-            w.name,
-            ms(w.on_cpu_ns.p50),
-            ms(w.on_cpu_ns.p90),
-            ms(w.off_cpu_ns.p99),
-            percent(Some(w.off_cpu_ratio)),
-            percent(w.runqueue_wait_ratio),
+            m.name,
+            ms(m.on_cpu_ns.p50),
+            ms(m.on_cpu_ns.p90),
+            ms(m.off_cpu_ns.p99),
+            percent(Some(m.off_cpu_ratio)),
+            percent(m.runqueue_wait_ratio),
             percent(w.other_off_cpu_ratio),
-            w.preempted_runs_count
-                .map_or("-".into(), |n| format!("{n}/{}", w.runs_count)),
-            w.ns_per_op.map_or("-".into(), |d| format!("{:.3}", d.p50)),
-            w.ns_per_op
+            m.preempted_runs_count
+                .map_or("-".into(), |n| format!("{n}/{}", m.runs_count)),
+            m.ns_per_op.map_or("-".into(), |d| format!("{:.3}", d.p50)),
+            m.ns_per_op
                 .and_then(|d| d.p90_over_p10())
                 .map_or("-".into(), |r| format!("{r:.2}")),
         );

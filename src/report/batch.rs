@@ -125,7 +125,7 @@ impl Workloads {
         let contention = self.sampler.take().since(&before);
         Ok(Batch {
             schema_version: BATCH_SCHEMA_VERSION,
-            workload: WorkloadReport::from_measured(&measured),
+            workload: WorkloadReport::from_measured(measured),
             contention,
         })
     }
@@ -181,13 +181,13 @@ mod tests {
             BatchRequest::from_params(&params(&[("workload", "chase-l2"), ("runs", "3")])).unwrap();
         let batch = workloads.run(&request).unwrap();
         assert_eq!(batch.schema_version, BATCH_SCHEMA_VERSION);
-        assert_eq!(batch.workload.runs_count, 3);
-        assert_eq!(batch.workload.wall_ns.count, 3);
+        assert_eq!(batch.workload.measured.runs_count, 3);
+        assert_eq!(batch.workload.measured.wall_ns.count, 3);
         assert!(batch.contention.elapsed_ns > 0);
         assert_eq!(workloads.prepared.len(), 1);
         let again = workloads.run(&request).unwrap();
         assert_eq!(
-            again.workload.checksum, batch.workload.checksum,
+            again.workload.measured.checksum, batch.workload.measured.checksum,
             "same work"
         );
         assert_eq!(workloads.prepared.len(), 1, "prepared once");

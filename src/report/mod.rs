@@ -91,7 +91,7 @@ pub(crate) mod tests {
                 source: "shipped".into(),
                 json_bytes: 4_000_000,
             },
-            workloads: vec![WorkloadReport::from_measured(&measured())],
+            workloads: vec![WorkloadReport::from_measured(measured())],
             contention: sampler.take().since(&earlier),
             jitter: None,
             verdict: Verdict {

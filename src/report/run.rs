@@ -121,7 +121,7 @@ pub fn run(plan: &RunPlan<'_>, on: &mut dyn FnMut(RunEvent<'_>)) -> Result<Repor
             workload: spec.name,
             source,
         })?;
-        workloads.push(WorkloadReport::from_measured(&measured));
+        workloads.push(WorkloadReport::from_measured(measured));
     }
     if workloads.is_empty() {
         return Err(RunError::NothingRan);
