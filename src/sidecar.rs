@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::signal::machine::Machine;
 use crate::signal::snapshot::{Contention, Sampler, Snapshot};
 use crate::span::{Span, SpanStats};
-use crate::stats::{Distribution, Recorder as Histogram};
+use crate::stats::{Distribution, Recorder as Histogram, nearest_rank};
 
 /// Version of the sidecar's layout.
 pub const SIDECAR_VERSION: u32 = 1;
@@ -120,7 +120,6 @@ impl Summary {
         let preemptions: Option<u64> = runs.iter().map(|r| r.preemptions).sum();
         let mut by_wall: Vec<&SpanStats> = runs.iter().collect();
         by_wall.sort_unstable_by_key(|r| r.wall_ns);
-        let p99_rank = ((0.99 * by_wall.len() as f64).ceil() as usize).max(1) - 1;
         Some(Summary {
             sidecar_version: SIDECAR_VERSION,
             benchmark: benchmark.to_string(),
@@ -132,7 +131,7 @@ impl Summary {
             on_cpu_ns: dist(|r| r.on_cpu_ns)?,
             off_cpu_ns: dist(|r| r.off_cpu_ns)?,
             off_cpu_ratio: off_total as f64 / wall_total.max(1) as f64,
-            p99_run_off_cpu_ns: by_wall.get(p99_rank)?.off_cpu_ns,
+            p99_run_off_cpu_ns: nearest_rank(&by_wall, 0.99)?.off_cpu_ns,
             preemptions_per_run: preemptions.map(|p| p as f64 / runs.len() as f64),
             timeslice_ms: preemptions
                 .filter(|&p| p > 0)

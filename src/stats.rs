@@ -12,6 +12,14 @@ use serde::Serialize;
 /// recorded as this.
 pub const MAX_TRACKED: u64 = 3_600_000_000_000;
 
+/// The nearest-rank `q` quantile (`0 < q ≤ 1`) of `sorted` (ascending): the smallest value
+/// with at least a `q` share of the values at or below it; `None` when there are none. The
+/// one definition behind every percentile dynoprobe prints, histogram or exact.
+pub fn nearest_rank<T>(sorted: &[T], q: f64) -> Option<&T> {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+    sorted.get(rank - 1)
+}
+
 /// Collects values; cheap to record into (no allocation after [`Recorder::new`]).
 #[derive(Debug, Clone)]
 pub struct Recorder {
@@ -172,6 +180,22 @@ fn median_absolute_deviation(h: &Histogram<u64>, median: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nearest_rank_agrees_with_the_histogram() {
+        let values: Vec<u64> = (1..=10).map(|v| v * 100).collect();
+        let d = Distribution::of(values.iter().copied()).unwrap();
+        assert_eq!(nearest_rank(&values, 0.5), Some(&d.p50));
+        assert_eq!(nearest_rank(&values, 0.9), Some(&d.p90));
+        assert_eq!(nearest_rank(&values, 0.99), Some(&d.p99));
+        assert_eq!(
+            nearest_rank(&values, 0.5),
+            Some(&500),
+            "the lower median of an even count"
+        );
+        assert_eq!(nearest_rank(&[7], 0.01), Some(&7));
+        assert_eq!(nearest_rank::<u64>(&[], 0.5), None);
+    }
 
     #[test]
     fn summary_matches_hand_computed_values() {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::attribute::Cause;
 use super::spin::{Gap, SpinRecord};
-use crate::stats::Distribution;
+use crate::stats::{Distribution, nearest_rank};
 
 /// How many of the largest gaps the report lists, with their start times and causes.
 pub const LARGEST_GAPS: usize = 10;
@@ -364,15 +364,14 @@ fn largest(gaps: &[Gap]) -> Vec<Gap> {
 fn median(values: &[u64]) -> Option<u64> {
     let mut sorted = values.to_vec();
     sorted.sort_unstable();
-    sorted.get(sorted.len().checked_sub(1)? / 2).copied()
+    nearest_rank(&sorted, 0.5).copied()
 }
 
 /// Nearest-rank quantile of `values` (ns), in ms.
 fn quantile_ms(values: &[u64], q: f64) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_unstable();
-    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
-    sorted.get(rank - 1).map(|&ns| ns as f64 / 1e6)
+    nearest_rank(&sorted, q).map(|&ns| ns as f64 / 1e6)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::attribute::{Attribution, Attributor, Cause, READ_ALLOWANCE_FACTOR};
 use super::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
 use crate::span::{Span, SpanStats};
+use crate::stats::nearest_rank;
 
 /// Gaps kept in order for inference (48 B each, allocated before the loop starts). Gaps
 /// beyond this are counted and summed per cause but not kept.
@@ -271,7 +272,7 @@ fn median_read<T: Ticks, A: Attribute>(clock: &T, attributor: &mut A) -> u64 {
         *read = clock.ticks() - before;
     }
     reads.sort_unstable();
-    reads[CALIBRATION_ATTRIBUTIONS / 2]
+    nearest_rank(&reads, 0.5).copied().unwrap_or(0)
 }
 
 /// Why a spin could not be done as asked.

@@ -29,6 +29,7 @@ pub use catalog::{Inputs, Spec, catalog, find, names};
 pub use fixture::Fixture;
 
 use crate::signal::clock::monotonic_ns;
+use crate::stats::nearest_rank;
 
 /// One repeatable piece of work.
 pub trait Workload: Send {
@@ -85,7 +86,7 @@ impl Blocks {
     /// The median block time of the run per op, ns; `None` before any block.
     pub fn median_ns_per_op(&mut self) -> Option<f64> {
         self.times_ns.sort_unstable();
-        let median = *self.times_ns.get(self.times_ns.len().checked_sub(1)? / 2)?;
+        let median = *nearest_rank(&self.times_ns, 0.5)?;
         Some(median as f64 / self.ops_per_block as f64)
     }
 }
