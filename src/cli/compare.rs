@@ -2,7 +2,7 @@
 //! baseline, with the ratio to the first baseline and whether the difference is significant.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use dynoprobe::baseline::{self, Baseline};
@@ -11,7 +11,49 @@ use dynoprobe::report::compare::{ComparePlan, compare as comparison};
 use dynoprobe::sidecar::criterion_home;
 use regex_lite::Regex;
 
-use super::CompareArgs;
+use super::parse;
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// Baselines to compare (names under the target directory, or files written by --export),
+    /// the first being the reference [default: every baseline found].
+    #[arg(value_name = "BASELINE")]
+    baselines_or_files: Vec<String>,
+    /// The cargo target directory whose criterion/ holds the baselines [default: as criterion
+    /// picks: $CRITERION_HOME, $CARGO_TARGET_DIR/criterion, or target/criterion].
+    #[arg(long, value_name = "DIR")]
+    target_dir: Option<PathBuf>,
+    /// List the baselines found, with their number of benchmarks.
+    #[arg(long)]
+    baselines: bool,
+    /// List every benchmark of every baseline.
+    #[arg(long)]
+    list: bool,
+    /// Only benchmarks whose id matches this regex.
+    #[arg(short = 'f', long = "filter", value_name = "REGEX")]
+    filter: Option<String>,
+    /// Gather benchmarks into rows by this regex's capture groups (e.g. '(.*)/(?:dynoprobe|direct)').
+    #[arg(short = 'g', long = "group", value_name = "REGEX")]
+    group: Option<String>,
+    /// Only rows where some baseline differs from the first by at least this many percent.
+    #[arg(short = 't', long = "threshold", value_name = "PERCENT", value_parser = parse::parse_percent)]
+    threshold: Option<f64>,
+    /// Significance level of the Mann–Whitney U test.
+    #[arg(long, default_value_t = 0.05, value_name = "ALPHA", value_parser = parse::parse_alpha)]
+    alpha: f64,
+    /// Price of an instance of a baseline's class, per month: NAME=USD (repeatable).
+    #[arg(long, value_name = "NAME=USD", value_parser = parse::parse_price)]
+    price: Vec<(String, f64)>,
+    /// Print baseline NAME as JSON (redirect it to a file) that compare accepts back.
+    #[arg(long, value_name = "NAME")]
+    export: Option<String>,
+    /// Print the table as Markdown.
+    #[arg(long, conflicts_with = "json")]
+    markdown: bool,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    json: bool,
+}
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     let baselines = load(&args)?;

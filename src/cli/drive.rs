@@ -10,7 +10,27 @@ use dynoprobe::render;
 use dynoprobe::report::drive::{Call, DRIVE_SCHEMA_VERSION, DriveReport, run_url, split};
 use ureq::Agent;
 
-use super::DriveArgs;
+use super::parse;
+
+#[derive(Debug, clap::Args)]
+pub struct DriveArgs {
+    /// The server's base URL, e.g. https://my-probe.herokuapp.com or http://127.0.0.1:8080.
+    #[arg(value_name = "URL")]
+    url: String,
+    /// Calls to make (each one run of the workload).
+    #[arg(long, short = 'n', default_value_t = 100, value_name = "N", value_parser = parse::parse_calls)]
+    calls: u32,
+    /// Calls in flight at once; above 1 only with several server processes (dynos), since
+    /// one server runs one batch at a time and answers the rest with 429.
+    #[arg(long, short = 'c', default_value_t = 1, value_name = "N", value_parser = parse::parse_concurrency)]
+    concurrency: u32,
+    /// The workload each call runs [default: the server's, decrypt-parse].
+    #[arg(long, short = 'w', value_name = "NAME")]
+    workload: Option<String>,
+    /// Print the calls' distributions as JSON.
+    #[arg(long)]
+    json: bool,
+}
 
 /// The most calls one drive makes.
 pub const MAX_CALLS: u32 = 1_000_000;

@@ -1,12 +1,20 @@
 //! `dynoprobe fixtures`: rebuild the shipped payload, its ciphertext, key and IV.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use dynoprobe::workload::fixture::{IV, KEY, encrypt_cbc, to_hex};
 use dynoprobe::workload::payload::generate_json;
 
-use super::FixturesArgs;
+#[derive(Debug, clap::Args)]
+pub struct FixturesArgs {
+    /// Directory to write into (or to compare with --check).
+    #[arg(long, value_name = "DIR", default_value = "fixtures")]
+    out: PathBuf,
+    /// Do not write: compare the files in DIR with freshly generated ones; fail on a difference.
+    #[arg(long)]
+    check: bool,
+}
 
 pub fn fixtures(args: FixturesArgs) -> anyhow::Result<()> {
     let json = generate_json();

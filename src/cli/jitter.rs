@@ -4,7 +4,30 @@
 use dynoprobe::render;
 use dynoprobe::report::{JitterPlan, jitter as measure_jitter};
 
-use super::JitterArgs;
+use super::parse;
+
+#[derive(Debug, clap::Args)]
+pub struct JitterArgs {
+    /// How long each thread spins: 500ms, 5s, 1m (10 ms to 1 h).
+    #[arg(long, short = 'd', value_name = "DURATION", default_value = "5s", value_parser = parse::parse_interval)]
+    duration: std::time::Duration,
+    /// CPUs to spin on, one pinned thread each: `0`, `0,2`, `0-3` [default: one unpinned thread].
+    #[arg(long, value_name = "LIST", value_parser = parse::parse_cpus)]
+    cpus: Option<parse::CpuList>,
+    /// Record gaps longer than this (e.g. 200ns, 1us) [default: 8 × the smallest clock-read delta].
+    #[arg(long, value_name = "DURATION", value_parser = parse::parse_threshold)]
+    threshold: Option<u64>,
+    /// Gaps at least this long are attributed to a cause (preempted, throttled, stolen,
+    /// unreported) from the thread's own counters; shorter ones are counted as short noise.
+    #[arg(long, value_name = "DURATION", default_value = "2us", value_parser = parse::parse_threshold)]
+    attribute_threshold: u64,
+    /// Interval of the sleep-overshoot phase after the spin (cyclictest's method).
+    #[arg(long, value_name = "DURATION", default_value = "1ms", value_parser = parse::parse_threshold)]
+    sleep_interval: u64,
+    /// Print the findings as JSON.
+    #[arg(long)]
+    json: bool,
+}
 
 pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
     if !args.json {

@@ -2,8 +2,9 @@
 //! absurd values with a message that says what it expected, and is tested on both.
 
 #[cfg(feature = "drive")]
-use super::drive::{MAX_CALLS, MAX_CONCURRENCY};
 use dynoprobe::runner::MAX_RUNS;
+
+use super::drive::{MAX_CALLS, MAX_CONCURRENCY};
 
 /// A duration with a unit: `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, or plain seconds.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -1,6 +1,6 @@
 //! `dynoprobe run`: prepare the chosen workloads, measure each, print the report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use dynoprobe::render;
@@ -9,7 +9,38 @@ use dynoprobe::runner::Progress;
 use dynoprobe::signal::machine::Machine;
 use dynoprobe::workload::{self, Fixture, Inputs, Spec};
 
-use super::RunArgs;
+use super::parse;
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// A workload to run (repeatable); all of them when not given. See --list.
+    #[arg(long = "workload", short = 'w', value_name = "NAME")]
+    workloads: Vec<String>,
+    /// List the workloads with a one-line description, and exit.
+    #[arg(long)]
+    list: bool,
+    /// Measured runs per workload [default: as many as fit in about 1 s, at least 20].
+    #[arg(long, value_name = "N", value_parser = parse::parse_runs)]
+    runs: Option<u32>,
+    /// Run the JSON and decrypt workloads on this JSON file instead of the shipped payload.
+    #[arg(long, value_name = "PATH")]
+    fixture: Option<PathBuf>,
+    /// Print the report as JSON (its schema_version says the layout; see the README) instead of
+    /// a table.
+    #[arg(long)]
+    json: bool,
+    /// About 5 s instead of about 15 s: fewer runs and a 1 s spin phase.
+    #[arg(long)]
+    quick: bool,
+    /// Pin the whole probe (workloads and spin) to this CPU.
+    #[arg(long, value_name = "N", value_parser = parse::parse_cpu)]
+    cpu: Option<usize>,
+    /// An earlier report (--json, schema 2 or later) of the same instance class, e.g. a quiet
+    /// or dedicated one: fixed work whose median time per op is now 1.2× that report's is
+    /// reported as slowed.
+    #[arg(long, value_name = "REPORT.json")]
+    reference: Option<PathBuf>,
+}
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.list {

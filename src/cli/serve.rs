@@ -28,7 +28,23 @@ use dynoprobe::workload::Inputs;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::{Mutex, oneshot};
 
-use super::ServeArgs;
+use super::parse;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 0.0.0.0 when $PORT is set, else 127.0.0.1].
+    #[arg(long, value_name = "IP")]
+    bind: Option<std::net::IpAddr>,
+    /// Port to listen on [default: $PORT, else 8080]; 0 picks a free port.
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
+    /// Time between the background probe's samples (10ms to 1h).
+    #[arg(long, short = 'i', value_name = "DURATION", default_value = "1s", value_parser = parse::parse_interval)]
+    interval: std::time::Duration,
+    /// Do not measure the probe's sleep overshoot (it wakes ten times a second for it).
+    #[arg(long)]
+    no_sleep_jitter: bool,
+}
 
 /// What a busy server tells the client to wait, seconds.
 const RETRY_AFTER_SECONDS: u32 = 1;

@@ -3,7 +3,20 @@
 use dynoprobe::render::contention::{signals_header, signals_row};
 use dynoprobe::signal::snapshot::Sampler;
 
-use super::SignalsArgs;
+use super::parse;
+
+#[derive(Debug, clap::Args)]
+pub struct SignalsArgs {
+    /// Time between lines: 500ms, 1s, 2m, or plain seconds (10ms to 1h).
+    #[arg(long, short = 'i', value_name = "DURATION", default_value = "1s", value_parser = parse::parse_interval)]
+    interval: std::time::Duration,
+    /// Stop after this many lines [default: run until interrupted].
+    #[arg(long, short = 'c', value_name = "N", value_parser = parse::parse_count)]
+    count: Option<u64>,
+    /// Print each interval as one JSON object per line (JSON Lines), every field with its unit.
+    #[arg(long)]
+    json: bool,
+}
 
 pub fn signals(args: SignalsArgs) -> anyhow::Result<()> {
     let mut sampler = Sampler::new();
