@@ -163,8 +163,10 @@ pub fn host_part(gap_ns: u64, covered_ns: u64, d: &Delta) -> Option<(Cause, u64)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attribution {
     pub cause: Cause,
-    /// The thread's involuntary switches moved: the scheduler took the CPU away.
-    pub switched: bool,
+    /// How far the thread's involuntary switches moved over the interval: times the
+    /// scheduler took the CPU away. More than one in a gap happens: the thread can be switched
+    /// out again before it is back in user space to read the clock.
+    pub switches: u64,
     pub wait_ns: u64,
     /// The gap's first part, in ticks, when it was the host's and not the scheduler's (see
     /// [`host_part`]), with its cause; the rest of the gap is `cause`.
@@ -176,7 +178,7 @@ impl Attribution {
     pub const fn of_host(cause: Cause) -> Attribution {
         Attribution {
             cause,
-            switched: false,
+            switches: 0,
             wait_ns: 0,
             host: None,
         }
@@ -315,7 +317,7 @@ impl Attributor {
         };
         Attribution {
             cause,
-            switched: switches > 0,
+            switches,
             wait_ns: delta.wait_ns,
             host: host.map(|(cause, ns)| (cause, self.ticks(ns).min(len))),
         }

@@ -123,7 +123,12 @@ pub struct Jitter {
     /// Gaps after which the thread's involuntary switches had moved: times the scheduler
     /// took the CPU away (preempted gaps, and throttled ones it switched the thread out for).
     pub preemptions_count: u64,
-    /// The kernel's count for the same thread (getrusage), to check `preemptions_count`.
+    /// The involuntary switches counted in those gaps, summed. A gap can hold more than one:
+    /// the thread can be switched out again before it is back in user space to read the clock
+    /// (315 switches in 310 gaps in one quota'd spin beside another task here).
+    pub switches_in_gaps_count: u64,
+    /// The kernel's count for the same thread (getrusage), to check `preemptions_count` and
+    /// `switches_in_gaps_count`.
     pub involuntary_switches_count: Option<u64>,
     /// The kernel's run-queue wait for the thread / duration, to check preempted + throttled.
     pub runqueue_wait_ratio: Option<f64>,
@@ -196,6 +201,7 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
         ledger,
         causes: gaps,
         preemptions_count: record.switched_gaps_count,
+        switches_in_gaps_count: record.switches_in_gaps_count,
         involuntary_switches_count: kernel.involuntary_switches,
         runqueue_wait_ratio: kernel.runqueue_wait_ns.map(share),
         steal_ratio: kernel.steal_ns.map(share),

@@ -77,6 +77,9 @@ pub struct SpinRecord {
     pub attribution_ns: u64,
     /// Gaps whose reading saw the thread's involuntary switches move.
     pub switched_gaps_count: u64,
+    /// The involuntary switches those readings saw, summed: every switch of the loop falls
+    /// in a gap, so this is the kernel's count over the loop.
+    pub switches_in_gaps_count: u64,
     /// The cgroup's throttled time over the loop (`cpu.stat`), ns; `None` without a quota.
     pub cgroup_throttled_ns: Option<u64>,
     /// The spinning thread's kernel counters over the spin (run-queue wait, preemptions).
@@ -123,6 +126,8 @@ impl SpinRecord {
             attribution_ns: 0,
             switched_gaps_count: tallies[Cause::Preempted.index()].count
                 + tallies[Cause::Throttled.index()].count,
+            switches_in_gaps_count: tallies[Cause::Preempted.index()].count
+                + tallies[Cause::Throttled.index()].count,
             cgroup_throttled_ns: None,
             kernel: SpanStats::default(),
         }
@@ -161,6 +166,8 @@ struct GapLog<A> {
     read_ticks: u64,
     /// Gaps whose reading saw the thread's involuntary switches move.
     switched: u64,
+    /// The switches those readings saw, summed.
+    switches: u64,
 }
 
 impl<A: Attribute> GapLog<A> {
@@ -212,7 +219,8 @@ impl<A: Attribute> GapLog<A> {
         if self.kept.len() < self.kept.capacity() {
             self.kept.push((start, len, attribution));
         }
-        self.switched += u64::from(attribution.switched);
+        self.switched += u64::from(attribution.switches > 0);
+        self.switches += attribution.switches;
         let tally = &mut self.tallies[attribution.cause.index()];
         tally.0 += 1;
         tally.1 += len;
@@ -223,7 +231,7 @@ impl<A: Attribute> GapLog<A> {
 /// A gap too short to attribute.
 const SHORT: Attribution = Attribution {
     cause: Cause::Short,
-    switched: false,
+    switches: 0,
     wait_ns: 0,
     host: None,
 };
@@ -337,6 +345,7 @@ fn spin_with<T: Ticks>(
         allowance_ticks,
         read_ticks: 0,
         switched: 0,
+        switches: 0,
     };
     let span = Span::start();
     // Calibration moved the baseline. The first gap is measured from the loop's start, and
@@ -379,6 +388,7 @@ fn spin_with<T: Ticks>(
         tallies,
         attribution_ns: clock.to_ns(log.read_ticks),
         switched_gaps_count: log.switched,
+        switches_in_gaps_count: log.switches,
         cgroup_throttled_ns,
         kernel,
     })
@@ -422,7 +432,7 @@ mod tests {
     struct Recording(Vec<(u64, u64)>, u32);
     const STOLEN: Attribution = Attribution {
         cause: Cause::Stolen,
-        switched: false,
+        switches: 0,
         wait_ns: 7,
         host: None,
     };
@@ -460,6 +470,7 @@ mod tests {
             allowance_ticks,
             read_ticks: 0,
             switched: 0,
+            switches: 0,
         }
     }
 
@@ -520,7 +531,7 @@ mod tests {
         fn attribute(&mut self, _end: u64, _len: u64) -> Attribution {
             Attribution {
                 cause: Cause::Preempted,
-                switched: true,
+                switches: 1,
                 wait_ns: 9,
                 host: Some((Cause::Unreported, 4)),
             }
@@ -540,7 +551,7 @@ mod tests {
         assert_eq!((pause_start, pause, first.cause), (0, 4, Cause::Unreported));
         assert_eq!((wait_start, wait, second.cause), (4, 2, Cause::Preempted));
         // One switch, its wait with the preempted part; the pause counts as a gap.
-        assert_eq!(log.switched, 1);
+        assert_eq!((log.switched, log.switches), (1, 1));
         assert_eq!(log.tallies[Cause::Unreported.index()], (1, 4, 0));
         assert_eq!(log.tallies[Cause::Preempted.index()], (1, 2, 9));
     }

@@ -67,10 +67,15 @@ pub fn jitter(out: &mut String, j: &Jitter) {
     );
     let kernel = |cause: Cause| match cause {
         Cause::Preempted => format!(
-            "with throttled: run-queue wait {} (schedstat); {} involuntary switches for our {} gaps",
+            "with throttled: run-queue wait {} (schedstat); {} involuntary switches for our {} gaps{}",
             percent(j.runqueue_wait_ratio),
             count(j.involuntary_switches_count),
-            j.preemptions_count
+            j.preemptions_count,
+            if j.switches_in_gaps_count > j.preemptions_count {
+                format!(" ({} switches in them)", j.switches_in_gaps_count)
+            } else {
+                String::new()
+            }
         ),
         Cause::Throttled if j.sees_throttling => format!(
             "cgroup throttled {} (cpu.stat)",
