@@ -400,3 +400,59 @@ fn a_reader_that_stops_early_ends_signals_quietly() {
         output.status
     );
 }
+
+#[test]
+fn html_and_svg_hold_every_chart_and_bad_paths_fail_before_the_spin() {
+    let dir = scratch_dir("pictures");
+    let page = dir.join("jitter.html");
+    let svgs = dir.join("charts");
+    let out = dynoprobe(&[
+        "jitter",
+        "--duration",
+        "200ms",
+        "--html",
+        page.to_str().unwrap(),
+        "--svg",
+        svgs.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&svgs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["gap-timeline-thread.svg", "ledger.svg"]);
+    for name in &names {
+        let svg = std::fs::read_to_string(svgs.join(name)).unwrap();
+        assert!(html.contains(&svg), "{name} is not in the page");
+        assert!(
+            svg.contains("(%)") || svg.contains("(ms, log)"),
+            "{name}: axis units"
+        );
+    }
+    assert!(
+        html.contains("<pre>") && html.contains("hiccups"),
+        "the text report"
+    );
+    assert!(!html.contains("<script"));
+
+    for (args, says) in [
+        (["--html", dir.to_str().unwrap()], "is a directory"),
+        (
+            ["--html", "/nonexistent-dir/x.html"],
+            "no directory /nonexistent-dir",
+        ),
+        (["--svg", "/proc/version/x"], "cannot make the directory"),
+    ] {
+        let started = std::time::Instant::now();
+        let out = dynoprobe(&[&["jitter", "--duration", "1h"][..], &args[..]].concat());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "{args:?} spun before failing"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

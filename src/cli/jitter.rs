@@ -5,6 +5,7 @@ use dynoprobe::render;
 use dynoprobe::report::{JitterPlan, jitter as measure_jitter};
 
 use super::parse;
+use super::pictures::PictureArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct JitterArgs {
@@ -27,9 +28,12 @@ pub struct JitterArgs {
     /// Print the findings as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pictures: PictureArgs,
 }
 
 pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
+    args.pictures.check()?;
     if !args.json {
         eprintln!("spinning for {:.1} s …", args.duration.as_secs_f64());
     }
@@ -40,10 +44,16 @@ pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
         attribute_threshold_ns: args.attribute_threshold,
         sleep_interval_ns: args.sleep_interval,
     })?;
+    let text = render::jitter::report(&report);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+    } else {
+        print!("{text}");
     }
-    print!("{}", render::jitter::report(&report));
-    Ok(())
+    args.pictures.write(
+        "dynoprobe jitter",
+        &render::verdict::summary(&report.verdict),
+        &render::html::jitter_charts(&report),
+        &text,
+    )
 }

@@ -6,6 +6,7 @@ mod drive;
 mod fixtures;
 mod jitter;
 mod parse;
+mod pictures;
 mod run;
 #[cfg(feature = "serve")]
 mod serve;

@@ -10,6 +10,7 @@ use dynoprobe::signal::machine::Machine;
 use dynoprobe::workload::{self, Fixture, Inputs, Spec};
 
 use super::parse;
+use super::pictures::PictureArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -40,6 +41,8 @@ pub struct RunArgs {
     /// reported as slowed.
     #[arg(long, value_name = "REPORT.json")]
     reference: Option<PathBuf>,
+    #[command(flatten)]
+    pictures: PictureArgs,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -54,6 +57,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let specs = select(&args.workloads)?;
+    args.pictures.check()?;
     let fixture = match &args.fixture {
         Some(path) => Fixture::load(path)?,
         None => Fixture::shipped(),
@@ -106,12 +110,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     bar.finish_and_clear();
     let report = report?;
+    let text = render::run::report(&report);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render::run::report(&report));
+        print!("{text}");
     }
-    Ok(())
+    args.pictures.write(
+        "dynoprobe run",
+        &render::verdict::summary(&report.verdict),
+        &render::html::run_charts(&report),
+        &text,
+    )
 }
 
 /// `ns_per_op` medians by fixed-work workload from the earlier `--json` report at `path`.

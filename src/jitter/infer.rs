@@ -11,6 +11,9 @@ use crate::stats::{Distribution, nearest_rank};
 
 /// How many of the largest gaps the report lists, with their start times and causes.
 pub const LARGEST_GAPS: usize = 10;
+/// Intervals of the gap timeline (the hiccup chart): 200 points draw a 2 s spin in 10 ms
+/// steps and a 1 min spin in 300 ms steps, fine enough to see a throttle period.
+pub const TIMELINE_INTERVALS: u64 = 200;
 
 /// Fewest throttled gaps for a throttling pattern to be claimed: two spacings, so that a
 /// period is seen to repeat.
@@ -158,6 +161,19 @@ pub struct Jitter {
     pub gaps_ns: Option<Distribution>,
     /// The longest gaps, longest first, with when they began (ns since the spin started).
     pub largest_gaps: Vec<Gap>,
+    /// The spin cut into [`TIMELINE_INTERVALS`] equal intervals, each with its longest
+    /// attributed gap (jHiccup's hiccup chart); intervals with none are left out.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+/// One interval of the gap timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TimelinePoint {
+    /// Where the interval starts, ns since the spin began; it lasts `duration / intervals`.
+    pub start_ns: u64,
+    /// The longest gap that began in it, and its cause.
+    pub worst_ns: u64,
+    pub cause: Cause,
 }
 
 /// Off-CPU gaps recurring at a fixed period: a CPU quota.
@@ -222,6 +238,7 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
         throttle: throttle(&record.gaps, kernel.cgroup_period),
         gaps_ns: Distribution::of(record.gaps.iter().map(|g| g.len_ns)),
         largest_gaps: largest(&record.gaps),
+        timeline: timeline(&record.gaps, record.duration_ns),
     }
 }
 
@@ -367,6 +384,28 @@ fn largest(gaps: &[Gap]) -> Vec<Gap> {
     sorted
 }
 
+/// The longest attributed gap starting in each of [`TIMELINE_INTERVALS`] intervals.
+fn timeline(gaps: &[Gap], duration_ns: u64) -> Vec<TimelinePoint> {
+    let step_ns = duration_ns.div_ceil(TIMELINE_INTERVALS).max(1);
+    let mut points: Vec<TimelinePoint> = Vec::new();
+    for gap in gaps.iter().filter(|g| g.cause != Cause::Short) {
+        let start_ns = gap.start_ns / step_ns * step_ns;
+        match points.last_mut() {
+            Some(p) if p.start_ns == start_ns => {
+                if gap.len_ns > p.worst_ns {
+                    (p.worst_ns, p.cause) = (gap.len_ns, gap.cause);
+                }
+            }
+            _ => points.push(TimelinePoint {
+                start_ns,
+                worst_ns: gap.len_ns,
+                cause: gap.cause,
+            }),
+        }
+    }
+    points
+}
+
 fn median(values: &[u64]) -> Option<u64> {
     let mut sorted = values.to_vec();
     sorted.sort_unstable();
@@ -411,6 +450,33 @@ mod tests {
             gaps.push(gap(start + run_ms * 1_000_000, gap_ms * 1_000_000, cause));
         }
         gaps
+    }
+
+    #[test]
+    fn the_timeline_keeps_each_intervals_longest_attributed_gap() {
+        // 2 s in 200 intervals of 10 ms.
+        let gaps = [
+            gap(1_000_000, 50_000, Cause::Unreported),
+            gap(2_000_000, 70_000_000, Cause::Throttled),
+            gap(3_000_000, 90_000, Cause::Short),
+            gap(15_000_000, 4_000, Cause::Stolen),
+            gap(1_999_000_000, 5_000, Cause::Preempted),
+        ];
+        let points = timeline(&gaps, 2_000_000_000);
+        let seen: Vec<(u64, u64, Cause)> = points
+            .iter()
+            .map(|p| (p.start_ns, p.worst_ns, p.cause))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (0, 70_000_000, Cause::Throttled),
+                (10_000_000, 4_000, Cause::Stolen),
+                (1_990_000_000, 5_000, Cause::Preempted),
+            ],
+            "short gaps are not attributed, so not drawn"
+        );
+        assert!(timeline(&[], 1).is_empty());
     }
 
     #[test]

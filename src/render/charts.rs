@@ -1,0 +1,262 @@
+//! The reports' pictures, as SVG: the gap timeline (jHiccup's hiccup chart), the ledger of
+//! where the time went, and each workload's latency percentile spectrum. Each chart draws
+//! only what the report holds, with axis units and a caption that says how to read it.
+
+use super::svg::{Axis, Plot};
+use crate::jitter::Jitter;
+use crate::jitter::attribute::Cause;
+use crate::report::WorkloadReport;
+
+/// One finished chart.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// A file name without extension, for `--svg DIR`.
+    pub name: String,
+    /// One line that says how to read it.
+    pub caption: String,
+    pub svg: String,
+}
+
+/// The colour of each cause of lost time, and of time on the CPU.
+pub fn color(cause: Cause) -> &'static str {
+    match cause {
+        Cause::Preempted => "#d62728",
+        Cause::Throttled => "#ff7f0e",
+        Cause::Stolen => "#9467bd",
+        Cause::Unreported => "#8c564b",
+        Cause::Short => "#bbbbbb",
+    }
+}
+const ON_CPU: &str = "#2ca02c";
+const WALL: &str = "#1f77b4";
+
+/// The longest gap in each interval of the spin, on a log scale, coloured by cause.
+pub fn gap_timeline(j: &Jitter) -> Chart {
+    let cpu = j.cpu.map_or("one thread".into(), |c| format!("CPU {c}"));
+    let duration_s = j.duration_ns as f64 / 1e9;
+    let step_s = duration_s / crate::jitter::infer::TIMELINE_INTERVALS as f64;
+    let worst_ms = j.timeline.iter().map(|p| p.worst_ns).max().unwrap_or(1) as f64 / 1e6;
+    let floor_ms = j.attribute_threshold_ns as f64 / 1e6;
+    let mut plot = Plot::new(
+        &format!("Gap timeline, {cpu}"),
+        Axis::linear("time into the spin (s)", 0.0, duration_s),
+        Axis::log("longest gap in the interval (ms, log)", floor_ms, worst_ms),
+    );
+    for p in &j.timeline {
+        let start_s = p.start_ns as f64 / 1e9;
+        plot.rect(
+            (start_s, floor_ms),
+            (start_s + step_s * 0.8, p.worst_ns as f64 / 1e6),
+            color(p.cause),
+        );
+        plot.name(p.cause.name(), color(p.cause));
+    }
+    let period = j.throttle.map_or(String::new(), |t| {
+        format!(
+            " Throttled gaps recur every {:.1} ms: the cgroup's CFS period.",
+            t.period_ms
+        )
+    });
+    Chart {
+        name: format!(
+            "gap-timeline-{}",
+            j.cpu.map_or("thread".into(), |c| c.to_string())
+        ),
+        caption: format!(
+            "Each bar is the longest gap (the thread not running) that began in a {:.0} ms \
+             interval of the spin, coloured by its cause; gaps under {} µs are not attributed \
+             and not drawn.{period}",
+            step_s * 1e3,
+            j.attribute_threshold_ns / 1000
+        ),
+        svg: plot.finish("Gap timeline"),
+    }
+}
+
+/// Where each spinning thread's time went: on the CPU, or lost to each cause.
+pub fn ledger(jitters: &[Jitter]) -> Chart {
+    let names = jitters
+        .iter()
+        .map(|j| j.cpu.map_or("spin".into(), |c| format!("spin, CPU {c}")))
+        .collect();
+    let mut plot = Plot::new(
+        "Where the spin's time went",
+        Axis::linear("share of the spin (%)", 0.0, 100.0),
+        Axis::categories("", names),
+    );
+    for (row, j) in jitters.iter().enumerate() {
+        let mut parts = vec![("on CPU", j.ledger.on_cpu_ratio, ON_CPU)];
+        parts.extend(Cause::ALL.map(|c| (c.name(), j.ledger.ratio(c), color(c))));
+        stack(&mut plot, row as f64, &parts);
+    }
+    Chart {
+        name: "ledger".into(),
+        caption: "Each bar is one spinning thread's wall time, split into time on the CPU and \
+                  the gaps of each cause; the parts add up to 100%."
+            .into(),
+        svg: plot.finish("Ledger"),
+    }
+}
+
+/// Where each workload's run time went: on the CPU, waiting on the run queue, or off the
+/// CPU otherwise.
+pub fn workloads_time(workloads: &[WorkloadReport]) -> Chart {
+    let names = workloads
+        .iter()
+        .map(|w| w.measured.name.to_string())
+        .collect();
+    let mut plot = Plot::new(
+        "Where the workloads' time went",
+        Axis::linear("share of the runs' wall time (%)", 0.0, 100.0),
+        Axis::categories("", names),
+    );
+    for (row, w) in workloads.iter().enumerate() {
+        let m = &w.measured;
+        let wait = m.runqueue_wait_ratio.unwrap_or(0.0);
+        let parts = [
+            ("on CPU", 1.0 - m.off_cpu_ratio, ON_CPU),
+            ("run-queue wait", wait, color(Cause::Preempted)),
+            (
+                "other off-CPU",
+                w.other_off_cpu_ratio.unwrap_or(m.off_cpu_ratio - wait),
+                color(Cause::Stolen),
+            ),
+        ];
+        stack(&mut plot, row as f64, &parts);
+    }
+    Chart {
+        name: "workloads-time".into(),
+        caption: "Each bar is one workload's runs: thread CPU time, run-queue wait (schedstat: \
+                  another task or the quota had the CPU) and the rest of the time off the CPU \
+                  (steal, page faults)."
+            .into(),
+        svg: plot.finish("Workloads' time"),
+    }
+}
+
+/// Adds one row of bars, left to right, each part a 0..1 share drawn in percent.
+fn stack(plot: &mut Plot, row: f64, parts: &[(&str, f64, &str)]) {
+    let mut left = 0.0;
+    for &(name, share, color) in parts {
+        let width = share.max(0.0) * 100.0;
+        if width > 0.0 {
+            plot.rect((left, row - 0.3), (left + width, row + 0.3), color);
+        }
+        plot.name(name, color);
+        left += width;
+    }
+}
+
+/// A workload's latency percentile spectrum: p50 to p99.9 on a log axis of 1/(1−p), wall
+/// and on-CPU time per run overlaid.
+pub fn spectrum(w: &WorkloadReport) -> Chart {
+    let m = &w.measured;
+    let points = |d: &crate::stats::Distribution| {
+        [
+            (2.0, d.p50),
+            (10.0, d.p90),
+            (100.0, d.p99),
+            (1000.0, d.p999),
+        ]
+        .map(|(x, ns)| (x, ns as f64 / 1e6))
+    };
+    let (wall, on_cpu) = (points(&m.wall_ns), points(&m.on_cpu_ns));
+    let top_ms = wall.iter().chain(&on_cpu).map(|p| p.1).fold(0.0, f64::max);
+    let mut plot = Plot::new(
+        &format!(
+            "{}: time per run by percentile ({} runs)",
+            m.name, m.runs_count
+        ),
+        Axis::log(
+            "1/(1−p): 2 = p50, 10 = p90, 100 = p99, 1000 = p99.9 (log)",
+            1.0,
+            1000.0,
+        ),
+        Axis::linear("time per run (ms)", 0.0, top_ms * 1.1),
+    );
+    plot.line(&on_cpu, ON_CPU, "on-CPU (thread CPU time)", false);
+    plot.line(&wall, WALL, "wall (CLOCK_MONOTONIC), dashed", true);
+    Chart {
+        name: format!("spectrum-{}", m.name),
+        caption: format!(
+            "How slow the slower runs were: at 100, 1 run in 100 took longer. The gap between \
+             the lines is time off the CPU; past {} runs the percentiles are the slowest runs \
+             themselves.",
+            m.runs_count
+        ),
+        svg: plot.finish("Percentile spectrum"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jitter::infer::{KernelView, TimelinePoint, infer};
+    use crate::jitter::spin::{Gap, SpinRecord};
+    use crate::runner::tests::measured;
+
+    /// A 1 s spin with one throttle of 70 ms and one stolen gap of 5 µs.
+    fn jitter() -> Jitter {
+        let gap = |start_ns, len_ns, cause| Gap {
+            start_ns,
+            len_ns,
+            cause,
+            wait_ns: 0,
+        };
+        let gaps = vec![
+            gap(0, 70_000_000, Cause::Throttled),
+            gap(10_000_000, 5_000, Cause::Stolen),
+        ];
+        infer(&SpinRecord::of(gaps, 1_000_000_000), &KernelView::default())
+    }
+
+    #[test]
+    fn the_timeline_draws_one_bar_per_point_in_its_causes_colour() {
+        let j = jitter();
+        let point = |start_ns, worst_ns, cause| TimelinePoint {
+            start_ns,
+            worst_ns,
+            cause,
+        };
+        assert_eq!(
+            j.timeline,
+            [
+                point(0, 70_000_000, Cause::Throttled),
+                point(10_000_000, 5_000, Cause::Stolen)
+            ]
+        );
+        let chart = gap_timeline(&j);
+        let bars = |colour: &str| chart.svg.matches(&format!("fill=\"{colour}\"/>")).count();
+        assert_eq!(bars(color(Cause::Throttled)), 2, "a bar and its legend key");
+        assert_eq!(bars(color(Cause::Stolen)), 2);
+        assert!(chart.svg.contains("(ms, log)") && chart.svg.contains("(s)"));
+        assert!(chart.caption.contains("longest gap"));
+    }
+
+    #[test]
+    fn ledgers_and_workloads_add_up_to_the_full_width() {
+        let w = WorkloadReport::from_measured(measured());
+        let chart = workloads_time(std::slice::from_ref(&w));
+        // Off-CPU ratio 0.5, no run-queue wait reading: half on CPU, half other off-CPU.
+        let widths: Vec<f64> = chart
+            .svg
+            .lines()
+            .filter(|l| l.starts_with("<rect x=") && !l.contains("width=\"10\""))
+            .filter_map(|l| {
+                let w = l.split("width=\"").nth(1)?.split('"').next()?;
+                w.parse().ok()
+            })
+            .collect();
+        let plot_width = crate::render::svg::WIDTH - 112.0 - 16.0;
+        let total: f64 = widths.iter().sum::<f64>() - plot_width; // less the frame
+        assert!((total - plot_width).abs() < 1.0, "{widths:?}");
+    }
+
+    #[test]
+    fn the_spectrum_overlays_wall_and_on_cpu() {
+        let chart = spectrum(&WorkloadReport::from_measured(measured()));
+        assert_eq!(chart.svg.matches("<polyline").count(), 2);
+        assert!(chart.svg.contains("time per run (ms)"));
+        assert_eq!(chart.name, "spectrum-json-serde-value");
+    }
+}
