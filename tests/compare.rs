@@ -213,3 +213,32 @@ fn list_baselines_and_markdown() {
     let out = compare(&["--alpha", "2"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn the_html_page_has_a_box_chart_per_benchmark_and_the_table() {
+    let dir = std::env::temp_dir().join(format!("dynoprobe-compare-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("compare.html");
+    let out = compare(&[
+        "quiet",
+        "shared-cpu",
+        "--price",
+        "quiet=50",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(
+        html.matches("<figure").count(),
+        2,
+        "chase-l2 and decrypt-cbc"
+    );
+    assert!(html.contains("2 of 2 benchmarks differ significantly"));
+    assert!(
+        html.contains("median 2.653 ms, 1.98×, p 0.0000 *"),
+        "{html}"
+    );
+    assert!(html.contains("<pre>benchmark "), "the table as text");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

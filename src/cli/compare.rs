@@ -12,6 +12,7 @@ use dynoprobe::sidecar::criterion_home;
 use regex_lite::Regex;
 
 use super::parse;
+use super::pictures::PictureArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
@@ -53,9 +54,12 @@ pub struct CompareArgs {
     /// Print the comparison as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pictures: PictureArgs,
 }
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    args.pictures.check()?;
     let baselines = load(&args)?;
     if args.baselines {
         for b in &baselines {
@@ -103,13 +107,28 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     if result.rows.is_empty() {
         bail!("no benchmark to compare (check -f/-g, -t, and the baselines' contents)");
     }
-    let out = if args.json {
-        serde_json::to_string_pretty(&result)? + "\n"
+    let table = render::compare::comparison(&result, args.markdown);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        render::compare::comparison(&result, args.markdown)
-    };
-    print!("{out}");
-    Ok(())
+        print!("{table}");
+    }
+    let significant = result
+        .rows
+        .iter()
+        .filter(|r| r.cells.iter().any(|c| c.significant == Some(true)))
+        .count();
+    args.pictures.write(
+        "dynoprobe compare",
+        &format!(
+            "{} of {} benchmarks differ significantly from the first baseline (U test, alpha {}).",
+            significant,
+            result.rows.len(),
+            result.alpha
+        ),
+        &render::html::compare_charts(&result),
+        &table,
+    )
 }
 
 /// The baselines named on the command line (exported files or names in the target

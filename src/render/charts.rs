@@ -3,9 +3,11 @@
 //! only what the report holds, with axis units and a caption that says how to read it.
 
 use super::svg::{Axis, Plot};
+use super::units::time;
 use crate::jitter::Jitter;
 use crate::jitter::attribute::Cause;
 use crate::report::WorkloadReport;
+use crate::report::compare::Row;
 
 /// One finished chart.
 #[derive(Debug, Clone)]
@@ -188,6 +190,76 @@ pub fn spectrum(w: &WorkloadReport) -> Chart {
     }
 }
 
+/// One benchmark across the baselines: each baseline's per-sample means as a box (quartiles,
+/// median line, whiskers to the extremes), with its ratio, significance and runs per dollar.
+pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
+    let names = row.cells.iter().map(|c| c.baseline.clone()).collect();
+    let top_ns = row
+        .cells
+        .iter()
+        .map(|c| c.samples.map_or(c.median_ns, |q| q.max_ns))
+        .fold(0.0, f64::max);
+    let unit = if top_ns >= 1e6 { 1e6 } else { 1e3 };
+    let unit_name = if unit == 1e6 { "ms" } else { "µs" };
+    let mut plot = Plot::new(
+        &row.key,
+        Axis::linear(
+            format!("time per iteration ({unit_name}; criterion's per-sample means)"),
+            0.0,
+            top_ns / unit * 1.1,
+        ),
+        Axis::categories("", names),
+    );
+    for (i, c) in row.cells.iter().enumerate() {
+        let y = i as f64;
+        let color = if c.significant == Some(true) {
+            "#d62728"
+        } else {
+            WALL
+        };
+        match c.samples {
+            Some(q) => {
+                plot.rect(
+                    (q.min_ns / unit, y - 0.02),
+                    (q.max_ns / unit, y + 0.02),
+                    "#666666",
+                );
+                plot.rect(
+                    (q.q1_ns / unit, y - 0.25),
+                    (q.q3_ns / unit, y + 0.25),
+                    color,
+                );
+                let m = q.median_ns / unit;
+                plot.rect((m, y - 0.3), (m, y + 0.3), "#000000");
+            }
+            None => plot.rect((0.0, y - 0.1), (c.median_ns / unit, y + 0.1), color),
+        }
+        let ratio = c.ratio.map_or("-".into(), |r| format!("{r:.2}×"));
+        let p = c.p_value.map_or(String::new(), |p| {
+            format!(", p {p:.4}{}", if p < alpha { " *" } else { "" })
+        });
+        let cost = c
+            .runs_per_dollar
+            .map_or(String::new(), |r| format!(", {r:.2e} runs/$"));
+        plot.label(
+            (0.0, y + 0.42),
+            &format!("median {}, {ratio}{p}{cost}", time(c.median_ns)),
+        );
+    }
+    plot.name("significantly different from the first", "#d62728");
+    plot.name("not significantly different", WALL);
+    Chart {
+        name: format!("compare-{}", row.key.replace(['/', ' '], "_")),
+        caption: format!(
+            "Each box is one baseline: the middle half of criterion's per-sample means, the \
+             black line their median, the whiskers the extremes. Red: a Mann–Whitney U test \
+             against the first baseline gives p < {alpha}. Under each box: the median, its \
+             ratio to the first baseline's, p and runs per dollar."
+        ),
+        svg: plot.finish("Comparison"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +322,45 @@ mod tests {
         let plot_width = crate::render::svg::WIDTH - 112.0 - 16.0;
         let total: f64 = widths.iter().sum::<f64>() - plot_width; // less the frame
         assert!((total - plot_width).abs() < 1.0, "{widths:?}");
+    }
+
+    #[test]
+    fn a_comparison_row_is_a_box_per_baseline_coloured_by_significance() {
+        use crate::report::compare::{Cell, Quartiles};
+        let cell = |baseline: &str, scale: f64, p_value: Option<f64>| Cell {
+            baseline: baseline.into(),
+            benchmark: "chase-l2/dynoprobe".into(),
+            median_ns: 1e6 * scale,
+            mad_ns: 1e4,
+            sample_cv: None,
+            samples: Quartiles::of(&[0.9e6 * scale, 1e6 * scale, 1.1e6 * scale]),
+            p99_run_ns: None,
+            off_cpu_ratio: None,
+            throughput: None,
+            ratio: Some(scale),
+            p_value,
+            significant: p_value.map(|p| p < 0.05),
+            runs_per_dollar: Some(1e7),
+            cost_ratio: None,
+        };
+        let row = Row {
+            key: "chase-l2/dynoprobe".into(),
+            cells: vec![cell("quiet", 1.0, None), cell("shared", 2.0, Some(0.001))],
+        };
+        let chart = comparison_row(&row, 0.05);
+        assert_eq!(chart.name, "compare-chase-l2_dynoprobe");
+        assert!(
+            chart.svg.contains("time per iteration (ms;"),
+            "ms for ms-long iterations"
+        );
+        assert!(
+            chart
+                .svg
+                .contains("median 2.000 ms, 2.00×, p 0.0010 *, 1.00e7 runs/$")
+        );
+        // The box of the significant baseline in red, the reference's in blue (and each key).
+        assert_eq!(chart.svg.matches("fill=\"#d62728\"").count(), 2);
+        assert_eq!(chart.svg.matches(&format!("fill=\"{WALL}\"")).count(), 2);
     }
 
     #[test]

@@ -105,6 +105,7 @@ mod tests {
             median_ns,
             mad_ns: 1_000.0,
             sample_cv: Some(0.02),
+            samples: None,
             p99_run_ns: None,
             off_cpu_ratio: Some(0.5),
             throughput: None,

@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::charts::{Chart, gap_timeline, ledger, spectrum, workloads_time};
+use super::charts::{Chart, comparison_row, gap_timeline, ledger, spectrum, workloads_time};
 use super::svg::escape;
+use crate::report::compare::Comparison;
 use crate::report::{JitterReport, Report};
 
 /// The charts of a `run` report: the spin's timeline and ledger, where the workloads' time
@@ -29,6 +30,14 @@ pub fn jitter_charts(report: &JitterReport) -> Vec<Chart> {
         charts.push(ledger(&report.jitter));
     }
     charts
+}
+
+/// The charts of a comparison: one per row (benchmark or group).
+pub fn compare_charts(c: &Comparison) -> Vec<Chart> {
+    c.rows
+        .iter()
+        .map(|row| comparison_row(row, c.alpha))
+        .collect()
 }
 
 /// The page: a title, the verdict's sentence, the charts, then `text` (the text report).

@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::baseline::{Baseline, Benchmark, mann_whitney_p, runs_per_dollar};
+use crate::stats::nearest_rank;
 
 /// Version of the comparison's JSON layout; bumped when a field changes meaning or goes away.
-/// Version 1: an object `{schema_version, alpha, rows}` (before, a bare array of rows).
+/// Version 1: an object `{schema_version, alpha, rows}` (before, a bare array of rows);
+/// cells carry `samples`, the quartiles of criterion's per-sample means.
 pub const COMPARE_SCHEMA_VERSION: u32 = 1;
 
 /// What to compare and how.
@@ -55,6 +57,8 @@ pub struct Cell {
     pub mad_ns: f64,
     /// Coefficient of variation of criterion's per-sample means.
     pub sample_cv: Option<f64>,
+    /// The spread of criterion's per-sample means (ns per iteration), for a box plot.
+    pub samples: Option<Quartiles>,
     /// From dynoprobe's sidecar, when the bench wrote one.
     pub p99_run_ns: Option<u64>,
     pub off_cpu_ratio: Option<f64>,
@@ -69,6 +73,36 @@ pub struct Cell {
     pub runs_per_dollar: Option<f64>,
     /// Cost per run / the first column's (above 1 = dearer).
     pub cost_ratio: Option<f64>,
+}
+
+/// Five numbers of a sample: its least, lower quartile, median, upper quartile and greatest
+/// value (nearest rank), in the sample's unit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Quartiles {
+    pub min_ns: f64,
+    pub q1_ns: f64,
+    pub median_ns: f64,
+    pub q3_ns: f64,
+    pub max_ns: f64,
+}
+
+impl Quartiles {
+    /// `None` for an empty sample or one with a NaN.
+    pub fn of(values: &[f64]) -> Option<Quartiles> {
+        let mut sorted = values.to_vec();
+        if sorted.iter().any(|v| v.is_nan()) {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        let at = |q| nearest_rank(&sorted, q).copied();
+        Some(Quartiles {
+            min_ns: *sorted.first()?,
+            q1_ns: at(0.25)?,
+            median_ns: at(0.5)?,
+            q3_ns: at(0.75)?,
+            max_ns: *sorted.last()?,
+        })
+    }
 }
 
 /// Compares `plan.baselines`; rows keep the order in which their keys first appear.
@@ -143,6 +177,7 @@ fn cells_against_first(cells: &[Labelled], plan: &ComparePlan) -> Vec<Cell> {
                 median_ns: bench.median_ns,
                 mad_ns: bench.mad_ns,
                 sample_cv: bench.sample_cv(),
+                samples: Quartiles::of(&bench.sample_means_ns),
                 p99_run_ns: bench.p99_run_ns,
                 off_cpu_ratio: bench.off_cpu_ratio,
                 throughput: bench.throughput.map(|t| t.rate(bench.median_ns)),
@@ -223,6 +258,17 @@ mod tests {
         // Twice as slow at ten times the price: 20 times the cost per run.
         assert!((a.cells[1].cost_ratio.unwrap() - 20.0).abs() < 1e-9);
         assert_eq!(c.rows[1].cells[1].significant, Some(false), "same samples");
+    }
+
+    #[test]
+    fn quartiles_are_nearest_rank_and_refuse_nan() {
+        let q = Quartiles::of(&[5.0, 1.0, 4.0, 2.0, 3.0, 8.0, 7.0, 6.0]).unwrap();
+        assert_eq!(
+            (q.min_ns, q.q1_ns, q.median_ns, q.q3_ns, q.max_ns),
+            (1.0, 2.0, 4.0, 6.0, 8.0)
+        );
+        assert_eq!(Quartiles::of(&[]), None);
+        assert_eq!(Quartiles::of(&[1.0, f64::NAN]), None);
     }
 
     #[test]
