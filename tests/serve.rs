@@ -408,7 +408,25 @@ fn drive_splits_each_call_and_says_what_went_wrong() {
         "latency {latency} ns, run {run} ns"
     );
 
-    let out = drive(&[&server.base, "--calls", "2", "--workload", "chase-l2"]);
+    let page = std::env::temp_dir().join(format!("dynoprobe-drive-{}.html", std::process::id()));
+    let out = drive(&[
+        &server.base,
+        "--calls",
+        "2",
+        "--workload",
+        "chase-l2",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&page).expect("the --html page");
+    std::fs::remove_file(&page).unwrap();
+    assert!(html.contains("2 calls: latency p50"), "{html}");
+    assert!(html.contains("time into the drive") && html.contains("latency (ms)"));
+    // Two calls, each at least a server run on the CPU and the rest, in the run's green.
+    assert!(
+        html.matches("fill=\"#2ca02c\"").count() >= 3,
+        "two bars and the key"
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     for row in [
         "latency",

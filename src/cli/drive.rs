@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use dynoprobe::render;
-use dynoprobe::report::drive::{Call, DRIVE_SCHEMA_VERSION, DriveReport, run_url, split};
+use dynoprobe::report::drive::{Call, DriveReport, run_url};
 use ureq::Agent;
 
 use super::parse;
+use super::pictures::PictureArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct DriveArgs {
@@ -30,6 +31,8 @@ pub struct DriveArgs {
     /// Print the calls' distributions as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pictures: PictureArgs,
 }
 
 /// The most calls one drive makes.
@@ -44,6 +47,7 @@ const BUSY_PAUSE: Duration = Duration::from_millis(5);
 
 pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
     let url = run_url(&args.url, args.workload.as_deref())?;
+    args.pictures.check()?;
     let agent: Agent = Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(60)))
@@ -65,7 +69,7 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
             .map(|_| {
                 scope.spawn(|| -> anyhow::Result<()> {
                     while next.fetch_add(1, Ordering::Relaxed) < args.calls {
-                        let (call, name) = call_until_served(&agent, &url, &busy)?;
+                        let (call, name) = call_until_served(&agent, &url, &busy, start)?;
                         calls.lock().unwrap_or_else(|p| p.into_inner()).push(call);
                         workload.get_or_init(|| name);
                         bar.inc(1);
@@ -83,29 +87,40 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
     })?;
     bar.finish_and_clear();
     let calls = calls.into_inner().unwrap_or_else(|p| p.into_inner());
-    let report = DriveReport {
-        schema_version: DRIVE_SCHEMA_VERSION,
+    let report = DriveReport::new(
         url,
-        workload: workload.into_inner().unwrap_or_default(),
-        calls_count: calls.len() as u32,
-        concurrency: args.concurrency,
-        busy_count: u64::from(busy.load(Ordering::Relaxed)),
-        elapsed_ns: start.elapsed().as_nanos() as u64,
-        split: split(&calls).context("no calls were made")?,
-    };
+        workload.into_inner().unwrap_or_default(),
+        args.concurrency,
+        u64::from(busy.load(Ordering::Relaxed)),
+        start.elapsed().as_nanos() as u64,
+        calls,
+    )
+    .context("no calls were made")?;
+    let text = render::drive::drive(&report);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render::drive::drive(&report));
+        print!("{text}");
     }
+    args.pictures.write(
+        "dynoprobe drive",
+        &render::drive::headline(&report),
+        &render::html::drive_charts(&report),
+        &text,
+    )?;
     Ok(())
 }
 
 /// One call, asking again while the server answers `429 busy`.
-fn call_until_served(agent: &Agent, url: &str, busy: &AtomicU32) -> anyhow::Result<(Call, String)> {
+fn call_until_served(
+    agent: &Agent,
+    url: &str,
+    busy: &AtomicU32,
+    drive_start: Instant,
+) -> anyhow::Result<(Call, String)> {
     let since = Instant::now();
     loop {
-        if let Some(served) = call(agent, url)? {
+        if let Some(served) = call(agent, url, drive_start)? {
             return Ok(served);
         }
         busy.fetch_add(1, Ordering::Relaxed);
@@ -120,8 +135,9 @@ fn call_until_served(agent: &Agent, url: &str, busy: &AtomicU32) -> anyhow::Resu
 }
 
 /// One `GET`; `None` when the server was busy.
-fn call(agent: &Agent, url: &str) -> anyhow::Result<Option<(Call, String)>> {
+fn call(agent: &Agent, url: &str, drive_start: Instant) -> anyhow::Result<Option<(Call, String)>> {
     let start = Instant::now();
+    let sent_ns = start.duration_since(drive_start).as_nanos() as u64;
     let mut response = agent
         .get(url)
         .call()
@@ -146,7 +162,7 @@ fn call(agent: &Agent, url: &str) -> anyhow::Result<Option<(Call, String)>> {
         .headers()
         .get("x-queue-time")
         .map(|value| value.to_str().unwrap_or("(not text)"));
-    let served =
-        Call::from_answer(latency_ns, &body, queue_time).with_context(|| format!("GET {url}"))?;
+    let served = Call::from_answer(sent_ns, latency_ns, &body, queue_time)
+        .with_context(|| format!("GET {url}"))?;
     Ok(Some(served))
 }

@@ -260,6 +260,55 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
     }
 }
 
+/// Each call's latency as it was sent, stacked: router queue, the server's run on and off
+/// the CPU, and the rest (network, TLS, router, HTTP).
+#[cfg(feature = "workloads")]
+pub fn drive_calls(report: &crate::report::drive::DriveReport) -> Chart {
+    let calls = &report.calls;
+    let elapsed_s = report.elapsed_ns as f64 / 1e9;
+    let top_ms = calls.iter().map(|c| c.latency_ns).max().unwrap_or(1) as f64 / 1e6;
+    let mut plot = Plot::new(
+        &format!("{} calls to {}", report.calls_count, report.url),
+        Axis::linear(
+            "time into the drive, when the call was sent (s)",
+            0.0,
+            elapsed_s,
+        ),
+        Axis::linear("latency (ms)", 0.0, top_ms * 1.05),
+    );
+    let width_s = (elapsed_s / calls.len().max(1) as f64 * 0.8).max(elapsed_s / 2000.0);
+    for c in calls {
+        let x = c.sent_ns as f64 / 1e9;
+        let parts = [
+            (
+                "router queue",
+                c.queue_ns.unwrap_or(0),
+                color(Cause::Throttled),
+            ),
+            ("server run, on-CPU", c.on_cpu_ns, ON_CPU),
+            ("server run, off-CPU", c.off_cpu_ns, color(Cause::Preempted)),
+            ("rest (network, TLS, router, HTTP)", c.rest_ns(), "#999999"),
+        ];
+        let mut bottom_ms = 0.0;
+        for (name, ns, color) in parts {
+            let ms = ns as f64 / 1e6;
+            if ms > 0.0 {
+                plot.rect((x, bottom_ms), (x + width_s, bottom_ms + ms), color);
+            }
+            plot.name(name, color);
+            bottom_ms += ms;
+        }
+    }
+    Chart {
+        name: "drive-calls".into(),
+        caption: "Each bar is one call, placed at when it was sent: its latency measured by \
+                  drive, split into the router's queue (X-Queue-Time), the server's run on and \
+                  off the CPU, and the rest."
+            .into(),
+        svg: plot.finish("Calls over time"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,3 +69,16 @@ pub fn drive(summary: &DriveReport) -> String {
     }
     out
 }
+
+/// One line for the top of a page: the calls' latency and the server's run.
+pub fn headline(report: &DriveReport) -> String {
+    let s = &report.split;
+    format!(
+        "{} calls: latency p50 {} ms, p99 {} ms; the server's run p50 {} ms, p99 {} ms.",
+        report.calls_count,
+        ms(s.latency_ns.p50),
+        ms(s.latency_ns.p99),
+        ms(s.run_ns.p50),
+        ms(s.run_ns.p99)
+    )
+}

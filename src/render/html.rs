@@ -40,6 +40,12 @@ pub fn compare_charts(c: &Comparison) -> Vec<Chart> {
         .collect()
 }
 
+/// The charts of a drive: its calls over time.
+#[cfg(feature = "workloads")]
+pub fn drive_charts(report: &crate::report::drive::DriveReport) -> Vec<Chart> {
+    vec![super::charts::drive_calls(report)]
+}
+
 /// The page: a title, the verdict's sentence, the charts, then `text` (the text report).
 pub fn page(title: &str, verdict: &str, charts: &[Chart], text: &str) -> String {
     let mut out = String::new();

@@ -15,15 +15,22 @@ use crate::stats::{Distribution, Recorder};
 use crate::workload;
 
 /// Version of the drive result's JSON layout; bumped when a field changes meaning or goes
-/// away. Version 1: `schema_version` added; the fields are as before.
+/// away. Version 1: `schema_version` and `calls` (each call's split) added; the fields are
+/// as before.
 pub const DRIVE_SCHEMA_VERSION: u32 = 1;
 
 /// The longest `X-Queue-Time` taken as a queue: more is a broken clock, not a wait.
 pub const MAX_QUEUE_MS: f64 = 3_600_000.0;
 
+/// The most calls a report keeps one by one (`calls`); beyond, every k-th is kept, so a long
+/// drive's JSON stays under about a megabyte. The distributions hold every call.
+pub const MAX_CALLS_KEPT: usize = 10_000;
+
 /// One call, in ns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Call {
+    /// When the request was sent, since the drive began.
+    pub sent_ns: u64,
     /// Request sent to body read, measured by the client.
     pub latency_ns: u64,
     /// The server's `X-Queue-Time`, when it sent one.
@@ -67,6 +74,7 @@ impl Call {
     /// A call from its latency, the answer's body and its `X-Queue-Time` header; with the
     /// workload the server ran. A one-run batch's `max` is that run.
     pub fn from_answer(
+        sent_ns: u64,
         latency_ns: u64,
         body: &str,
         queue_time: Option<&str>,
@@ -77,6 +85,7 @@ impl Call {
             .transpose()?;
         let runs = answer.workload;
         let call = Call {
+            sent_ns,
             latency_ns,
             queue_ns,
             run_ns: runs.wall_ns.max,
@@ -143,6 +152,37 @@ pub struct DriveReport {
     pub elapsed_ns: u64,
     #[serde(flatten)]
     pub split: Split,
+    /// The calls in the order they were sent (at most [`MAX_CALLS_KEPT`], evenly thinned).
+    pub calls: Vec<Call>,
+}
+
+impl DriveReport {
+    /// The report of `calls` to `url`; `None` when there were none.
+    pub fn new(
+        url: String,
+        workload: String,
+        concurrency: u32,
+        busy_count: u64,
+        elapsed_ns: u64,
+        mut calls: Vec<Call>,
+    ) -> Option<DriveReport> {
+        let split = split(&calls)?;
+        calls.sort_by_key(|c| c.sent_ns);
+        let calls_count = calls.len() as u32;
+        let step = calls.len().div_ceil(MAX_CALLS_KEPT).max(1);
+        let calls = calls.into_iter().step_by(step).collect();
+        Some(DriveReport {
+            schema_version: DRIVE_SCHEMA_VERSION,
+            url,
+            workload,
+            calls_count,
+            concurrency,
+            busy_count,
+            elapsed_ns,
+            split,
+            calls,
+        })
+    }
 }
 
 /// The calls' distributions, ns.
@@ -207,13 +247,13 @@ mod tests {
 
         #[test]
         fn any_body_is_refused_or_read_without_panicking(body in ".{0,200}") {
-            let _ = Call::from_answer(1, &body, None);
+            let _ = Call::from_answer(0, 1, &body, None);
         }
     }
 
     #[test]
     fn an_answer_is_split_into_queue_run_and_rest() {
-        let (call, name) = Call::from_answer(2_000, ANSWER, Some("0.0005")).unwrap();
+        let (call, name) = Call::from_answer(0, 2_000, ANSWER, Some("0.0005")).unwrap();
         assert_eq!(name, "chase-l2");
         assert_eq!(call.queue_ns, Some(500));
         assert_eq!(
@@ -221,21 +261,21 @@ mod tests {
             (900, 600, 300)
         );
         assert_eq!(call.rest_ns(), 2_000 - 500 - 900);
-        let error = Call::from_answer(1, ANSWER, Some("soon")).unwrap_err();
+        let error = Call::from_answer(0, 1, ANSWER, Some("soon")).unwrap_err();
         assert!(
             error.to_string().contains("X-Queue-Time \"soon\""),
             "{error}"
         );
         assert!(matches!(
-            Call::from_answer(1, "<html>", None),
+            Call::from_answer(0, 1, "<html>", None),
             Err(AnswerError::Body(_))
         ));
     }
 
     #[test]
     fn the_split_counts_queue_times_only_where_there_were_some() {
-        let (with, _) = Call::from_answer(2_000, ANSWER, Some("0.001")).unwrap();
-        let (without, _) = Call::from_answer(3_000, ANSWER, None).unwrap();
+        let (with, _) = Call::from_answer(5, 2_000, ANSWER, Some("0.001")).unwrap();
+        let (without, _) = Call::from_answer(1, 3_000, ANSWER, None).unwrap();
         let s = split(&[with, without]).unwrap();
         assert_eq!(s.queue_time_count, 1);
         assert_eq!(s.latency_ns.count, 2);
@@ -243,6 +283,26 @@ mod tests {
         // 3000 - 900 with no queue, within the histogram's 3 significant digits.
         assert!(s.rest_ns.max.abs_diff(2_100) <= 2, "{}", s.rest_ns.max);
         assert!(split(&[]).is_none());
+        let report =
+            DriveReport::new("u".into(), "w".into(), 1, 0, 9, vec![with, without]).unwrap();
+        let sent: Vec<u64> = report.calls.iter().map(|c| c.sent_ns).collect();
+        assert_eq!(
+            (report.calls_count, sent),
+            (2, vec![1, 5]),
+            "in the order sent"
+        );
+        assert!(DriveReport::new("u".into(), "w".into(), 1, 0, 9, Vec::new()).is_none());
+    }
+
+    #[test]
+    fn a_long_drive_keeps_every_kth_call_and_counts_them_all() {
+        let (call, _) = Call::from_answer(0, 2_000, ANSWER, None).unwrap();
+        let calls: Vec<Call> = (0..25_000).map(|i| Call { sent_ns: i, ..call }).collect();
+        let report = DriveReport::new("u".into(), "w".into(), 1, 0, 9, calls).unwrap();
+        assert_eq!(report.calls_count, 25_000);
+        assert_eq!(report.split.latency_ns.count, 25_000);
+        assert_eq!(report.calls.len(), 8_334, "every third");
+        assert_eq!(report.calls[1].sent_ns, 3);
     }
 
     #[test]
