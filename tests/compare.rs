@@ -242,3 +242,26 @@ fn the_html_page_has_a_box_chart_per_benchmark_and_the_table() {
     assert!(html.contains("<pre>benchmark "), "the table as text");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn fail_if_slower_exits_1_naming_the_rows_that_are_significantly_slower() {
+    let out = compare(&["quiet", "shared-cpu", "--fail-if-slower", "100"]);
+    assert_eq!(out.status.code(), Some(1));
+    let says = text(&out.stderr);
+    assert!(
+        says.contains("decrypt-cbc/direct in shared-cpu: 2.58× the first baseline (p 0.0000)"),
+        "{says}"
+    );
+    assert!(
+        !says.contains("chase-l2/dynoprobe in"),
+        "1.98× is under 2×: {says}"
+    );
+    assert!(
+        text(&out.stdout).contains("median ± MAD"),
+        "the table is still printed"
+    );
+    let out = compare(&["quiet", "shared-cpu", "--fail-if-slower", "200"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = compare(&["quiet", "--fail-if-slower", "-5"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+}

@@ -54,6 +54,10 @@ pub struct CompareArgs {
     /// Print the comparison as JSON.
     #[arg(long)]
     json: bool,
+    /// Exit with status 1, naming the rows, when a baseline is at least PERCENT slower than
+    /// the first and the U test says so (p below --alpha): for CI.
+    #[arg(long, value_name = "PERCENT", value_parser = parse::parse_percent)]
+    fail_if_slower: Option<f64>,
     #[command(flatten)]
     pictures: PictureArgs,
 }
@@ -118,7 +122,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         .iter()
         .filter(|r| r.cells.iter().any(|c| c.significant == Some(true)))
         .count();
-    args.pictures.write(
+    let pictures = args.pictures.write(
         "dynoprobe compare",
         &format!(
             "{} of {} benchmarks differ significantly from the first baseline (U test, alpha {}).",
@@ -128,7 +132,32 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         ),
         &render::html::compare_charts(&result),
         &table,
-    )
+    );
+    if let Some(percent) = args.fail_if_slower {
+        let slower = result.slower_than(percent);
+        if !slower.is_empty() {
+            let rows: Vec<String> = slower
+                .iter()
+                .map(|(row, cell)| {
+                    format!(
+                        "  {} in {}: {:.2}× the first baseline (p {:.4})",
+                        row.key,
+                        cell.baseline,
+                        cell.ratio.unwrap_or(f64::NAN),
+                        cell.p_value.unwrap_or(f64::NAN)
+                    )
+                })
+                .collect();
+            pictures?;
+            bail!(
+                "--fail-if-slower {percent}: {} significantly slower than the first baseline by \
+                 {percent}% or more:\n{}",
+                rows.len(),
+                rows.join("\n")
+            );
+        }
+    }
+    pictures
 }
 
 /// The baselines named on the command line (exported files or names in the target

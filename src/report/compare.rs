@@ -129,6 +129,21 @@ pub fn compare(plan: &ComparePlan) -> Comparison {
     }
 }
 
+impl Comparison {
+    /// The cells at least `percent` slower than their row's first baseline, and significantly
+    /// so (the U test's p below `alpha`): what `--fail-if-slower` fails on. A slowdown the
+    /// test cannot tell from noise does not fail a build.
+    pub fn slower_than(&self, percent: f64) -> Vec<(&Row, &Cell)> {
+        self.rows
+            .iter()
+            .flat_map(|row| row.cells.iter().skip(1).map(move |cell| (row, cell)))
+            .filter(|(_, c)| {
+                c.significant == Some(true) && c.ratio.is_some_and(|r| r >= 1.0 + percent / 100.0)
+            })
+            .collect()
+    }
+}
+
 /// A labelled benchmark: (label, baseline name, benchmark).
 type Labelled<'a> = (String, &'a str, &'a Benchmark);
 
@@ -258,6 +273,23 @@ mod tests {
         // Twice as slow at ten times the price: 20 times the cost per run.
         assert!((a.cells[1].cost_ratio.unwrap() - 20.0).abs() < 1e-9);
         assert_eq!(c.rows[1].cells[1].significant, Some(false), "same samples");
+    }
+
+    #[test]
+    fn slower_than_needs_the_ratio_and_significance() {
+        let baselines = baselines();
+        let prices = BTreeMap::new();
+        let key = |id: &str| Some(id.to_string());
+        let c = compare(&plan(&baselines, &key, &prices));
+        let slower: Vec<&str> = c
+            .slower_than(50.0)
+            .iter()
+            .map(|(r, _)| r.key.as_str())
+            .collect();
+        assert_eq!(slower, ["a/x"], "2× and significant");
+        assert!(c.slower_than(150.0).is_empty(), "not 2.5×");
+        // b/x is 2% slower but on the same samples: not significant, so never offending.
+        assert_eq!(c.slower_than(0.0).len(), 1);
     }
 
     #[test]
