@@ -18,7 +18,7 @@ struct Server {
 impl Server {
     fn start() -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
-            .args(["serve", "--port", "0", "--interval", "100ms"])
+            .args(["serve", "--port", "0", "--interval", "100ms", "--instance", "web.7"])
             .env_remove("PORT")
             .stderr(Stdio::piped())
             .spawn()
@@ -127,6 +127,7 @@ fn every_route_answers_as_documented() {
     assert!((250.0..5_000.0).contains(&queued_ms), "{queued_ms} ms");
     let batch = json(&body);
     assert_eq!(batch["schema_version"], 1);
+    assert_eq!(batch["instance"], "web.7", "--instance names every answer");
     assert_eq!(batch["workload"]["name"], "chase-l2");
     assert_eq!(batch["workload"]["runs_count"], 3);
     assert_eq!(batch["workload"]["wall_ns"]["count"], 3);
@@ -400,6 +401,11 @@ fn drive_splits_each_call_and_says_what_went_wrong() {
     assert_eq!(summary["latency_ns"]["count"], 5);
     // A direct connection: no router, so no queue time.
     assert_eq!(summary["queue_time_count"], 0);
+    let fleet = summary["instances"].as_array().expect("instances");
+    assert_eq!(fleet.len(), 1);
+    assert_eq!(fleet[0]["instance"], "web.7");
+    assert_eq!(fleet[0]["calls_count"], 5);
+    assert_eq!(fleet[0]["outlier"], false, "nothing to compare one instance with");
     assert!(summary["queue_ns"].is_null());
     let latency = summary["latency_ns"]["min"].as_u64().unwrap();
     let run = summary["run_ns"]["min"].as_u64().unwrap();

@@ -23,7 +23,7 @@ use axum::routing::get;
 use dynoprobe::probe::Probe;
 use dynoprobe::probe::metrics::SLEEP_OVERSHOOT_SECONDS;
 use dynoprobe::queue_time::layer::{QueueTimeLayer, REQUEST_QUEUE_SECONDS};
-use dynoprobe::report::batch::{Batch, BatchRequest, Workloads};
+use dynoprobe::report::batch::{Batch, BatchRequest, Workloads, instance_name};
 use dynoprobe::workload::Inputs;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::{Mutex, oneshot};
@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Do not measure the probe's sleep overshoot (it wakes ten times a second for it).
     #[arg(long)]
     no_sleep_jitter: bool,
+    /// The name every /run answer gives this instance [default: $DYNO, else $HOSTNAME, else
+    /// the host name], so that drive can tell instances apart behind a router.
+    #[arg(long, value_name = "NAME")]
+    instance: Option<String>,
 }
 
 /// What a busy server tells the client to wait, seconds.
@@ -62,7 +66,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .start()
         .context("starting the probe's thread")?;
     let app = App {
-        bench: Arc::new(Mutex::new(Bench::spawn(Inputs::shipped())?)),
+        bench: Arc::new(Mutex::new(Bench::spawn(
+            Inputs::shipped(),
+            args.instance
+                .clone()
+                .or_else(|| instance_name(|key| std::env::var(key).ok())),
+        )?)),
         probe: Arc::new(probe),
         prometheus,
     };
@@ -160,12 +169,12 @@ struct Bench {
 
 impl Bench {
     /// Starts the batch thread; it ends when the handle is dropped.
-    fn spawn(inputs: Inputs) -> anyhow::Result<Bench> {
+    fn spawn(inputs: Inputs, instance: Option<String>) -> anyhow::Result<Bench> {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("dynoprobe-bench".into())
             .spawn(move || {
-                let mut workloads = Workloads::new(inputs);
+                let mut workloads = Workloads::new(inputs, instance);
                 for (request, reply) in queue {
                     let _ = reply.send(workloads.run(&request).map_err(anyhow::Error::from));
                 }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::units::{ms, percent_cell, seconds};
-use crate::report::drive::DriveReport;
+use crate::report::drive::{DriveReport, OUTLIER_ALPHA, OUTLIER_MIN_RATIO};
 use crate::stats::Distribution;
 
 /// The split as a table of percentiles, each row with its source, and what to do about busy
@@ -67,7 +67,52 @@ pub fn drive(summary: &DriveReport) -> String {
             summary.busy_count
         );
     }
+    instances(&mut out, summary);
     out
+}
+
+/// One row per instance that answered, the outliers marked; nothing when one instance
+/// answered every call.
+fn instances(out: &mut String, report: &DriveReport) {
+    if report.instances.len() < 2 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<20} {:>6} {:>10} {:>10} {:>8} {:>7} {:>9} {:>9} {:>8}",
+        "instance",
+        "calls",
+        "run p50 ms",
+        "run p99 ms",
+        "off-CPU",
+        "steal",
+        "throttled",
+        "vs rest",
+        "p"
+    );
+    for i in &report.instances {
+        let _ = writeln!(
+            out,
+            "{:<20} {:>6} {:>10} {:>10} {:>8} {:>7} {:>9} {:>9} {:>8}{}",
+            i.instance.as_deref().unwrap_or("(unnamed)"),
+            i.calls_count,
+            ms(i.run_ns.p50),
+            ms(i.run_ns.p99),
+            percent_cell(Some(i.off_cpu_ratio)),
+            percent_cell(i.steal_ratio),
+            percent_cell(i.throttled_ratio),
+            i.ratio_to_others.map_or("-".into(), |r| format!("{r:.2}×")),
+            i.p_value.map_or("-".into(), |p| format!("{p:.4}")),
+            if i.outlier { "  ◀ outlier" } else { "" }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "run: the server's run time per call. vs rest: its median / the other instances' pooled \
+         median; p: Mann–Whitney U against them.\noutlier: p < {OUTLIER_ALPHA} and at least \
+         {OUTLIER_MIN_RATIO}× their median. steal, throttled: the server's own counters while \
+         it ran, averaged over its calls."
+    );
 }
 
 /// One line for the top of a page: the calls' latency and the server's run.
@@ -81,4 +126,47 @@ pub fn headline(report: &DriveReport) -> String {
         ms(s.run_ns.p50),
         ms(s.run_ns.p99)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::drive::Call;
+
+    #[test]
+    fn the_fleet_table_marks_the_outlier() {
+        let call = |instance: &str, run_ns: u64| Call {
+            sent_ns: 0,
+            latency_ns: run_ns * 2,
+            queue_ns: None,
+            run_ns,
+            on_cpu_ns: run_ns,
+            off_cpu_ns: 0,
+            instance: Some(instance.into()),
+            steal_ratio: None,
+            throttled_ratio: None,
+        };
+        let calls: Vec<Call> = (0..20)
+            .flat_map(|i| {
+                [
+                    call("web.1", 1_000_000 + i * 1_000),
+                    call("web.2", 2_000_000 + i * 1_000),
+                ]
+            })
+            .collect();
+        let report = DriveReport::new("http://h/run".into(), "w".into(), 1, 0, 1, calls).unwrap();
+        let text = drive(&report);
+        let row = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap()
+                .to_string()
+        };
+        assert!(row("web.2").ends_with("◀ outlier"), "{text}");
+        assert!(!row("web.1").contains("outlier"), "{text}");
+        assert!(
+            row("web.2").contains("1.99×"),
+            "2.009 ms / 1.009 ms: {text}"
+        );
+    }
 }

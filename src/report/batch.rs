@@ -13,7 +13,8 @@ use crate::signal::snapshot::{Contention, Sampler};
 use crate::workload::{self, Inputs, Spec, Workload, WorkloadError};
 
 /// Version of the batch's JSON layout; bumped when a field changes meaning or goes away.
-/// Version 1: `schema_version` added; `workload` and `contention` are as before.
+/// Version 1: `schema_version` and `instance` added; `workload` and `contention` are as
+/// before.
 pub const BATCH_SCHEMA_VERSION: u32 = 1;
 /// `runs` when the request does not say.
 pub const DEFAULT_RUNS: u32 = 100;
@@ -26,6 +27,9 @@ pub const DEFAULT_WORKLOAD: &str = "decrypt-parse";
 #[derive(Debug, Serialize)]
 pub struct Batch {
     pub schema_version: u32,
+    /// Which instance ran it (`DYNO` on Heroku, else the host name, or `serve --instance`),
+    /// so a client behind a random router can tell the instances apart.
+    pub instance: Option<String>,
     pub workload: WorkloadReport,
     pub contention: Contention,
 }
@@ -70,6 +74,15 @@ impl BatchRequest {
     }
 }
 
+/// The instance's name: `DYNO` (Heroku's `web.1`), else `HOSTNAME`, else the kernel's host
+/// name; `None` when none is set.
+pub fn instance_name(env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let named = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    named(env("DYNO"))
+        .or_else(|| named(env("HOSTNAME")))
+        .or_else(|| named(std::fs::read_to_string("/proc/sys/kernel/hostname").ok()))
+}
+
 /// Why a batch has no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -84,14 +97,17 @@ pub enum BatchError {
 /// freed memory is reused rather than spread over allocator arenas.
 pub struct Workloads {
     inputs: Inputs,
+    instance: Option<String>,
     prepared: HashMap<&'static str, Box<dyn Workload>>,
     sampler: Sampler,
 }
 
 impl Workloads {
-    pub fn new(inputs: Inputs) -> Workloads {
+    /// Workloads on `inputs`, whose batches say they ran on `instance`.
+    pub fn new(inputs: Inputs, instance: Option<String>) -> Workloads {
         Workloads {
             inputs,
+            instance,
             prepared: HashMap::new(),
             sampler: Sampler::new(),
         }
@@ -125,6 +141,7 @@ impl Workloads {
         let contention = self.sampler.take().since(&before);
         Ok(Batch {
             schema_version: BATCH_SCHEMA_VERSION,
+            instance: self.instance.clone(),
             workload: WorkloadReport::from_measured(measured),
             contention,
         })
@@ -161,6 +178,33 @@ mod tests {
         assert!(typo.contains("unknown parameter"), "{typo}");
     }
 
+    #[test]
+    fn the_instance_is_dyno_then_hostname_then_the_kernels() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |key: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            instance_name(env(&[("DYNO", "web.2"), ("HOSTNAME", "abc")])).as_deref(),
+            Some("web.2")
+        );
+        assert_eq!(
+            instance_name(env(&[("DYNO", " "), ("HOSTNAME", "abc")])).as_deref(),
+            Some("abc")
+        );
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+        assert_eq!(
+            instance_name(env(&[])),
+            kernel
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn any_request_is_checked_without_panicking(
@@ -176,11 +220,12 @@ mod tests {
 
     #[test]
     fn a_batch_runs_exactly_the_runs_asked_and_keeps_the_workload_warm() {
-        let mut workloads = Workloads::new(Inputs::shipped());
+        let mut workloads = Workloads::new(Inputs::shipped(), Some("web.1".into()));
         let request =
             BatchRequest::from_params(&params(&[("workload", "chase-l2"), ("runs", "3")])).unwrap();
         let batch = workloads.run(&request).unwrap();
         assert_eq!(batch.schema_version, BATCH_SCHEMA_VERSION);
+        assert_eq!(batch.instance.as_deref(), Some("web.1"));
         assert_eq!(batch.workload.measured.runs_count, 3);
         assert_eq!(batch.workload.measured.wall_ns.count, 3);
         assert!(batch.contention.elapsed_ns > 0);

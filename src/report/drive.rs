@@ -15,8 +15,8 @@ use crate::stats::{Distribution, Recorder};
 use crate::workload;
 
 /// Version of the drive result's JSON layout; bumped when a field changes meaning or goes
-/// away. Version 1: `schema_version` and `calls` (each call's split) added; the fields are
-/// as before.
+/// away. Version 1: `schema_version`, `instances` (the fleet view) and `calls` (each call's
+/// split) added; the fields are as before.
 pub const DRIVE_SCHEMA_VERSION: u32 = 1;
 
 /// The longest `X-Queue-Time` taken as a queue: more is a broken clock, not a wait.
@@ -27,7 +27,7 @@ pub const MAX_QUEUE_MS: f64 = 3_600_000.0;
 pub const MAX_CALLS_KEPT: usize = 10_000;
 
 /// One call, in ns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Call {
     /// When the request was sent, since the drive began.
     pub sent_ns: u64,
@@ -39,6 +39,12 @@ pub struct Call {
     pub run_ns: u64,
     pub on_cpu_ns: u64,
     pub off_cpu_ns: u64,
+    /// The instance that answered (`None` from a `serve` older than its `instance` field).
+    pub instance: Option<String>,
+    /// The machine's steal and the cgroup's throttled share while the server ran the batch
+    /// (its `contention`), when it could read them.
+    pub steal_ratio: Option<f64>,
+    pub throttled_ratio: Option<f64>,
 }
 
 /// Why an answer could not be read as a `/run` answer.
@@ -55,6 +61,16 @@ pub enum AnswerError {
 #[derive(Deserialize)]
 struct Answer {
     workload: RunTimes,
+    #[serde(default)]
+    instance: Option<String>,
+    #[serde(default)]
+    contention: Option<Seen>,
+}
+
+#[derive(Deserialize)]
+struct Seen {
+    steal_ratio: Option<f64>,
+    throttled_ratio: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +100,7 @@ impl Call {
             .map(|text| queue_time_ns(text).ok_or_else(|| AnswerError::QueueTime(text.into())))
             .transpose()?;
         let runs = answer.workload;
+        let seen = answer.contention;
         let call = Call {
             sent_ns,
             latency_ns,
@@ -91,6 +108,9 @@ impl Call {
             run_ns: runs.wall_ns.max,
             on_cpu_ns: runs.on_cpu_ns.max,
             off_cpu_ns: runs.off_cpu_ns.max,
+            instance: answer.instance,
+            steal_ratio: seen.as_ref().and_then(|s| s.steal_ratio),
+            throttled_ratio: seen.as_ref().and_then(|s| s.throttled_ratio),
         };
         Ok((call, runs.name))
     }
@@ -139,6 +159,88 @@ pub fn run_url(base: &str, workload: Option<&str>) -> Result<String, UrlError> {
     Ok(url)
 }
 
+/// An instance is an outlier when the U test tells its server run times from the pooled
+/// other instances' (two-sided p below this)…
+pub const OUTLIER_ALPHA: f64 = 0.05;
+/// …and its median run is at least this many times theirs: a difference that matters, not
+/// only one the test can see in many calls. Between two runs of the same class here, medians
+/// moved by up to 1.2× (the README's `drive` and `run` figures); 1.3× is above that.
+pub const OUTLIER_MIN_RATIO: f64 = 1.3;
+
+/// The calls one instance answered, and how it compares with the others.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceSummary {
+    /// `None`: the answers named no instance (a `serve` older than the field).
+    pub instance: Option<String>,
+    pub calls_count: u64,
+    /// The server's run time per call.
+    pub run_ns: Distribution,
+    /// Off-CPU time / run time, over its calls.
+    pub off_cpu_ratio: f64,
+    /// Mean over its calls of the steal and throttled shares the server saw.
+    pub steal_ratio: Option<f64>,
+    pub throttled_ratio: Option<f64>,
+    /// Its median run / the pooled other instances' median run.
+    pub ratio_to_others: Option<f64>,
+    /// Mann–Whitney U test of its runs against the pooled others', two-sided.
+    pub p_value: Option<f64>,
+    /// Significantly slower than the rest: p below [`OUTLIER_ALPHA`] and at least
+    /// [`OUTLIER_MIN_RATIO`] × their median.
+    pub outlier: bool,
+}
+
+/// The calls grouped by instance, in name order, each compared with all the others.
+pub fn instances(calls: &[Call]) -> Vec<InstanceSummary> {
+    let mut groups: std::collections::BTreeMap<Option<&str>, Vec<&Call>> = Default::default();
+    for call in calls {
+        groups
+            .entry(call.instance.as_deref())
+            .or_default()
+            .push(call);
+    }
+    let runs = |calls: &mut dyn Iterator<Item = &&Call>| -> Vec<f64> {
+        calls.map(|c| c.run_ns as f64).collect()
+    };
+    groups
+        .iter()
+        .filter_map(|(name, mine)| {
+            let mut others = groups
+                .iter()
+                .filter(|(n, _)| n != &name)
+                .flat_map(|(_, c)| c);
+            let (own, rest) = (runs(&mut mine.iter()), runs(&mut others));
+            let run_ns = Distribution::of(mine.iter().map(|c| c.run_ns))?;
+            let median = |v: &[f64]| {
+                let mut sorted = v.to_vec();
+                sorted.sort_by(f64::total_cmp);
+                crate::stats::nearest_rank(&sorted, 0.5).copied()
+            };
+            let ratio_to_others = median(&own)
+                .zip(median(&rest))
+                .filter(|(_, theirs)| *theirs > 0.0)
+                .map(|(m, theirs)| m / theirs);
+            let p_value = crate::baseline::mann_whitney_p(&own, &rest);
+            let mean = |pick: fn(&Call) -> Option<f64>| {
+                let seen: Vec<f64> = mine.iter().filter_map(|c| pick(c)).collect();
+                (!seen.is_empty()).then(|| seen.iter().sum::<f64>() / seen.len() as f64)
+            };
+            let total = |pick: fn(&Call) -> u64| mine.iter().map(|c| pick(c)).sum::<u64>();
+            Some(InstanceSummary {
+                instance: name.map(String::from),
+                calls_count: mine.len() as u64,
+                run_ns,
+                off_cpu_ratio: total(|c| c.off_cpu_ns) as f64 / total(|c| c.run_ns).max(1) as f64,
+                steal_ratio: mean(|c| c.steal_ratio),
+                throttled_ratio: mean(|c| c.throttled_ratio),
+                ratio_to_others,
+                p_value,
+                outlier: p_value.is_some_and(|p| p < OUTLIER_ALPHA)
+                    && ratio_to_others.is_some_and(|r| r >= OUTLIER_MIN_RATIO),
+            })
+        })
+        .collect()
+}
+
 /// A whole drive, as `drive --json` writes it.
 #[derive(Debug, Serialize)]
 pub struct DriveReport {
@@ -152,6 +254,8 @@ pub struct DriveReport {
     pub elapsed_ns: u64,
     #[serde(flatten)]
     pub split: Split,
+    /// The calls by the instance that answered them (the fleet view).
+    pub instances: Vec<InstanceSummary>,
     /// The calls in the order they were sent (at most [`MAX_CALLS_KEPT`], evenly thinned).
     pub calls: Vec<Call>,
 }
@@ -167,6 +271,7 @@ impl DriveReport {
         mut calls: Vec<Call>,
     ) -> Option<DriveReport> {
         let split = split(&calls)?;
+        let instances = instances(&calls);
         calls.sort_by_key(|c| c.sent_ns);
         let calls_count = calls.len() as u32;
         let step = calls.len().div_ceil(MAX_CALLS_KEPT).max(1);
@@ -180,6 +285,7 @@ impl DriveReport {
             busy_count,
             elapsed_ns,
             split,
+            instances,
             calls,
         })
     }
@@ -276,7 +382,7 @@ mod tests {
     fn the_split_counts_queue_times_only_where_there_were_some() {
         let (with, _) = Call::from_answer(5, 2_000, ANSWER, Some("0.001")).unwrap();
         let (without, _) = Call::from_answer(1, 3_000, ANSWER, None).unwrap();
-        let s = split(&[with, without]).unwrap();
+        let s = split(&[with.clone(), without.clone()]).unwrap();
         assert_eq!(s.queue_time_count, 1);
         assert_eq!(s.latency_ns.count, 2);
         assert_eq!(s.queue_ns.unwrap().count, 1);
@@ -295,9 +401,59 @@ mod tests {
     }
 
     #[test]
+    fn the_slow_instance_is_the_outlier_and_the_others_are_not() {
+        let (call, _) = Call::from_answer(0, 2_000, ANSWER, None).unwrap();
+        let on = |instance: &str, run_ns: u64| Call {
+            instance: Some(instance.into()),
+            run_ns,
+            off_cpu_ns: run_ns / 4,
+            steal_ratio: Some(0.01),
+            ..call.clone()
+        };
+        let mut calls = Vec::new();
+        for i in 0..20 {
+            calls.push(on("web.1", 1_000_000 + i * 1_000));
+            calls.push(on("web.2", 1_010_000 + i * 1_000));
+            calls.push(on("web.3", 1_500_000 + i * 1_000));
+        }
+        let fleet = instances(&calls);
+        let names: Vec<_> = fleet.iter().map(|i| i.instance.clone().unwrap()).collect();
+        assert_eq!(names, ["web.1", "web.2", "web.3"]);
+        let outliers: Vec<bool> = fleet.iter().map(|i| i.outlier).collect();
+        assert_eq!(outliers, [false, false, true]);
+        let slow = &fleet[2];
+        assert_eq!(slow.calls_count, 20);
+        assert!(slow.p_value.unwrap() < 1e-6, "{:?}", slow.p_value);
+        // Nearest-rank medians: its 10th of 20 runs, 1.509 ms; the pooled others' 20th of 40,
+        // 1.014 ms (web.1's 1.000–1.019 and web.2's 1.010–1.029 ms).
+        assert!((slow.ratio_to_others.unwrap() - 1_509_000.0 / 1_014_000.0).abs() < 1e-9);
+        assert!((slow.off_cpu_ratio - 0.25).abs() < 1e-3);
+        assert!((slow.steal_ratio.unwrap() - 0.01).abs() < 1e-12);
+        // web.1 is significantly faster than the rest, which is no outlier.
+        assert!(fleet[0].p_value.unwrap() < OUTLIER_ALPHA && !fleet[0].outlier);
+    }
+
+    #[test]
+    fn one_instance_or_none_named_has_nothing_to_compare_with() {
+        let (call, _) = Call::from_answer(0, 2_000, ANSWER, None).unwrap();
+        let fleet = instances(&[call.clone(), call]);
+        assert_eq!(fleet.len(), 1);
+        assert_eq!(fleet[0].instance, None, "an older serve names no instance");
+        assert_eq!(
+            (fleet[0].p_value, fleet[0].ratio_to_others, fleet[0].outlier),
+            (None, None, false)
+        );
+    }
+
+    #[test]
     fn a_long_drive_keeps_every_kth_call_and_counts_them_all() {
         let (call, _) = Call::from_answer(0, 2_000, ANSWER, None).unwrap();
-        let calls: Vec<Call> = (0..25_000).map(|i| Call { sent_ns: i, ..call }).collect();
+        let calls: Vec<Call> = (0..25_000)
+            .map(|i| Call {
+                sent_ns: i,
+                ..call.clone()
+            })
+            .collect();
         let report = DriveReport::new("u".into(), "w".into(), 1, 0, 9, calls).unwrap();
         assert_eq!(report.calls_count, 25_000);
         assert_eq!(report.split.latency_ns.count, 25_000);
