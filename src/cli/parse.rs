@@ -1,9 +1,9 @@
 //! Every flag's value parser, in one place: each accepts what a user would type, refuses
 //! absurd values with a message that says what it expected, and is tested on both.
 
-#[cfg(feature = "drive")]
 use dynoprobe::runner::MAX_RUNS;
 
+#[cfg(feature = "drive")]
 use super::drive::{MAX_CALLS, MAX_CONCURRENCY};
 
 /// A duration with a unit: `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, or plain seconds.
