@@ -18,7 +18,15 @@ struct Server {
 impl Server {
     fn start() -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
-            .args(["serve", "--port", "0", "--interval", "100ms", "--instance", "web.7"])
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--interval",
+                "100ms",
+                "--instance",
+                "web.7",
+            ])
             .env_remove("PORT")
             .stderr(Stdio::piped())
             .spawn()
@@ -405,7 +413,10 @@ fn drive_splits_each_call_and_says_what_went_wrong() {
     assert_eq!(fleet.len(), 1);
     assert_eq!(fleet[0]["instance"], "web.7");
     assert_eq!(fleet[0]["calls_count"], 5);
-    assert_eq!(fleet[0]["outlier"], false, "nothing to compare one instance with");
+    assert_eq!(
+        fleet[0]["outlier"], false,
+        "nothing to compare one instance with"
+    );
     assert!(summary["queue_ns"].is_null());
     let latency = summary["latency_ns"]["min"].as_u64().unwrap();
     let run = summary["run_ns"]["min"].as_u64().unwrap();
