@@ -309,6 +309,54 @@ pub fn drive_calls(report: &crate::report::drive::DriveReport) -> Chart {
     }
 }
 
+/// Each instance's server run times side by side, the outliers in red: the fleet view.
+#[cfg(feature = "workloads")]
+pub fn drive_instances(report: &crate::report::drive::DriveReport) -> Chart {
+    let fleet = &report.instances;
+    let names = fleet
+        .iter()
+        .map(|i| i.instance.clone().unwrap_or_else(|| "(unnamed)".into()))
+        .collect();
+    let top_ms = fleet.iter().map(|i| i.run_ns.max).max().unwrap_or(1) as f64 / 1e6;
+    let mut plot = Plot::new(
+        "The server's run time per call, by instance",
+        Axis::linear("run time (ms)", 0.0, top_ms * 1.1),
+        Axis::categories("", names),
+    );
+    for (row, i) in fleet.iter().enumerate() {
+        let (y, d) = (row as f64, &i.run_ns);
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let color = if i.outlier { "#d62728" } else { WALL };
+        plot.rect((ms(d.min), y - 0.02), (ms(d.max), y + 0.02), "#666666");
+        plot.rect((ms(d.p10), y - 0.25), (ms(d.p90), y + 0.25), color);
+        plot.rect((ms(d.p50), y - 0.3), (ms(d.p50), y + 0.3), "#000000");
+        let versus = i
+            .ratio_to_others
+            .map_or(String::new(), |r| format!(", {r:.2}× the rest"));
+        plot.label(
+            (0.0, y + 0.42),
+            &format!(
+                "{} calls, median {}{versus}",
+                i.calls_count,
+                time(d.p50 as f64)
+            ),
+        );
+    }
+    plot.name("outlier", "#d62728");
+    plot.name("not an outlier", WALL);
+    Chart {
+        name: "drive-instances".into(),
+        caption: format!(
+            "Each box is one instance's calls: p10 to p90 of the server's run time, the black \
+             line the median, whiskers to the extremes. Red: an outlier, slower than the other \
+             instances by a Mann–Whitney U test (p < {}) and at least {}× their median.",
+            crate::report::drive::OUTLIER_ALPHA,
+            crate::report::drive::OUTLIER_MIN_RATIO
+        ),
+        svg: plot.finish("Instances"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

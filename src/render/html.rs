@@ -40,10 +40,15 @@ pub fn compare_charts(c: &Comparison) -> Vec<Chart> {
         .collect()
 }
 
-/// The charts of a drive: its calls over time.
+/// The charts of a drive: its calls over time, and its instances side by side when more
+/// than one answered.
 #[cfg(feature = "workloads")]
 pub fn drive_charts(report: &crate::report::drive::DriveReport) -> Vec<Chart> {
-    vec![super::charts::drive_calls(report)]
+    let mut charts = vec![super::charts::drive_calls(report)];
+    if report.instances.len() > 1 {
+        charts.push(super::charts::drive_instances(report));
+    }
+    charts
 }
 
 /// The page: a title, the verdict's sentence, the charts, then `text` (the text report).
