@@ -305,6 +305,23 @@ fn a_corrupt_reference_report_names_the_file_and_what_it_needs() {
         text.contains("earlier.json") && text.contains("schema_version"),
         "{text}"
     );
+    // A report of another payload: refused before anything runs.
+    std::fs::write(
+        &path,
+        r#"{"schema_version": 3, "fixture": {"json_bytes": 12, "digest": "fnv1a64:0000000000000001"},
+            "workloads": [{"name": "chase-l2", "ns_per_op": {"p50": 4.5}}]}"#,
+    )
+    .unwrap();
+    let out = dynoprobe(&[
+        "run",
+        "-w",
+        "chase-l2",
+        "--reference",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stderr(&out);
+    assert!(text.contains("ran on another payload (12 bytes"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use dynoprobe::render;
-use dynoprobe::report::{self, Budget, RunEvent, RunPlan};
+use dynoprobe::report::{self, Budget, FixtureInfo, RunEvent, RunPlan};
 use dynoprobe::runner::Progress;
 use dynoprobe::signal::machine::Machine;
 use dynoprobe::workload::{self, Fixture, Inputs, Spec};
@@ -63,7 +63,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         None => Fixture::shipped(),
     };
     let reference = match &args.reference {
-        Some(path) => load_reference(path)?,
+        Some(path) => load_reference(path, &FixtureInfo::of(&fixture))?,
         None => Vec::new(),
     };
     if let Some(cpu) = args.cpu
@@ -125,10 +125,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 /// `ns_per_op` medians by fixed-work workload from the earlier `--json` report at `path`.
-fn load_reference(path: &Path) -> anyhow::Result<Vec<(String, f64)>> {
+fn load_reference(path: &Path, fixture: &FixtureInfo) -> anyhow::Result<Vec<(String, f64)>> {
     let text = std::fs::read(path)
         .with_context(|| format!("cannot read reference report {}", path.display()))?;
-    report::reference_medians(&text).with_context(|| format!("reference {}", path.display()))
+    report::reference_medians(&text, fixture)
+        .with_context(|| format!("reference {}", path.display()))
 }
 
 /// The specs named by `--workload`, in catalog order without repeats; all when none is named.
@@ -156,10 +157,20 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let old = dir.join("old.json");
         std::fs::write(&old, r#"{"schema_version": 1, "workloads": []}"#).unwrap();
-        let error = format!("{:#}", load_reference(&old).unwrap_err());
+        let error = format!(
+            "{:#}",
+            load_reference(&old, &FixtureInfo::of(&Fixture::shipped())).unwrap_err()
+        );
         assert!(error.contains("old.json"), "{error}");
         assert!(error.contains("schema_version 1"), "{error}");
-        let error = format!("{:#}", load_reference(&dir.join("none.json")).unwrap_err());
+        let error = format!(
+            "{:#}",
+            load_reference(
+                &dir.join("none.json"),
+                &FixtureInfo::of(&Fixture::shipped())
+            )
+            .unwrap_err()
+        );
         assert!(error.contains("cannot read reference"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

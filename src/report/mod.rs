@@ -13,7 +13,7 @@ use crate::signal::machine::Machine;
 use crate::signal::snapshot::Contention;
 use crate::verdict::Verdict;
 #[cfg(feature = "workloads")]
-use crate::workload::fixture::Origin;
+use crate::workload::fixture::{Fixture, Origin};
 
 #[cfg(feature = "workloads")]
 pub mod batch;
@@ -59,16 +59,23 @@ pub struct FixtureInfo {
     /// `shipped` (fixtures/payload.json) or the path given with `--fixture`.
     pub source: String,
     pub json_bytes: u64,
+    /// [`Fixture::digest`](crate::workload::Fixture::digest) of the JSON: a reference or a
+    /// comparison refuses reports of another payload.
+    pub digest: Option<String>,
 }
 
 #[cfg(feature = "workloads")]
 impl FixtureInfo {
-    pub fn new(origin: &Origin, json_bytes: u64) -> FixtureInfo {
-        let source = match origin {
+    pub fn of(fixture: &Fixture) -> FixtureInfo {
+        let source = match &fixture.origin {
             Origin::Shipped => "shipped".to_string(),
             Origin::File(path) => path.display().to_string(),
         };
-        FixtureInfo { source, json_bytes }
+        FixtureInfo {
+            source,
+            json_bytes: fixture.json.len() as u64,
+            digest: Some(fixture.digest()),
+        }
     }
 }
 
@@ -90,6 +97,7 @@ pub(crate) mod tests {
             fixture: FixtureInfo {
                 source: "shipped".into(),
                 json_bytes: 4_000_000,
+                digest: Some("fnv1a64:0123456789abcdef".into()),
             },
             workloads: vec![WorkloadReport::from_measured(measured())],
             contention: sampler.take().since(&earlier),

@@ -146,7 +146,7 @@ pub fn run(plan: &RunPlan<'_>, on: &mut dyn FnMut(RunEvent<'_>)) -> Result<Repor
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         machine: plan.machine.clone(),
-        fixture: FixtureInfo::new(&fixture.origin, fixture.json.len() as u64),
+        fixture: FixtureInfo::of(fixture),
         workloads,
         contention,
         jitter: Some(jitter),
@@ -167,14 +167,31 @@ pub enum ReferenceError {
         "has no fixed-work workload with a positive ns_per_op median (chase-*, decrypt-cbc, decrypt-ctr)"
     )]
     NoFixedWork,
+    #[error(
+        "ran on another payload ({theirs}; this run: {ours}); the decrypt workloads' time per op depends on its size, so make the reference with the same --fixture"
+    )]
+    OtherFixture { theirs: String, ours: String },
 }
 
-/// `ns_per_op` medians by fixed-work workload from the bytes of an earlier `--json` report.
-pub fn reference_medians(json: &[u8]) -> Result<Vec<(String, f64)>, ReferenceError> {
+/// `ns_per_op` medians by fixed-work workload from the bytes of an earlier `--json` report,
+/// which must have run on the same payload as `fixture` (when it says which: reports before
+/// the digest only give the size).
+pub fn reference_medians(
+    json: &[u8],
+    fixture: &FixtureInfo,
+) -> Result<Vec<(String, f64)>, ReferenceError> {
     #[derive(serde::Deserialize)]
     struct Earlier {
         schema_version: u32,
+        #[serde(default)]
+        fixture: Option<EarlierFixture>,
         workloads: Vec<EarlierWorkload>,
+    }
+    #[derive(serde::Deserialize)]
+    struct EarlierFixture {
+        json_bytes: u64,
+        #[serde(default)]
+        digest: Option<String>,
     }
     #[derive(serde::Deserialize)]
     struct EarlierWorkload {
@@ -189,6 +206,24 @@ pub fn reference_medians(json: &[u8]) -> Result<Vec<(String, f64)>, ReferenceErr
         serde_json::from_slice(json).map_err(|e| ReferenceError::NotAReport(e.to_string()))?;
     if !(REFERENCE_MIN_SCHEMA..=SCHEMA_VERSION).contains(&earlier.schema_version) {
         return Err(ReferenceError::Version(earlier.schema_version));
+    }
+    if let Some(theirs) = &earlier.fixture {
+        let same_digest = match (&theirs.digest, &fixture.digest) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        if theirs.json_bytes != fixture.json_bytes || !same_digest {
+            let name = |bytes: u64, digest: &Option<String>| {
+                format!(
+                    "{bytes} bytes, {}",
+                    digest.as_deref().unwrap_or("no digest")
+                )
+            };
+            return Err(ReferenceError::OtherFixture {
+                theirs: name(theirs.json_bytes, &theirs.digest),
+                ours: name(fixture.json_bytes, &fixture.digest),
+            });
+        }
     }
     let medians: Vec<(String, f64)> = earlier
         .workloads
@@ -206,23 +241,68 @@ pub fn reference_medians(json: &[u8]) -> Result<Vec<(String, f64)>, ReferenceErr
 mod tests {
     use super::*;
 
+    fn shipped() -> FixtureInfo {
+        FixtureInfo {
+            source: "shipped".into(),
+            json_bytes: 10,
+            digest: Some("fnv1a64:00000000000000aa".into()),
+        }
+    }
+
+    #[test]
+    fn a_reference_of_another_payload_is_refused() {
+        let json = |fixture: &str| {
+            format!(
+                r#"{{"schema_version": 3, "fixture": {fixture},
+                "workloads": [{{"name": "chase-l2", "ns_per_op": {{"p50": 4.5}}}}]}}"#
+            )
+        };
+        let same = json(r#"{"json_bytes": 10, "digest": "fnv1a64:00000000000000aa"}"#);
+        assert!(reference_medians(same.as_bytes(), &shipped()).is_ok());
+        let older = json(r#"{"source": "shipped", "json_bytes": 10}"#);
+        assert!(
+            reference_medians(older.as_bytes(), &shipped()).is_ok(),
+            "no digest yet"
+        );
+        for other in [
+            r#"{"json_bytes": 10, "digest": "fnv1a64:00000000000000bb"}"#,
+            r#"{"json_bytes": 11}"#,
+        ] {
+            let error = reference_medians(json(other).as_bytes(), &shipped()).unwrap_err();
+            assert!(
+                matches!(error, ReferenceError::OtherFixture { .. }),
+                "{other}"
+            );
+            assert!(error.to_string().contains("same --fixture"), "{error}");
+        }
+    }
+
     #[test]
     fn references_must_be_reports_with_fixed_work() {
         let good = br#"{"schema_version": 2, "workloads": [{"name": "chase-l2", "ns_per_op": {"p50": 4.5}},
             {"name": "json-serde-value", "ns_per_op": null}]}"#;
         assert_eq!(
-            reference_medians(good).unwrap(),
+            reference_medians(good, &shipped()).unwrap(),
             vec![("chase-l2".to_string(), 4.5)]
         );
         let old = br#"{"schema_version": 1, "workloads": []}"#;
-        assert_eq!(reference_medians(old), Err(ReferenceError::Version(1)));
+        assert_eq!(
+            reference_medians(old, &shipped()),
+            Err(ReferenceError::Version(1))
+        );
         let future = br#"{"schema_version": 99, "workloads": []}"#;
-        assert_eq!(reference_medians(future), Err(ReferenceError::Version(99)));
+        assert_eq!(
+            reference_medians(future, &shipped()),
+            Err(ReferenceError::Version(99))
+        );
         let zero = br#"{"schema_version": 3, "workloads": [{"name": "chase-l2", "ns_per_op": {"p50": 0}}]}"#;
-        assert_eq!(reference_medians(zero), Err(ReferenceError::NoFixedWork));
+        assert_eq!(
+            reference_medians(zero, &shipped()),
+            Err(ReferenceError::NoFixedWork)
+        );
         let truncated = br#"{"workloads": [{"name": "chase-l2"}"#;
         assert!(matches!(
-            reference_medians(truncated),
+            reference_medians(truncated, &shipped()),
             Err(ReferenceError::NotAReport(_))
         ));
     }

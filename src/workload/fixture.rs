@@ -99,6 +99,18 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// An identity of the JSON's bytes, `fnv1a64:` and 16 hex digits: two reports ran on the
+    /// same payload when their digests and sizes match. FNV-1a, not a cryptographic hash:
+    /// it tells payloads apart, it does not guard them.
+    pub fn digest(&self) -> String {
+        let hash = self.json.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        format!("fnv1a64:{hash:016x}")
+    }
+}
+
 /// Encrypts `plaintext` with AES-256-CBC, PKCS#7 padding, [`KEY`] and [`IV`].
 pub fn encrypt_cbc(plaintext: &[u8]) -> Vec<u8> {
     cbc::Encryptor::<Aes256>::new(&KEY.into(), &IV.into()).encrypt_padded_vec::<Pkcs7>(plaintext)
@@ -111,6 +123,18 @@ pub fn to_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_digest_is_fnv1a_of_the_json() {
+        // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c (the published test vector).
+        let a = Fixture::from_json(b"\"a\"".to_vec(), Origin::Shipped).unwrap();
+        let quoted = a.digest();
+        assert_eq!(quoted.len(), "fnv1a64:".len() + 16);
+        let mut one = a.clone();
+        one.json = std::borrow::Cow::Owned(b"a".to_vec());
+        assert_eq!(one.digest(), "fnv1a64:af63dc4c8601ec8c");
+        assert_ne!(quoted, Fixture::shipped().digest());
+    }
 
     #[test]
     fn the_hex_files_hold_the_key_and_iv() {
