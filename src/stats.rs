@@ -20,6 +20,37 @@ pub fn nearest_rank<T>(sorted: &[T], q: f64) -> Option<&T> {
     sorted.get(rank - 1)
 }
 
+/// Five numbers of a sample of times in ns (criterion's per-sample means, a server's run
+/// times): its least, lower quartile, median, upper quartile and greatest value, by
+/// [`nearest_rank`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Quartiles {
+    pub min_ns: f64,
+    pub q1_ns: f64,
+    pub median_ns: f64,
+    pub q3_ns: f64,
+    pub max_ns: f64,
+}
+
+impl Quartiles {
+    /// `None` for an empty sample or one with a NaN.
+    pub fn of(values: &[f64]) -> Option<Quartiles> {
+        let mut sorted = values.to_vec();
+        if sorted.iter().any(|v| v.is_nan()) {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        let at = |q| nearest_rank(&sorted, q).copied();
+        Some(Quartiles {
+            min_ns: *sorted.first()?,
+            q1_ns: at(0.25)?,
+            median_ns: at(0.5)?,
+            q3_ns: at(0.75)?,
+            max_ns: *sorted.last()?,
+        })
+    }
+}
+
 /// Collects values; cheap to record into (no allocation after [`Recorder::new`]).
 #[derive(Debug, Clone)]
 pub struct Recorder {
@@ -180,6 +211,17 @@ fn median_absolute_deviation(h: &Histogram<u64>, median: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quartiles_are_nearest_rank_and_refuse_nan() {
+        let q = Quartiles::of(&[5.0, 1.0, 4.0, 2.0, 3.0, 8.0, 7.0, 6.0]).unwrap();
+        assert_eq!(
+            (q.min_ns, q.q1_ns, q.median_ns, q.q3_ns, q.max_ns),
+            (1.0, 2.0, 4.0, 6.0, 8.0)
+        );
+        assert_eq!(Quartiles::of(&[]), None);
+        assert_eq!(Quartiles::of(&[1.0, f64::NAN]), None);
+    }
 
     #[test]
     fn nearest_rank_agrees_with_the_histogram() {

@@ -117,47 +117,19 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     } else {
         print!("{table}");
     }
-    let significant = result
-        .rows
-        .iter()
-        .filter(|r| r.cells.iter().any(|c| c.significant == Some(true)))
-        .count();
-    let pictures = args.pictures.write(
+    args.pictures.write(
         "dynoprobe compare",
-        &format!(
-            "{} of {} benchmarks differ significantly from the first baseline (U test, alpha {}).",
-            significant,
-            result.rows.len(),
-            result.alpha
-        ),
+        &render::compare::headline(&result),
         &render::html::compare_charts(&result),
         &table,
-    );
+    )?;
     if let Some(percent) = args.fail_if_slower {
         let slower = result.slower_than(percent);
         if !slower.is_empty() {
-            let rows: Vec<String> = slower
-                .iter()
-                .map(|(row, cell)| {
-                    format!(
-                        "  {} in {}: {:.2}× the first baseline (p {:.4})",
-                        row.key,
-                        cell.baseline,
-                        cell.ratio.unwrap_or(f64::NAN),
-                        cell.p_value.unwrap_or(f64::NAN)
-                    )
-                })
-                .collect();
-            pictures?;
-            bail!(
-                "--fail-if-slower {percent}: {} significantly slower than the first baseline by \
-                 {percent}% or more:\n{}",
-                rows.len(),
-                rows.join("\n")
-            );
+            bail!("{}", render::compare::slower(percent, &slower));
         }
     }
-    pictures
+    Ok(())
 }
 
 /// The baselines named on the command line (exported files or names in the target

@@ -31,6 +31,16 @@ pub fn color(cause: Cause) -> &'static str {
 }
 const ON_CPU: &str = "#2ca02c";
 const WALL: &str = "#1f77b4";
+/// A box that stands out: significantly different (compare), an outlier (drive).
+const FLAGGED: &str = "#d62728";
+
+/// One row of a box plot at `y`: whiskers from `min` to `max`, a box from `low` to `high`
+/// in `color`, a black line at `middle`; all in the plot's x unit.
+fn whisker_box(plot: &mut Plot, y: f64, [min, low, middle, high, max]: [f64; 5], color: &str) {
+    plot.rect((min, y - 0.02), (max, y + 0.02), "#666666");
+    plot.rect((low, y - 0.25), (high, y + 0.25), color);
+    plot.rect((middle, y - 0.3), (middle, y + 0.3), "#000000");
+}
 
 /// The longest gap in each interval of the spin, on a log scale, coloured by cause.
 pub fn gap_timeline(j: &Jitter) -> Chart {
@@ -213,24 +223,14 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
     for (i, c) in row.cells.iter().enumerate() {
         let y = i as f64;
         let color = if c.significant == Some(true) {
-            "#d62728"
+            FLAGGED
         } else {
             WALL
         };
         match c.samples {
             Some(q) => {
-                plot.rect(
-                    (q.min_ns / unit, y - 0.02),
-                    (q.max_ns / unit, y + 0.02),
-                    "#666666",
-                );
-                plot.rect(
-                    (q.q1_ns / unit, y - 0.25),
-                    (q.q3_ns / unit, y + 0.25),
-                    color,
-                );
-                let m = q.median_ns / unit;
-                plot.rect((m, y - 0.3), (m, y + 0.3), "#000000");
+                let five = [q.min_ns, q.q1_ns, q.median_ns, q.q3_ns, q.max_ns];
+                whisker_box(&mut plot, y, five.map(|ns| ns / unit), color);
             }
             None => plot.rect((0.0, y - 0.1), (c.median_ns / unit, y + 0.1), color),
         }
@@ -246,7 +246,7 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
             &format!("median {}, {ratio}{p}{cost}", time(c.median_ns)),
         );
     }
-    plot.name("significantly different from the first", "#d62728");
+    plot.name("significantly different from the first", FLAGGED);
     plot.name("not significantly different", WALL);
     Chart {
         name: format!("compare-{}", row.key.replace(['/', ' '], "_")),
@@ -326,10 +326,9 @@ pub fn drive_instances(report: &crate::report::drive::DriveReport) -> Chart {
     for (row, i) in fleet.iter().enumerate() {
         let (y, d) = (row as f64, &i.run_ns);
         let ms = |ns: u64| ns as f64 / 1e6;
-        let color = if i.outlier { "#d62728" } else { WALL };
-        plot.rect((ms(d.min), y - 0.02), (ms(d.max), y + 0.02), "#666666");
-        plot.rect((ms(d.p10), y - 0.25), (ms(d.p90), y + 0.25), color);
-        plot.rect((ms(d.p50), y - 0.3), (ms(d.p50), y + 0.3), "#000000");
+        let color = if i.outlier { FLAGGED } else { WALL };
+        let five = [d.min, d.p10, d.p50, d.p90, d.max];
+        whisker_box(&mut plot, y, five.map(ms), color);
         let versus = i
             .ratio_to_others
             .map_or(String::new(), |r| format!(", {r:.2}× the rest"));
@@ -342,7 +341,7 @@ pub fn drive_instances(report: &crate::report::drive::DriveReport) -> Chart {
             ),
         );
     }
-    plot.name("outlier", "#d62728");
+    plot.name("outlier", FLAGGED);
     plot.name("not an outlier", WALL);
     Chart {
         name: "drive-instances".into(),
@@ -410,20 +409,24 @@ mod tests {
         let widths: Vec<f64> = chart
             .svg
             .lines()
-            .filter(|l| l.starts_with("<rect x=") && !l.contains("width=\"10\""))
+            .filter(|l| l.starts_with("<rect x=") && l.contains("fill=\"#"))
+            .filter(|l| !l.contains("width=\"10\"")) // the legend's keys
             .filter_map(|l| {
                 let w = l.split("width=\"").nth(1)?.split('"').next()?;
                 w.parse().ok()
             })
             .collect();
-        let plot_width = crate::render::svg::WIDTH - 112.0 - 16.0;
-        let total: f64 = widths.iter().sum::<f64>() - plot_width; // less the frame
-        assert!((total - plot_width).abs() < 1.0, "{widths:?}");
+        let total: f64 = widths.iter().sum();
+        assert!(
+            (total - crate::render::svg::PLOT_WIDTH).abs() < 1.0,
+            "{widths:?}"
+        );
     }
 
     #[test]
     fn a_comparison_row_is_a_box_per_baseline_coloured_by_significance() {
-        use crate::report::compare::{Cell, Quartiles};
+        use crate::report::compare::Cell;
+        use crate::stats::Quartiles;
         let cell = |baseline: &str, scale: f64, p_value: Option<f64>| Cell {
             baseline: baseline.into(),
             benchmark: "chase-l2/dynoprobe".into(),

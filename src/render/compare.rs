@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::units::{percent_cell, time};
-use crate::report::compare::Comparison;
+use crate::report::compare::{Cell, Comparison, Row};
 
 /// The table, as aligned text or Markdown. Only formats what `rows` computed.
 pub fn comparison(c: &Comparison, markdown: bool) -> String {
@@ -91,6 +91,38 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
          730 h at --price; cost: this baseline's cost per run / the first's (above 1 = dearer)."
     );
     out
+}
+
+/// One line for the top of a page: how many rows differ significantly.
+pub fn headline(c: &Comparison) -> String {
+    format!(
+        "{} of {} benchmarks differ significantly from the first baseline (U test, alpha {}).",
+        c.significant_rows_count(),
+        c.rows.len(),
+        c.alpha
+    )
+}
+
+/// What `--fail-if-slower PERCENT` fails on: the rows, each with its ratio and p.
+pub fn slower(percent: f64, cells: &[(&Row, &Cell)]) -> String {
+    let rows: Vec<String> = cells
+        .iter()
+        .map(|(row, cell)| {
+            format!(
+                "  {} in {}: {} the first baseline (p {})",
+                row.key,
+                cell.baseline,
+                cell.ratio.map_or("-".into(), |r| format!("{r:.2}×")),
+                cell.p_value.map_or("-".into(), |p| format!("{p:.4}"))
+            )
+        })
+        .collect();
+    format!(
+        "--fail-if-slower {percent}: {} significantly slower than the first baseline by \
+         {percent}% or more:\n{}",
+        rows.len(),
+        rows.join("\n")
+    )
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub fn contention(out: &mut String, c: &Contention) {
 }
 
 /// A signal's value in its unit: `12.3%`, `4.5/s`, `0.50 CPUs`, or [`MISSING`].
-pub fn value(unit: Unit, value: Option<f64>) -> String {
+fn value(unit: Unit, value: Option<f64>) -> String {
     match unit {
         Unit::Ratio => percent(value),
         Unit::PerSecond => per_second(value),

@@ -12,6 +12,8 @@ pub const WIDTH: f64 = 720.0;
 pub const HEIGHT: f64 = 300.0;
 /// Room for tick labels and axis titles: left, right, top, bottom.
 const MARGIN: (f64, f64, f64, f64) = (112.0, 16.0, 44.0, 44.0);
+/// Width of the plot area inside the margins, px.
+pub const PLOT_WIDTH: f64 = WIDTH - MARGIN.0 - MARGIN.1;
 
 /// One axis: its title (with the unit), its range, and whether it is logarithmic.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::baseline::{Baseline, Benchmark, mann_whitney_p, runs_per_dollar};
-use crate::stats::nearest_rank;
+use crate::stats::Quartiles;
 
 /// Version of the comparison's JSON layout; bumped when a field changes meaning or goes away.
 /// Version 1: an object `{schema_version, alpha, rows}` (before, a bare array of rows);
@@ -75,36 +75,6 @@ pub struct Cell {
     pub cost_ratio: Option<f64>,
 }
 
-/// Five numbers of a sample: its least, lower quartile, median, upper quartile and greatest
-/// value (nearest rank), in the sample's unit.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Quartiles {
-    pub min_ns: f64,
-    pub q1_ns: f64,
-    pub median_ns: f64,
-    pub q3_ns: f64,
-    pub max_ns: f64,
-}
-
-impl Quartiles {
-    /// `None` for an empty sample or one with a NaN.
-    pub fn of(values: &[f64]) -> Option<Quartiles> {
-        let mut sorted = values.to_vec();
-        if sorted.iter().any(|v| v.is_nan()) {
-            return None;
-        }
-        sorted.sort_by(f64::total_cmp);
-        let at = |q| nearest_rank(&sorted, q).copied();
-        Some(Quartiles {
-            min_ns: *sorted.first()?,
-            q1_ns: at(0.25)?,
-            median_ns: at(0.5)?,
-            q3_ns: at(0.75)?,
-            max_ns: *sorted.last()?,
-        })
-    }
-}
-
 /// Compares `plan.baselines`; rows keep the order in which their keys first appear.
 pub fn compare(plan: &ComparePlan) -> Comparison {
     let mut rows: Vec<Row> = gather(plan)
@@ -130,6 +100,14 @@ pub fn compare(plan: &ComparePlan) -> Comparison {
 }
 
 impl Comparison {
+    /// Rows where some baseline differs significantly from the first.
+    pub fn significant_rows_count(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.cells.iter().any(|c| c.significant == Some(true)))
+            .count()
+    }
+
     /// The cells at least `percent` slower than their row's first baseline, and significantly
     /// so (the U test's p below `alpha`): what `--fail-if-slower` fails on. A slowdown the
     /// test cannot tell from noise does not fail a build.
@@ -290,17 +268,6 @@ mod tests {
         assert!(c.slower_than(150.0).is_empty(), "not 2.5×");
         // b/x is 2% slower but on the same samples: not significant, so never offending.
         assert_eq!(c.slower_than(0.0).len(), 1);
-    }
-
-    #[test]
-    fn quartiles_are_nearest_rank_and_refuse_nan() {
-        let q = Quartiles::of(&[5.0, 1.0, 4.0, 2.0, 3.0, 8.0, 7.0, 6.0]).unwrap();
-        assert_eq!(
-            (q.min_ns, q.q1_ns, q.median_ns, q.q3_ns, q.max_ns),
-            (1.0, 2.0, 4.0, 6.0, 8.0)
-        );
-        assert_eq!(Quartiles::of(&[]), None);
-        assert_eq!(Quartiles::of(&[1.0, f64::NAN]), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{Distribution, Recorder};
+use crate::stats::{Distribution, Quartiles, Recorder};
 use crate::workload;
 
 /// Version of the drive result's JSON layout; bumped when a field changes meaning or goes
@@ -198,23 +198,18 @@ pub fn instances(calls: &[Call]) -> Vec<InstanceSummary> {
             .or_default()
             .push(call);
     }
-    let runs = |calls: &mut dyn Iterator<Item = &&Call>| -> Vec<f64> {
-        calls.map(|c| c.run_ns as f64).collect()
-    };
+    let run_times = |calls: &[&Call]| calls.iter().map(|c| c.run_ns as f64).collect::<Vec<_>>();
     groups
         .iter()
         .filter_map(|(name, mine)| {
-            let mut others = groups
+            let own = run_times(mine);
+            let rest: Vec<f64> = groups
                 .iter()
                 .filter(|(n, _)| n != &name)
-                .flat_map(|(_, c)| c);
-            let (own, rest) = (runs(&mut mine.iter()), runs(&mut others));
+                .flat_map(|(_, calls)| run_times(calls))
+                .collect();
             let run_ns = Distribution::of(mine.iter().map(|c| c.run_ns))?;
-            let median = |v: &[f64]| {
-                let mut sorted = v.to_vec();
-                sorted.sort_by(f64::total_cmp);
-                crate::stats::nearest_rank(&sorted, 0.5).copied()
-            };
+            let median = |v: &[f64]| Quartiles::of(v).map(|q| q.median_ns);
             let ratio_to_others = median(&own)
                 .zip(median(&rest))
                 .filter(|(_, theirs)| *theirs > 0.0)
