@@ -14,6 +14,9 @@ use crate::workload::{Workload, WorkloadError};
 
 /// The most runs one workload may be asked for.
 pub const MAX_RUNS: u32 = 1_000_000;
+/// The most runs a report keeps one by one ([`ByRun`]); beyond, every k-th run is kept, so
+/// a report stays under a few hundred kilobytes. The distributions hold every run.
+pub const MAX_RUNS_KEPT: u32 = 10_000;
 
 /// How many runs to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +85,40 @@ pub struct Measured {
     pub ns_per_op: Option<Spread>,
     /// The last run's checksum.
     pub checksum: u64,
+    /// Run by run, in the order run: what `compare` tests and the `ns_per_op` chart draws.
+    pub by_run: ByRun,
+}
+
+/// Each run's figures in the order run; every `every`-th run when there were more than
+/// [`MAX_RUNS_KEPT`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ByRun {
+    /// 1 when every run is here; k when runs 0, k, 2k… are.
+    pub every: u32,
+    /// Wall time of each kept run, ns.
+    pub wall_ns: Vec<u64>,
+    /// Fixed-work workloads only: each kept run's median block time per op, ns.
+    pub ns_per_op: Vec<f64>,
+}
+
+impl ByRun {
+    /// Room for the kept runs of `total`, allocated before the timed loop.
+    fn with_room_for(total: u32) -> ByRun {
+        let every = total.div_ceil(MAX_RUNS_KEPT).max(1);
+        let kept = total.div_ceil(every) as usize;
+        ByRun {
+            every,
+            wall_ns: Vec::with_capacity(kept),
+            ns_per_op: Vec::with_capacity(kept),
+        }
+    }
+
+    fn keep(&mut self, run: u32, wall_ns: u64, ns_per_op: Option<f64>) {
+        if run.is_multiple_of(self.every) {
+            self.wall_ns.push(wall_ns);
+            self.ns_per_op.extend(ns_per_op);
+        }
+    }
 }
 
 /// `ns_per_op` is recorded in ps per op, so that a few ns keep three significant digits.
@@ -145,14 +182,18 @@ pub fn measure(
         Runs::Auto => auto_runs(plan, warm_up(workload, plan.warmup, 2)?),
     };
     let mut tally = Tally::new();
+    let mut by_run = ByRun::with_room_for(total);
     let mut checksum = 0;
     for done in 0..total {
         let span = Span::start();
         checksum = black_box(workload.run()?);
-        tally.add(&span.finish());
-        if let Some(ns) = workload.ns_per_op() {
+        let run = span.finish();
+        tally.add(&run);
+        let ns_per_op = workload.ns_per_op();
+        if let Some(ns) = ns_per_op {
             tally.ps_per_op.record((ns * PS_PER_NS).round() as u64);
         }
+        by_run.keep(done, run.wall_ns, ns_per_op);
         observe(Progress::Measuring {
             done: done + 1,
             total,
@@ -172,6 +213,7 @@ pub fn measure(
         runqueue_wait_ratio: tally.wait_total_ns.map(|ns| tally.share(ns)),
         ns_per_op: tally.ps_per_op.summary().map(|d| d.scaled(PS_PER_NS)),
         checksum,
+        by_run,
     })
 }
 
@@ -245,6 +287,11 @@ pub(crate) mod tests {
             runqueue_wait_ratio: None,
             ns_per_op: None,
             checksum: 42,
+            by_run: ByRun {
+                every: 1,
+                wall_ns: vec![1_000_000, 2_000_000, 3_000_000],
+                ns_per_op: Vec::new(),
+            },
         }
     }
 
@@ -289,6 +336,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn past_the_cap_every_kth_run_is_kept_in_the_room_made_before() {
+        let mut by_run = ByRun::with_room_for(25_000);
+        let room = by_run.wall_ns.capacity();
+        for run in 0..25_000 {
+            by_run.keep(run, u64::from(run), Some(1.5));
+        }
+        assert_eq!(by_run.every, 3);
+        assert_eq!(by_run.wall_ns.len(), 8_334);
+        assert_eq!(by_run.wall_ns[1], 3);
+        assert_eq!(by_run.ns_per_op.len(), 8_334);
+        assert_eq!(by_run.wall_ns.capacity(), room, "no allocation in the loop");
+        let all = ByRun::with_room_for(MAX_RUNS_KEPT);
+        assert_eq!(all.every, 1);
+    }
+
+    #[test]
     fn exact_runs_are_measured_after_the_warm_up() {
         let plan = Plan {
             runs: Runs::Exactly(5),
@@ -309,6 +372,9 @@ pub(crate) mod tests {
         );
         // No warm-up asked for, none done: exactly five runs, the last checksum is 5.
         assert_eq!(measured.checksum, 5);
+        assert_eq!(measured.by_run.every, 1);
+        assert_eq!(measured.by_run.wall_ns.len(), 5, "every run kept");
+        assert!(measured.by_run.ns_per_op.is_empty());
         assert_eq!(seen.first(), Some(&Progress::WarmingUp));
         assert_eq!(
             seen.last(),

@@ -364,6 +364,11 @@ mod tests {
             ns_per_op: ps_per_op
                 .map(|ps| Distribution::of(ps.iter().copied()).unwrap().scaled(1000.0)),
             checksum: 0,
+            by_run: crate::runner::ByRun {
+                every: 1,
+                wall_ns: vec![1_000_000],
+                ns_per_op: Vec::new(),
+            },
         })
     }
 

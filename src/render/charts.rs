@@ -200,6 +200,55 @@ pub fn spectrum(w: &WorkloadReport) -> Chart {
     }
 }
 
+/// A fixed-work workload's time per op, run by run: what `slowed` is decided from, and
+/// whether it drifted or jumped while the workload ran. `None` for other workloads.
+pub fn ns_per_op_by_run(w: &WorkloadReport) -> Option<Chart> {
+    let m = &w.measured;
+    let by_run = &m.by_run;
+    let spread = m.ns_per_op?;
+    if by_run.ns_per_op.is_empty() {
+        return None;
+    }
+    let every = f64::from(by_run.every);
+    let points: Vec<(f64, f64)> = by_run
+        .ns_per_op
+        .iter()
+        .enumerate()
+        .map(|(i, &ns)| (i as f64 * every + 1.0, ns))
+        .collect();
+    let last_run = points.last().map_or(1.0, |p| p.0);
+    let mut plot = Plot::new(
+        &format!("{}: time per op, run by run", m.name),
+        Axis::linear("run (in the order run)", 1.0, last_run.max(2.0)),
+        Axis::linear("median block time per op (ns)", 0.0, spread.max * 1.1),
+    );
+    for &(run, ns) in &points {
+        let half = (last_run / 400.0).max(0.2);
+        plot.rect((run - half, ns * 0.995), (run + half, ns * 1.005), WALL);
+    }
+    plot.name("one run", WALL);
+    plot.line(
+        &[(1.0, spread.p50), (last_run.max(2.0), spread.p50)],
+        ON_CPU,
+        "median over the runs, dashed",
+        true,
+    );
+    let kept = if by_run.every > 1 {
+        format!(" (every {}th run drawn)", by_run.every)
+    } else {
+        String::new()
+    };
+    Some(Chart {
+        name: format!("ns-per-op-{}", m.name),
+        caption: format!(
+            "Each mark is one run's median time per op{kept}: the same work every run, so \
+             marks above the line are runs the CPU did more slowly (a neighbour's cache or \
+             memory traffic, a slower clock), not more work."
+        ),
+        svg: plot.finish("Time per op by run"),
+    })
+}
+
 /// One benchmark across the baselines: each baseline's per-sample means as a box (quartiles,
 /// median line, whiskers to the extremes), with its ratio, significance and runs per dollar.
 pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
@@ -469,5 +518,32 @@ mod tests {
         assert_eq!(chart.svg.matches("<polyline").count(), 2);
         assert!(chart.svg.contains("time per run (ms)"));
         assert_eq!(chart.name, "spectrum-json-serde-value");
+    }
+
+    #[test]
+    fn ns_per_op_draws_one_mark_per_kept_run_and_only_for_fixed_work() {
+        let plain = WorkloadReport::from_measured(measured());
+        assert!(
+            ns_per_op_by_run(&plain).is_none(),
+            "no fixed work, no chart"
+        );
+        let mut m = measured();
+        let per_op = [2.0, 2.1, 6.0];
+        m.ns_per_op = Some(
+            crate::stats::Distribution::of(per_op.map(|ns| (ns * 1000.0) as u64))
+                .unwrap()
+                .scaled(1000.0),
+        );
+        m.by_run.ns_per_op = per_op.to_vec();
+        let chart = ns_per_op_by_run(&WorkloadReport::from_measured(m)).unwrap();
+        let marks = chart
+            .svg
+            .lines()
+            .filter(|l| l.starts_with("<rect x=") && l.contains("fill=\"#1f77b4\""))
+            .filter(|l| !l.contains("width=\"10\"")) // the legend's key
+            .count();
+        assert_eq!(marks, 3);
+        assert!(chart.svg.contains("median block time per op (ns)"));
+        assert_eq!(chart.name, "ns-per-op-json-serde-value");
     }
 }

@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::charts::{Chart, comparison_row, gap_timeline, ledger, spectrum, workloads_time};
+use super::charts::{
+    Chart, comparison_row, gap_timeline, ledger, ns_per_op_by_run, spectrum, workloads_time,
+};
 use super::svg::escape;
 use crate::report::compare::Comparison;
 use crate::report::{JitterReport, Report};
@@ -19,7 +21,10 @@ pub fn run_charts(report: &Report) -> Vec<Chart> {
     if !report.workloads.is_empty() {
         charts.push(workloads_time(&report.workloads));
     }
-    charts.extend(report.workloads.iter().map(spectrum));
+    for w in &report.workloads {
+        charts.push(spectrum(w));
+        charts.extend(ns_per_op_by_run(w));
+    }
     charts
 }
 
