@@ -465,3 +465,59 @@ fn drive_splits_each_call_and_says_what_went_wrong() {
     let out = drive(&[&server.base, "--calls", "0"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("from 1 to"));
 }
+
+#[cfg(feature = "drive")]
+#[test]
+fn drive_every_appends_one_line_per_batch_and_goes_on_past_a_failure() {
+    let server = Server::start();
+    let jsonl = std::env::temp_dir().join(format!("dynoprobe-every-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&jsonl);
+    let drive = |base: &str| {
+        Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+            .args(["drive", base, "-n", "3", "-w", "chase-l2"])
+            .args(["--every", "1s", "--for", "2s", "--out"])
+            .arg(&jsonl)
+            .output()
+            .unwrap()
+    };
+    let out = drive(&server.base);
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{progress}");
+    assert!(
+        progress.contains("[1/2] ") && progress.contains("[2/2] "),
+        "{progress}"
+    );
+    assert!(progress.contains("appended 2 batches"), "{progress}");
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    let lines: Vec<Value> = text.lines().map(json).collect();
+    assert_eq!(lines.len(), 2, "one line per batch");
+    for line in &lines {
+        assert_eq!(line["calls_count"], 3);
+        assert_eq!(line["workload"], "chase-l2");
+        assert_eq!(line["fixtures"][0]["source"], "shipped");
+    }
+    let (first, second) = (
+        lines[0]["started_unix_ms"].as_u64().unwrap(),
+        lines[1]["started_unix_ms"].as_u64().unwrap(),
+    );
+    assert!(
+        (900..=3_000).contains(&(second - first)),
+        "one second apart by the schedule: {first} then {second}"
+    );
+
+    // Nobody listens on port 1: both batches fail, each says why, nothing is appended.
+    let out = drive("http://127.0.0.1:1");
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{progress}");
+    assert_eq!(
+        progress.matches("failed: GET http://127.0.0.1:1").count(),
+        2,
+        "{progress}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&jsonl).unwrap(),
+        text,
+        "kept as it was"
+    );
+    std::fs::remove_file(&jsonl).unwrap();
+}

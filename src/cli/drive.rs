@@ -1,13 +1,16 @@
 //! `dynoprobe drive URL`: calls a `dynoprobe serve`'s `/run?runs=1` again and again, times
 //! each call, and prints the split of [`dynoprobe::report::drive`].
 
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use dynoprobe::render;
-use dynoprobe::report::drive::{Call, DriveReport, run_url};
+use dynoprobe::report::FixtureInfo;
+use dynoprobe::report::drive::{Call, Drive, DriveReport, Served, run_url};
 use ureq::Agent;
 
 use super::parse;
@@ -31,6 +34,18 @@ pub struct DriveArgs {
     /// Print the calls' distributions as JSON.
     #[arg(long)]
     json: bool,
+    /// Repeat: a batch of --calls calls every DURATION (e.g. 10m), for --for, each batch
+    /// appended to --out as one JSON line, for `compare` to show by time of day.
+    #[arg(long, value_name = "DURATION", value_parser = parse::parse_schedule,
+          requires_all = ["for_", "out"], conflicts_with_all = ["json", "html", "svg"])]
+    every: Option<Duration>,
+    /// With --every: how long to go on (e.g. 24h, 7d).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse::parse_schedule,
+          requires = "every")]
+    for_: Option<Duration>,
+    /// With --every: the file each batch's JSON line is appended to.
+    #[arg(long, value_name = "FILE.jsonl", requires = "every")]
+    out: Option<PathBuf>,
     #[command(flatten)]
     pictures: PictureArgs,
 }
@@ -54,48 +69,16 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
         .user_agent(concat!("dynoprobe-drive/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
+    if let Some(every) = args.every {
+        return over_time(&args, &agent, &url, every);
+    }
     let bar = super::progress_bar(
         args.json,
         "calling [{bar:30}] {pos}/{len} calls",
         u64::from(args.calls),
     );
-    let next = AtomicU32::new(0);
-    let busy = AtomicU32::new(0);
-    let calls = Mutex::new(Vec::with_capacity(args.calls as usize));
-    let workload = OnceLock::new();
-    let start = Instant::now();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..args.concurrency.min(args.calls))
-            .map(|_| {
-                scope.spawn(|| -> anyhow::Result<()> {
-                    while next.fetch_add(1, Ordering::Relaxed) < args.calls {
-                        let (call, name) = call_until_served(&agent, &url, &busy, start)?;
-                        calls.lock().unwrap_or_else(|p| p.into_inner()).push(call);
-                        workload.get_or_init(|| name);
-                        bar.inc(1);
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .try_for_each(|worker| match worker.join() {
-                Ok(result) => result,
-                Err(_) => bail!("a drive thread panicked"),
-            })
-    })?;
+    let report = batch(&args, &agent, &url, &bar)?;
     bar.finish_and_clear();
-    let calls = calls.into_inner().unwrap_or_else(|p| p.into_inner());
-    let report = DriveReport::new(
-        url,
-        workload.into_inner().unwrap_or_default(),
-        args.concurrency,
-        u64::from(busy.load(Ordering::Relaxed)),
-        start.elapsed().as_nanos() as u64,
-        calls,
-    )
-    .context("no calls were made")?;
     let text = render::drive::drive(&report);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -111,13 +94,129 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--every E --for F --out FILE`: a batch of `--calls` calls every E for F, one JSON line
+/// per batch appended to FILE as it finishes, so an interrupted drive keeps what it did. A
+/// batch that fails is reported and the schedule goes on.
+fn over_time(args: &DriveArgs, agent: &Agent, url: &str, every: Duration) -> anyhow::Result<()> {
+    let (Some(span), Some(path)) = (args.for_, args.out.as_deref()) else {
+        bail!("--every needs --for DURATION and --out FILE.jsonl");
+    };
+    if span < every {
+        bail!("--for must be at least --every: one batch every {every:?} for {span:?} is none");
+    }
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("--out {}", path.display()))?;
+    let batches = span.as_nanos().div_ceil(every.as_nanos()) as u32;
+    let start = Instant::now();
+    let (mut written, mut failed) = (0u32, 0u32);
+    for n in 0..batches {
+        let due = start + every * n;
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let late = Instant::now().duration_since(due);
+        let prefix = format!("[{}/{batches}]", n + 1);
+        match batch(args, agent, url, &indicatif::ProgressBar::hidden()) {
+            Ok(report) => {
+                writeln!(out, "{}", serde_json::to_string(&report)?)
+                    .and_then(|()| out.flush())
+                    .with_context(|| format!("writing {}", path.display()))?;
+                written += 1;
+                eprintln!("{prefix} {}", render::drive::batch_line(&report));
+            }
+            Err(error) => {
+                failed += 1;
+                eprintln!("{prefix} failed: {error:#}");
+            }
+        }
+        if late > every {
+            eprintln!(
+                "{prefix} started {} s late: a batch takes longer than --every; fewer calls \
+                 (-n) or a longer --every keeps the schedule",
+                late.as_secs()
+            );
+        }
+    }
+    eprintln!(
+        "dynoprobe: appended {written} batches to {} ({failed} failed); compare them with: \
+         dynoprobe compare {} --html over-time.html",
+        path.display(),
+        path.display()
+    );
+    if written == 0 {
+        bail!("every batch failed");
+    }
+    Ok(())
+}
+
+/// `--calls` calls, `--concurrency` at a time, as one report.
+fn batch(
+    args: &DriveArgs,
+    agent: &Agent,
+    url: &str,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<DriveReport> {
+    let next = AtomicU32::new(0);
+    let busy = AtomicU32::new(0);
+    let served = Mutex::new(Vec::with_capacity(args.calls as usize));
+    let started_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..args.concurrency.min(args.calls))
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<()> {
+                    while next.fetch_add(1, Ordering::Relaxed) < args.calls {
+                        let answer = call_until_served(agent, url, &busy, start)?;
+                        served
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(answer);
+                        bar.inc(1);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|worker| match worker.join() {
+                Ok(result) => result,
+                Err(_) => bail!("a drive thread panicked"),
+            })
+    })?;
+    let served = served.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut fixtures: Vec<FixtureInfo> = Vec::new();
+    for fixture in served.iter().filter_map(|s| s.fixture.as_ref()) {
+        if !fixtures.contains(fixture) {
+            fixtures.push(fixture.clone());
+        }
+    }
+    let drive = Drive {
+        url: url.to_string(),
+        workload: served
+            .first()
+            .map(|s| s.workload.clone())
+            .unwrap_or_default(),
+        concurrency: args.concurrency,
+        busy_count: u64::from(busy.load(Ordering::Relaxed)),
+        started_unix_ms,
+        elapsed_ns: start.elapsed().as_nanos() as u64,
+        fixtures,
+    };
+    let calls = served.into_iter().map(|s| s.call).collect();
+    DriveReport::new(drive, calls).context("no calls were made")
+}
+
 /// One call, asking again while the server answers `429 busy`.
 fn call_until_served(
     agent: &Agent,
     url: &str,
     busy: &AtomicU32,
     drive_start: Instant,
-) -> anyhow::Result<(Call, String)> {
+) -> anyhow::Result<Served> {
     let since = Instant::now();
     loop {
         if let Some(served) = call(agent, url, drive_start)? {
@@ -135,7 +234,7 @@ fn call_until_served(
 }
 
 /// One `GET`; `None` when the server was busy.
-fn call(agent: &Agent, url: &str, drive_start: Instant) -> anyhow::Result<Option<(Call, String)>> {
+fn call(agent: &Agent, url: &str, drive_start: Instant) -> anyhow::Result<Option<Served>> {
     let start = Instant::now();
     let sent_ns = start.duration_since(drive_start).as_nanos() as u64;
     let mut response = agent

@@ -6,10 +6,10 @@ use dynoprobe::runner::MAX_RUNS;
 #[cfg(feature = "drive")]
 use super::drive::{MAX_CALLS, MAX_CONCURRENCY};
 
-/// A duration with a unit: `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, or plain seconds.
+/// A duration with a unit: `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, `d`, or plain seconds.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
-    let units: [(&str, f64); 8] = [
+    let units: [(&str, f64); 9] = [
         ("ns", 1e-9),
         ("us", 1e-6),
         ("µs", 1e-6),
@@ -17,6 +17,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         ("s", 1.0),
         ("m", 60.0),
         ("h", 3600.0),
+        ("d", 86400.0),
         ("", 1.0),
     ];
     let (number, scale) = units
@@ -37,6 +38,18 @@ pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
     let d = parse_duration(text)?;
     if !(0.01..=3600.0).contains(&d.as_secs_f64()) {
         return Err(format!("expected a duration from 10ms to 1h; got '{text}'"));
+    }
+    Ok(d)
+}
+
+/// `drive --every` and `--for`: 1 s to 30 days.
+#[cfg(feature = "drive")]
+pub fn parse_schedule(text: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(text)?;
+    if !(1.0..=30.0 * 86400.0).contains(&d.as_secs_f64()) {
+        return Err(format!(
+            "expected a duration from 1s to 30d, e.g. 10m or 24h; got '{text}'"
+        ));
     }
     Ok(d)
 }
@@ -207,6 +220,11 @@ mod tests {
         assert_eq!(parse_threshold("100µs"), Ok(100_000));
         assert!(parse_threshold("2s").is_err());
         assert!(parse_threshold("0.1ns").is_err());
+        assert_eq!(parse_schedule("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_schedule("10m"), Ok(Duration::from_secs(600)));
+        for bad in ["500ms", "31d", "0", "forever"] {
+            assert!(parse_schedule(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -314,10 +314,10 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
 #[cfg(feature = "workloads")]
 pub fn drive_calls(report: &crate::report::drive::DriveReport) -> Chart {
     let calls = &report.calls;
-    let elapsed_s = report.elapsed_ns as f64 / 1e9;
+    let elapsed_s = report.drive.elapsed_ns as f64 / 1e9;
     let top_ms = calls.iter().map(|c| c.latency_ns).max().unwrap_or(1) as f64 / 1e6;
     let mut plot = Plot::new(
-        &format!("{} calls to {}", report.calls_count, report.url),
+        &format!("{} calls to {}", report.calls_count, report.drive.url),
         Axis::linear(
             "time into the drive, when the call was sent (s)",
             0.0,

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::units::{ms, percent_cell, seconds};
+use super::units::{ms, percent_cell, seconds, utc};
 use crate::report::drive::{DriveReport, OUTLIER_ALPHA, OUTLIER_MIN_RATIO};
 use crate::stats::Distribution;
 
@@ -15,10 +15,10 @@ pub fn drive(summary: &DriveReport) -> String {
         out,
         "dynoprobe drive: {} calls to {} (workload {}), {} in flight, {} s\n",
         summary.calls_count,
-        summary.url,
-        summary.workload,
-        summary.concurrency,
-        seconds(summary.elapsed_ns)
+        summary.drive.url,
+        summary.drive.workload,
+        summary.drive.concurrency,
+        seconds(summary.drive.elapsed_ns)
     );
     let _ = writeln!(
         out,
@@ -59,12 +59,26 @@ pub fn drive(summary: &DriveReport) -> String {
             ""
         }
     );
-    if summary.busy_count > 0 {
+    if summary.drive.busy_count > 0 {
         let _ = writeln!(
             out,
             "{} answers were 429 busy and were asked again: the server runs one batch at a \
              time. Lower --concurrency, or run more server processes.",
-            summary.busy_count
+            summary.drive.busy_count
+        );
+    }
+    let fixtures = &summary.drive.fixtures;
+    if fixtures.len() > 1 {
+        let named: Vec<String> = fixtures
+            .iter()
+            .map(|f| format!("{} ({} bytes)", f.source, f.json_bytes))
+            .collect();
+        let _ = writeln!(
+            out,
+            "warning: the answers came from {} different payloads: {}; the instances do not \
+             run the same work, and compare refuses this result.",
+            fixtures.len(),
+            named.join(", ")
         );
     }
     instances(&mut out, summary);
@@ -128,6 +142,19 @@ pub fn headline(report: &DriveReport) -> String {
     )
 }
 
+/// One batch of `drive --every`, on one line: when it began (UTC), and its headline.
+pub fn batch_line(report: &DriveReport) -> String {
+    let instances = match report.instances.len() {
+        0 | 1 => String::new(),
+        n => format!(" ({n} instances)"),
+    };
+    format!(
+        "{}: {}{instances}",
+        utc(report.drive.started_unix_ms),
+        headline(report)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,7 +181,7 @@ mod tests {
                 ]
             })
             .collect();
-        let report = DriveReport::new("http://h/run".into(), "w".into(), 1, 0, 1, calls).unwrap();
+        let report = DriveReport::new(crate::report::drive::tests::drive(), calls).unwrap();
         let text = drive(&report);
         let row = |name: &str| {
             text.lines()
@@ -168,5 +195,11 @@ mod tests {
             row("web.2").contains("1.99×"),
             "2.009 ms / 1.009 ms: {text}"
         );
+        let line = batch_line(&report);
+        assert!(
+            line.starts_with("2023-11-14 22:13:20 UTC: 40 calls"),
+            "{line}"
+        );
+        assert!(line.ends_with("(2 instances)"), "{line}");
     }
 }

@@ -89,6 +89,33 @@ pub fn times(ratio: f64) -> String {
     format!("{ratio:.2}×")
 }
 
+/// The UTC date and time of `unix_ms`, to the second: `2026-11-24 14:05:09 UTC`.
+pub fn utc(unix_ms: u64) -> String {
+    let s = unix_ms / 1000;
+    let (days, of_day) = (s / 86_400, s % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+/// Howard Hinnant's `civil_from_days`: the proleptic Gregorian date of a day count since
+/// 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +145,9 @@ mod tests {
         assert_eq!(mb_per_s(Some(1_999_105_000.0)), "1999.1");
         assert_eq!((count(Some(7)), count(None)), ("7".into(), "n/a".into()));
         assert_eq!(times(1.3), "1.30×");
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        // `date -u -d @1795532709`: Tue Nov 24 15:05:09 UTC 2026.
+        assert_eq!(utc(1_795_532_709_999), "2026-11-24 15:05:09 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
     }
 }

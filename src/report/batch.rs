@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::FixtureInfo;
 use crate::runner::{Plan, Runs, WorkloadReport, measure};
 use crate::signal::snapshot::{Contention, Sampler};
 use crate::workload::{self, Inputs, Spec, Workload, WorkloadError};
 
 /// Version of the batch's JSON layout; bumped when a field changes meaning or goes away.
 /// Version 1: `schema_version` and `instance` added; `workload` and `contention` are as
-/// before.
+/// before. Since added: `fixture`.
 pub const BATCH_SCHEMA_VERSION: u32 = 1;
 /// `runs` when the request does not say.
 pub const DEFAULT_RUNS: u32 = 100;
@@ -30,6 +31,9 @@ pub struct Batch {
     /// Which instance ran it (`DYNO` on Heroku, else the host name, or `serve --instance`),
     /// so a client behind a random router can tell the instances apart.
     pub instance: Option<String>,
+    /// The payload the JSON and decrypt workloads run on, so results of different payloads
+    /// are not compared.
+    pub fixture: FixtureInfo,
     pub workload: WorkloadReport,
     pub contention: Contention,
 }
@@ -97,6 +101,7 @@ pub enum BatchError {
 /// freed memory is reused rather than spread over allocator arenas.
 pub struct Workloads {
     inputs: Inputs,
+    fixture: FixtureInfo,
     instance: Option<String>,
     prepared: HashMap<&'static str, Box<dyn Workload>>,
     sampler: Sampler,
@@ -106,6 +111,7 @@ impl Workloads {
     /// Workloads on `inputs`, whose batches say they ran on `instance`.
     pub fn new(inputs: Inputs, instance: Option<String>) -> Workloads {
         Workloads {
+            fixture: FixtureInfo::of(&inputs.fixture),
             inputs,
             instance,
             prepared: HashMap::new(),
@@ -142,6 +148,7 @@ impl Workloads {
         Ok(Batch {
             schema_version: BATCH_SCHEMA_VERSION,
             instance: self.instance.clone(),
+            fixture: self.fixture.clone(),
             workload: WorkloadReport::from_measured(measured),
             contention,
         })
@@ -226,6 +233,7 @@ mod tests {
         let batch = workloads.run(&request).unwrap();
         assert_eq!(batch.schema_version, BATCH_SCHEMA_VERSION);
         assert_eq!(batch.instance.as_deref(), Some("web.1"));
+        assert_eq!(batch.fixture, FixtureInfo::of(&Inputs::shipped().fixture));
         assert_eq!(batch.workload.measured.runs_count, 3);
         assert_eq!(batch.workload.measured.wall_ns.count, 3);
         assert!(batch.contention.elapsed_ns > 0);

@@ -11,12 +11,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::FixtureInfo;
 use crate::stats::{Distribution, Quartiles, Recorder};
 use crate::workload;
 
 /// Version of the drive result's JSON layout; bumped when a field changes meaning or goes
 /// away. Version 1: `schema_version`, `instances` (the fleet view) and `calls` (each call's
-/// split) added; the fields are as before.
+/// split) added; the fields are as before. Since added: `started_unix_ms`, `fixtures`.
 pub const DRIVE_SCHEMA_VERSION: u32 = 1;
 
 /// The longest `X-Queue-Time` taken as a queue: more is a broken clock, not a wait.
@@ -64,7 +65,18 @@ struct Answer {
     #[serde(default)]
     instance: Option<String>,
     #[serde(default)]
+    fixture: Option<FixtureInfo>,
+    #[serde(default)]
     contention: Option<Seen>,
+}
+
+/// What one answer said: the call, and the workload and payload the server ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Served {
+    pub call: Call,
+    pub workload: String,
+    /// `None` from a `serve` older than its `fixture` field.
+    pub fixture: Option<FixtureInfo>,
 }
 
 #[derive(Deserialize)]
@@ -88,13 +100,13 @@ struct Stat {
 
 impl Call {
     /// A call from its latency, the answer's body and its `X-Queue-Time` header; with the
-    /// workload the server ran. A one-run batch's `max` is that run.
+    /// workload and payload the server ran. A one-run batch's `max` is that run.
     pub fn from_answer(
         sent_ns: u64,
         latency_ns: u64,
         body: &str,
         queue_time: Option<&str>,
-    ) -> Result<(Call, String), AnswerError> {
+    ) -> Result<Served, AnswerError> {
         let answer: Answer = serde_json::from_str(body).map_err(AnswerError::Body)?;
         let queue_ns = queue_time
             .map(|text| queue_time_ns(text).ok_or_else(|| AnswerError::QueueTime(text.into())))
@@ -112,7 +124,11 @@ impl Call {
             steal_ratio: seen.as_ref().and_then(|s| s.steal_ratio),
             throttled_ratio: seen.as_ref().and_then(|s| s.throttled_ratio),
         };
-        Ok((call, runs.name))
+        Ok(Served {
+            call,
+            workload: runs.name,
+            fixture: answer.fixture,
+        })
     }
 
     /// Latency − queue − run: network, TLS, router and HTTP handling.
@@ -236,17 +252,29 @@ pub fn instances(calls: &[Call]) -> Vec<InstanceSummary> {
         .collect()
 }
 
+/// What a drive was: where, what, when, and what the server said it ran on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Drive {
+    pub url: String,
+    pub workload: String,
+    pub concurrency: u32,
+    /// `429 busy` answers that were retried (not counted as calls).
+    pub busy_count: u64,
+    /// When the first call was sent, ms since the Unix epoch (the client's clock).
+    pub started_unix_ms: u64,
+    pub elapsed_ns: u64,
+    /// The payloads the answers named, each once (one, unless instances serve different
+    /// fixtures; none from a `serve` older than the field).
+    pub fixtures: Vec<FixtureInfo>,
+}
+
 /// A whole drive, as `drive --json` writes it.
 #[derive(Debug, Serialize)]
 pub struct DriveReport {
     pub schema_version: u32,
-    pub url: String,
-    pub workload: String,
+    #[serde(flatten)]
+    pub drive: Drive,
     pub calls_count: u32,
-    pub concurrency: u32,
-    /// `429 busy` answers that were retried (not counted as calls).
-    pub busy_count: u64,
-    pub elapsed_ns: u64,
     #[serde(flatten)]
     pub split: Split,
     /// The calls by the instance that answered them (the fleet view).
@@ -256,15 +284,8 @@ pub struct DriveReport {
 }
 
 impl DriveReport {
-    /// The report of `calls` to `url`; `None` when there were none.
-    pub fn new(
-        url: String,
-        workload: String,
-        concurrency: u32,
-        busy_count: u64,
-        elapsed_ns: u64,
-        mut calls: Vec<Call>,
-    ) -> Option<DriveReport> {
+    /// The report of `drive`'s `calls`; `None` when there were none.
+    pub fn new(drive: Drive, mut calls: Vec<Call>) -> Option<DriveReport> {
         let split = split(&calls)?;
         let instances = instances(&calls);
         calls.sort_by_key(|c| c.sent_ns);
@@ -273,12 +294,8 @@ impl DriveReport {
         let calls = calls.into_iter().step_by(step).collect();
         Some(DriveReport {
             schema_version: DRIVE_SCHEMA_VERSION,
-            url,
-            workload,
+            drive,
             calls_count,
-            concurrency,
-            busy_count,
-            elapsed_ns,
             split,
             instances,
             calls,
@@ -330,8 +347,20 @@ pub fn split(calls: &[Call]) -> Option<Split> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    pub(crate) fn drive() -> Drive {
+        Drive {
+            url: "http://h/run?runs=1".into(),
+            workload: "chase-l2".into(),
+            concurrency: 1,
+            busy_count: 0,
+            started_unix_ms: 1_700_000_000_000,
+            elapsed_ns: 9,
+            fixtures: Vec::new(),
+        }
+    }
 
     const ANSWER: &str = r#"{"schema_version": 1, "workload": {"name": "chase-l2",
         "wall_ns": {"max": 900}, "on_cpu_ns": {"max": 600}, "off_cpu_ns": {"max": 300},
@@ -354,8 +383,10 @@ mod tests {
 
     #[test]
     fn an_answer_is_split_into_queue_run_and_rest() {
-        let (call, name) = Call::from_answer(0, 2_000, ANSWER, Some("0.0005")).unwrap();
-        assert_eq!(name, "chase-l2");
+        let served = Call::from_answer(0, 2_000, ANSWER, Some("0.0005")).unwrap();
+        let call = served.call;
+        assert_eq!(served.workload, "chase-l2");
+        assert_eq!(served.fixture, None, "an older serve names no fixture");
         assert_eq!(call.queue_ns, Some(500));
         assert_eq!(
             (call.run_ns, call.on_cpu_ns, call.off_cpu_ns),
@@ -375,8 +406,10 @@ mod tests {
 
     #[test]
     fn the_split_counts_queue_times_only_where_there_were_some() {
-        let (with, _) = Call::from_answer(5, 2_000, ANSWER, Some("0.001")).unwrap();
-        let (without, _) = Call::from_answer(1, 3_000, ANSWER, None).unwrap();
+        let with = Call::from_answer(5, 2_000, ANSWER, Some("0.001"))
+            .unwrap()
+            .call;
+        let without = Call::from_answer(1, 3_000, ANSWER, None).unwrap().call;
         let s = split(&[with.clone(), without.clone()]).unwrap();
         assert_eq!(s.queue_time_count, 1);
         assert_eq!(s.latency_ns.count, 2);
@@ -384,20 +417,19 @@ mod tests {
         // 3000 - 900 with no queue, within the histogram's 3 significant digits.
         assert!(s.rest_ns.max.abs_diff(2_100) <= 2, "{}", s.rest_ns.max);
         assert!(split(&[]).is_none());
-        let report =
-            DriveReport::new("u".into(), "w".into(), 1, 0, 9, vec![with, without]).unwrap();
+        let report = DriveReport::new(drive(), vec![with, without]).unwrap();
         let sent: Vec<u64> = report.calls.iter().map(|c| c.sent_ns).collect();
         assert_eq!(
             (report.calls_count, sent),
             (2, vec![1, 5]),
             "in the order sent"
         );
-        assert!(DriveReport::new("u".into(), "w".into(), 1, 0, 9, Vec::new()).is_none());
+        assert!(DriveReport::new(drive(), Vec::new()).is_none());
     }
 
     #[test]
     fn the_slow_instance_is_the_outlier_and_the_others_are_not() {
-        let (call, _) = Call::from_answer(0, 2_000, ANSWER, None).unwrap();
+        let call = Call::from_answer(0, 2_000, ANSWER, None).unwrap().call;
         let on = |instance: &str, run_ns: u64| Call {
             instance: Some(instance.into()),
             run_ns,
@@ -430,7 +462,7 @@ mod tests {
 
     #[test]
     fn one_instance_or_none_named_has_nothing_to_compare_with() {
-        let (call, _) = Call::from_answer(0, 2_000, ANSWER, None).unwrap();
+        let call = Call::from_answer(0, 2_000, ANSWER, None).unwrap().call;
         let fleet = instances(&[call.clone(), call]);
         assert_eq!(fleet.len(), 1);
         assert_eq!(fleet[0].instance, None, "an older serve names no instance");
@@ -442,14 +474,14 @@ mod tests {
 
     #[test]
     fn a_long_drive_keeps_every_kth_call_and_counts_them_all() {
-        let (call, _) = Call::from_answer(0, 2_000, ANSWER, None).unwrap();
+        let call = Call::from_answer(0, 2_000, ANSWER, None).unwrap().call;
         let calls: Vec<Call> = (0..25_000)
             .map(|i| Call {
                 sent_ns: i,
                 ..call.clone()
             })
             .collect();
-        let report = DriveReport::new("u".into(), "w".into(), 1, 0, 9, calls).unwrap();
+        let report = DriveReport::new(drive(), calls).unwrap();
         assert_eq!(report.calls_count, 25_000);
         assert_eq!(report.split.latency_ns.count, 25_000);
         assert_eq!(report.calls.len(), 8_334, "every third");

@@ -5,7 +5,7 @@
 //! Every numeric field names its unit (`_ns`, `_ratio`, `_per_s`, `_bytes`, `_count`);
 //! anything not measured is `null`, never 0.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::jitter::Jitter;
 pub use crate::runner::WorkloadReport;
@@ -54,7 +54,7 @@ pub struct Report {
 }
 
 /// Which JSON the JSON and decrypt workloads ran on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixtureInfo {
     /// `shipped` (fixtures/payload.json) or the path given with `--fixture`.
     pub source: String,
