@@ -76,6 +76,44 @@ impl Benchmark {
     }
 }
 
+impl Benchmark {
+    /// A benchmark from single measurements instead of criterion's samples: each run's wall
+    /// time from a `run --json` report, each call's latency from a `drive --json` result.
+    /// Each measurement stands as a sample; median, MAD and p99 are nearest-rank, severe
+    /// outliers are outside Tukey's fences at 3 × the interquartile range, as criterion's.
+    /// `None` without measurements, or with one that is not a finite time.
+    pub fn from_samples(
+        id: String,
+        throughput: Option<Throughput>,
+        samples_ns: Vec<f64>,
+        off_cpu_ratio: Option<f64>,
+    ) -> Option<Benchmark> {
+        if samples_ns.iter().any(|ns| !ns.is_finite() || *ns < 0.0) {
+            return None;
+        }
+        let q = crate::stats::Quartiles::of(&samples_ns)?;
+        let mut deviations: Vec<f64> = samples_ns.iter().map(|x| (x - q.median_ns).abs()).collect();
+        deviations.sort_by(f64::total_cmp);
+        let mut sorted = samples_ns.clone();
+        sorted.sort_by(f64::total_cmp);
+        let fence = 3.0 * (q.q3_ns - q.q1_ns);
+        Some(Benchmark {
+            id,
+            throughput,
+            median_ns: q.median_ns,
+            mad_ns: *crate::stats::nearest_rank(&deviations, 0.5)?,
+            mean_ns: samples_ns.iter().sum::<f64>() / samples_ns.len() as f64,
+            severe_outliers_count: samples_ns
+                .iter()
+                .filter(|&&x| x < q.q1_ns - fence || x > q.q3_ns + fence)
+                .count() as u64,
+            p99_run_ns: crate::stats::nearest_rank(&sorted, 0.99).map(|ns| ns.round() as u64),
+            off_cpu_ratio,
+            sample_means_ns: samples_ns,
+        })
+    }
+}
+
 /// A named baseline and its benchmarks, sorted by id. The form `--export` writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
@@ -278,6 +316,22 @@ pub fn runs_per_dollar(ns_per_iteration: f64, usd_per_month: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_benchmark_from_single_runs_has_nearest_rank_figures() {
+        // 1..=9 and one far run: median 5, |x − 5| sorted 0,1,1,2,2,3,3,4,4,95 → MAD 2;
+        // quartiles 3 and 8, fences 3 × 5 = 15 beyond them: 100 is a severe outlier.
+        let mut runs: Vec<f64> = (1..=9).map(f64::from).collect();
+        runs.push(100.0);
+        let b = Benchmark::from_samples("w".into(), None, runs, Some(0.25)).unwrap();
+        assert_eq!((b.median_ns, b.mad_ns, b.mean_ns), (5.0, 2.0, 14.5));
+        assert_eq!((b.severe_outliers_count, b.p99_run_ns), (1, Some(100)));
+        assert_eq!(b.sample_means_ns.len(), 10);
+        assert_eq!(b.off_cpu_ratio, Some(0.25));
+        assert!(Benchmark::from_samples("w".into(), None, Vec::new(), None).is_none());
+        assert!(Benchmark::from_samples("w".into(), None, vec![1.0, f64::NAN], None).is_none());
+        assert!(Benchmark::from_samples("w".into(), None, vec![-1.0], None).is_none());
+    }
 
     #[test]
     fn mann_whitney_matches_hand_computation_and_scipy() {

@@ -185,10 +185,11 @@ fn an_export_is_accepted_back_as_input() {
     let from_dir = compare(&["quiet", "shared-cpu", "--json"]);
     assert!(from_file.status.success(), "{}", text(&from_file.stderr));
     assert_eq!(text(&from_file.stdout), text(&from_dir.stdout));
-    std::fs::write(&file, b"{\"name\": 3}").unwrap();
+    std::fs::write(&file, b"{\"name\": 3, \"benchmarks\": []}").unwrap();
     let bad = compare(&[file.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1), "nothing left to compare");
     assert!(
-        text(&bad.stderr).contains("not an exported baseline"),
+        text(&bad.stderr).contains("not an exported baseline (invalid type: integer `3`"),
         "{}",
         text(&bad.stderr)
     );
@@ -264,4 +265,162 @@ fn fail_if_slower_exits_1_naming_the_rows_that_are_significantly_slower() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = compare(&["quiet", "--fail-if-slower", "-5"]);
     assert_eq!(out.status.code(), Some(2), "a usage error");
+}
+
+/// A recorded result under tests/data/compare/: `run --json` of chase-l2 on CPU 1, 40 runs,
+/// quiet and beside a CPU hog on that CPU; three `drive --every 1s` batches of 20 calls; a
+/// run on another payload.
+fn recorded(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/compare")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn run_reports_compare_run_by_run_with_the_figures_they_hold() {
+    let out = compare(&[&recorded("quiet.json"), &recorded("hog.json"), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &json["rows"][0];
+    assert_eq!(row["key"], "chase-l2");
+    let (quiet, hog) = (&row["cells"][0], &row["cells"][1]);
+    assert_eq!(
+        (quiet["baseline"].as_str(), hog["baseline"].as_str()),
+        (Some("quiet"), Some("hog"))
+    );
+    // The median is the nearest-rank median of the report's own run-by-run wall times, and
+    // the off-CPU share is the report's.
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(recorded("hog.json")).unwrap()).unwrap();
+    let workload = &report["workloads"][0];
+    let mut runs: Vec<u64> = workload["by_run"]["wall_ns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    runs.sort_unstable();
+    assert_eq!(
+        hog["median_ns"].as_f64(),
+        Some(runs[runs.len().div_ceil(2) - 1] as f64)
+    );
+    assert_eq!(hog["off_cpu_ratio"], workload["off_cpu_ratio"]);
+    assert_eq!(
+        hog["samples"]["max_ns"].as_f64(),
+        Some(*runs.last().unwrap() as f64)
+    );
+    assert!(
+        hog["p_value"].as_f64().is_some(),
+        "a U test on the 40 runs of each"
+    );
+    assert_eq!(json["left_out"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn every_kind_of_result_compares_on_one_command_line() {
+    let page = std::env::temp_dir().join(format!("dynoprobe-mixed-{}.html", std::process::id()));
+    let out = compare(&[
+        "shared-cpu",
+        &format!("std={}", recorded("quiet.json")),
+        &recorded("fleet.jsonl"),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    for row in [
+        "chase-l2/dynoprobe",
+        "chase-l2  ",
+        "chase-l2 (call latency)  fleet",
+        "chase-l2 (server run)    fleet",
+        "chase-l2 (server run) in fleet, 3 batches by hour of day (UTC",
+    ] {
+        assert!(table.contains(row), "{row}:\n{table}");
+    }
+    assert!(
+        table.lines().any(|l| l.contains(" std ")),
+        "named by NAME=FILE:\n{table}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    std::fs::remove_file(&page).unwrap();
+    assert!(
+        html.contains("chase-l2 (server run), by time of day"),
+        "the over-time chart"
+    );
+    assert!(html.contains("hour of day the batch began (UTC"));
+}
+
+#[test]
+fn results_of_another_payload_are_refused() {
+    let out = compare(&[&recorded("quiet.json"), &recorded("other-fixture.json")]);
+    assert_eq!(out.status.code(), Some(1));
+    let error = text(&out.stderr);
+    assert!(
+        error.contains("quiet and other-fixture were measured on different payloads"),
+        "{error}"
+    );
+    assert!(error.contains("fnv1a64:1318bc0056d13b2d"), "{error}");
+    assert!(out.stdout.is_empty(), "no table of different work");
+}
+
+#[test]
+fn bad_lines_and_versions_are_named_and_the_rest_compared() {
+    let fleet = std::fs::read_to_string(recorded("fleet.jsonl")).unwrap();
+    let lines: Vec<&str> = fleet.lines().collect();
+    let older_serve = lines[1]
+        .replace(r#""instance":"web.1","#, "")
+        .replace(r#""fixtures":[{"#, r#""fixtures":[],"x":[{"#);
+    let newer = lines[2].replace(r#""schema_version":1"#, r#""schema_version":2"#);
+    let mangled = [
+        lines[0],
+        &lines[1][..lines[1].len() / 3],
+        &older_serve,
+        &newer,
+    ]
+    .join("\n");
+    let file = std::env::temp_dir().join(format!("dynoprobe-mangled-{}.jsonl", std::process::id()));
+    std::fs::write(&file, mangled).unwrap();
+    let out = compare(&[&recorded("quiet.json"), file.to_str().unwrap(), "--json"]);
+    std::fs::remove_file(&file).unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let warnings = text(&out.stderr);
+    assert_eq!(warnings.lines().count(), 2, "one line each:\n{warnings}");
+    assert!(
+        warnings.contains(".jsonl:2: not JSON (EOF while parsing"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains(".jsonl:4: a drive result of schema_version 2; this dynoprobe reads 1"),
+        "{warnings}"
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let series = json["over_time"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "chase-l2 (call latency)")
+        .unwrap();
+    let counts: Vec<u64> = series["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["samples_count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [20, 20], "lines 1 and 3, the older serve's included");
+    assert!(
+        warnings.contains(".jsonl:2") && !warnings.contains(".jsonl:3"),
+        "an instance-less answer is no error: {warnings}"
+    );
+}
+
+#[test]
+fn columns_need_distinct_names() {
+    let out = compare(&[
+        &recorded("quiet.json"),
+        &format!("quiet={}", recorded("hog.json")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("two columns are named 'quiet'; name them with NAME=FILE"));
 }

@@ -1,5 +1,7 @@
-//! `dynoprobe compare`: saved criterion baselines side by side, one line per benchmark and
-//! baseline, with the ratio to the first baseline and whether the difference is significant.
+//! `dynoprobe compare`: measurements side by side (criterion baselines, `run --json`
+//! reports, `drive --json` results and JSONL of them, exported baselines), one line per
+//! benchmark and column, with the ratio to the first column and whether the difference is
+//! significant.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,7 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use dynoprobe::baseline::{self, Baseline};
 use dynoprobe::render;
-use dynoprobe::report::compare::{ComparePlan, compare as comparison};
+use dynoprobe::report::columns::{self, Column};
+use dynoprobe::report::compare::{ComparePlan, TimePoint, compare as comparison};
 use dynoprobe::sidecar::criterion_home;
 use regex_lite::Regex;
 
@@ -16,9 +19,12 @@ use super::pictures::PictureArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
-    /// Baselines to compare (names under the target directory, or files written by --export),
-    /// the first being the reference [default: every baseline found].
-    #[arg(value_name = "BASELINE")]
+    /// What to compare, the first being the reference: criterion baseline names (under the
+    /// target directory), or files: run --json reports, drive --json results, JSONL of them
+    /// (drive --every), baselines saved with --export. A file's column is named after the
+    /// file (an export keeps its own name); NAME=FILE names it [default: every baseline
+    /// found].
+    #[arg(value_name = "BASELINE|FILE|NAME=FILE")]
     baselines_or_files: Vec<String>,
     /// The cargo target directory whose criterion/ holds the baselines [default: as criterion
     /// picks: $CRITERION_HOME, $CARGO_TARGET_DIR/criterion, or target/criterion].
@@ -42,7 +48,7 @@ pub struct CompareArgs {
     /// Significance level of the Mann–Whitney U test.
     #[arg(long, default_value_t = 0.05, value_name = "ALPHA", value_parser = parse::parse_alpha)]
     alpha: f64,
-    /// Price of an instance of a baseline's class, per month: NAME=USD (repeatable).
+    /// Price of an instance of a column's class, per month: NAME=USD (repeatable).
     #[arg(long, value_name = "NAME=USD", value_parser = parse::parse_price)]
     price: Vec<(String, f64)>,
     /// Print baseline NAME as JSON (redirect it to a file) that compare accepts back.
@@ -64,7 +70,13 @@ pub struct CompareArgs {
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     args.pictures.check()?;
-    let baselines = load(&args)?;
+    let columns = load(&args)?;
+    let baselines: Vec<Baseline> = columns.iter().map(|c| c.baseline.clone()).collect();
+    let over_time: Vec<(String, Vec<TimePoint>)> = columns
+        .into_iter()
+        .filter(|c| !c.over_time.is_empty())
+        .map(|c| (c.baseline.name, c.over_time))
+        .collect();
     if args.baselines {
         for b in &baselines {
             println!("{}\t{} benchmarks", b.name, b.benchmarks.len());
@@ -107,6 +119,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         alpha: args.alpha,
         prices_usd_per_month: &args.price.iter().cloned().collect::<BTreeMap<_, _>>(),
         threshold_percent: args.threshold,
+        over_time: &over_time,
     });
     if result.rows.is_empty() {
         bail!("no benchmark to compare (check -f/-g, -t, and the baselines' contents)");
@@ -132,15 +145,14 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The baselines named on the command line (exported files or names in the target
-/// directory), in that order; every baseline in the directory when none is named.
-fn load(args: &CompareArgs) -> anyhow::Result<Vec<Baseline>> {
-    let (files, names): (Vec<&String>, Vec<&String>) = args
-        .baselines_or_files
-        .iter()
-        .partition(|a| a.ends_with(".json") && Path::new(a).is_file());
+/// The columns named on the command line, in that order (files, or baseline names in the
+/// target directory); every baseline in the directory when none is named. Parts of files
+/// that cannot be compared are named in a warning each; different payloads are refused.
+fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
+    let files: Vec<Option<(Option<&str>, &Path)>> =
+        args.baselines_or_files.iter().map(|a| as_file(a)).collect();
     let mut found = BTreeMap::new();
-    if !names.is_empty() || files.is_empty() {
+    if files.iter().any(Option::is_none) || files.is_empty() {
         let dir = args
             .target_dir
             .clone()
@@ -151,30 +163,57 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Baseline>> {
         }
         found = read.baselines;
     }
-    let mut chosen: Vec<Baseline> = Vec::new();
-    for arg in &args.baselines_or_files {
-        if files.contains(&arg) {
-            chosen.push(baseline::read_export(Path::new(arg))?);
-        } else {
-            let benchmarks = found.get(arg.as_str()).cloned().with_context(|| {
-                format!(
-                    "no baseline named '{arg}'; found: {}",
-                    found.keys().cloned().collect::<Vec<_>>().join(", ")
-                )
-            })?;
-            chosen.push(Baseline {
-                name: arg.clone(),
-                benchmarks,
-            });
+    let criterion = |name: String, benchmarks| Column {
+        baseline: Baseline { name, benchmarks },
+        fixtures: Vec::new(),
+        over_time: Vec::new(),
+    };
+    let mut chosen: Vec<Column> = Vec::new();
+    for (arg, file) in args.baselines_or_files.iter().zip(&files) {
+        if let Some((name, path)) = file {
+            let read = columns::read(*name, path)?;
+            for warning in &read.warnings {
+                eprintln!("dynoprobe: warning: {warning}");
+            }
+            chosen.extend(read.column);
+            continue;
         }
+        let benchmarks = found.get(arg.as_str()).cloned().with_context(|| {
+            format!(
+                "no baseline named '{arg}' and no such file; baselines found: {}",
+                found.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        chosen.push(criterion(arg.clone(), benchmarks));
     }
-    if chosen.is_empty() {
+    if args.baselines_or_files.is_empty() {
         chosen = found
             .into_iter()
-            .map(|(name, benchmarks)| Baseline { name, benchmarks })
+            .map(|(name, benchmarks)| criterion(name, benchmarks))
             .collect();
     }
+    if chosen.is_empty() {
+        bail!("nothing to compare: every file was left out (see the warnings)");
+    }
+    for (i, column) in chosen.iter().enumerate() {
+        let name = &column.baseline.name;
+        if chosen[..i].iter().any(|c| &c.baseline.name == name) {
+            bail!("two columns are named '{name}'; name them with NAME=FILE");
+        }
+    }
+    columns::check_payloads(&chosen).map_err(anyhow::Error::msg)?;
     Ok(chosen)
+}
+
+/// `NAME=FILE` or `FILE` when that file exists; `None` for a baseline name.
+fn as_file(arg: &str) -> Option<(Option<&str>, &Path)> {
+    if let Some((name, path)) = arg.split_once('=')
+        && !name.is_empty()
+        && Path::new(path).is_file()
+    {
+        return Some((Some(name), Path::new(path)));
+    }
+    Path::new(arg).is_file().then(|| (None, Path::new(arg)))
 }
 
 fn names(baselines: &[Baseline]) -> String {

@@ -7,7 +7,7 @@ use super::units::time;
 use crate::jitter::Jitter;
 use crate::jitter::attribute::Cause;
 use crate::report::WorkloadReport;
-use crate::report::compare::Row;
+use crate::report::compare::{Row, Series};
 
 /// One finished chart.
 #[derive(Debug, Clone)]
@@ -33,6 +33,76 @@ const ON_CPU: &str = "#2ca02c";
 const WALL: &str = "#1f77b4";
 /// A box that stands out: significantly different (compare), an outlier (drive).
 const FLAGGED: &str = "#d62728";
+
+/// `key` with every character but letters, digits, `-` and `.` as `_`: a file name.
+fn file_name(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// One colour per column of a comparison drawn over time, in order, repeating past six.
+const COLUMNS: [&str; 6] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+];
+
+/// One row's batches over the hour of day (UTC), one colour per column: each batch's median
+/// as a mark, its p99 as a fainter one above.
+pub fn over_time(key: &str, series: &[&Series]) -> Chart {
+    let top_ns = series
+        .iter()
+        .flat_map(|s| &s.points)
+        .map(|p| p.p99_ns)
+        .fold(0.0, f64::max);
+    let (unit, unit_name) = if top_ns >= 1e6 {
+        (1e6, "ms")
+    } else {
+        (1e3, "µs")
+    };
+    let mut plot = Plot::new(
+        &format!("{key}, by time of day"),
+        Axis::linear("hour of day the batch began (UTC; days pooled)", 0.0, 24.0),
+        Axis::linear(
+            format!("per batch ({unit_name}): median ■, p99 ▪"),
+            0.0,
+            top_ns / unit * 1.1,
+        ),
+    );
+    for (i, s) in series.iter().enumerate() {
+        let color = COLUMNS[i % COLUMNS.len()];
+        for p in &s.points {
+            let hour = (p.started_unix_ms % 86_400_000) as f64 / 3_600_000.0;
+            let (median, p99) = (p.median_ns / unit, p.p99_ns / unit);
+            let size = top_ns / unit / 150.0;
+            plot.rect(
+                (hour - 0.08, median - size),
+                (hour + 0.08, median + size),
+                color,
+            );
+            plot.rect(
+                (hour - 0.03, p99 - size / 2.0),
+                (hour + 0.03, p99 + size / 2.0),
+                color,
+            );
+        }
+        plot.name(&s.baseline, color);
+    }
+    Chart {
+        name: format!("over-time-{}", file_name(key)),
+        caption: "Each batch of calls (drive --every) or runs is a mark at the hour it began: \
+                  its median, and its p99 as the small mark above. Marks that climb at some \
+                  hours are a platform that is busier then; a column whose marks sit apart \
+                  from the others is slower at every hour."
+            .into(),
+        svg: plot.finish("Over time"),
+    }
+}
 
 /// One row of a box plot at `y`: whiskers from `min` to `max`, a box from `low` to `high`
 /// in `color`, a black line at `middle`; all in the plot's x unit.
@@ -263,7 +333,7 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
     let mut plot = Plot::new(
         &row.key,
         Axis::linear(
-            format!("time per iteration ({unit_name}; criterion's per-sample means)"),
+            format!("time per iteration ({unit_name}; per sample: criterion's, a run, a call)"),
             0.0,
             top_ns / unit * 1.1,
         ),
@@ -298,10 +368,11 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
     plot.name("significantly different from the first", FLAGGED);
     plot.name("not significantly different", WALL);
     Chart {
-        name: format!("compare-{}", row.key.replace(['/', ' '], "_")),
+        name: format!("compare-{}", file_name(&row.key)),
         caption: format!(
-            "Each box is one baseline: the middle half of criterion's per-sample means, the \
-             black line their median, the whiskers the extremes. Red: a Mann–Whitney U test \
+            "Each box is one baseline: the middle half of its samples (criterion's per-sample \
+             means, or each run or call of dynoprobe's results), the black line their median, \
+             the whiskers the extremes. Red: a Mann–Whitney U test \
              against the first baseline gives p < {alpha}. Under each box: the median, its \
              ratio to the first baseline's, p and runs per dollar."
         ),

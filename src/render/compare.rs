@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use super::units::{percent_cell, time};
-use crate::report::compare::{Cell, Comparison, Row};
+use crate::baseline::Throughput;
+use crate::report::compare::{Cell, Comparison, Row, Series};
 
 /// The table, as aligned text or Markdown. Only formats what `rows` computed.
 pub fn comparison(c: &Comparison, markdown: bool) -> String {
@@ -85,12 +86,67 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "\nmedian ± MAD: criterion's estimates per iteration. CV: of criterion's per-sample means. p99 run and off-CPU: from\n\
-         dynoprobe's sidecar (per-run spans), where the bench wrote one. ratio: median / the first baseline's. p: two-sided\n\
-         Mann–Whitney U on per-sample means against the first baseline; * = below --alpha {alpha}. runs/$: runs in a month of\n\
-         730 h at --price; cost: this baseline's cost per run / the first's (above 1 = dearer)."
+        "\nmedian ± MAD: per iteration, criterion's estimates; for run and drive results, over each run or call\n\
+         (nearest rank). CV: of criterion's per-sample means, or of the runs or calls. p99 run and off-CPU: from\n\
+         dynoprobe's sidecar (per-run spans) or its results. ratio: median / the first baseline's. p: two-sided\n\
+         Mann–Whitney U on the samples against the first baseline; * = below --alpha {alpha}. runs/$: runs in a\n\
+         month of 730 h at --price; cost: this baseline's cost per run / the first's (above 1 = dearer)."
     );
+    for conflict in &c.left_out {
+        let _ = writeln!(
+            out,
+            "left out: {}: {} does {} per iteration in {} but {} in {}; the rows would compare \
+             different work.",
+            conflict.key,
+            conflict.benchmark,
+            work(&conflict.first.1),
+            conflict.first.0,
+            work(&conflict.other.1),
+            conflict.other.0
+        );
+    }
+    for series in &c.over_time {
+        over_time(&mut out, series);
+    }
     out
+}
+
+/// The work one iteration does, as criterion or a run report declared it.
+fn work(t: &Throughput) -> String {
+    match *t {
+        Throughput::Bytes(b) | Throughput::BytesDecimal(b) => format!("{b} bytes"),
+        Throughput::Elements(e) | Throughput::ElementsAndBytes { elements: e, .. } => {
+            format!("{e} elements")
+        }
+        Throughput::Bits(b) => format!("{b} bits"),
+    }
+}
+
+/// A series' batches by hour of the day (UTC), one line per hour that had any.
+fn over_time(out: &mut String, s: &Series) {
+    let _ = writeln!(
+        out,
+        "\n{} in {}, {} batches by hour of day (UTC; days pooled):",
+        s.key,
+        s.baseline,
+        s.points.len()
+    );
+    let _ = writeln!(
+        out,
+        "{:<6} {:>8} {:>8} {:>18} {:>12}",
+        "hour", "batches", "samples", "median of medians", "worst p99"
+    );
+    for h in s.by_hour_utc() {
+        let _ = writeln!(
+            out,
+            "{:<6} {:>8} {:>8} {:>18} {:>12}",
+            format!("{:02}:00", h.hour_utc),
+            h.batches_count,
+            h.samples_count,
+            time(h.median_of_medians_ns),
+            time(h.worst_p99_ns)
+        );
+    }
 }
 
 /// One line for the top of a page: how many rows differ significantly.
@@ -157,6 +213,8 @@ mod tests {
                     cell("shared", 150_000.0, Some(0.001)),
                 ],
             }],
+            left_out: Vec::new(),
+            over_time: Vec::new(),
         }
     }
 
@@ -174,5 +232,43 @@ mod tests {
             "{markdown}"
         );
         assert_eq!(markdown.lines().filter(|l| l.starts_with('|')).count(), 4);
+    }
+
+    #[test]
+    fn conflicts_and_hours_of_the_day_are_spelled_out() {
+        use crate::report::compare::{Conflict, TimePoint};
+        let mut c = two_baselines();
+        c.left_out.push(Conflict {
+            key: "chase-llc".into(),
+            benchmark: "chase-llc".into(),
+            first: ("a.json".into(), Throughput::Bytes(32 << 20)),
+            other: ("b.json".into(), Throughput::Bytes(16 << 20)),
+        });
+        let point = |hour: u64, median_ns: f64| TimePoint {
+            benchmark: "w (server run)".into(),
+            started_unix_ms: hour * 3_600_000,
+            samples_count: 10,
+            median_ns,
+            p99_ns: 2.0 * median_ns,
+        };
+        c.over_time.push(Series {
+            baseline: "fleet".into(),
+            key: "w (server run)".into(),
+            points: vec![point(9, 1e6), point(14, 3e6)],
+        });
+        let text = comparison(&c, false);
+        assert!(
+            text.contains(
+                "left out: chase-llc: chase-llc does 33554432 bytes per iteration in a.json \
+                 but 16777216 bytes in b.json"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("w (server run) in fleet, 2 batches by hour of day (UTC"));
+        let hour = text.lines().find(|l| l.starts_with("14:00")).unwrap();
+        assert!(
+            hour.contains("3.000 ms") && hour.contains("6.000 ms"),
+            "{hour}"
+        );
     }
 }

@@ -81,6 +81,14 @@ pub fn drive(summary: &DriveReport) -> String {
             named.join(", ")
         );
     }
+    if let Some(unnamed) = summary.instances.iter().find(|i| i.instance.is_none()) {
+        let _ = writeln!(
+            out,
+            "{} of {} answers named no instance (a serve older than its instance field): they \
+             are one '(unnamed)' instance in the fleet view.",
+            unnamed.calls_count, summary.calls_count
+        );
+    }
     instances(&mut out, summary);
     out
 }
@@ -201,5 +209,27 @@ mod tests {
             "{line}"
         );
         assert!(line.ends_with("(2 instances)"), "{line}");
+    }
+
+    #[test]
+    fn answers_that_name_no_instance_are_said_in_one_line() {
+        let served = crate::report::drive::Call::from_answer(
+            0,
+            2_000,
+            r#"{"workload": {"name": "w", "wall_ns": {"max": 900}, "on_cpu_ns": {"max": 900},
+                "off_cpu_ns": {"max": 0}}}"#,
+            None,
+        )
+        .unwrap();
+        let report = DriveReport::new(
+            crate::report::drive::tests::drive(),
+            vec![served.call.clone(), served.call],
+        )
+        .unwrap();
+        let text = drive(&report);
+        assert!(
+            text.contains("2 of 2 answers named no instance (a serve older"),
+            "{text}"
+        );
     }
 }

@@ -37,12 +37,21 @@ pub fn jitter_charts(report: &JitterReport) -> Vec<Chart> {
     charts
 }
 
-/// The charts of a comparison: one per row (benchmark or group).
+/// The charts of a comparison: one per row (benchmark or group), and per row measured over
+/// time, its batches by time of day.
 pub fn compare_charts(c: &Comparison) -> Vec<Chart> {
-    c.rows
+    let mut charts: Vec<Chart> = c
+        .rows
         .iter()
         .map(|row| comparison_row(row, c.alpha))
-        .collect()
+        .collect();
+    for row in &c.rows {
+        let series: Vec<_> = c.over_time.iter().filter(|s| s.key == row.key).collect();
+        if !series.is_empty() {
+            charts.push(super::charts::over_time(&row.key, &series));
+        }
+    }
+    charts
 }
 
 /// The charts of a drive: its calls over time, and its instances side by side when more

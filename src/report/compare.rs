@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::baseline::{Baseline, Benchmark, mann_whitney_p, runs_per_dollar};
-use crate::stats::Quartiles;
+use crate::baseline::{Baseline, Benchmark, Throughput, mann_whitney_p, runs_per_dollar};
+use crate::stats::{Quartiles, nearest_rank};
 
 /// Version of the comparison's JSON layout; bumped when a field changes meaning or goes away.
 /// Version 1: an object `{schema_version, alpha, rows}` (before, a bare array of rows);
-/// cells carry `samples`, the quartiles of criterion's per-sample means.
+/// cells carry `samples`, the quartiles of criterion's per-sample means. Since added:
+/// `left_out` and `over_time`.
 pub const COMPARE_SCHEMA_VERSION: u32 = 1;
 
 /// What to compare and how.
@@ -29,6 +30,20 @@ pub struct ComparePlan<'a> {
     pub prices_usd_per_month: &'a BTreeMap<String, f64>,
     /// Keep only rows where some cell differs from the first by at least this many percent.
     pub threshold_percent: Option<f64>,
+    /// Results over time: each baseline's batches, by baseline name.
+    pub over_time: &'a [(String, Vec<TimePoint>)],
+}
+
+/// One batch of a result over time (a `drive --every` line): when it began and how its
+/// benchmark's samples were spread.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimePoint {
+    pub benchmark: String,
+    /// When the batch began, ms since the Unix epoch (the measuring machine's clock).
+    pub started_unix_ms: u64,
+    pub samples_count: u64,
+    pub median_ns: f64,
+    pub p99_ns: f64,
 }
 
 /// The whole comparison, as `compare --json` writes it.
@@ -37,6 +52,66 @@ pub struct Comparison {
     pub schema_version: u32,
     pub alpha: f64,
     pub rows: Vec<Row>,
+    /// Rows not compared because a benchmark's definition differs between baselines.
+    pub left_out: Vec<Conflict>,
+    /// Each baseline's batches per row, when it was measured over time.
+    pub over_time: Vec<Series>,
+}
+
+/// One benchmark whose work differs between two baselines (its throughput: bytes or
+/// elements per iteration), so its row compares different work and is left out.
+#[derive(Debug, Serialize)]
+pub struct Conflict {
+    pub key: String,
+    pub benchmark: String,
+    pub first: (String, Throughput),
+    pub other: (String, Throughput),
+}
+
+/// One baseline's batches of one row, in time order.
+#[derive(Debug, Serialize)]
+pub struct Series {
+    pub baseline: String,
+    pub key: String,
+    pub points: Vec<TimePoint>,
+}
+
+/// One hour of the day (UTC) over a series' batches, whatever the day.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Hour {
+    /// 0 to 23, UTC.
+    pub hour_utc: u8,
+    pub batches_count: u64,
+    pub samples_count: u64,
+    /// The nearest-rank median of the batches' medians.
+    pub median_of_medians_ns: f64,
+    /// The highest batch p99.
+    pub worst_p99_ns: f64,
+}
+
+impl Series {
+    /// The batches by hour of the day (UTC), hours with none left out: how the result varies
+    /// by time of day when the batches span days.
+    pub fn by_hour_utc(&self) -> Vec<Hour> {
+        (0..24u8)
+            .filter_map(|hour| {
+                let of_hour: Vec<&TimePoint> = self
+                    .points
+                    .iter()
+                    .filter(|p| p.started_unix_ms / 3_600_000 % 24 == u64::from(hour))
+                    .collect();
+                let mut medians: Vec<f64> = of_hour.iter().map(|p| p.median_ns).collect();
+                medians.sort_by(f64::total_cmp);
+                Some(Hour {
+                    hour_utc: hour,
+                    batches_count: of_hour.len() as u64,
+                    samples_count: of_hour.iter().map(|p| p.samples_count).sum(),
+                    median_of_medians_ns: *nearest_rank(&medians, 0.5)?,
+                    worst_p99_ns: of_hour.iter().map(|p| p.p99_ns).fold(0.0, f64::max),
+                })
+            })
+            .collect()
+    }
 }
 
 /// One benchmark (or group) across the baselines.
@@ -77,8 +152,16 @@ pub struct Cell {
 
 /// Compares `plan.baselines`; rows keep the order in which their keys first appear.
 pub fn compare(plan: &ComparePlan) -> Comparison {
+    let mut left_out = Vec::new();
     let mut rows: Vec<Row> = gather(plan)
         .into_iter()
+        .filter(|(key, cells)| match conflict(key, cells) {
+            Some(c) => {
+                left_out.push(c);
+                false
+            }
+            None => true,
+        })
         .map(|(key, cells)| Row {
             key,
             cells: cells_against_first(&cells, plan),
@@ -92,11 +175,62 @@ pub fn compare(plan: &ComparePlan) -> Comparison {
             })
         });
     }
+    let over_time = series(plan, &rows);
     Comparison {
         schema_version: COMPARE_SCHEMA_VERSION,
         alpha: plan.alpha,
         rows,
+        left_out,
+        over_time,
     }
+}
+
+/// The first benchmark of a row whose throughput in one baseline differs from another's.
+fn conflict(key: &str, cells: &[Labelled]) -> Option<Conflict> {
+    cells.iter().enumerate().find_map(|(i, (_, name, bench))| {
+        let mine = bench.throughput?;
+        cells[..i].iter().find_map(|(_, first_name, first)| {
+            let theirs = first.throughput?;
+            (first.id == bench.id && theirs != mine).then(|| Conflict {
+                key: key.to_string(),
+                benchmark: bench.id.clone(),
+                first: (first_name.to_string(), theirs),
+                other: (name.to_string(), mine),
+            })
+        })
+    })
+}
+
+/// Each baseline's batches of each compared row, in time order; series of one batch left
+/// out.
+fn series(plan: &ComparePlan, rows: &[Row]) -> Vec<Series> {
+    let mut all: Vec<Series> = Vec::new();
+    for (baseline, points) in plan.over_time {
+        for point in points {
+            let Some(key) = (plan.key)(&point.benchmark) else {
+                continue;
+            };
+            if !rows.iter().any(|r| r.key == key) {
+                continue;
+            }
+            match all
+                .iter_mut()
+                .find(|s| &s.baseline == baseline && s.key == key)
+            {
+                Some(s) => s.points.push(point.clone()),
+                None => all.push(Series {
+                    baseline: baseline.clone(),
+                    key,
+                    points: vec![point.clone()],
+                }),
+            }
+        }
+    }
+    all.retain(|s| s.points.len() > 1);
+    for s in &mut all {
+        s.points.sort_by_key(|p| p.started_unix_ms);
+    }
+    all
 }
 
 impl Comparison {
@@ -229,6 +363,7 @@ mod tests {
             alpha: 0.05,
             prices_usd_per_month: prices,
             threshold_percent: None,
+            over_time: &[],
         }
     }
 
@@ -296,5 +431,71 @@ mod tests {
         let c = compare(&threshold);
         assert_eq!(c.rows.len(), 1, "b/x moved 2%");
         assert_eq!(c.rows[0].key, "a/x");
+    }
+
+    #[test]
+    fn a_benchmark_of_other_work_in_one_baseline_leaves_its_row_out() {
+        let mut baselines = baselines();
+        baselines[0].benchmarks[0].throughput = Some(Throughput::Bytes(4096));
+        baselines[1].benchmarks[0].throughput = Some(Throughput::Bytes(8192));
+        let prices = BTreeMap::new();
+        let key = |id: &str| Some(id.to_string());
+        let c = compare(&plan(&baselines, &key, &prices));
+        let keys: Vec<&str> = c.rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["b/x"]);
+        let left = &c.left_out[0];
+        assert_eq!(left.key, "a/x");
+        assert_eq!(left.first, ("std".into(), Throughput::Bytes(4096)));
+        assert_eq!(left.other, ("perf".into(), Throughput::Bytes(8192)));
+        baselines[1].benchmarks[0].throughput = None;
+        let c = compare(&plan(&baselines, &key, &prices));
+        assert!(c.left_out.is_empty(), "unknown work is not other work");
+    }
+
+    #[test]
+    fn batches_over_time_become_series_and_hours_of_the_day() {
+        let baselines = baselines();
+        let prices = BTreeMap::new();
+        let key = |id: &str| Some(id.to_string());
+        let hour_ms = 3_600_000;
+        let point = |benchmark: &str, hour: u64, median_ns: f64| TimePoint {
+            benchmark: benchmark.into(),
+            started_unix_ms: hour * hour_ms + 60_000,
+            samples_count: 100,
+            median_ns,
+            p99_ns: median_ns * 3.0,
+        };
+        // Two days of perf's a/x: 10:00 and 11:00 on day 0, 10:00 on day 1; one batch of b/x.
+        let over_time = [(
+            "perf".to_string(),
+            vec![
+                point("a/x", 24 + 10, 300.0),
+                point("a/x", 10, 100.0),
+                point("a/x", 11, 200.0),
+                point("b/x", 10, 50.0),
+                point("gone/x", 10, 1.0),
+            ],
+        )];
+        let mut with_time = plan(&baselines, &key, &prices);
+        with_time.over_time = &over_time;
+        let c = compare(&with_time);
+        assert_eq!(c.over_time.len(), 1, "b/x has one batch; gone/x is no row");
+        let s = &c.over_time[0];
+        assert_eq!((s.baseline.as_str(), s.key.as_str()), ("perf", "a/x"));
+        let medians: Vec<f64> = s.points.iter().map(|p| p.median_ns).collect();
+        assert_eq!(medians, [100.0, 200.0, 300.0], "in time order");
+        let hours = s.by_hour_utc();
+        assert_eq!(hours.len(), 2);
+        assert_eq!(
+            hours[0],
+            Hour {
+                hour_utc: 10,
+                batches_count: 2,
+                samples_count: 200,
+                median_of_medians_ns: 100.0,
+                worst_p99_ns: 900.0
+            }
+        );
+        assert_eq!((hours[1].hour_utc, hours[1].batches_count), (11, 1));
     }
 }

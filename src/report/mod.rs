@@ -17,6 +17,8 @@ use crate::workload::fixture::{Fixture, Origin};
 
 #[cfg(feature = "workloads")]
 pub mod batch;
+#[cfg(feature = "workloads")]
+pub mod columns;
 pub mod compare;
 #[cfg(feature = "workloads")]
 pub mod drive;

@@ -1,0 +1,560 @@
+//! `compare`'s columns from files: whatever dynoprobe measured, read into the benchmarks a
+//! [`super::compare::ComparePlan`] compares, with the payload they were measured on and,
+//! for results over time, one point per batch.
+//!
+//! A file holds one JSON value or one per line (JSONL, as `drive --every` appends them):
+//!
+//! | kind | recognised by | rows | samples |
+//! | --- | --- | --- | --- |
+//! | `run --json` report | `workloads` and `verdict` | each workload | each run's wall time (`by_run.wall_ns`) |
+//! | `drive --json` result | `calls_count` and `url` | `W (call latency)`, `W (server run)` | each call |
+//! | `compare --export` | `name` and `benchmarks` | each benchmark | criterion's per-sample means |
+//!
+//! A line that is not one of these (truncated, another schema version, a jitter report) is
+//! named in a warning and left out; the rest of the file is read. Lines of one file are
+//! pooled: the same row's samples from every line make one cell.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::FixtureInfo;
+pub use super::compare::TimePoint;
+use super::drive::DRIVE_SCHEMA_VERSION;
+use super::{REFERENCE_MIN_SCHEMA, SCHEMA_VERSION};
+use crate::baseline::{Baseline, Benchmark, Throughput};
+use crate::stats::Quartiles;
+
+/// One column of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Its benchmarks, under the column's name.
+    pub baseline: Baseline,
+    /// The payloads its results were measured on, each once; empty when they do not say
+    /// (criterion's files, results from before the fixture was recorded).
+    pub fixtures: Vec<FixtureInfo>,
+    /// One point per row per timed value in the file (each `drive --every` batch).
+    pub over_time: Vec<TimePoint>,
+}
+
+/// A file read as a column, with a line for each part that was left out.
+#[derive(Debug)]
+pub struct Read {
+    /// `None` when nothing in the file could be compared.
+    pub column: Option<Column>,
+    pub warnings: Vec<String>,
+}
+
+/// Why a file could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ColumnError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The largest file read: a year of `drive --every 10m` lines is about 300 MB.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// Reads `path` as a column named `name`, else an exported baseline's own name, else the
+/// file's name without its extension.
+pub fn read(name: Option<&str>, path: &Path) -> Result<Read, ColumnError> {
+    let io = |source| ColumnError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(io(std::io::Error::other(format!(
+            "{size} bytes; compare reads files up to {MAX_FILE_BYTES}"
+        ))));
+    }
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    Ok(parse(name, &path.display().to_string(), &text))
+}
+
+/// The column from `text` (one JSON value, or one per line), `place` (its path) naming it in
+/// warnings and, without `name` or an exported baseline's own, the column.
+pub fn parse(name: Option<&str>, place: &str, text: &str) -> Read {
+    let mut warnings = Vec::new();
+    let values: Vec<(String, Result<serde_json::Value, String>)> =
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value) => vec![(place.to_string(), Ok(value))],
+            Err(_) if is_jsonl(text) => text
+                .lines()
+                .enumerate()
+                .filter(|(_, line)| !line.trim().is_empty())
+                .map(|(i, line)| {
+                    let at = format!("{place}:{}", i + 1);
+                    (at, serde_json::from_str(line).map_err(|e| e.to_string()))
+                })
+                .collect(),
+            Err(error) => vec![(place.to_string(), Err(error.to_string()))],
+        };
+    let mut parts = Vec::new();
+    for (at, value) in values {
+        match value.map_err(|e| format!("not JSON ({e})")).and_then(part) {
+            Ok(p) => parts.push(p),
+            Err(why) => warnings.push(format!("{at}: {why}; left out")),
+        }
+    }
+    let stem = Path::new(place).file_stem().map(|s| s.to_string_lossy());
+    let name = name
+        .map(String::from)
+        .or_else(|| parts.iter().find_map(|p| p.name.clone()))
+        .or_else(|| stem.map(|s| s.into_owned()))
+        .unwrap_or_else(|| place.to_string());
+    let column = pool(&name, parts, place, &mut warnings);
+    Read { column, warnings }
+}
+
+/// More than one line, the first a whole JSON value: JSON lines, not one value broken off.
+fn is_jsonl(text: &str) -> bool {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next();
+    lines.next().is_some()
+        && first.is_some_and(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+}
+
+/// What one JSON value holds.
+struct Part {
+    /// An exported baseline's own name.
+    name: Option<String>,
+    benchmarks: Vec<Benchmark>,
+    fixtures: Vec<FixtureInfo>,
+    started_unix_ms: Option<u64>,
+    /// Rows that could not be read from it, and why.
+    skipped: Vec<String>,
+}
+
+fn part(value: serde_json::Value) -> Result<Part, String> {
+    let has = |key: &str| value.get(key).is_some();
+    let version = value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64);
+    if has("workloads") && has("verdict") {
+        let supported = u64::from(REFERENCE_MIN_SCHEMA)..=u64::from(SCHEMA_VERSION);
+        match version {
+            Some(v) if supported.contains(&v) => {}
+            _ => {
+                return Err(format!(
+                    "a run report of schema_version {}; this dynoprobe reads {REFERENCE_MIN_SCHEMA} \
+                     to {SCHEMA_VERSION}",
+                    shown(version)
+                ));
+            }
+        }
+        let report: RunReport = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        return Ok(report.part());
+    }
+    if has("calls_count") && has("url") {
+        if version != Some(u64::from(DRIVE_SCHEMA_VERSION)) {
+            return Err(format!(
+                "a drive result of schema_version {}; this dynoprobe reads {DRIVE_SCHEMA_VERSION}",
+                shown(version)
+            ));
+        }
+        let drive: DriveResult = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        return drive.part();
+    }
+    if has("benchmarks") && has("name") {
+        let baseline: Baseline =
+            serde_json::from_value(value).map_err(|e| format!("not an exported baseline ({e})"))?;
+        return Ok(Part {
+            name: Some(baseline.name),
+            benchmarks: baseline.benchmarks,
+            fixtures: Vec::new(),
+            started_unix_ms: None,
+            skipped: Vec::new(),
+        });
+    }
+    if has("rows") && has("alpha") {
+        return Err(
+            "a comparison (compare --json); compare reads what was measured: run or \
+                    drive --json results, or a baseline saved with compare --export NAME"
+                .into(),
+        );
+    }
+    if has("jitter") {
+        return Err("a jitter report, which times no workload".into());
+    }
+    Err("not a run report, a drive result or an exported baseline".into())
+}
+
+fn shown(version: Option<u64>) -> String {
+    version.map_or("(none)".into(), |v| v.to_string())
+}
+
+/// The part of a `run --json` report that compare reads.
+#[derive(Deserialize)]
+struct RunReport {
+    #[serde(default)]
+    fixture: Option<FixtureInfo>,
+    workloads: Vec<RunWorkload>,
+}
+
+#[derive(Deserialize)]
+struct RunWorkload {
+    name: String,
+    bytes_per_run: u64,
+    off_cpu_ratio: f64,
+    /// Absent before each run was kept.
+    #[serde(default)]
+    by_run: Option<RunsKept>,
+}
+
+#[derive(Deserialize)]
+struct RunsKept {
+    wall_ns: Vec<u64>,
+}
+
+impl RunReport {
+    fn part(self) -> Part {
+        let mut skipped = Vec::new();
+        let benchmarks = self
+            .workloads
+            .into_iter()
+            .filter_map(|w| {
+                let runs: Vec<f64> = w
+                    .by_run
+                    .map(|kept| kept.wall_ns.iter().map(|&ns| ns as f64).collect())
+                    .unwrap_or_default();
+                let bench = Benchmark::from_samples(
+                    w.name.clone(),
+                    Some(Throughput::Bytes(w.bytes_per_run)),
+                    runs,
+                    Some(w.off_cpu_ratio),
+                );
+                if bench.is_none() {
+                    skipped.push(format!(
+                        "{}: no run-by-run times (a report from before dynoprobe kept them)",
+                        w.name
+                    ));
+                }
+                bench
+            })
+            .collect();
+        Part {
+            name: None,
+            benchmarks,
+            fixtures: self.fixture.into_iter().collect(),
+            started_unix_ms: None,
+            skipped,
+        }
+    }
+}
+
+/// The part of a `drive --json` result that compare reads.
+#[derive(Deserialize)]
+struct DriveResult {
+    workload: String,
+    #[serde(default)]
+    started_unix_ms: Option<u64>,
+    #[serde(default)]
+    fixtures: Vec<FixtureInfo>,
+    calls: Vec<DriveCall>,
+}
+
+#[derive(Deserialize)]
+struct DriveCall {
+    latency_ns: u64,
+    run_ns: u64,
+    off_cpu_ns: u64,
+}
+
+impl DriveResult {
+    fn part(self) -> Result<Part, String> {
+        let calls = &self.calls;
+        let all = |pick: fn(&DriveCall) -> u64| calls.iter().map(|c| pick(c) as f64).collect();
+        let total = |pick: fn(&DriveCall) -> u64| calls.iter().map(pick).sum::<u64>();
+        let off_cpu = total(|c| c.off_cpu_ns) as f64 / total(|c| c.run_ns).max(1) as f64;
+        let latency = Benchmark::from_samples(
+            format!("{} (call latency)", self.workload),
+            None,
+            all(|c| c.latency_ns),
+            None,
+        );
+        let run = Benchmark::from_samples(
+            format!("{} (server run)", self.workload),
+            None,
+            all(|c| c.run_ns),
+            Some(off_cpu),
+        );
+        let benchmarks: Vec<Benchmark> = latency.into_iter().chain(run).collect();
+        if benchmarks.is_empty() {
+            return Err("a drive result with no calls".into());
+        }
+        Ok(Part {
+            name: None,
+            benchmarks,
+            fixtures: self.fixtures,
+            started_unix_ms: self.started_unix_ms,
+            skipped: Vec::new(),
+        })
+    }
+}
+
+/// One column from the parts of a file: each row's samples pooled over the parts, the
+/// payloads each once, a time point per part that has a start time.
+fn pool(name: &str, parts: Vec<Part>, place: &str, warnings: &mut Vec<String>) -> Option<Column> {
+    let mut pooled: Vec<Benchmark> = Vec::new();
+    let mut fixtures: Vec<FixtureInfo> = Vec::new();
+    let mut over_time = Vec::new();
+    let timed = parts.len() > 1;
+    for part in parts {
+        warnings.extend(
+            part.skipped
+                .iter()
+                .map(|s| format!("{place}: {s}; left out")),
+        );
+        for fixture in part.fixtures {
+            if !fixtures.contains(&fixture) {
+                fixtures.push(fixture);
+            }
+        }
+        for bench in part.benchmarks {
+            if let (true, Some(at), Some(q)) = (
+                timed,
+                part.started_unix_ms,
+                Quartiles::of(&bench.sample_means_ns),
+            ) {
+                over_time.push(TimePoint {
+                    benchmark: bench.id.clone(),
+                    started_unix_ms: at,
+                    samples_count: bench.sample_means_ns.len() as u64,
+                    median_ns: q.median_ns,
+                    p99_ns: bench.p99_run_ns.map_or(q.max_ns, |ns| ns as f64),
+                });
+            }
+            match pooled.iter_mut().find(|b| b.id == bench.id) {
+                Some(into) => *into = merged(into, bench),
+                None => pooled.push(bench),
+            }
+        }
+    }
+    if pooled.is_empty() {
+        warnings.push(format!("{place}: nothing to compare in it; left out"));
+        return None;
+    }
+    Some(Column {
+        baseline: Baseline {
+            name: name.to_string(),
+            benchmarks: pooled,
+        },
+        fixtures,
+        over_time,
+    })
+}
+
+/// Two parts' samples of one row as one benchmark; the off-CPU share weighted by samples.
+fn merged(a: &Benchmark, b: Benchmark) -> Benchmark {
+    let (na, nb) = (
+        a.sample_means_ns.len() as f64,
+        b.sample_means_ns.len() as f64,
+    );
+    let off_cpu = a
+        .off_cpu_ratio
+        .zip(b.off_cpu_ratio)
+        .map(|(x, y)| (x * na + y * nb) / (na + nb).max(1.0));
+    let mut samples = a.sample_means_ns.clone();
+    samples.extend(&b.sample_means_ns);
+    Benchmark::from_samples(
+        a.id.clone(),
+        a.throughput.or(b.throughput),
+        samples,
+        off_cpu,
+    )
+    .unwrap_or_else(|| a.clone())
+}
+
+/// Refuses columns measured on different payloads: a row would compare different work.
+/// Each fixture is matched by size and, where both carry one, digest.
+pub fn check_payloads(columns: &[Column]) -> Result<(), String> {
+    let mut seen: Option<(&str, &FixtureInfo)> = None;
+    for column in columns {
+        for fixture in &column.fixtures {
+            let Some((first_name, first)) = seen else {
+                seen = Some((&column.baseline.name, fixture));
+                continue;
+            };
+            let same = first.json_bytes == fixture.json_bytes
+                && first
+                    .digest
+                    .as_ref()
+                    .zip(fixture.digest.as_ref())
+                    .is_none_or(|(a, b)| a == b);
+            if !same {
+                return Err(format!(
+                    "{first_name} and {} were measured on different payloads ({}: {} bytes, {}; \
+                     {}: {} bytes, {}); run both on the same --fixture",
+                    column.baseline.name,
+                    first.source,
+                    first.json_bytes,
+                    first.digest.as_deref().unwrap_or("no digest"),
+                    fixture.source,
+                    fixture.json_bytes,
+                    fixture.digest.as_deref().unwrap_or("no digest"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = r#"{"source": "shipped", "json_bytes": 4589198,
+        "digest": "fnv1a64:77ebd1bc8d050e42"}"#;
+
+    fn run_report(version: u32, runs: &[u64]) -> String {
+        format!(
+            r#"{{"schema_version": {version}, "fixture": {FIXTURE}, "verdict": {{}},
+               "workloads": [{{"name": "chase-l2", "bytes_per_run": 8, "off_cpu_ratio": 0.1,
+                               "by_run": {{"every": 1, "wall_ns": {runs:?}}}}}]}}"#
+        )
+    }
+
+    fn drive_line(started_unix_ms: u64, run_ns: u64) -> String {
+        let call = format!(
+            r#"{{"latency_ns": {}, "run_ns": {run_ns}, "off_cpu_ns": 0}}"#,
+            run_ns * 2
+        );
+        format!(
+            r#"{{"schema_version": 1, "url": "u", "workload": "w", "calls_count": 2,
+               "started_unix_ms": {started_unix_ms}, "fixtures": [{FIXTURE}],
+               "calls": [{call}, {call}]}}"#
+        )
+        .replace('\n', " ")
+    }
+
+    #[test]
+    fn a_run_report_is_a_row_per_workload_sampled_by_run() {
+        let read = parse(Some("std"), "a.json", &run_report(3, &[3, 1, 2]));
+        assert!(read.warnings.is_empty(), "{:?}", read.warnings);
+        let column = read.column.unwrap();
+        let bench = &column.baseline.benchmarks[0];
+        assert_eq!(column.baseline.name, "std");
+        assert_eq!((bench.id.as_str(), bench.median_ns), ("chase-l2", 2.0));
+        assert_eq!(bench.sample_means_ns, [3.0, 1.0, 2.0]);
+        assert_eq!(bench.throughput, Some(Throughput::Bytes(8)));
+        assert_eq!(column.fixtures[0].json_bytes, 4_589_198);
+        assert!(column.over_time.is_empty(), "one report is no time series");
+    }
+
+    #[test]
+    fn jsonl_pools_its_lines_and_keeps_a_point_per_batch() {
+        let text = [drive_line(1_000, 10), drive_line(2_000, 30)].join("\n");
+        let column = parse(Some("perf"), "d.jsonl", &text).column.unwrap();
+        let ids: Vec<&str> = column
+            .baseline
+            .benchmarks
+            .iter()
+            .map(|b| b.id.as_str())
+            .collect();
+        assert_eq!(ids, ["w (call latency)", "w (server run)"]);
+        let run = &column.baseline.benchmarks[1];
+        assert_eq!(run.sample_means_ns, [10.0, 10.0, 30.0, 30.0]);
+        assert_eq!(run.median_ns, 10.0, "nearest rank: the 2nd of 4");
+        assert_eq!(column.fixtures.len(), 1, "the same payload, once");
+        let points: Vec<(u64, f64)> = column
+            .over_time
+            .iter()
+            .filter(|p| p.benchmark == "w (server run)")
+            .map(|p| (p.started_unix_ms, p.median_ns))
+            .collect();
+        assert_eq!(points, [(1_000, 10.0), (2_000, 30.0)]);
+    }
+
+    #[test]
+    fn bad_lines_and_other_versions_are_named_and_the_rest_is_read() {
+        let good = drive_line(1_000, 10);
+        let text = [
+            good.clone(),
+            good[..good.len() / 2].to_string(),
+            run_report(99, &[1]).replace('\n', " "),
+            drive_line(2_000, 20).replace(r#""schema_version": 1"#, r#""schema_version": 7"#),
+            r#"{"schema_version": 3, "jitter": []}"#.to_string(),
+            r#"{"schema_version": 1, "alpha": 0.05, "rows": []}"#.to_string(),
+            good,
+        ]
+        .join("\n");
+        let read = parse(None, "f.jsonl", &text);
+        let warnings = read.warnings.join("\n");
+        assert_eq!(read.warnings.len(), 5, "{warnings}");
+        for said in [
+            "f.jsonl:2: not JSON (EOF while parsing",
+            "f.jsonl:3: a run report of schema_version 99; this dynoprobe reads 2 to 3",
+            "f.jsonl:4: a drive result of schema_version 7; this dynoprobe reads 1",
+            "f.jsonl:5: a jitter report",
+            "f.jsonl:6: a comparison (compare --json)",
+        ] {
+            assert!(warnings.contains(said), "{said}\n{warnings}");
+        }
+        let column = read.column.unwrap();
+        assert_eq!(
+            column.baseline.benchmarks[0].sample_means_ns.len(),
+            4,
+            "lines 1 and 7"
+        );
+
+        let cut = parse(None, "c.json", "{\n  \"schema_version\": 3,\n  \"workl");
+        assert_eq!(
+            cut.warnings.len(),
+            2,
+            "one value broken off: {:?}",
+            cut.warnings
+        );
+        assert!(
+            cut.warnings[0].starts_with("c.json: not JSON (EOF"),
+            "{:?}",
+            cut.warnings
+        );
+        let empty = parse(None, "e.json", "{}");
+        assert!(empty.column.is_none());
+        assert_eq!(empty.warnings.len(), 2, "{:?}", empty.warnings);
+        let old = parse(
+            None,
+            "o.json",
+            &run_report(3, &[]).replace(r#""by_run""#, r#""other""#),
+        );
+        assert!(old.column.is_none());
+        assert!(
+            old.warnings[0].contains("chase-l2: no run-by-run times"),
+            "{:?}",
+            old.warnings
+        );
+    }
+
+    #[test]
+    fn columns_of_different_payloads_are_refused() {
+        let a = parse(None, "a.json", &run_report(3, &[1])).column.unwrap();
+        let mut b = a.clone();
+        b.baseline.name = "b".into();
+        assert_eq!(check_payloads(&[a.clone(), b.clone()]), Ok(()));
+        b.fixtures[0].digest = Some("fnv1a64:0000000000000000".into());
+        let refused = check_payloads(&[a.clone(), b.clone()]).unwrap_err();
+        assert!(
+            refused.starts_with("a and b were measured on different payloads"),
+            "{refused}"
+        );
+        b.fixtures[0].digest = None;
+        assert_eq!(
+            check_payloads(&[a.clone(), b.clone()]),
+            Ok(()),
+            "size alone agrees"
+        );
+        b.fixtures[0].json_bytes = 1;
+        assert!(check_payloads(&[a, b]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_read_or_refused_without_panicking(text in "(.{0,80}\n?){0,4}") {
+            let _ = parse(None, "f", &text);
+        }
+    }
+}
