@@ -473,3 +473,36 @@ fn html_and_svg_hold_every_chart_and_bad_paths_fail_before_the_spin() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_full_stdout_is_an_error_line_not_a_panic() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    for args in [
+        &["run", "--list"][..],
+        &[
+            "compare",
+            "--target-dir",
+            "tests/data/criterion-target",
+            "quiet",
+            "shared-cpu",
+        ],
+        &["signals", "--count", "1", "--interval", "10ms"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .unwrap();
+        let said = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {said}");
+        assert!(
+            said.contains("writing to stdout: No space left on device"),
+            "{args:?}: {said}"
+        );
+        assert!(!said.contains("panicked"), "{args:?}: {said}");
+    }
+}

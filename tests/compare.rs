@@ -408,7 +408,11 @@ fn bad_lines_and_versions_are_named_and_the_rest_compared() {
         .iter()
         .map(|p| p["samples_count"].as_u64().unwrap())
         .collect();
-    assert_eq!(counts, [20, 20], "lines 1 and 3, the older serve's included");
+    assert_eq!(
+        counts,
+        [20, 20],
+        "lines 1 and 3, the older serve's included"
+    );
     assert!(
         warnings.contains(".jsonl:2") && !warnings.contains(".jsonl:3"),
         "an instance-less answer is no error: {warnings}"

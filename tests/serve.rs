@@ -521,3 +521,21 @@ fn drive_every_appends_one_line_per_batch_and_goes_on_past_a_failure() {
     );
     std::fs::remove_file(&jsonl).unwrap();
 }
+
+#[cfg(feature = "drive")]
+#[test]
+fn drive_into_a_closed_pipe_says_so_and_does_not_panic() {
+    let server = Server::start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+        .args(["drive", &server.base, "-n", "2", "-w", "chase-l2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // `| true`: the reader is gone before drive prints
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("writing to stdout: Broken pipe"), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
+}

@@ -79,14 +79,14 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         .collect();
     if args.baselines {
         for b in &baselines {
-            println!("{}\t{} benchmarks", b.name, b.benchmarks.len());
+            outln!("{}\t{} benchmarks", b.name, b.benchmarks.len())?;
         }
         return Ok(());
     }
     if args.list {
         for b in &baselines {
             for bench in &b.benchmarks {
-                println!("{}\t{}", b.name, bench.id);
+                outln!("{}\t{}", b.name, bench.id)?;
             }
         }
         return Ok(());
@@ -96,7 +96,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
             .iter()
             .find(|b| &b.name == name)
             .with_context(|| format!("no baseline named '{name}'; found: {}", names(&baselines)))?;
-        println!("{}", serde_json::to_string_pretty(baseline)?);
+        outln!("{}", serde_json::to_string_pretty(baseline)?)?;
         return Ok(());
     }
     let filter = args
@@ -126,9 +126,9 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     }
     let table = render::compare::comparison(&result, args.markdown);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        outln!("{}", serde_json::to_string_pretty(&result)?)?;
     } else {
-        print!("{table}");
+        out!("{table}")?;
     }
     args.pictures.write(
         "dynoprobe compare",

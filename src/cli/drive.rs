@@ -81,9 +81,9 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let text = render::drive::drive(&report);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{text}");
+        out!("{text}")?;
     }
     args.pictures.write(
         "dynoprobe drive",

@@ -35,7 +35,7 @@ pub fn fixtures(args: FixturesArgs) -> anyhow::Result<()> {
     for (name, bytes) in &files {
         let path = args.out.join(name);
         std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("wrote {} ({} bytes)", path.display(), bytes.len());
+        outln!("wrote {} ({} bytes)", path.display(), bytes.len())?;
     }
     Ok(())
 }
@@ -47,7 +47,7 @@ fn check(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
         let on_disk =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         if &on_disk == bytes {
-            println!("same: {}", path.display());
+            outln!("same: {}", path.display())?;
         } else {
             differ.push(path.display().to_string());
         }

@@ -46,9 +46,9 @@ pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
     })?;
     let text = render::jitter::report(&report);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{text}");
+        out!("{text}")?;
     }
     args.pictures.write(
         "dynoprobe jitter",

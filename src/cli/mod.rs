@@ -1,5 +1,19 @@
 //! Command-line arguments and dispatch to one module per subcommand.
 
+/// `print!` that returns an error, rather than panicking, when stdout is full or closed.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` that returns an error, rather than panicking, when stdout is full or closed.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod compare;
 #[cfg(feature = "drive")]
 mod drive;
@@ -68,6 +82,18 @@ pub fn dispatch(args: Args) -> anyhow::Result<()> {
         #[cfg(feature = "drive")]
         Command::Drive(args) => drive::drive(args),
     }
+}
+
+/// Writes to stdout and flushes, so that `> /dev/full` or a reader that went away is an
+/// error naming stdout, and exit status 1, not a panic.
+pub fn write_stdout(text: std::fmt::Arguments) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_fmt(text)
+        .and_then(|()| stdout.flush())
+        .context("writing to stdout")
 }
 
 /// `dynoprobe signals | head -3` should end quietly when `head` exits, as Unix tools do,

@@ -49,11 +49,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.list {
         for spec in workload::catalog() {
             let work = if spec.fixed { "fixed" } else { "-" };
-            println!("{:<18} {work:<6} {}", spec.name, spec.summary);
+            outln!("{:<18} {work:<6} {}", spec.name, spec.summary)?;
         }
-        println!(
+        outln!(
             "\nfixed: the same work every run, timed in blocks; its ns/op is the evidence for `slowed`."
-        );
+        )?;
         return Ok(());
     }
     let specs = select(&args.workloads)?;
@@ -112,9 +112,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let report = report?;
     let text = render::run::report(&report);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{text}");
+        out!("{text}")?;
     }
     args.pictures.write(
         "dynoprobe run",

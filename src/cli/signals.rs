@@ -23,7 +23,7 @@ pub fn signals(args: SignalsArgs) -> anyhow::Result<()> {
     let mut earlier = sampler.take();
     let mut later = sampler.take();
     if !args.json {
-        println!("{}", signals_header());
+        outln!("{}", signals_header())?;
     }
     let mut interval_index = 0u64;
     loop {
@@ -31,9 +31,9 @@ pub fn signals(args: SignalsArgs) -> anyhow::Result<()> {
         sampler.take_into(&mut later);
         let contention = later.since(&earlier);
         if args.json {
-            println!("{}", serde_json::to_string(&contention)?);
+            outln!("{}", serde_json::to_string(&contention)?)?;
         } else {
-            println!("{}", signals_row(&contention));
+            outln!("{}", signals_row(&contention))?;
         }
         std::mem::swap(&mut earlier, &mut later);
         interval_index += 1;
