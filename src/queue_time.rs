@@ -5,7 +5,9 @@
 //! `t=${msec}`), milliseconds (Heroku), microseconds, nanoseconds (Render). As mature APM
 //! agents do, the unit is told by magnitude: the one that puts the time after 2000-01-01 and
 //! before 2100-01-01. A start in the future means the router's and the dyno's clocks
-//! disagree: that is `Skewed`, counted apart, never a negative queue time.
+//! disagree: that is `Skewed`, counted apart, never a negative queue time. A start more than
+//! [`MAX_QUEUE`] away either way is no queue and no skew but a broken or hostile header:
+//! `Invalid`, counted and not recorded, so one request cannot add years to a sum.
 
 use std::time::Duration;
 
@@ -16,6 +18,11 @@ pub mod layer;
 pub const FLOOR_UNIX_S: u64 = 946_684_800;
 /// 2100-01-01T00:00:00Z: no router start can be later.
 pub const CEILING_UNIX_S: u64 = 4_102_444_800;
+
+/// The longest queue (and skew) believed: a router gives up on a request long before (30 s
+/// on Heroku), so more is a broken clock or a forged header. One request with a start 20
+/// years back added 630 million seconds to the queue-time sum before this limit.
+pub const MAX_QUEUE: Duration = Duration::from_secs(3600);
 
 /// What a request's headers say about its time in the router's queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +67,15 @@ pub fn classify(
         Ok(ns) => ns,
         Err(reason) => return QueueTime::Invalid(reason),
     };
+    let limit_ns = MAX_QUEUE.as_nanos();
+    if start_ns > now_unix_ns + limit_ns {
+        return QueueTime::Invalid("more than an hour in the future");
+    }
     if start_ns > now_unix_ns {
         return QueueTime::Skewed(duration_ns(start_ns - now_unix_ns));
+    }
+    if now_unix_ns - start_ns > limit_ns {
+        return QueueTime::Invalid("more than an hour in the past");
     }
     QueueTime::Measured(duration_ns(now_unix_ns - start_ns).saturating_sub(body_read))
 }
@@ -218,6 +232,35 @@ mod tests {
         assert_eq!(
             classify(Some(b"t=\xff"), None, NOW_NS, Duration::ZERO),
             QueueTime::Invalid("not UTF-8")
+        );
+    }
+
+    #[test]
+    fn more_than_an_hour_either_way_is_invalid_not_a_queue() {
+        let twenty_years_s = 20 * 365 * 86_400;
+        let hour_ms = 3_600_000;
+        let now_ms = NOW_S * 1000;
+        for (value, says) in [
+            (NOW_S - twenty_years_s, "more than an hour in the past"),
+            (NOW_S + twenty_years_s, "more than an hour in the future"),
+        ] {
+            assert_eq!(
+                classify_one(&format!("t={value}")),
+                QueueTime::Invalid(says)
+            );
+        }
+        assert_eq!(
+            classify_one(&format!("t={}", now_ms - hour_ms - 1)),
+            QueueTime::Invalid("more than an hour in the past")
+        );
+        assert_eq!(
+            classify_one(&format!("t={}", now_ms - hour_ms)),
+            QueueTime::Measured(MAX_QUEUE),
+            "an hour exactly is the longest queue"
+        );
+        assert_eq!(
+            classify_one(&format!("t={}", now_ms + hour_ms)),
+            QueueTime::Skewed(MAX_QUEUE)
         );
     }
 }

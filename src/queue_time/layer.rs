@@ -254,6 +254,38 @@ mod tests {
     }
 
     #[test]
+    fn a_start_twenty_years_back_is_counted_invalid_and_adds_nothing_to_the_sum() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let twenty_years_ms = 20 * 365 * 86_400_000;
+        let response = metrics::with_local_recorder(&recorder, || {
+            let req = request(&[(
+                "x-request-start",
+                format!("t={}", unix_ms() - twenty_years_ms),
+            )]);
+            now(echo().oneshot(req)).unwrap()
+        });
+        assert_eq!(
+            response.body(),
+            "Some(Invalid(\"more than an hour in the past\")) heroku=false"
+        );
+        assert!(!response.headers().contains_key(QUEUE_TIME_HEADER));
+        let metrics = snapshotter.snapshot().into_vec();
+        let named = |name: &str| metrics.iter().find(|(key, ..)| key.key().name() == name);
+        assert!(
+            matches!(
+                named(REQUEST_QUEUE_INVALID_TOTAL),
+                Some((_, _, _, DebugValue::Counter(1)))
+            ),
+            "{metrics:?}"
+        );
+        assert!(
+            named(REQUEST_QUEUE_SECONDS).is_none(),
+            "nothing recorded: {metrics:?}"
+        );
+    }
+
+    #[test]
     fn absent_and_invalid_headers_add_no_queue_time_header() {
         let response = now(echo().oneshot(request(&[]))).unwrap();
         assert_eq!(response.body(), "Some(Absent) heroku=false");

@@ -59,6 +59,14 @@ pub fn drive(summary: &DriveReport) -> String {
             ""
         }
     );
+    if s.queue_time_invalid_count > 0 {
+        let _ = writeln!(
+            out,
+            "{} answers had an X-Queue-Time that is no queue (not milliseconds, or more than an \
+             hour): counted here, left out of the router queue.",
+            s.queue_time_invalid_count
+        );
+    }
     if summary.drive.busy_count > 0 {
         let _ = writeln!(
             out,
@@ -174,6 +182,7 @@ mod tests {
             sent_ns: 0,
             latency_ns: run_ns * 2,
             queue_ns: None,
+            queue_time_invalid: false,
             run_ns,
             on_cpu_ns: run_ns,
             off_cpu_ns: 0,

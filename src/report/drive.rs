@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::FixtureInfo;
+use crate::queue_time::MAX_QUEUE;
 use crate::stats::{Distribution, Quartiles, Recorder};
 use crate::workload;
 
@@ -20,8 +21,9 @@ use crate::workload;
 /// split) added; the fields are as before. Since added: `started_unix_ms`, `fixtures`.
 pub const DRIVE_SCHEMA_VERSION: u32 = 1;
 
-/// The longest `X-Queue-Time` taken as a queue: more is a broken clock, not a wait.
-pub const MAX_QUEUE_MS: f64 = 3_600_000.0;
+/// The longest `X-Queue-Time` taken as a queue: the library's [`MAX_QUEUE`]; more is a
+/// broken clock, not a wait.
+pub const MAX_QUEUE_MS: f64 = MAX_QUEUE.as_millis() as f64;
 
 /// The most calls a report keeps one by one (`calls`); beyond, every k-th is kept, so a long
 /// drive's JSON stays under about a megabyte. The distributions hold every call.
@@ -34,8 +36,11 @@ pub struct Call {
     pub sent_ns: u64,
     /// Request sent to body read, measured by the client.
     pub latency_ns: u64,
-    /// The server's `X-Queue-Time`, when it sent one.
+    /// The server's `X-Queue-Time`, when it sent one that is a queue.
     pub queue_ns: Option<u64>,
+    /// It sent one that is not (not a number of ms, or more than [`MAX_QUEUE_MS`]): counted,
+    /// not recorded.
+    pub queue_time_invalid: bool,
     /// The run's wall time on the server.
     pub run_ns: u64,
     pub on_cpu_ns: u64,
@@ -53,8 +58,6 @@ pub struct Call {
 pub enum AnswerError {
     #[error("not a dynoprobe serve /run answer: {0}")]
     Body(serde_json::Error),
-    #[error("X-Queue-Time {0:?} is not milliseconds from 0 to one hour")]
-    QueueTime(String),
 }
 
 /// The part of a `/run` answer that drive reads; an older or newer server's extra fields
@@ -108,15 +111,14 @@ impl Call {
         queue_time: Option<&str>,
     ) -> Result<Served, AnswerError> {
         let answer: Answer = serde_json::from_str(body).map_err(AnswerError::Body)?;
-        let queue_ns = queue_time
-            .map(|text| queue_time_ns(text).ok_or_else(|| AnswerError::QueueTime(text.into())))
-            .transpose()?;
+        let queue_ns = queue_time.and_then(queue_time_ns);
         let runs = answer.workload;
         let seen = answer.contention;
         let call = Call {
             sent_ns,
             latency_ns,
             queue_ns,
+            queue_time_invalid: queue_time.is_some() && queue_ns.is_none(),
             run_ns: runs.wall_ns.max,
             on_cpu_ns: runs.on_cpu_ns.max,
             off_cpu_ns: runs.off_cpu_ns.max,
@@ -306,8 +308,10 @@ impl DriveReport {
 /// The calls' distributions, ns.
 #[derive(Debug, Serialize)]
 pub struct Split {
-    /// Calls whose answer carried `X-Queue-Time`.
+    /// Calls whose answer carried an `X-Queue-Time` that is a queue.
     pub queue_time_count: u64,
+    /// Calls whose answer carried one that is not (see [`Call::queue_time_invalid`]).
+    pub queue_time_invalid_count: u64,
     pub latency_ns: Distribution,
     pub queue_ns: Option<Distribution>,
     pub run_ns: Distribution,
@@ -337,6 +341,7 @@ pub fn split(calls: &[Call]) -> Option<Split> {
     }
     Some(Split {
         queue_time_count: queue.count(),
+        queue_time_invalid_count: calls.iter().filter(|c| c.queue_time_invalid).count() as u64,
         latency_ns: latency.summary()?,
         queue_ns: queue.summary(),
         run_ns: run.summary()?,
@@ -393,11 +398,15 @@ pub(crate) mod tests {
             (900, 600, 300)
         );
         assert_eq!(call.rest_ns(), 2_000 - 500 - 900);
-        let error = Call::from_answer(0, 1, ANSWER, Some("soon")).unwrap_err();
-        assert!(
-            error.to_string().contains("X-Queue-Time \"soon\""),
-            "{error}"
-        );
+        assert!(!call.queue_time_invalid);
+        for bad in ["soon", "630720000146.718"] {
+            let call = Call::from_answer(0, 1, ANSWER, Some(bad)).unwrap().call;
+            assert_eq!(
+                (call.queue_ns, call.queue_time_invalid),
+                (None, true),
+                "{bad}"
+            );
+        }
         assert!(matches!(
             Call::from_answer(0, 1, "<html>", None),
             Err(AnswerError::Body(_))
