@@ -173,6 +173,17 @@ pub fn measure(
     plan: &Plan,
     observe: &mut dyn FnMut(Progress),
 ) -> Result<Measured, WorkloadError> {
+    measure_until(workload, plan, observe, &mut || false)
+}
+
+/// [`measure`], ending early after any run at which `stop` says so (a time budget, a client
+/// gone, a shutdown): the result then holds the runs done, at least one.
+pub fn measure_until(
+    workload: &mut dyn Workload,
+    plan: &Plan,
+    observe: &mut dyn FnMut(Progress),
+    stop: &mut dyn FnMut() -> bool,
+) -> Result<Measured, WorkloadError> {
     observe(Progress::WarmingUp);
     let total = match plan.runs {
         Runs::Exactly(n) => {
@@ -184,6 +195,7 @@ pub fn measure(
     let mut tally = Tally::new();
     let mut by_run = ByRun::with_room_for(total);
     let mut checksum = 0;
+    let mut runs_done = 0;
     for done in 0..total {
         let span = Span::start();
         checksum = black_box(workload.run()?);
@@ -194,17 +206,21 @@ pub fn measure(
             tally.ps_per_op.record((ns * PS_PER_NS).round() as u64);
         }
         by_run.keep(done, run.wall_ns, ns_per_op);
+        runs_done = done + 1;
         observe(Progress::Measuring {
-            done: done + 1,
+            done: runs_done,
             total,
         });
+        if stop() {
+            break;
+        }
     }
     // `total` is at least 1 (flags are checked, and auto gives min_runs ≥ 1).
     let none = || WorkloadError::new(workload.name(), "no measured runs (asked for 0 runs)");
     Ok(Measured {
         name: workload.name(),
         bytes_per_run: workload.bytes_per_run(),
-        runs_count: total,
+        runs_count: runs_done,
         wall_ns: tally.wall.summary().ok_or_else(none)?,
         on_cpu_ns: tally.on_cpu.summary().ok_or_else(none)?,
         off_cpu_ns: tally.off_cpu.summary().ok_or_else(none)?,
@@ -349,6 +365,25 @@ pub(crate) mod tests {
         assert_eq!(by_run.wall_ns.capacity(), room, "no allocation in the loop");
         let all = ByRun::with_room_for(MAX_RUNS_KEPT);
         assert_eq!(all.every, 1);
+    }
+
+    #[test]
+    fn a_stop_ends_the_runs_after_the_one_in_progress() {
+        let plan = Plan {
+            runs: Runs::Exactly(100),
+            warmup: Duration::ZERO,
+            ..Plan::default()
+        };
+        let mut asked = 0;
+        let mut stop = || {
+            asked += 1;
+            asked == 3
+        };
+        let measured = measure_until(&mut Counter(0), &plan, &mut |_| {}, &mut stop).unwrap();
+        assert_eq!(measured.runs_count, 3);
+        assert_eq!(measured.wall_ns.count, 3);
+        assert_eq!(measured.by_run.wall_ns.len(), 3);
+        assert_eq!(measured.checksum, 3);
     }
 
     #[test]

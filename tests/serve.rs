@@ -17,6 +17,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// A server started with `args` added to the test's own.
+    fn start_with(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
             .args([
                 "serve",
@@ -27,7 +32,9 @@ impl Server {
                 "--instance",
                 "web.7",
             ])
+            .args(args)
             .env_remove("PORT")
+            .env_remove("DYNOPROBE_TOKEN")
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn dynoprobe serve");
@@ -44,22 +51,16 @@ impl Server {
     }
 
     fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, String) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut request = agent.get(format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let mut response = request.call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        let head = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        let body = response.body_mut().read_to_string().unwrap();
-        (response.status().as_u16(), head, body)
+        self.call("GET", path, headers)
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, String) {
+        call(&self.base, method, path, headers)
     }
 
     /// Resident memory now and at its peak (`VmRSS`, `VmHWM`), KiB.
@@ -74,6 +75,39 @@ impl Server {
         };
         (field("VmRSS:"), field("VmHWM:"))
     }
+}
+
+/// One request to the server at `base`: its status, headers and body.
+fn call(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{base}{path}");
+    let mut request = match method {
+        "GET" => agent.get(&url),
+        "HEAD" => agent.head(&url),
+        "DELETE" => agent.delete(&url),
+        other => panic!("no {other} in this test"),
+    };
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = request
+        .call()
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let head = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = response.body_mut().read_to_string().unwrap();
+    (response.status().as_u16(), head, body)
 }
 
 impl Drop for Server {
@@ -243,20 +277,36 @@ fn a_second_batch_waits_its_turn_with_429() {
 }
 
 #[test]
-fn sigterm_stops_the_server_cleanly_and_a_bad_port_is_refused() {
+fn sigterm_ends_a_running_batch_and_the_server_within_a_second() {
     let mut server = Server::start();
     assert_eq!(server.get("/healthz", &[]).0, 200);
+    let base = server.base.clone();
+    let long =
+        std::thread::spawn(move || call(&base, "GET", "/run?runs=10000&workload=chase-l2", &[]));
+    std::thread::sleep(Duration::from_millis(500)); // the batch is running
+    let signalled = Instant::now();
     // SAFETY: a plain kill(2) on our own child's pid.
     unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = server.child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "serve ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "serve ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     };
+    let took = signalled.elapsed();
     assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(1), "SIGTERM to exit: {took:?}");
+    eprintln!("SIGTERM to exit during a 10,000-run batch: {took:?}");
+    let (status, _, body) = long.join().unwrap();
+    assert_eq!(status, 200, "the batch answers with what it did: {body}");
+    let batch = json(&body);
+    assert_eq!(batch["cut_short"], "shutting_down");
+    assert_eq!(batch["runs_requested"], 10_000);
+    assert!(batch["workload"]["runs_count"].as_u64().unwrap() < 10_000);
 
     let out = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
         .arg("serve")
@@ -538,4 +588,125 @@ fn drive_into_a_closed_pipe_says_so_and_does_not_panic() {
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("writing to stdout: Broken pipe"), "{said}");
     assert!(!said.contains("panicked"), "{said}");
+}
+
+#[test]
+fn with_a_token_run_and_probe_need_it_and_health_and_metrics_do_not() {
+    let server = Server::start_with(&["--token", "s3cret"]);
+    for path in ["/run?runs=1&workload=chase-l2", "/probe"] {
+        let (status, head, body) = server.get(path, &[]);
+        assert_eq!(status, 401, "{path}: {body}");
+        assert_eq!(header(&head, "www-authenticate"), Some("Bearer"));
+        assert!(json(&body)["error"].as_str().unwrap().contains("Bearer"));
+        let (status, ..) = server.get(path, &[("Authorization", "Bearer wrong")]);
+        assert_eq!(status, 401, "{path}");
+        let (status, _, body) = server.get(path, &[("Authorization", "Bearer s3cret")]);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    assert_eq!(server.get("/healthz", &[]).0, 200);
+    assert_eq!(server.get("/metrics", &[]).0, 200);
+}
+
+#[test]
+fn head_runs_nothing_and_every_4xx_is_json() {
+    let server = Server::start();
+    let started = Instant::now();
+    let (status, head, _) = server.call("HEAD", "/run?runs=10000", &[]);
+    assert_eq!((status, header(&head, "allow")), (405, Some("GET")));
+    assert!(started.elapsed() < Duration::from_secs(1), "no batch ran");
+    let long_query = format!("/run?workload={}", "x".repeat(3000));
+    let big_header = "y".repeat(20_000);
+    for (method, path, headers, expected, says) in [
+        (
+            "GET",
+            "/run?runs=1&runs=2",
+            vec![],
+            400,
+            "given more than once",
+        ),
+        ("GET", "/run?runs=%ZZ", vec![], 400, "runs"),
+        ("DELETE", "/run", vec![], 405, "DELETE /run is not served"),
+        ("GET", "/nope", vec![], 404, "no route /nope"),
+        ("GET", long_query.as_str(), vec![], 414, "at most 2048"),
+        (
+            "GET",
+            "/healthz",
+            vec![("X-Big", big_header.as_str())],
+            431,
+            "at most 16384",
+        ),
+    ] {
+        let (status, head, body) = server.call(method, path, &headers);
+        assert_eq!(
+            status,
+            expected,
+            "{method} {}: {body}",
+            &path[..path.len().min(40)]
+        );
+        assert_eq!(header(&head, "content-type"), Some("application/json"));
+        let message = json(&body)["error"].as_str().unwrap().to_string();
+        assert!(message.contains(says), "{message}");
+    }
+}
+
+#[test]
+fn a_batch_stops_at_its_budget_and_when_its_client_leaves() {
+    let server = Server::start_with(&["--batch-budget", "1s"]);
+    let started = Instant::now();
+    let (status, _, body) = server.get("/run?runs=10000&workload=chase-l2", &[]);
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    let batch = json(&body);
+    assert_eq!(batch["cut_short"], "budget");
+    let runs = batch["workload"]["runs_count"].as_u64().unwrap();
+    assert!((1..10_000).contains(&runs), "{runs}");
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(3),
+        "a 1 s budget answered after {took:?}"
+    );
+    eprintln!("a 10,000-run batch with a 1 s budget answered in {took:?} after {runs} runs");
+
+    // A client that gives up: its batch stops, and the next one runs at once, not after.
+    let mut gone = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    use std::io::Write as _;
+    gone.write_all(b"GET /run?runs=10000&workload=decrypt-parse HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(gone);
+    let left = Instant::now();
+    let next = loop {
+        let (status, _, body) = server.get("/run?runs=1&workload=chase-l2", &[]);
+        if status == 200 {
+            break left.elapsed();
+        }
+        assert_eq!(status, 429, "{body}");
+        assert!(left.elapsed() < Duration::from_secs(5), "the batch went on");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(next < Duration::from_secs(1), "next batch after {next:?}");
+    eprintln!("after its client left, the next batch ran {next:?} later");
+}
+
+#[test]
+fn a_silent_connection_is_closed_after_the_header_timeout() {
+    use std::io::Read as _;
+    let server = Server::start();
+    let mut silent =
+        std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let opened = Instant::now();
+    let mut buffer = [0u8; 64];
+    let read = silent.read(&mut buffer);
+    let took = opened.elapsed();
+    assert!(
+        matches!(read, Ok(0)) || read.is_err() && took < Duration::from_secs(19),
+        "{read:?} after {took:?}"
+    );
+    assert!(
+        (Duration::from_secs(9)..Duration::from_secs(12)).contains(&took),
+        "closed after {took:?}"
+    );
+    eprintln!("a silent connection was closed after {took:?}");
 }

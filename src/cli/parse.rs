@@ -54,6 +54,18 @@ pub fn parse_schedule(text: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// `serve --batch-budget`: 1 s to 1 hour.
+#[cfg(feature = "serve")]
+pub fn parse_budget(text: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(text)?;
+    if !(1.0..=3600.0).contains(&d.as_secs_f64()) {
+        return Err(format!(
+            "expected a batch budget from 1s to 1h, e.g. 25s; got '{text}'"
+        ));
+    }
+    Ok(d)
+}
+
 /// `--threshold` and friends: 1 ns to 1 s, in ns.
 pub fn parse_threshold(text: &str) -> Result<u64, String> {
     let ns = parse_duration(text)?.as_nanos();

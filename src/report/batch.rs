@@ -9,13 +9,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::FixtureInfo;
-use crate::runner::{Plan, Runs, WorkloadReport, measure};
+use crate::runner::{Plan, Runs, WorkloadReport, measure_until};
 use crate::signal::snapshot::{Contention, Sampler};
 use crate::workload::{self, Inputs, Spec, Workload, WorkloadError};
 
 /// Version of the batch's JSON layout; bumped when a field changes meaning or goes away.
 /// Version 1: `schema_version` and `instance` added; `workload` and `contention` are as
-/// before. Since added: `fixture`.
+/// before. Since added: `fixture`, `runs_requested`, `cut_short`.
 pub const BATCH_SCHEMA_VERSION: u32 = 1;
 /// `runs` when the request does not say.
 pub const DEFAULT_RUNS: u32 = 100;
@@ -34,8 +34,24 @@ pub struct Batch {
     /// The payload the JSON and decrypt workloads run on, so results of different payloads
     /// are not compared.
     pub fixture: FixtureInfo,
+    /// The runs asked for; `workload.runs_count` is the runs done, fewer when cut short.
+    pub runs_requested: u32,
+    /// Why the batch ended before its runs were done, if it did.
+    pub cut_short: Option<CutShort>,
     pub workload: WorkloadReport,
     pub contention: Contention,
+}
+
+/// Why a batch ended early: it answers with the runs it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CutShort {
+    /// It reached the server's time budget per batch (under a router's timeout).
+    Budget,
+    /// Its client went away; nobody reads the answer.
+    ClientGone,
+    /// The server is stopping (SIGTERM).
+    ShuttingDown,
 }
 
 /// A `/run` request, checked.
@@ -46,6 +62,18 @@ pub struct BatchRequest {
 }
 
 impl BatchRequest {
+    /// Checks `/run`'s parameters, in the order given: a parameter given twice is refused,
+    /// since which one counts would be a guess.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<BatchRequest, String> {
+        let mut params = HashMap::new();
+        for (key, value) in pairs {
+            if params.insert(key.clone(), value.clone()).is_some() {
+                return Err(format!("parameter {key:?} given more than once"));
+            }
+        }
+        BatchRequest::from_params(&params)
+    }
+
     /// Checks `/run`'s parameters: `workload` (a name from `dynoprobe run --list`) and
     /// `runs` (1 to [`MAX_BATCH_RUNS`]); anything else is refused, so a typo is not
     /// silently ignored. The error is a sentence for the client.
@@ -119,20 +147,30 @@ impl Workloads {
         }
     }
 
-    /// Runs one batch and measures the machine's contention around it. A panic becomes an
-    /// error, and the workload, which may be half-updated, is dropped to be prepared afresh,
-    /// so the thread lives on.
-    pub fn run(&mut self, request: &BatchRequest) -> Result<Batch, BatchError> {
+    /// Runs one batch and measures the machine's contention around it; after each run,
+    /// `stop` may end it early, and the batch says why. A panic becomes an error, and the
+    /// workload, which may be half-updated, is dropped to be prepared afresh, so the thread
+    /// lives on.
+    pub fn run(
+        &mut self,
+        request: &BatchRequest,
+        stop: &dyn Fn() -> Option<CutShort>,
+    ) -> Result<Batch, BatchError> {
         let name = request.spec.name;
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_once(request)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_once(request, stop)
+        }));
         outcome.unwrap_or_else(|_| {
             self.prepared.remove(name);
             Err(BatchError::Panicked(name))
         })
     }
 
-    fn run_once(&mut self, request: &BatchRequest) -> Result<Batch, BatchError> {
+    fn run_once(
+        &mut self,
+        request: &BatchRequest,
+        stop: &dyn Fn() -> Option<CutShort>,
+    ) -> Result<Batch, BatchError> {
         let workload = match self.prepared.entry(request.spec.name) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => entry.insert(request.spec.prepare(&self.inputs)?),
@@ -143,12 +181,19 @@ impl Workloads {
             ..Plan::default()
         };
         let before = self.sampler.take();
-        let measured = measure(workload.as_mut(), &plan, &mut |_| {})?;
+        let mut cut_short = None;
+        let mut stopping = || {
+            cut_short = stop();
+            cut_short.is_some()
+        };
+        let measured = measure_until(workload.as_mut(), &plan, &mut |_| {}, &mut stopping)?;
         let contention = self.sampler.take().since(&before);
         Ok(Batch {
             schema_version: BATCH_SCHEMA_VERSION,
             instance: self.instance.clone(),
             fixture: self.fixture.clone(),
+            runs_requested: request.runs,
+            cut_short,
             workload: WorkloadReport::from_measured(measured),
             contention,
         })
@@ -230,7 +275,7 @@ mod tests {
         let mut workloads = Workloads::new(Inputs::shipped(), Some("web.1".into()));
         let request =
             BatchRequest::from_params(&params(&[("workload", "chase-l2"), ("runs", "3")])).unwrap();
-        let batch = workloads.run(&request).unwrap();
+        let batch = workloads.run(&request, &|| None).unwrap();
         assert_eq!(batch.schema_version, BATCH_SCHEMA_VERSION);
         assert_eq!(batch.instance.as_deref(), Some("web.1"));
         assert_eq!(batch.fixture, FixtureInfo::of(&Inputs::shipped().fixture));
@@ -238,11 +283,35 @@ mod tests {
         assert_eq!(batch.workload.measured.wall_ns.count, 3);
         assert!(batch.contention.elapsed_ns > 0);
         assert_eq!(workloads.prepared.len(), 1);
-        let again = workloads.run(&request).unwrap();
+        let again = workloads.run(&request, &|| None).unwrap();
         assert_eq!(
             again.workload.measured.checksum, batch.workload.measured.checksum,
             "same work"
         );
         assert_eq!(workloads.prepared.len(), 1, "prepared once");
+        assert_eq!((batch.runs_requested, batch.cut_short), (3, None));
+        let cut = workloads.run(&request, &|| Some(CutShort::Budget)).unwrap();
+        assert_eq!(cut.cut_short, Some(CutShort::Budget));
+        assert_eq!(
+            (cut.runs_requested, cut.workload.measured.runs_count),
+            (3, 1),
+            "the run in progress ends, no more"
+        );
+    }
+
+    #[test]
+    fn a_parameter_given_twice_is_refused() {
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let twice = BatchRequest::from_pairs(&pairs(&[("runs", "1"), ("runs", "10000")]));
+        assert_eq!(
+            twice.unwrap_err(),
+            "parameter \"runs\" given more than once"
+        );
+        let once = BatchRequest::from_pairs(&pairs(&[("runs", "2"), ("workload", "chase-l2")]));
+        assert_eq!(once.unwrap().runs, 2);
     }
 }

@@ -3,31 +3,38 @@
 //! and exports both as Prometheus metrics (`/metrics`). Every request passes the queue-time
 //! layer, so the router's `X-Request-Start` becomes `X-Queue-Time` on the response.
 //!
-//! One batch runs at a time, on one thread that owns the prepared workloads: the same thread
-//! every time, so batches are alike and freed memory is reused rather than spread over
-//! allocator arenas. A request that finds the thread busy gets `429` with `Retry-After`,
-//! because two batches on one dyno would measure each other.
+//! One batch runs at a time, on one thread that owns the prepared workloads ([`bench`]): the
+//! same thread every time, so batches are alike and freed memory is reused rather than
+//! spread over allocator arenas. A request that finds the thread busy gets `429` with
+//! `Retry-After`, because two batches on one dyno would measure each other.
+//!
+//! Left running in public: with a token set, `/run` and `/probe` need it; a batch stops at
+//! its time budget, when its client leaves, or on SIGTERM, and answers with what it measured;
+//! connections are served by [`listen`] with timeouts and a limit; every 4xx body is JSON.
 
-use std::collections::HashMap;
+mod bench;
+mod listen;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dynoprobe::probe::Probe;
 use dynoprobe::probe::metrics::SLEEP_OVERSHOOT_SECONDS;
 use dynoprobe::queue_time::layer::{QueueTimeLayer, REQUEST_QUEUE_SECONDS};
-use dynoprobe::report::batch::{Batch, BatchRequest, Workloads, instance_name};
+use dynoprobe::report::batch::{BatchRequest, instance_name};
 use dynoprobe::workload::Inputs;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::sync::{Mutex, oneshot};
 
+use self::bench::Bench;
 use super::parse;
 
 #[derive(Debug, clap::Args)]
@@ -48,10 +55,24 @@ pub struct ServeArgs {
     /// the host name], so that drive can tell instances apart behind a router.
     #[arg(long, value_name = "NAME")]
     instance: Option<String>,
+    /// A secret that /run and /probe then require as `Authorization: Bearer TOKEN` (401
+    /// without it); /healthz and /metrics stay open [default: $DYNOPROBE_TOKEN]. Without one,
+    /// anyone who can reach the server can make it burn a CPU.
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+    /// The longest a batch may run; it then answers with the runs done and says it was cut
+    /// short. Under a PaaS router's timeout (30 s on Heroku), so the answer still arrives.
+    #[arg(long, value_name = "DURATION", default_value = "25s", value_parser = parse::parse_budget)]
+    batch_budget: Duration,
 }
 
 /// What a busy server tells the client to wait, seconds.
 const RETRY_AFTER_SECONDS: u32 = 1;
+/// The longest request target accepted (414 beyond): `/run`'s longest query is under 60
+/// bytes. Far longer ones still get hyper's bare answer.
+const MAX_URI_BYTES: usize = 2048;
+/// The most header bytes accepted (431 beyond): browsers and routers send a few kilobytes.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Histogram buckets for times, seconds: 0.5 ms to 10 s.
 const TIME_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -59,21 +80,30 @@ const TIME_BUCKETS: [f64; 14] = [
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address = address(args.bind, args.port, std::env::var("PORT").ok())?;
+    let token = args
+        .token
+        .clone()
+        .or_else(|| std::env::var("DYNOPROBE_TOKEN").ok())
+        .filter(|t| !t.trim().is_empty());
     let prometheus = install_prometheus()?;
     let probe = Probe::builder()
         .interval(args.interval)
         .sleep_jitter(!args.no_sleep_jitter)
         .start()
         .context("starting the probe's thread")?;
+    let instance = args
+        .instance
+        .clone()
+        .or_else(|| instance_name(|key| std::env::var(key).ok()));
     let app = App {
-        bench: Arc::new(Mutex::new(Bench::spawn(
+        bench: Arc::new(Bench::spawn(
             Inputs::shipped(),
-            args.instance
-                .clone()
-                .or_else(|| instance_name(|key| std::env::var(key).ok())),
-        )?)),
+            instance,
+            args.batch_budget,
+        )?),
         probe: Arc::new(probe),
         prometheus,
+        token: token.map(Arc::from),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -87,11 +117,21 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         eprintln!(
             "dynoprobe serve: listening on http://{local} (routes /run /probe /metrics /healthz)"
         );
+        if app.token.is_none() && !local.ip().is_loopback() {
+            eprintln!(
+                "dynoprobe serve: warning: {} is reachable from other machines and no token \
+                 is set: anyone can run batches. Set DYNOPROBE_TOKEN (or --token).",
+                local.ip()
+            );
+        }
         tokio::spawn(upkeep(app.prometheus.clone()));
-        axum::serve(listener, router(app))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .context("serving")
+        let stopping = app.bench.stopping.clone();
+        let shutdown = async move {
+            shutdown().await;
+            stopping.store(true, Ordering::Relaxed);
+        };
+        listen::serve(listener, router(app), shutdown).await;
+        Ok(())
     })
 }
 
@@ -138,74 +178,43 @@ pub fn address(
     ))
 }
 
-/// The routes, behind the queue-time layer.
+/// The routes, behind the queue-time layer and the request limits.
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/run", get(run))
+        .route("/run", get(run).head(no_batch))
         .route("/probe", get(probe))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
         .layer(QueueTimeLayer)
+        .layer(middleware::from_fn(limits))
 }
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct App {
-    /// Held while a batch runs.
-    bench: Arc<Mutex<Bench>>,
+    bench: Arc<Bench>,
     probe: Arc<Probe>,
     prometheus: PrometheusHandle,
+    /// Required on /run and /probe when set.
+    token: Option<Arc<str>>,
 }
 
-/// One batch to run, and where to send its result.
-type Job = (BatchRequest, oneshot::Sender<anyhow::Result<Batch>>);
-
-/// The handle of the thread that runs batches.
-struct Bench {
-    jobs: std::sync::mpsc::Sender<Job>,
-}
-
-impl Bench {
-    /// Starts the batch thread; it ends when the handle is dropped.
-    fn spawn(inputs: Inputs, instance: Option<String>) -> anyhow::Result<Bench> {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("dynoprobe-bench".into())
-            .spawn(move || {
-                let mut workloads = Workloads::new(inputs, instance);
-                for (request, reply) in queue {
-                    let _ = reply.send(workloads.run(&request).map_err(anyhow::Error::from));
-                }
-            })
-            .context("starting the batch thread")?;
-        Ok(Bench { jobs })
+async fn run(State(app): State<App>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    if let Some(refused) = unauthorized(&app, &headers) {
+        return refused;
     }
-
-    async fn run(&self, request: BatchRequest) -> anyhow::Result<Batch> {
-        let (reply, result) = oneshot::channel();
-        self.jobs
-            .send((request, reply))
-            .map_err(|_| anyhow::anyhow!("the batch thread has stopped"))?;
-        result
-            .await
-            .map_err(|_| anyhow::anyhow!("the batch thread stopped during the batch"))?
-    }
-}
-
-async fn run(
-    State(app): State<App>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Response {
-    let query = match query
-        .map_err(|e| e.body_text())
-        .and_then(|Query(q)| BatchRequest::from_params(&q))
-    {
-        Ok(query) => query,
+    let request =
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query.as_deref().unwrap_or(""))
+            .map_err(|e| format!("the query is not form-encoded: {e}"))
+            .and_then(|pairs| BatchRequest::from_pairs(&pairs));
+    let request = match request {
+        Ok(request) => request,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
-    let Ok(bench) = app.bench.try_lock() else {
+    let Some(started) = app.bench.try_start() else {
         let mut response = error(
             StatusCode::TOO_MANY_REQUESTS,
             "busy: another batch is running, and two would measure each other; retry later",
@@ -215,13 +224,91 @@ async fn run(
             .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
         return response;
     };
-    match bench.run(query).await {
+    match started.run(request).await {
         Ok(batch) => axum::Json(batch).into_response(),
         Err(failure) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{failure:#}")),
     }
 }
 
-async fn probe(State(app): State<App>) -> Response {
+/// `HEAD /run`: a HEAD must not run a batch, and cannot say what one would answer.
+async fn no_batch() -> Response {
+    let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+    response
+}
+
+/// `401` unless the request carries the token, when one is set.
+fn unauthorized(app: &App, headers: &HeaderMap) -> Option<Response> {
+    let token = app.token.as_deref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes())) {
+        return None;
+    }
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "this server needs its token: Authorization: Bearer TOKEN",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    Some(response)
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// Refuses, with a JSON body, a target or headers longer than anyone needs.
+async fn limits(request: Request, next: Next) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return error(
+            StatusCode::URI_TOO_LONG,
+            &format!("the request target is {target} bytes; at most {MAX_URI_BYTES}"),
+        );
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            &format!("the headers are {headers} bytes; at most {MAX_HEADER_BYTES}"),
+        );
+    }
+    next.run(request).await
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let mut response = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!(
+            "{method} {} is not served; every route takes GET",
+            uri.path()
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+    response
+}
+
+async fn probe(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Some(refused) = unauthorized(&app, &headers) {
+        return refused;
+    }
     axum::Json(app.probe.latest().as_ref().clone()).into_response()
 }
 
@@ -274,12 +361,20 @@ async fn shutdown() {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate => {}
     }
-    eprintln!("dynoprobe serve: stopping");
+    eprintln!("dynoprobe serve: stopping (a running batch ends after its current run)");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_match_only_when_equal() {
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        assert!(!same_secret(b"s3cret", b"s3creT"));
+        assert!(!same_secret(b"s3cret", b"s3cre"));
+        assert!(!same_secret(b"", b"x"));
+    }
 
     #[test]
     fn the_address_follows_flags_then_port_then_loopback() {
