@@ -605,6 +605,28 @@ fn with_a_token_run_and_probe_need_it_and_health_and_metrics_do_not() {
     }
     assert_eq!(server.get("/healthz", &[]).0, 200);
     assert_eq!(server.get("/metrics", &[]).0, 200);
+    #[cfg(feature = "drive")]
+    {
+        let drive = |token: Option<&str>| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_dynoprobe"));
+            command.args(["drive", &server.base, "-n", "1", "-w", "chase-l2"]);
+            command.env_remove("DYNOPROBE_TOKEN");
+            if let Some(token) = token {
+                command.env("DYNOPROBE_TOKEN", token);
+            }
+            command.output().unwrap()
+        };
+        let refused = drive(None);
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            said.contains("401 Unauthorized: this server needs its token"),
+            "{said}"
+        );
+        assert!(
+            drive(Some("s3cret")).status.success(),
+            "DYNOPROBE_TOKEN is sent"
+        );
+    }
 }
 
 #[test]

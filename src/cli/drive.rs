@@ -46,6 +46,10 @@ pub struct DriveArgs {
     /// With --every: the file each batch's JSON line is appended to.
     #[arg(long, value_name = "FILE.jsonl", requires = "every")]
     out: Option<PathBuf>,
+    /// The server's token, sent as `Authorization: Bearer TOKEN` [default:
+    /// $DYNOPROBE_TOKEN].
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
     #[command(flatten)]
     pictures: PictureArgs,
 }
@@ -63,21 +67,30 @@ const BUSY_PAUSE: Duration = Duration::from_millis(5);
 pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
     let url = run_url(&args.url, args.workload.as_deref())?;
     args.pictures.check()?;
-    let agent: Agent = Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .user_agent(concat!("dynoprobe-drive/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
+    let token = args
+        .token
+        .clone()
+        .or_else(|| std::env::var("DYNOPROBE_TOKEN").ok())
+        .filter(|t| !t.trim().is_empty());
+    let server = Server {
+        agent: Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .user_agent(concat!("dynoprobe-drive/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into(),
+        url,
+        authorization: token.map(|t| format!("Bearer {}", t.trim())),
+    };
     if let Some(every) = args.every {
-        return over_time(&args, &agent, &url, every);
+        return over_time(&args, &server, every);
     }
     let bar = super::progress_bar(
         args.json,
         "calling [{bar:30}] {pos}/{len} calls",
         u64::from(args.calls),
     );
-    let report = batch(&args, &agent, &url, &bar)?;
+    let report = batch(&args, &server, &bar)?;
     bar.finish_and_clear();
     let text = render::drive::drive(&report);
     if args.json {
@@ -97,7 +110,7 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
 /// `--every E --for F --out FILE`: a batch of `--calls` calls every E for F, one JSON line
 /// per batch appended to FILE as it finishes, so an interrupted drive keeps what it did. A
 /// batch that fails is reported and the schedule goes on.
-fn over_time(args: &DriveArgs, agent: &Agent, url: &str, every: Duration) -> anyhow::Result<()> {
+fn over_time(args: &DriveArgs, server: &Server, every: Duration) -> anyhow::Result<()> {
     let (Some(span), Some(path)) = (args.for_, args.out.as_deref()) else {
         bail!("--every needs --for DURATION and --out FILE.jsonl");
     };
@@ -117,7 +130,7 @@ fn over_time(args: &DriveArgs, agent: &Agent, url: &str, every: Duration) -> any
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let late = Instant::now().duration_since(due);
         let prefix = format!("[{}/{batches}]", n + 1);
-        match batch(args, agent, url, &indicatif::ProgressBar::hidden()) {
+        match batch(args, server, &indicatif::ProgressBar::hidden()) {
             Ok(report) => {
                 writeln!(out, "{}", serde_json::to_string(&report)?)
                     .and_then(|()| out.flush())
@@ -153,8 +166,7 @@ fn over_time(args: &DriveArgs, agent: &Agent, url: &str, every: Duration) -> any
 /// `--calls` calls, `--concurrency` at a time, as one report.
 fn batch(
     args: &DriveArgs,
-    agent: &Agent,
-    url: &str,
+    server: &Server,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<DriveReport> {
     let next = AtomicU32::new(0);
@@ -169,7 +181,7 @@ fn batch(
             .map(|_| {
                 scope.spawn(|| -> anyhow::Result<()> {
                     while next.fetch_add(1, Ordering::Relaxed) < args.calls {
-                        let answer = call_until_served(agent, url, &busy, start)?;
+                        let answer = server.call_until_served(&busy, start)?;
                         served
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -195,7 +207,7 @@ fn batch(
         }
     }
     let drive = Drive {
-        url: url.to_string(),
+        url: server.url.clone(),
         workload: served
             .first()
             .map(|s| s.workload.clone())
@@ -210,58 +222,66 @@ fn batch(
     DriveReport::new(drive, calls).context("no calls were made")
 }
 
-/// One call, asking again while the server answers `429 busy`.
-fn call_until_served(
-    agent: &Agent,
-    url: &str,
-    busy: &AtomicU32,
-    drive_start: Instant,
-) -> anyhow::Result<Served> {
-    let since = Instant::now();
-    loop {
-        if let Some(served) = call(agent, url, drive_start)? {
-            return Ok(served);
-        }
-        busy.fetch_add(1, Ordering::Relaxed);
-        if since.elapsed() > BUSY_PATIENCE {
-            bail!(
-                "{url}: the server stayed busy (429) for {} s; is another client running batches?",
-                BUSY_PATIENCE.as_secs()
-            );
-        }
-        std::thread::sleep(BUSY_PAUSE);
-    }
+/// The server driven: its `/run` URL, and the token it wants, if any.
+struct Server {
+    agent: Agent,
+    url: String,
+    /// `Bearer TOKEN`.
+    authorization: Option<String>,
 }
 
-/// One `GET`; `None` when the server was busy.
-fn call(agent: &Agent, url: &str, drive_start: Instant) -> anyhow::Result<Option<Served>> {
-    let start = Instant::now();
-    let sent_ns = start.duration_since(drive_start).as_nanos() as u64;
-    let mut response = agent
-        .get(url)
-        .call()
-        .with_context(|| format!("GET {url}"))?;
-    let status = response.status();
-    if status == ureq::http::StatusCode::TOO_MANY_REQUESTS {
-        return Ok(None);
+impl Server {
+    /// One call, asking again while the server answers `429 busy`.
+    fn call_until_served(&self, busy: &AtomicU32, drive_start: Instant) -> anyhow::Result<Served> {
+        let since = Instant::now();
+        loop {
+            if let Some(served) = self.call(drive_start)? {
+                return Ok(served);
+            }
+            busy.fetch_add(1, Ordering::Relaxed);
+            if since.elapsed() > BUSY_PATIENCE {
+                bail!(
+                    "{}: the server stayed busy (429) for {} s; is another client running batches?",
+                    self.url,
+                    BUSY_PATIENCE.as_secs()
+                );
+            }
+            std::thread::sleep(BUSY_PAUSE);
+        }
     }
-    let body = response
-        .body_mut()
-        .read_to_string()
-        .with_context(|| format!("GET {url}: reading the response"))?;
-    let latency_ns = start.elapsed().as_nanos() as u64;
-    if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(String::from))
-            .unwrap_or(body);
-        bail!("GET {url}: {status}: {message}");
+
+    /// One `GET`; `None` when the server was busy.
+    fn call(&self, drive_start: Instant) -> anyhow::Result<Option<Served>> {
+        let url = &self.url;
+        let start = Instant::now();
+        let sent_ns = start.duration_since(drive_start).as_nanos() as u64;
+        let mut request = self.agent.get(url);
+        if let Some(authorization) = &self.authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let mut response = request.call().with_context(|| format!("GET {url}"))?;
+        let status = response.status();
+        if status == ureq::http::StatusCode::TOO_MANY_REQUESTS {
+            return Ok(None);
+        }
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("GET {url}: reading the response"))?;
+        let latency_ns = start.elapsed().as_nanos() as u64;
+        if !status.is_success() {
+            let message = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(String::from))
+                .unwrap_or(body);
+            bail!("GET {url}: {status}: {message}");
+        }
+        let queue_time = response
+            .headers()
+            .get("x-queue-time")
+            .map(|value| value.to_str().unwrap_or("(not text)"));
+        let served = Call::from_answer(sent_ns, latency_ns, &body, queue_time)
+            .with_context(|| format!("GET {url}"))?;
+        Ok(Some(served))
     }
-    let queue_time = response
-        .headers()
-        .get("x-queue-time")
-        .map(|value| value.to_str().unwrap_or("(not text)"));
-    let served = Call::from_answer(sent_ns, latency_ns, &body, queue_time)
-        .with_context(|| format!("GET {url}"))?;
-    Ok(Some(served))
 }
