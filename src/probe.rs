@@ -29,6 +29,9 @@ pub mod metrics;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// With sleep jitter on, the probe sleeps in steps of this length.
 pub const SLEEP_TICK: Duration = Duration::from_millis(100);
+/// The first interval, when the interval is longer: [`Builder::start`] returns after the
+/// first reading, so the first scrape already has every series.
+pub const FIRST_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Counters since the probe started, in the units of their names. `None` where the source is
 /// unavailable.
@@ -69,6 +72,7 @@ pub struct Reading {
 pub struct Builder {
     interval: Duration,
     sleep_jitter: bool,
+    whole_second_counters: bool,
 }
 
 /// A running probe; dropping it stops and joins the sampling thread.
@@ -96,6 +100,7 @@ impl Probe {
         Builder {
             interval: DEFAULT_INTERVAL,
             sleep_jitter: false,
+            whole_second_counters: true,
         }
     }
 
@@ -125,7 +130,19 @@ impl Builder {
         self
     }
 
-    /// Starts the sampling thread.
+    /// Publish the `_seconds_total` counters through the `metrics` facade (on by default),
+    /// in whole seconds, since the facade's counters are integers. A Prometheus endpoint of
+    /// your own does better with this off, appending
+    /// [`metrics::render_seconds_totals`] of [`Probe::latest`]'s totals to the exporter's
+    /// text: float counters rendered at scrape time, as node_exporter does.
+    pub fn whole_second_counters(mut self, on: bool) -> Builder {
+        self.whole_second_counters = on;
+        self
+    }
+
+    /// Starts the sampling thread, and returns after its first reading (at most
+    /// [`FIRST_INTERVAL`] away), so that `latest()` and the metrics have every signal from
+    /// the start.
     pub fn start(self) -> std::io::Result<Probe> {
         let shared = Arc::new(Shared {
             latest: Mutex::new(Arc::new(Reading {
@@ -139,9 +156,16 @@ impl Builder {
             failure: Mutex::new(None),
         });
         let sampler_shared = Arc::clone(&shared);
+        let (first_read, first) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("dynoprobe-probe".into())
-            .spawn(move || catching(&sampler_shared, || sample(&sampler_shared, self)))?;
+            .spawn(move || {
+                catching(&sampler_shared, || {
+                    sample(&sampler_shared, self, first_read)
+                })
+            })?;
+        // A sampler that panics before its first reading drops the sender: no wait.
+        let _ = first.recv_timeout(FIRST_INTERVAL * 10);
         Ok(Probe {
             shared,
             thread: Some(thread),
@@ -172,15 +196,18 @@ fn catching(shared: &Shared, body: impl FnOnce()) {
     }
 }
 
-/// The sampling loop: wait an interval (or until stopped), snapshot, publish.
-fn sample(shared: &Shared, config: Builder) {
+/// The sampling loop: wait an interval (or until stopped), snapshot, publish. The first
+/// interval is at most [`FIRST_INTERVAL`], and `first_read` hears when it is published.
+fn sample(shared: &Shared, config: Builder, first_read: std::sync::mpsc::SyncSender<()>) {
     let mut sampler = Sampler::new();
     let first = sampler.take();
     let mut earlier = first.clone();
     let mut later = first.clone();
     let mut overshoot = config.sleep_jitter.then(Recorder::new);
     let mut samples_count = 0;
-    while wait(shared, config.interval, overshoot.as_mut()) {
+    let mut interval = config.interval.min(FIRST_INTERVAL);
+    while wait(shared, interval, overshoot.as_mut()) {
+        interval = config.interval;
         sampler.take_into(&mut later);
         samples_count += 1;
         let reading = Reading {
@@ -194,9 +221,10 @@ fn sample(shared: &Shared, config: Builder) {
             }),
         };
         #[cfg(feature = "metrics")]
-        metrics::publish(&reading);
+        metrics::publish(&reading, config.whole_second_counters);
         *lock(&shared.latest) = Arc::new(reading);
         std::mem::swap(&mut earlier, &mut later);
+        let _ = first_read.try_send(());
     }
 }
 
@@ -279,7 +307,12 @@ mod tests {
             .interval(Duration::from_millis(20))
             .start()
             .unwrap();
-        assert_eq!(probe.latest().samples_count, 0);
+        let first = probe.latest();
+        assert!(
+            first.samples_count >= 1,
+            "start returns after the first reading"
+        );
+        assert!(first.contention.is_some());
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while probe.latest().samples_count < 3 {
             assert!(std::time::Instant::now() < deadline, "no samples in 5 s");
@@ -300,6 +333,24 @@ mod tests {
             stopped.elapsed() < Duration::from_millis(500),
             "drop waited a whole interval"
         );
+    }
+
+    #[test]
+    fn a_long_interval_still_has_a_reading_when_start_returns() {
+        let started = std::time::Instant::now();
+        let probe = Probe::builder()
+            .interval(Duration::from_secs(3600))
+            .start()
+            .unwrap();
+        let took = started.elapsed();
+        let reading = probe.latest();
+        assert_eq!(reading.samples_count, 1);
+        let elapsed_ns = reading.contention.as_ref().unwrap().elapsed_ns;
+        assert!(
+            (FIRST_INTERVAL.as_nanos() as u64..3_600_000_000_000).contains(&elapsed_ns),
+            "the first interval is the short one: {elapsed_ns} ns"
+        );
+        assert!(took >= FIRST_INTERVAL, "{took:?}");
     }
 
     #[test]

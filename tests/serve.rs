@@ -20,18 +20,17 @@ impl Server {
         Server::start_with(&[])
     }
 
-    /// A server started with `args` added to the test's own.
+    /// A server started with `args` added to the test's own (a 100 ms probe interval unless
+    /// `args` name one).
     fn start_with(args: &[&str]) -> Server {
+        let interval: &[&str] = if args.contains(&"--interval") {
+            &[]
+        } else {
+            &["--interval", "100ms"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--interval",
-                "100ms",
-                "--instance",
-                "web.7",
-            ])
+            .args(["serve", "--port", "0", "--instance", "web.7"])
+            .args(interval)
             .args(args)
             .env_remove("PORT")
             .env_remove("DYNOPROBE_TOKEN")
@@ -219,9 +218,10 @@ fn every_route_answers_as_documented() {
     );
     for name in [
         "# TYPE dynoprobe_request_queue_seconds histogram",
-        "dynoprobe_request_queue_seconds_count 1",
+        "dynoprobe_request_queue_seconds_count{instance=\"web.7\"} 1",
         "# TYPE dynoprobe_involuntary_switches_total counter",
-        "# TYPE dynoprobe_runqueue_wait_ratio gauge",
+        "# TYPE dynoprobe_runqueue_wait_seconds_per_second gauge",
+        "# TYPE dynoprobe_runqueue_wait_seconds_total counter",
         "# HELP dynoprobe_sleep_overshoot_seconds",
     ] {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
@@ -731,4 +731,36 @@ fn a_silent_connection_is_closed_after_the_header_timeout() {
         "closed after {took:?}"
     );
     eprintln!("a silent connection was closed after {took:?}");
+}
+
+/// The first scrape has the contention series, and the `_seconds_total` counters are the
+/// probe's totals themselves, floats, not whole seconds: with a one-hour interval the first
+/// reading (100 ms after start) is the one both /metrics and /probe show.
+#[test]
+fn the_first_scrape_has_every_series_and_seconds_keep_their_fraction() {
+    let server = Server::start_with(&["--interval", "1h"]);
+    let (_, _, metrics) = server.get("/metrics", &[]);
+    let sample = |name: &str| -> Option<f64> {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{{instance=\"web.7\"}} ")))
+            .map(|v| v.parse().unwrap())
+    };
+    for gauge in [
+        "dynoprobe_cpu_steal_ratio",
+        "dynoprobe_runqueue_wait_seconds_per_second",
+        "dynoprobe_pressure_cpu_waiting_ratio",
+    ] {
+        assert!(sample(gauge).is_some(), "{gauge} missing:\n{metrics}");
+    }
+    let totals = json(&server.get("/probe", &[]).2)["totals"].clone();
+    assert_eq!(
+        sample("dynoprobe_runqueue_wait_seconds_total"),
+        totals["runqueue_wait_seconds"].as_f64(),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample("dynoprobe_cpu_steal_seconds_total"),
+        totals["steal_seconds"].as_f64()
+    );
 }

@@ -2,12 +2,15 @@
 //! (Prometheus, StatsD, OpenTelemetry) carries them. Names follow node_exporter and
 //! cAdvisor: counters end in `_total`, times are seconds, ratios are 0..1 gauges.
 //!
-//! **Counters of seconds hold whole seconds.** The facade's counters are integers
-//! (metrics-rs/metrics#599), and a gauge named `_total`, or a counter of milliseconds, breaks
-//! Prometheus' naming rules (`promtool check metrics` rejects both). So each `_seconds_total`
-//! counter is the total rounded down: over `rate(…[5m])` that is within 1 s / 300 s = 0.33%
-//! of a CPU. For short windows use the matching `_ratio` gauge, which is exact over the
-//! probe's last interval.
+//! **Through the facade, counters of seconds hold whole seconds.** The facade's counters are
+//! integers (metrics-rs/metrics#599), and a gauge named `_total`, or a counter of
+//! milliseconds, breaks Prometheus' naming rules (`promtool check metrics` rejects both). So
+//! each `_seconds_total` counter is the total rounded down: a steal of 0.5% of a CPU moves
+//! its counter once every 200 s. With a Prometheus endpoint of your own, turn them off
+//! ([`Builder::whole_second_counters`](super::Builder::whole_second_counters)) and append
+//! [`render_seconds_totals`] at scrape time: float counters, as node_exporter writes them
+//! (`dynoprobe serve` does). Otherwise, for short windows, use the matching gauges, which
+//! are exact over the probe's last interval.
 //!
 //! A signal the machine does not offer is not published at all, rather than published as 0.
 
@@ -112,18 +115,23 @@ fn gauge_help(d: &catalog::Declared) -> String {
         catalog::Unit::Ratio => format!("Share {} (0..1)", d.meaning),
         catalog::Unit::PerSecond => format!("{}, per second", d.meaning),
         catalog::Unit::Cpus => format!("{}, in CPUs", d.meaning),
+        catalog::Unit::SecondsPerSecond => {
+            format!("Seconds {} per second of wall time", d.meaning)
+        }
     };
     format!("{what}, over the probe's last interval ({}).", d.source)
 }
 
-/// Publishes one reading: totals as counters, the last interval's signals as gauges. A
-/// signal the machine does not offer is not published.
-pub(super) fn publish(reading: &Reading) {
+/// Publishes one reading: totals as counters (the seconds ones only when
+/// `whole_second_counters`), the last interval's signals as gauges. A signal the machine
+/// does not offer is not published.
+pub(super) fn publish(reading: &Reading, whole_second_counters: bool) {
     for total in &TOTALS {
         let value = match total.value {
-            TotalValue::Seconds(seconds) => {
+            TotalValue::Seconds(seconds) if whole_second_counters => {
                 seconds(&reading.totals).map(|s| s.max(0.0).floor() as u64)
             }
+            TotalValue::Seconds(_) => None,
             TotalValue::Count(count) => count(&reading.totals),
         };
         if let Some(value) = value {
@@ -140,6 +148,43 @@ pub(super) fn publish(reading: &Reading) {
     }
 }
 
+/// The `_seconds_total` counters of `totals` in Prometheus' text format, as float counters
+/// with `labels` on each sample: what a scrape appends to the exporter's text when the
+/// probe publishes no whole-second counters. A total the machine does not offer is left out.
+pub fn render_seconds_totals(totals: &Totals, labels: &[(&str, &str)]) -> String {
+    use std::fmt::Write as _;
+    let labels = if labels.is_empty() {
+        String::new()
+    } else {
+        let pairs: Vec<String> = labels
+            .iter()
+            .map(|(name, value)| format!("{name}=\"{}\"", label_value(value)))
+            .collect();
+        format!("{{{}}}", pairs.join(","))
+    };
+    let mut out = String::new();
+    for total in &TOTALS {
+        let TotalValue::Seconds(seconds) = total.value else {
+            continue;
+        };
+        let Some(value) = seconds(totals) else {
+            continue;
+        };
+        let _ = writeln!(out, "# HELP {} {}", total.name, total.help);
+        let _ = writeln!(out, "# TYPE {} counter", total.name);
+        let _ = writeln!(out, "{}{labels} {}", total.name, value.max(0.0));
+    }
+    out
+}
+
+/// A label value escaped as the text format asks: `\`, `"` and newlines.
+fn label_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// Records one wake-up's lateness.
 pub(super) fn record_overshoot(late_ns: u64) {
     metrics::histogram!(SLEEP_OVERSHOOT_SECONDS).record(late_ns as f64 / 1e9);
@@ -148,6 +193,30 @@ pub(super) fn record_overshoot(late_ns: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_totals_render_as_float_counters_with_their_labels() {
+        let totals = Totals {
+            steal_seconds: Some(0.005),
+            runqueue_wait_seconds: Some(12.345_678),
+            ..Totals::default()
+        };
+        let text = render_seconds_totals(&totals, &[("instance", "web.1 \"a\"\\b\nc")]);
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            samples,
+            [
+                "dynoprobe_cpu_steal_seconds_total{instance=\"web.1 \\\"a\\\"\\\\b\\nc\"} 0.005",
+                "dynoprobe_runqueue_wait_seconds_total{instance=\"web.1 \\\"a\\\"\\\\b\\nc\"} 12.345678",
+            ],
+            "sub-second precision, and totals the machine lacks left out"
+        );
+        assert!(text.contains("# TYPE dynoprobe_cpu_steal_seconds_total counter\n"));
+        assert_eq!(
+            render_seconds_totals(&totals, &[]).lines().nth(2),
+            Some("dynoprobe_cpu_steal_seconds_total 0.005")
+        );
+    }
 
     #[test]
     fn gauge_descriptions_say_what_where_and_over_what() {

@@ -30,6 +30,7 @@ fn value(unit: Unit, value: Option<f64>) -> String {
         Unit::Ratio => percent(value),
         Unit::PerSecond => per_second(value),
         Unit::Cpus => value.map_or(MISSING.into(), |v| format!("{v:.2} CPUs")),
+        Unit::SecondsPerSecond => value.map_or(MISSING.into(), |v| format!("{v:.3} s/s")),
     }
 }
 
@@ -46,6 +47,7 @@ pub fn signals_row(c: &Contention) -> String {
             Unit::Ratio => percent_number(value),
             Unit::PerSecond => value.map_or("-".into(), |v| format!("{v:.0}")),
             Unit::Cpus => value.map_or("-".into(), |v| format!("{v:.2} CPUs")),
+            Unit::SecondsPerSecond => value.map_or("-".into(), |v| format!("{v:.3}")),
         })
     })
 }

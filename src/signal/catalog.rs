@@ -19,6 +19,8 @@ pub enum Unit {
     PerSecond,
     /// CPU seconds per second of wall time (1.0 = one whole CPU).
     Cpus,
+    /// Seconds of something (waiting) per second of wall time, summed over threads.
+    SecondsPerSecond,
 }
 
 /// One contention signal.
@@ -42,7 +44,7 @@ pub struct Declared {
 }
 
 /// Every signal of [`Contention`], in the order the report shows them.
-pub static SIGNALS: [Declared; 11] = [
+pub static SIGNALS: [Declared; 12] = [
     Declared {
         field: "steal_ratio",
         unit: Unit::Ratio,
@@ -60,8 +62,18 @@ pub static SIGNALS: [Declared; 11] = [
         meaning: "of our threads' runnable time spent waiting for a CPU",
         row: Some("run-queue wait"),
         column: Some("rqwait%"),
-        gauge: Some("dynoprobe_runqueue_wait_ratio"),
+        gauge: None,
         value: |c| &c.runqueue_wait_ratio,
+    },
+    Declared {
+        field: "runqueue_wait_per_s",
+        unit: Unit::SecondsPerSecond,
+        source: "schedstat",
+        meaning: "our threads spent waiting for a CPU",
+        row: None,
+        column: None,
+        gauge: Some("dynoprobe_runqueue_wait_seconds_per_second"),
+        value: |c| &c.runqueue_wait_per_s,
     },
     Declared {
         field: "thread_runqueue_wait_ratio",
@@ -187,6 +199,7 @@ mod tests {
             elapsed_ns: 1,
             steal_ratio: n(1),
             runqueue_wait_ratio: n(2),
+            runqueue_wait_per_s: n(12),
             thread_runqueue_wait_ratio: n(3),
             involuntary_switches_per_s: n(4),
             voluntary_switches_per_s: n(5),

@@ -153,8 +153,22 @@ impl Snapshot {
             let (now, then): (SchedStat, SchedStat) = both(now, then)?;
             let wait = delta("schedstat", now.wait_ns, then.wait_ns)?;
             let run = delta("schedstat", now.on_cpu_ns, then.on_cpu_ns)?;
+            if ((wait + run) as f64) < elapsed_ns as f64 * RUNQUEUE_MIN_RUNNABLE_RATIO {
+                return Err(Unavailable::new(
+                    "schedstat",
+                    Reason::NotApplicable(
+                        "runnable for under 5% of the interval: a share of so little time is noise",
+                    ),
+                ));
+            }
             ratio("schedstat", wait, wait + run)
         };
+        let process_wait_per_s = both(&self.process_sched, &earlier.process_sched).and_then(
+            |(now, then): (SchedStat, SchedStat)| {
+                let wait = delta("schedstat", now.wait_ns, then.wait_ns)?;
+                Ok(wait as f64 / elapsed_ns.max(1) as f64)
+            },
+        );
         let usage = both(&self.process_usage, &earlier.process_usage);
         let switches = |pick: fn(&Rusage) -> u64| {
             let (now, then): (Rusage, Rusage) = usage?;
@@ -189,6 +203,7 @@ impl Snapshot {
             elapsed_ns,
             steal_ratio,
             runqueue_wait_ratio: Signal(sched_wait(&self.process_sched, &earlier.process_sched)),
+            runqueue_wait_per_s: Signal(process_wait_per_s),
             thread_runqueue_wait_ratio: Signal(sched_wait(
                 &self.thread_sched,
                 &earlier.thread_sched,
@@ -236,6 +251,13 @@ impl Snapshot {
     }
 }
 
+/// A run-queue wait share needs this much runnable time (run + wait, summed over threads),
+/// as a share of the interval, to mean something. On an idle `serve`, threads that ran
+/// 15 µs after waiting 50 µs read 0.78, "78% waiting", with nothing happening: a gauge that
+/// pages someone. 5% is 50 ms of every second; the workloads, the spin and any busy
+/// service are far above it.
+pub const RUNQUEUE_MIN_RUNNABLE_RATIO: f64 = 0.05;
+
 /// Contention over an interval. Ratios are 0..1 shares; `null` in JSON where unavailable,
 /// with the reason under `unavailable`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -245,7 +267,13 @@ pub struct Contention {
     pub steal_ratio: Signal<f64>,
     /// Of the time this process's threads were runnable, the share they waited on a run
     /// queue (schedstat, summed over threads): waiting behind other tasks, or throttled.
+    /// `null` when they were runnable for under [`RUNQUEUE_MIN_RUNNABLE_RATIO`] of the
+    /// interval.
     pub runqueue_wait_ratio: Signal<f64>,
+    /// Seconds this process's threads waited on a run queue per second of wall time
+    /// (schedstat, summed over threads; 1.0 = one thread always waiting): right when the
+    /// process is idle, where the share is not.
+    pub runqueue_wait_per_s: Signal<f64>,
     /// The same for the thread that took the snapshots.
     pub thread_runqueue_wait_ratio: Signal<f64>,
     /// Times per second the scheduler took a CPU away from this process's threads.
@@ -399,12 +427,30 @@ mod tests {
         assert_eq!(c.steal_ratio.value(), Some(25.0 / 100.0));
         assert_eq!(c.steal_per_cpu_ratio[0].steal_ratio.value(), Some(0.25));
         assert_eq!(c.runqueue_wait_ratio.value(), Some(0.4));
+        assert_eq!(c.runqueue_wait_per_s.value(), Some(0.4));
         assert_eq!(c.involuntary_switches_per_s.value(), Some(100.0));
         assert_eq!(c.throttled_period_ratio.value(), Some(1.0));
         assert_eq!(c.throttled_ratio.value(), Some(0.7));
         assert_eq!(c.process_cpu_seconds_per_s.value(), Some(0.6));
         assert_eq!(c.pressure_some_ratio.value(), Some(0.0));
         assert!(c.unavailable["cgroup_pressure_some_ratio"].contains("cgroup v1"));
+    }
+
+    #[test]
+    fn an_idle_process_has_a_wait_per_second_but_no_wait_share() {
+        // The idle serve: 50 µs waiting and 15 µs running in a second, "78% waiting".
+        let earlier = snapshot(0, 0, 0, 0, 0, 0);
+        let later = snapshot(1_000_000_000, 0, 100, 50_000, 15_000, 0);
+        let c = later.since(&earlier);
+        assert_eq!(c.runqueue_wait_per_s.value(), Some(50e-6));
+        let why = c.runqueue_wait_ratio.unavailable().unwrap().to_string();
+        assert!(
+            why.contains("runnable for under 5% of the interval"),
+            "{why}"
+        );
+        // At 5% runnable (50 ms of the second), the share is shown.
+        let busy = snapshot(1_000_000_000, 0, 100, 10_000_000, 40_000_000, 0).since(&earlier);
+        assert_eq!(busy.runqueue_wait_ratio.value(), Some(0.2));
     }
 
     #[test]

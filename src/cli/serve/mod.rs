@@ -85,25 +85,27 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var("DYNOPROBE_TOKEN").ok())
         .filter(|t| !t.trim().is_empty());
-    let prometheus = install_prometheus()?;
-    let probe = Probe::builder()
-        .interval(args.interval)
-        .sleep_jitter(!args.no_sleep_jitter)
-        .start()
-        .context("starting the probe's thread")?;
     let instance = args
         .instance
         .clone()
         .or_else(|| instance_name(|key| std::env::var(key).ok()));
+    let prometheus = install_prometheus(instance.as_deref())?;
+    let probe = Probe::builder()
+        .interval(args.interval)
+        .sleep_jitter(!args.no_sleep_jitter)
+        .whole_second_counters(false)
+        .start()
+        .context("starting the probe's thread")?;
     let app = App {
         bench: Arc::new(Bench::spawn(
             Inputs::shipped(),
-            instance,
+            instance.clone(),
             args.batch_budget,
         )?),
         probe: Arc::new(probe),
         prometheus,
         token: token.map(Arc::from),
+        instance: instance.map(Arc::from),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -137,8 +139,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Installs the Prometheus recorder and describes every metric to it. The time histograms
 /// get buckets, which add up across dynos (the exporter's default, a summary, does not).
-fn install_prometheus() -> anyhow::Result<PrometheusHandle> {
+/// Every series carries `instance`, the instance's name, when it has one: behind a router
+/// the scraper's own `instance` (the target address) is the same for every dyno.
+fn install_prometheus(instance: Option<&str>) -> anyhow::Result<PrometheusHandle> {
     let mut builder = PrometheusBuilder::new();
+    if let Some(name) = instance {
+        builder = builder.add_global_label("instance", name);
+    }
     for name in [REQUEST_QUEUE_SECONDS, SLEEP_OVERSHOOT_SECONDS] {
         builder = builder
             .set_buckets_for_metric(Matcher::Full(name.into()), &TIME_BUCKETS)
@@ -200,6 +207,8 @@ pub struct App {
     prometheus: PrometheusHandle,
     /// Required on /run and /probe when set.
     token: Option<Arc<str>>,
+    /// The `instance` label of the float counters /metrics appends.
+    instance: Option<Arc<str>>,
 }
 
 async fn run(State(app): State<App>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
@@ -312,13 +321,26 @@ async fn probe(State(app): State<App>, headers: HeaderMap) -> Response {
     axum::Json(app.probe.latest().as_ref().clone()).into_response()
 }
 
+/// The exporter's text, then the probe's `_seconds_total` counters as floats, rendered now
+/// from its latest totals (the facade's would be whole seconds).
 async fn metrics(State(app): State<App>) -> Response {
+    let labels: Vec<(&str, &str)> = app
+        .instance
+        .as_deref()
+        .map(|name| ("instance", name))
+        .into_iter()
+        .collect();
+    let mut text = app.prometheus.render();
+    text.push_str(&dynoprobe::probe::metrics::render_seconds_totals(
+        &app.probe.latest().totals,
+        &labels,
+    ));
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.prometheus.render(),
+        text,
     )
         .into_response()
 }
