@@ -764,3 +764,63 @@ fn the_first_scrape_has_every_series_and_seconds_keep_their_fraction() {
         totals["steal_seconds"].as_f64()
     );
 }
+
+/// A real Pushgateway on loopback receives serve's metrics under job dynoprobe and the
+/// instance's name. The `prometheus-pushgateway` package provides it (`.ci/run` installs it,
+/// and CI sets `DYNOPROBE_PUSHGATEWAY=require`); without it the test skips, saying so.
+#[test]
+fn metrics_are_pushed_to_a_pushgateway() {
+    if Command::new("prometheus-pushgateway")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        let required = std::env::var("DYNOPROBE_PUSHGATEWAY").is_ok_and(|v| v == "require");
+        assert!(
+            !required,
+            "DYNOPROBE_PUSHGATEWAY=require and it is not installed"
+        );
+        eprintln!("skipped: prometheus-pushgateway is not installed");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gateway = format!("http://127.0.0.1:{port}");
+    let mut pushgateway = Command::new("prometheus-pushgateway")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server::start_with(&["--push", &gateway, "--push-interval", "200ms"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let pushed = loop {
+        let text = ureq::get(format!("{gateway}/metrics"))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default();
+        if text.contains("dynoprobe_runqueue_wait_seconds_total{") {
+            break text;
+        }
+        if Instant::now() > deadline {
+            let _ = pushgateway.kill();
+            panic!("nothing pushed in 15 s:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = pushgateway.kill();
+    let _ = pushgateway.wait();
+    let line = pushed
+        .lines()
+        .find(|l| l.starts_with("dynoprobe_cpu_steal_ratio{"))
+        .expect("the steal gauge");
+    assert!(
+        line.contains("instance=\"web.7\"") && line.contains("job=\"dynoprobe\""),
+        "{line}"
+    );
+    assert!(pushed.contains("push_time_seconds{instance=\"web.7\",job=\"dynoprobe\"}"));
+}

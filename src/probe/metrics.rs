@@ -81,6 +81,17 @@ static TOTALS: [Total; 7] = [
     },
 ];
 
+/// Every metric the probe may publish: its counters, its gauges and the overshoot
+/// histogram. Dashboards and alert rules are checked against this list.
+pub fn names() -> Vec<&'static str> {
+    TOTALS
+        .iter()
+        .map(|t| t.name)
+        .chain(SIGNALS.iter().filter_map(|d| d.gauge))
+        .chain([SLEEP_OVERSHOOT_SECONDS])
+        .collect()
+}
+
 /// Describes every probe metric (unit and meaning) to the installed recorder; call once,
 /// after installing it.
 pub fn describe_metrics() {

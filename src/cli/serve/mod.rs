@@ -14,6 +14,7 @@
 
 mod bench;
 mod listen;
+mod push;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -64,6 +65,13 @@ pub struct ServeArgs {
     /// short. Under a PaaS router's timeout (30 s on Heroku), so the answer still arrives.
     #[arg(long, value_name = "DURATION", default_value = "25s", value_parser = parse::parse_budget)]
     batch_budget: Duration,
+    /// Also push the metrics to a Prometheus Pushgateway at URL (http://HOST:PORT), as job
+    /// dynoprobe and this instance, for a fleet that cannot be scraped one by one.
+    #[arg(long, value_name = "URL")]
+    push: Option<String>,
+    /// Time between pushes.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse::parse_interval, requires = "push")]
+    push_interval: Duration,
 }
 
 /// What a busy server tells the client to wait, seconds.
@@ -89,6 +97,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .instance
         .clone()
         .or_else(|| instance_name(|key| std::env::var(key).ok()));
+    let push = match (&args.push, &instance) {
+        (None, _) => None,
+        (Some(gateway), Some(name)) => Some(push::Push::new(gateway, name, args.push_interval)?),
+        (Some(_), None) => {
+            anyhow::bail!("--push needs this instance's name: set --instance, DYNO or HOSTNAME")
+        }
+    };
     let prometheus = install_prometheus(instance.as_deref())?;
     let probe = Probe::builder()
         .interval(args.interval)
@@ -127,6 +142,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
         tokio::spawn(upkeep(app.prometheus.clone()));
+        if let Some(push) = push {
+            eprintln!(
+                "dynoprobe serve: pushing the metrics to {} every {:?}",
+                push.url, push.every
+            );
+            let app = app.clone();
+            tokio::spawn(push::pushing(push, move || metrics_text(&app)));
+        }
         let stopping = app.bench.stopping.clone();
         let shutdown = async move {
             shutdown().await;
@@ -321,9 +344,20 @@ async fn probe(State(app): State<App>, headers: HeaderMap) -> Response {
     axum::Json(app.probe.latest().as_ref().clone()).into_response()
 }
 
+async fn metrics(State(app): State<App>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics_text(&app),
+    )
+        .into_response()
+}
+
 /// The exporter's text, then the probe's `_seconds_total` counters as floats, rendered now
 /// from its latest totals (the facade's would be whole seconds).
-async fn metrics(State(app): State<App>) -> Response {
+fn metrics_text(app: &App) -> String {
     let labels: Vec<(&str, &str)> = app
         .instance
         .as_deref()
@@ -335,14 +369,7 @@ async fn metrics(State(app): State<App>) -> Response {
         &app.probe.latest().totals,
         &labels,
     ));
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+    text
 }
 
 async fn not_found(uri: Uri) -> Response {
