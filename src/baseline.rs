@@ -136,12 +136,12 @@ pub enum BaselineError {
     NoDirectory(PathBuf),
     #[error("no criterion benchmarks under {0} (no */benchmark.json)")]
     Empty(PathBuf),
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not an exported baseline: {source}")]
+    #[error("{path} is not an exported baseline")]
     Export {
         path: PathBuf,
         source: serde_json::Error,

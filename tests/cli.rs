@@ -63,10 +63,26 @@ fn bad_fixtures_name_the_file_and_the_position() {
     let dir = scratch_dir("fixtures");
     let bad = dir.join("broken.json");
     std::fs::write(&bad, "{\"a\": [1, 2,\n  }").unwrap();
+    let fifo = dir.join("fifo.json");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let huge = dir.join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(65 << 20) // sparse: nothing is written
+        .unwrap();
+    // A lone surrogate: serde_json skips over it as IgnoredAny, but no parser makes a
+    // string of it, so every JSON workload would be skipped.
+    let surrogate = dir.join("surrogate.json");
+    std::fs::write(&surrogate, r#"["\ud800", 1]"#).unwrap();
     let cases = [
         (dir.join("absent.json"), "cannot read fixture"),
         (dir.clone(), "is a directory"),
         (bad, "line 2 column 3"),
+        (fifo, "is not a regular file"),
+        ("/dev/zero".into(), "is not a regular file"),
+        (huge, "is 68157440 bytes; at most 67108864 (64 MiB)"),
+        (surrogate, "is JSON that json-serde-value refuses"),
     ];
     for (path, says) in cases {
         let out = dynoprobe(&["run", "--fixture", path.to_str().unwrap()]);
@@ -74,7 +90,14 @@ fn bad_fixtures_name_the_file_and_the_position() {
         let text = stderr(&out);
         assert!(text.contains(says), "{}: {text}", path.display());
         assert!(text.contains(path.to_str().unwrap()), "{text}");
+        assert_eq!(text.lines().count(), 1, "one line: {text}");
     }
+    let absent = stderr(&dynoprobe(&["run", "--fixture", "/nonexistent.json"]));
+    assert_eq!(
+        absent.matches("No such file or directory").count(),
+        1,
+        "the cause once: {absent}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -48,7 +48,7 @@ pub struct Read {
 /// Why a file could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ColumnError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: String,
         source: std::io::Error,

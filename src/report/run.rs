@@ -83,7 +83,7 @@ pub enum RunEvent<'a> {
 pub enum RunError {
     #[error(transparent)]
     Prepare(WorkloadError),
-    #[error("while measuring {workload}: {source}")]
+    #[error("while measuring {workload}")]
     Measure {
         workload: &'static str,
         source: WorkloadError,

@@ -23,6 +23,11 @@ pub const IV: [u8; 16] = [
 static SHIPPED_JSON: &[u8] = include_bytes!("../../fixtures/payload.json");
 static SHIPPED_CIPHERTEXT: &[u8] = include_bytes!("../../fixtures/payload.json.enc");
 
+/// The largest fixture loaded: the JSON workloads hold about 14 times the file while they
+/// run (a 200 MB fixture took 2.8 GB of memory for one run), so 64 MiB already asks for
+/// about 1 GB.
+pub const MAX_FIXTURE_BYTES: u64 = 64 << 20;
+
 /// A JSON payload and the same bytes encrypted with AES-256-CBC, PKCS#7, [`KEY`] and [`IV`].
 #[derive(Debug, Clone)]
 pub struct Fixture {
@@ -47,7 +52,7 @@ pub enum Origin {
 #[derive(Debug, thiserror::Error)]
 pub enum FixtureError {
     /// The file could not be read (missing, no permission, …).
-    #[error("cannot read fixture {path}: {source}")]
+    #[error("cannot read fixture {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -55,8 +60,25 @@ pub enum FixtureError {
     /// The path names a directory.
     #[error("fixture {path} is a directory; expected a JSON file")]
     Directory { path: PathBuf },
+    /// The path names a FIFO, a device (`/dev/zero`) or a socket: reading it could block
+    /// forever or never end.
+    #[error("fixture {path} is not a regular file (a pipe or a device?); expected a JSON file")]
+    NotAFile { path: PathBuf },
+    /// The file is larger than [`MAX_FIXTURE_BYTES`].
+    #[error(
+        "fixture {path} is {bytes} bytes; at most {MAX_FIXTURE_BYTES} (64 MiB): the JSON \
+         workloads hold about 14 times the file while they run (a 200 MB file took 2.8 GB)"
+    )]
+    TooLarge { path: PathBuf, bytes: u64 },
+    /// JSON that one of the value parsers refuses: every JSON workload would be skipped.
+    #[error("fixture {path} is JSON that {parser} refuses: {reason}")]
+    Refused {
+        path: PathBuf,
+        parser: &'static str,
+        reason: String,
+    },
     /// The file is not JSON; the message carries the line and column.
-    #[error("fixture {path} is not valid JSON: {source}")]
+    #[error("fixture {path} is not valid JSON")]
     Json {
         path: PathBuf,
         source: serde_json::Error,
@@ -73,19 +95,58 @@ impl Fixture {
         }
     }
 
-    /// Loads a user's JSON file, checks that it parses, and encrypts it in memory.
+    /// Loads a user's JSON file, checks that it parses (with serde_json, and with both
+    /// value parsers the JSON workloads use), and encrypts it in memory. Only a regular file
+    /// of at most [`MAX_FIXTURE_BYTES`] is read.
     pub fn load(path: &Path) -> Result<Fixture, FixtureError> {
-        if path.is_dir() {
+        use std::io::Read as _;
+        let read = |source| FixtureError::Read {
+            path: path.into(),
+            source,
+        };
+        let kind = std::fs::metadata(path).map_err(read)?;
+        if kind.is_dir() {
             return Err(FixtureError::Directory { path: path.into() });
         }
-        let json = std::fs::read(path).map_err(|source| FixtureError::Read {
-            path: path.into(),
-            source,
+        if !kind.is_file() {
+            return Err(FixtureError::NotAFile { path: path.into() });
+        }
+        if kind.len() > MAX_FIXTURE_BYTES {
+            return Err(FixtureError::TooLarge {
+                path: path.into(),
+                bytes: kind.len(),
+            });
+        }
+        let mut json = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_FIXTURE_BYTES + 1).read_to_end(&mut json))
+            .map_err(read)?;
+        if json.len() as u64 > MAX_FIXTURE_BYTES {
+            return Err(FixtureError::TooLarge {
+                path: path.into(),
+                bytes: kind.len().max(json.len() as u64),
+            });
+        }
+        let fixture = Fixture::from_json(json, Origin::File(path.into())).map_err(|source| {
+            FixtureError::Json {
+                path: path.into(),
+                source,
+            }
         })?;
-        Fixture::from_json(json, Origin::File(path.into())).map_err(|source| FixtureError::Json {
-            path: path.into(),
-            source,
-        })
+        for parser in [
+            super::json::Parser::SerdeValue,
+            super::json::Parser::SimdValue,
+        ] {
+            let mut parse = super::json::Parse::new(parser, &fixture.json);
+            if let Err(error) = super::Workload::run(&mut parse) {
+                return Err(FixtureError::Refused {
+                    path: path.into(),
+                    parser: parser.name(),
+                    reason: error.to_string(),
+                });
+            }
+        }
+        Ok(fixture)
     }
 
     /// Checks that `json` parses (serde_json's error carries line and column) and encrypts it.
