@@ -212,9 +212,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let bad = dir.join("bad.json");
         std::fs::write(&bad, "[1,\n 2,\n oops]").unwrap();
-        let message = Fixture::load(&bad).unwrap_err().to_string();
-        assert!(message.contains("bad.json"), "{message}");
-        assert!(message.contains("line 3 column 2"), "{message}");
+        let error = Fixture::load(&bad).unwrap_err();
+        assert!(error.to_string().contains("bad.json"), "{error}");
+        let cause = std::error::Error::source(&error).unwrap().to_string();
+        assert!(cause.contains("line 3 column 2"), "{cause}");
         let message = Fixture::load(&dir).unwrap_err().to_string();
         assert!(message.contains("is a directory"), "{message}");
         let message = Fixture::load(&dir.join("missing.json"))
