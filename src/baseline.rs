@@ -155,7 +155,16 @@ pub fn read_dir(dir: &Path) -> Result<Found, BaselineError> {
     }
     let mut found = Found::default();
     let mut stack = vec![dir.to_path_buf()];
+    // Each real directory once, however many symlinks lead to it: `ln -s . loop` counted
+    // every benchmark 41 times (until the path was too long), and two such loops never ended.
+    let mut seen = std::collections::HashSet::new();
     while let Some(current) = stack.pop() {
+        let Ok(real) = current.canonicalize() else {
+            continue;
+        };
+        if !seen.insert(real) {
+            continue;
+        }
         let Ok(entries) = std::fs::read_dir(&current) else {
             continue;
         };

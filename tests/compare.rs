@@ -428,3 +428,41 @@ fn columns_need_distinct_names() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("two columns are named 'quiet'; name them with NAME=FILE"));
 }
+
+#[test]
+fn symlink_loops_count_each_benchmark_once_and_end() {
+    let dir = std::env::temp_dir().join(format!("dynoprobe-loops-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(target())
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let criterion = dir.join("criterion");
+    std::os::unix::fs::symlink(".", criterion.join("loop")).unwrap();
+    std::os::unix::fs::symlink("..", criterion.join("chase-l2").join("up")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+        .args(["compare", "--baselines", "--target-dir"])
+        .arg(&dir)
+        .env_remove("CRITERION_HOME")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("compare did not end in 20 s on two symlink loops");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        "quiet\t2 benchmarks\nshared-cpu\t2 benchmarks\n",
+        "each benchmark once"
+    );
+}
