@@ -22,8 +22,8 @@ pub struct JitterArgs {
     /// unreported) from the thread's own counters; shorter ones are counted as short noise.
     #[arg(long, value_name = "DURATION", default_value = "2us", value_parser = parse::parse_threshold)]
     attribute_threshold: u64,
-    /// Interval of the sleep-overshoot phase after the spin (cyclictest's method).
-    #[arg(long, value_name = "DURATION", default_value = "1ms", value_parser = parse::parse_threshold)]
+    /// Interval of the sleep-overshoot phase after the spin (cyclictest's method), 10us to 1s.
+    #[arg(long, value_name = "DURATION", default_value = "1ms", value_parser = parse::parse_sleep_interval)]
     sleep_interval: u64,
     /// Print the findings as JSON.
     #[arg(long)]

@@ -66,6 +66,19 @@ pub fn parse_budget(text: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// `jitter --sleep-interval`: 10 µs to 1 s. A wake-up itself takes tens of µs here, so
+/// below 10 µs every deadline is already past when the last sleep returns: the lateness
+/// then grows with the phase and measures nothing.
+pub fn parse_sleep_interval(text: &str) -> Result<u64, String> {
+    let ns = parse_duration(text)?.as_nanos();
+    if !(10_000..=1_000_000_000).contains(&ns) {
+        return Err(format!(
+            "expected a sleep interval from 10us to 1s (a wake-up takes tens of µs); got '{text}'"
+        ));
+    }
+    Ok(ns as u64)
+}
+
 /// `--threshold` and friends: 1 ns to 1 s, in ns.
 pub fn parse_threshold(text: &str) -> Result<u64, String> {
     let ns = parse_duration(text)?.as_nanos();
@@ -232,6 +245,10 @@ mod tests {
         assert_eq!(parse_threshold("100µs"), Ok(100_000));
         assert!(parse_threshold("2s").is_err());
         assert!(parse_threshold("0.1ns").is_err());
+        assert_eq!(parse_sleep_interval("1ms"), Ok(1_000_000));
+        for bad in ["1ns", "9us", "2s"] {
+            assert!(parse_sleep_interval(bad).is_err(), "{bad}");
+        }
         assert_eq!(parse_schedule("1d"), Ok(Duration::from_secs(86_400)));
         assert_eq!(parse_schedule("10m"), Ok(Duration::from_secs(600)));
         for bad in ["500ms", "31d", "0", "forever"] {

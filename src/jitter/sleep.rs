@@ -7,14 +7,22 @@ use std::time::Duration;
 use crate::signal::clock::monotonic_ns;
 use crate::stats::{Distribution, Recorder};
 
+/// How long past its `duration` the phase may go on waking up for deadlines it has fallen
+/// behind on: with an interval shorter than a wake-up (`--sleep-interval 1ns`), deadlines
+/// fall behind from the start, and counting them all took hours.
+const BEHIND_ALLOWANCE: Duration = Duration::from_millis(100);
+
 /// Sleeps to deadlines `interval` apart for `duration`; returns the overshoot per wake-up, ns.
+/// Every deadline is slept to, as cyclictest does, unless the phase has run past `duration`
+/// by [`BEHIND_ALLOWANCE`].
 pub fn overshoot(duration: Duration, interval: Duration) -> Option<Distribution> {
     let interval_ns = interval.as_nanos().max(1) as u64;
     let start = monotonic_ns();
     let end = start + duration.as_nanos() as u64;
+    let give_up = end + BEHIND_ALLOWANCE.as_nanos() as u64;
     let mut deadline = start;
     let mut late = Recorder::new();
-    while deadline + interval_ns <= end {
+    while deadline + interval_ns <= end && monotonic_ns() < give_up {
         deadline += interval_ns;
         sleep_until(deadline);
         late.record(monotonic_ns().saturating_sub(deadline));
@@ -49,5 +57,15 @@ mod tests {
         let d = overshoot(Duration::from_millis(50), Duration::from_millis(1)).unwrap();
         assert_eq!(d.count, 50);
         assert!(d.p50 < 5_000_000, "median overshoot {} ns", d.p50);
+    }
+
+    #[test]
+    fn an_interval_shorter_than_a_wake_up_ends_on_time() {
+        let started = std::time::Instant::now();
+        let d = overshoot(Duration::from_millis(50), Duration::from_nanos(1)).unwrap();
+        let took = started.elapsed();
+        // Before the allowance, 50 million deadlines at tens of µs a wake-up: 40 minutes.
+        assert!(took < Duration::from_secs(2), "{took:?} for a 50 ms phase");
+        assert!(d.count > 1, "{}", d.count);
     }
 }
