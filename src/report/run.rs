@@ -164,14 +164,22 @@ pub enum ReferenceError {
     )]
     Version(u32),
     #[error(
-        "has no fixed-work workload with a positive ns_per_op median (chase-*, decrypt-cbc, decrypt-ctr)"
+        "has no fixed-work workload with an ns_per_op median (chase-*, decrypt-cbc, decrypt-ctr)"
     )]
     NoFixedWork,
     #[error(
         "ran on another payload ({theirs}; this run: {ours}); the decrypt workloads' time per op depends on its size, so make the reference with the same --fixture"
     )]
     OtherFixture { theirs: String, ours: String },
+    #[error(
+        "gives {workload} an ns_per_op median of {ns_per_op} ns, which is no time per op (at least {MIN_NS_PER_OP} ns: a cycle at 10 GHz); is the report edited or corrupt?"
+    )]
+    Implausible { workload: String, ns_per_op: f64 },
 }
+
+/// The shortest time per op a reference may give: one cycle of a 10 GHz clock. A median of
+/// 0 or 1e-5 ns made `slowed` read 689151×.
+pub const MIN_NS_PER_OP: f64 = 0.1;
 
 /// `ns_per_op` medians by fixed-work workload from the bytes of an earlier `--json` report,
 /// which must have run on the same payload as `fixture` (when it says which: reports before
@@ -229,8 +237,16 @@ pub fn reference_medians(
         .workloads
         .into_iter()
         .filter_map(|w| Some((w.name, w.ns_per_op?.p50)))
-        .filter(|(_, ns)| ns.is_finite() && *ns > 0.0)
         .collect();
+    if let Some((workload, ns)) = medians
+        .iter()
+        .find(|(_, ns)| !(ns.is_finite() && *ns >= MIN_NS_PER_OP))
+    {
+        return Err(ReferenceError::Implausible {
+            workload: workload.clone(),
+            ns_per_op: *ns,
+        });
+    }
     if medians.is_empty() {
         return Err(ReferenceError::NoFixedWork);
     }
@@ -295,9 +311,19 @@ mod tests {
             reference_medians(future, &shipped()),
             Err(ReferenceError::Version(99))
         );
-        let zero = br#"{"schema_version": 3, "workloads": [{"name": "chase-l2", "ns_per_op": {"p50": 0}}]}"#;
+        for p50 in ["0", "0.00001", "-3"] {
+            let text = format!(
+                r#"{{"schema_version": 3, "workloads": [{{"name": "chase-l2", "ns_per_op": {{"p50": {p50}}}}}]}}"#
+            );
+            let refused = reference_medians(text.as_bytes(), &shipped()).unwrap_err();
+            assert!(
+                matches!(&refused, ReferenceError::Implausible { workload, .. } if workload == "chase-l2"),
+                "{p50}: {refused}"
+            );
+        }
+        let none = br#"{"schema_version": 3, "workloads": [{"name": "json-serde-value", "ns_per_op": null}]}"#;
         assert_eq!(
-            reference_medians(zero, &shipped()),
+            reference_medians(none, &shipped()),
             Err(ReferenceError::NoFixedWork)
         );
         let truncated = br#"{"workloads": [{"name": "chase-l2"}"#;
