@@ -49,7 +49,7 @@ fn the_page_renders_its_charts_in_headless_chromium() {
     std::fs::create_dir_all(&dir).unwrap();
     let page = dir.join("jitter.html");
     let out = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
-        .args(["jitter", "--duration", "300ms", "--html"])
+        .args(["jitter", "--duration", "1s", "--html"])
         .arg(&page)
         .output()
         .unwrap();

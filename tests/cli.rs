@@ -279,9 +279,13 @@ fn openssl_decrypts_the_shipped_blob_to_the_shipped_json() {
 
 #[test]
 fn jitter_and_run_refuse_absurd_flags_with_what_is_accepted() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["jitter", "--duration", "0"], "positive duration"),
-        (&["jitter", "--duration", "5h"], "from 10ms to 1h"),
+        (&["jitter", "--duration", "5h"], "from 1s to 1h"),
+        (
+            &["jitter", "--duration", "10ms"],
+            "too short to measure steal",
+        ),
         (
             &["jitter", "--cpus", "4096"],
             "not one this process may run on",
@@ -301,7 +305,7 @@ fn jitter_and_run_refuse_absurd_flags_with_what_is_accepted() {
 
 #[test]
 fn a_threshold_below_the_clocks_resolution_is_refused() {
-    let out = dynoprobe(&["jitter", "--duration", "100ms", "--threshold", "1ns"]);
+    let out = dynoprobe(&["jitter", "--duration", "1s", "--threshold", "1ns"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("below the clock's resolution"),
@@ -350,7 +354,7 @@ fn a_corrupt_reference_report_names_the_file_and_what_it_needs() {
 
 #[test]
 fn jitter_json_has_the_schema_fields_and_a_verdict() {
-    let out = dynoprobe(&["jitter", "--duration", "200ms", "--json"]);
+    let out = dynoprobe(&["jitter", "--duration", "1s", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let j = &report["jitter"][0];
@@ -449,7 +453,7 @@ fn html_and_svg_hold_every_chart_and_bad_paths_fail_before_the_spin() {
     let out = dynoprobe(&[
         "jitter",
         "--duration",
-        "200ms",
+        "1s",
         "--html",
         page.to_str().unwrap(),
         "--svg",

@@ -9,8 +9,9 @@ use super::pictures::PictureArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct JitterArgs {
-    /// How long each thread spins: 500ms, 5s, 1m (10 ms to 1 h).
-    #[arg(long, short = 'd', value_name = "DURATION", default_value = "5s", value_parser = parse::parse_interval)]
+    /// How long each thread spins: 2s, 5s, 1m (1 s to 1 h: shorter is too short to measure
+    /// steal, which /proc/stat counts in 10 ms ticks).
+    #[arg(long, short = 'd', value_name = "DURATION", default_value = "5s", value_parser = parse::parse_spin)]
     duration: std::time::Duration,
     /// CPUs to spin on, one pinned thread each: `0`, `0,2`, `0-3` [default: one unpinned thread].
     #[arg(long, value_name = "LIST", value_parser = parse::parse_cpus)]

@@ -79,6 +79,23 @@ pub fn parse_sleep_interval(text: &str) -> Result<u64, String> {
     Ok(ns as u64)
 }
 
+/// `jitter --duration`: 1 s to 1 hour. `/proc/stat` counts steal in clock ticks (10 ms at
+/// the usual USER_HZ of 100), so a 10 ms spin that saw one tick of steal read "STOLEN 33%":
+/// under a second, a tick is more than 1% of the spin, too coarse to measure steal by.
+pub fn parse_spin(text: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(text)?;
+    if d.as_secs_f64() < 1.0 {
+        return Err(format!(
+            "a spin under 1s is too short to measure steal (/proc/stat counts it in 10 ms \
+             ticks); expected 1s to 1h, got '{text}'"
+        ));
+    }
+    if d.as_secs_f64() > 3600.0 {
+        return Err(format!("expected a spin from 1s to 1h; got '{text}'"));
+    }
+    Ok(d)
+}
+
 /// `--threshold` and friends: 1 ns to 1 s, in ns.
 pub fn parse_threshold(text: &str) -> Result<u64, String> {
     let ns = parse_duration(text)?.as_nanos();
@@ -245,6 +262,13 @@ mod tests {
         assert_eq!(parse_threshold("100µs"), Ok(100_000));
         assert!(parse_threshold("2s").is_err());
         assert!(parse_threshold("0.1ns").is_err());
+        assert_eq!(parse_spin("1s"), Ok(Duration::from_secs(1)));
+        assert!(
+            parse_spin("10ms")
+                .unwrap_err()
+                .contains("too short to measure steal")
+        );
+        assert!(parse_spin("2h").is_err());
         assert_eq!(parse_sleep_interval("1ms"), Ok(1_000_000));
         for bad in ["1ns", "9us", "2s"] {
             assert!(parse_sleep_interval(bad).is_err(), "{bad}");
