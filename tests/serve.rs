@@ -824,3 +824,91 @@ fn metrics_are_pushed_to_a_pushgateway() {
     );
     assert!(pushed.contains("push_time_seconds{instance=\"web.7\",job=\"dynoprobe\"}"));
 }
+
+#[cfg(feature = "drive")]
+#[test]
+fn drive_names_bad_urls_and_bad_answers_in_one_clean_line() {
+    let drive = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+            .arg("drive")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (url, says) in [
+        ("http://127.0.0.1:99999", "port 99999 is not a port number"),
+        ("http://127.0.0.1:8080/run?runs=5", "without a ?query"),
+    ] {
+        let out = drive(&[url, "-n", "1"]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{said}");
+        assert!(said.contains(says), "{url}: {said}");
+    }
+    // A plain-HTTP server asked for TLS.
+    let server = Server::start();
+    let tls = server.base.replace("http://", "https://");
+    let said = String::from_utf8_lossy(&drive(&[&tls, "-n", "1"]).stderr).into_owned();
+    assert!(
+        said.contains("does not speak TLS: is it http://?"),
+        "{said}"
+    );
+    // A web server that is not a dynoprobe serve: an HTML 500 with ANSI escapes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        let body = format!("<!DOCTYPE html><html>\x1b[31m{}</html>", "x".repeat(5000));
+        let _ = write!(
+            stream,
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let out = drive(&[&other, "-n", "1"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.contains(
+            "500 Internal Server Error: an HTML page of 5033 bytes, not a dynoprobe serve"
+        ),
+        "{said}"
+    );
+    assert!(!said.contains('\x1b'), "{said}");
+}
+
+#[cfg(feature = "drive")]
+#[test]
+fn drive_interrupted_reports_the_calls_it_made() {
+    let server = Server::start();
+    let child = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+        .args([
+            "drive",
+            &server.base,
+            "-n",
+            "100000",
+            "-w",
+            "chase-l2",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: a plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("interrupted (Ctrl-C) after"), "{said}");
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    let calls = report["calls_count"].as_u64().unwrap();
+    assert!((1..100_000).contains(&calls), "{calls}");
+    assert!(
+        said.contains(&format!("after {calls} of 100000 calls")),
+        "{said}"
+    );
+}

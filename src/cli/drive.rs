@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -58,6 +58,8 @@ pub struct DriveArgs {
 pub const MAX_CALLS: u32 = 1_000_000;
 /// The most calls in flight at once.
 pub const MAX_CONCURRENCY: u32 = 256;
+/// How often a wait between batches looks for a Ctrl-C.
+const TICK: Duration = Duration::from_millis(100);
 /// How long one call may keep getting `429 busy` before drive gives up.
 const BUSY_PATIENCE: Duration = Duration::from_secs(30);
 /// Pause before asking a busy server again (shorter than its `Retry-After`: a one-run batch
@@ -82,6 +84,7 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
         url,
         authorization: token.map(|t| format!("Bearer {}", t.trim())),
     };
+    catch_interrupt();
     if let Some(every) = args.every {
         return over_time(&args, &server, every);
     }
@@ -93,6 +96,12 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
     let report = batch(&args, &server, &bar)?;
     bar.finish_and_clear();
     let text = render::drive::drive(&report);
+    let interrupted = interrupted().then(|| {
+        format!(
+            "interrupted (Ctrl-C) after {} of {} calls; the report covers those",
+            report.calls_count, args.calls
+        )
+    });
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
@@ -104,7 +113,31 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
         &render::html::drive_charts(&report),
         &text,
     )?;
-    Ok(())
+    match interrupted {
+        Some(why) => bail!(why),
+        None => Ok(()),
+    }
+}
+
+/// Set by the first Ctrl-C: no new call starts, and what was measured is reported.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+    // SAFETY: signal(2) is async-signal-safe; a second Ctrl-C then ends the process.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+}
+
+/// The first Ctrl-C stops the drive after the calls in flight instead of ending the
+/// process, so the calls made are not lost.
+fn catch_interrupt() {
+    let handler: extern "C" fn(libc::c_int) = on_interrupt;
+    // SAFETY: the handler only stores to an atomic and calls signal(2).
+    unsafe { libc::signal(libc::SIGINT, handler as libc::sighandler_t) };
+}
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
 }
 
 /// `--every E --for F --out FILE`: a batch of `--calls` calls every E for F, one JSON line
@@ -127,7 +160,13 @@ fn over_time(args: &DriveArgs, server: &Server, every: Duration) -> anyhow::Resu
     let (mut written, mut failed) = (0u32, 0u32);
     for n in 0..batches {
         let due = start + every * n;
-        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        while !interrupted() && Instant::now() < due {
+            std::thread::sleep(due.saturating_duration_since(Instant::now()).min(TICK));
+        }
+        if interrupted() {
+            eprintln!("dynoprobe: interrupted (Ctrl-C); the batches done are in the file");
+            break;
+        }
         let late = Instant::now().duration_since(due);
         let prefix = format!("[{}/{batches}]", n + 1);
         match batch(args, server, &indicatif::ProgressBar::hidden()) {
@@ -180,8 +219,10 @@ fn batch(
         let workers: Vec<_> = (0..args.concurrency.min(args.calls))
             .map(|_| {
                 scope.spawn(|| -> anyhow::Result<()> {
-                    while next.fetch_add(1, Ordering::Relaxed) < args.calls {
-                        let answer = server.call_until_served(&busy, start)?;
+                    while !interrupted() && next.fetch_add(1, Ordering::Relaxed) < args.calls {
+                        let Some(answer) = server.call_until_served(&busy, start)? else {
+                            break;
+                        };
                         served
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -231,12 +272,20 @@ struct Server {
 }
 
 impl Server {
-    /// One call, asking again while the server answers `429 busy`.
-    fn call_until_served(&self, busy: &AtomicU32, drive_start: Instant) -> anyhow::Result<Served> {
+    /// One call, asking again while the server answers `429 busy`; `None` when a Ctrl-C
+    /// came while it waited.
+    fn call_until_served(
+        &self,
+        busy: &AtomicU32,
+        drive_start: Instant,
+    ) -> anyhow::Result<Option<Served>> {
         let since = Instant::now();
         loop {
             if let Some(served) = self.call(drive_start)? {
-                return Ok(served);
+                return Ok(Some(served));
+            }
+            if interrupted() {
+                return Ok(None);
             }
             busy.fetch_add(1, Ordering::Relaxed);
             if since.elapsed() > BUSY_PATIENCE {
@@ -259,7 +308,16 @@ impl Server {
         if let Some(authorization) = &self.authorization {
             request = request.header("Authorization", authorization);
         }
-        let mut response = request.call().with_context(|| format!("GET {url}"))?;
+        let mut response = request.call().map_err(|error| {
+            let hint = if url.starts_with("https://")
+                && format!("{error:?}").contains("InvalidContentType")
+            {
+                " (the server does not speak TLS: is it http://?)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("GET {url}: {error}{hint}")
+        })?;
         let status = response.status();
         if status == ureq::http::StatusCode::TOO_MANY_REQUESTS {
             return Ok(None);
@@ -270,11 +328,7 @@ impl Server {
             .with_context(|| format!("GET {url}: reading the response"))?;
         let latency_ns = start.elapsed().as_nanos() as u64;
         if !status.is_success() {
-            let message = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(String::from))
-                .unwrap_or(body);
-            bail!("GET {url}: {status}: {message}");
+            bail!("GET {url}: {status}: {}", error_message(&body));
         }
         let queue_time = response
             .headers()
@@ -283,5 +337,71 @@ impl Server {
         let served = Call::from_answer(sent_ns, latency_ns, &body, queue_time)
             .with_context(|| format!("GET {url}"))?;
         Ok(Some(served))
+    }
+}
+
+/// The longest piece of a non-dynoprobe error body shown.
+const ERROR_BODY_SHOWN_CHARS: usize = 200;
+
+/// What an error answer says, fit for one line of a terminal: serve's `{"error": …}`, or the
+/// start of any other body with control characters (ANSI escapes) removed; an HTML page
+/// only by its size.
+fn error_message(body: &str) -> String {
+    if let Some(message) = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(String::from))
+    {
+        return clean(&message);
+    }
+    let start = body
+        .trim_start()
+        .get(..15)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if start.starts_with("<!doctype html") || start.starts_with("<html") {
+        return format!(
+            "an HTML page of {} bytes, not a dynoprobe serve",
+            body.len()
+        );
+    }
+    let text = clean(body);
+    match text.char_indices().nth(ERROR_BODY_SHOWN_CHARS) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], body.len()),
+        None => text,
+    }
+}
+
+/// `text` on one line, without control characters.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_fit_on_one_clean_line() {
+        assert_eq!(error_message(r#"{"error": "busy"}"#), "busy");
+        assert_eq!(
+            error_message("<!DOCTYPE html><html>...</html>"),
+            "an HTML page of 31 bytes, not a dynoprobe serve"
+        );
+        assert_eq!(
+            error_message("\x1b[31mred\x1b[0m\nnext"),
+            "[31mred [0m next"
+        );
+        let long = "x".repeat(5000);
+        let shown = error_message(&long);
+        assert!(shown.ends_with("… (5000 bytes)"), "{shown}");
+        assert_eq!(
+            shown.chars().count(),
+            200 + "… (5000 bytes)".chars().count()
+        );
     }
 }

@@ -155,15 +155,55 @@ pub fn queue_time_ns(text: &str) -> Option<u64> {
 pub enum UrlError {
     #[error("expected an http:// or https:// URL of a dynoprobe serve; got '{0}'")]
     Scheme(String),
+    #[error("'{0}' has no host")]
+    Host(String),
+    #[error("'{url}': port {port} is not a port number (1 to 65535)")]
+    Port { url: String, port: String },
+    #[error(
+        "'{0}': give the server's base URL without a ?query or #fragment; drive asks for \
+         /run?runs=1 and --workload itself"
+    )]
+    Query(String),
     #[error("unknown workload '{0}'; one of: {names}", names = workload::names())]
     Workload(String),
 }
 
-/// `BASE/run?runs=1[&workload=NAME]`; the base may be given with or without `/run`.
+/// `BASE/run?runs=1[&workload=NAME]`; the base may be given with or without `/run`. Its
+/// port, when given, is checked (an out-of-range port made the client use port 80).
 pub fn run_url(base: &str, workload: Option<&str>) -> Result<String, UrlError> {
-    let base = base.trim().trim_end_matches('/');
-    if !(base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(UrlError::Scheme(base.into()));
+    let given = base.trim();
+    let Some((scheme, rest)) = given
+        .split_once("://")
+        .filter(|(scheme, _)| ["http", "https"].contains(scheme))
+    else {
+        return Err(UrlError::Scheme(given.into()));
+    };
+    let rest = rest.trim_end_matches('/');
+    let base = &format!("{scheme}://{rest}");
+    if base.contains(['?', '#']) {
+        return Err(UrlError::Query(base.into()));
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let port = match host_port.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => {
+            if host.is_empty() {
+                return Err(UrlError::Host(base.into()));
+            }
+            Some(port)
+        }
+        _ => None,
+    };
+    if host_port.is_empty() || host_port.starts_with(':') {
+        return Err(UrlError::Host(base.into()));
+    }
+    if let Some(port) = port
+        && !matches!(port.parse::<u16>(), Ok(1..))
+    {
+        return Err(UrlError::Port {
+            url: base.into(),
+            port: port.into(),
+        });
     }
     let base = base.strip_suffix("/run").unwrap_or(base);
     let mut url = format!("{base}/run?runs=1");
@@ -519,6 +559,23 @@ pub(crate) mod tests {
                 .to_string()
                 .contains("chase-l2")
         );
+        assert_eq!(
+            run_url("http://[::1]:8080", None).unwrap(),
+            "http://[::1]:8080/run?runs=1"
+        );
+        for (bad, says) in [
+            ("http://127.0.0.1:99999", "port 99999 is not a port number"),
+            ("http://127.0.0.1:0", "port 0"),
+            ("http://h:x", "port x"),
+            ("http://h/run?runs=5", "without a ?query"),
+            ("http://h#top", "without a ?query"),
+            ("http://", "has no host"),
+            ("http://:80", "has no host"),
+            ("ftp://h", "http://"),
+        ] {
+            let error = run_url(bad, None).unwrap_err().to_string();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
     }
 
     #[test]
