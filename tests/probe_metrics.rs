@@ -59,16 +59,21 @@ fn the_sampler_publishes_totals_ratios_and_overshoot_with_units() {
     };
     // The sampler may publish once more between `latest()` and the drop; never less.
     assert!(*switches >= reading.totals.involuntary_switches.unwrap());
-    let runqueue_wait_ratio = SIGNALS
+    let wait_per_s = SIGNALS
         .iter()
-        .find(|d| d.field == "runqueue_wait_ratio")
+        .find(|d| d.field == "runqueue_wait_per_s")
         .and_then(|d| d.gauge)
         .unwrap();
-    assert_eq!(runqueue_wait_ratio, "dynoprobe_runqueue_wait_ratio");
-    let (_, _, _, DebugValue::Gauge(ratio)) = find(runqueue_wait_ratio) else {
-        panic!("{runqueue_wait_ratio} is not a gauge")
+    assert_eq!(wait_per_s, "dynoprobe_runqueue_wait_seconds_per_second");
+    let (_, _, _, DebugValue::Gauge(per_s)) = find(wait_per_s) else {
+        panic!("{wait_per_s} is not a gauge")
     };
-    assert!((0.0..=1.0).contains(&ratio.into_inner()));
+    assert!(per_s.into_inner() >= 0.0);
+    // Through the facade by default, the seconds totals are (whole-second) counters.
+    let (_, unit, _, DebugValue::Counter(_)) = find(RUNQUEUE_WAIT_SECONDS_TOTAL) else {
+        panic!("{RUNQUEUE_WAIT_SECONDS_TOTAL} is not a counter")
+    };
+    assert_eq!(*unit, Some(Unit::Seconds));
     let (_, unit, _, DebugValue::Histogram(lateness)) = find(SLEEP_OVERSHOOT_SECONDS) else {
         panic!("{SLEEP_OVERSHOOT_SECONDS} is not a histogram")
     };
