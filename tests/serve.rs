@@ -912,3 +912,34 @@ fn drive_interrupted_reports_the_calls_it_made() {
         "{said}"
     );
 }
+
+#[test]
+fn a_public_address_without_a_token_is_warned_about() {
+    let said = |args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .env_remove("PORT")
+            .env_remove("DYNOPROBE_TOKEN")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let second = if first.contains("0.0.0.0") && !args.contains(&"--token") {
+            lines.next().unwrap().unwrap()
+        } else {
+            String::new()
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        format!("{first}\n{second}")
+    };
+    let public = said(&["--bind", "0.0.0.0"]);
+    assert!(
+        public.contains("reachable from other machines and no token is set"),
+        "{public}"
+    );
+    assert!(!said(&["--bind", "0.0.0.0", "--token", "t"]).contains("warning"));
+    assert!(!said(&[]).contains("warning"), "loopback");
+}
