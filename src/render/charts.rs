@@ -60,36 +60,60 @@ pub fn over_time(key: &str, series: &[&Series]) -> Chart {
         .flat_map(|s| &s.points)
         .map(|p| p.p99_ns)
         .fold(0.0, f64::max);
+    let bottom_ns = series
+        .iter()
+        .flat_map(|s| &s.points)
+        .map(|p| p.median_ns)
+        .fold(f64::INFINITY, f64::min)
+        .clamp(1.0, top_ns.max(1.0));
     let (unit, unit_name) = if top_ns >= 1e6 {
         (1e6, "ms")
     } else {
         (1e3, "µs")
     };
+    // The hours the batches span, in whole hours: all day for a day's drive, one or two
+    // hours for a shorter one, so its batches do not crowd into a sliver of 24 h.
+    let hour_of = |unix_ms: u64| (unix_ms % 86_400_000) as f64 / 3_600_000.0;
+    let hours = series
+        .iter()
+        .flat_map(|s| &s.points)
+        .map(|p| hour_of(p.started_unix_ms));
+    let first = hours.clone().fold(24.0, f64::min).floor();
+    let last = hours.fold(0.0, f64::max).ceil().max(first + 1.0);
     let mut plot = Plot::new(
         &format!("{key}, by time of day"),
-        Axis::linear("hour of day the batch began (UTC; days pooled)", 0.0, 24.0),
         Axis::linear(
-            format!("per batch ({unit_name}): median ■, p99 ▪"),
-            0.0,
-            top_ns / unit * 1.1,
+            "hour of day the batch began (UTC; days pooled)",
+            first,
+            last,
         ),
+        Axis::log(
+            format!("per batch ({unit_name}, log): median ■, p99 ▪"),
+            bottom_ns / unit * 0.8,
+            top_ns / unit * 1.25,
+        ),
+    );
+    // Marks of a fixed share of the axis: on a log axis, a fixed ratio.
+    let (height, width) = (
+        (top_ns / bottom_ns).powf(1.0 / 80.0),
+        (last - first) / 160.0,
     );
     for (i, s) in series.iter().enumerate() {
         let color = COLUMNS[i % COLUMNS.len()];
         for p in &s.points {
-            let hour = (p.started_unix_ms % 86_400_000) as f64 / 3_600_000.0;
+            let hour = hour_of(p.started_unix_ms);
             let (median, p99) = (p.median_ns / unit, p.p99_ns / unit);
-            let size = top_ns / unit / 150.0;
-            plot.rect(
-                (hour - 0.08, median - size),
-                (hour + 0.08, median + size),
-                color,
-            );
-            plot.rect(
-                (hour - 0.03, p99 - size / 2.0),
-                (hour + 0.03, p99 + size / 2.0),
-                color,
-            );
+            let mark = |y: f64, scale: f64| {
+                let factor = height.powf(scale);
+                (
+                    (hour - width * scale, y / factor),
+                    (hour + width * scale, y * factor),
+                )
+            };
+            let (low, high) = mark(median, 1.0);
+            plot.rect(low, high, color);
+            let (low, high) = mark(p99, 0.5);
+            plot.rect(low, high, color);
         }
         plot.name(&s.baseline, color);
     }
@@ -616,5 +640,38 @@ mod tests {
         assert_eq!(marks, 3);
         assert!(chart.svg.contains("median block time per op (ns)"));
         assert_eq!(chart.name, "ns-per-op-json-serde-value");
+    }
+
+    #[test]
+    fn over_time_marks_each_batch_twice_on_a_log_axis_over_its_hours() {
+        use crate::report::compare::TimePoint;
+        let point = |minute: u64, median_ns: f64| TimePoint {
+            benchmark: "w".into(),
+            started_unix_ms: (10 * 60 + minute) * 60_000,
+            samples_count: 30,
+            median_ns,
+            p99_ns: median_ns * 200.0,
+        };
+        let series = Series {
+            baseline: "day".into(),
+            key: "w".into(),
+            points: vec![point(5, 2e6), point(95, 4e6)],
+        };
+        let chart = over_time("w", &[&series]);
+        let marks = chart
+            .svg
+            .lines()
+            .filter(|l| l.starts_with("<rect x=") && l.contains(COLUMNS[0]))
+            .filter(|l| !l.contains("width=\"10\"")) // the legend's key
+            .count();
+        assert_eq!(marks, 4, "a median and a p99 mark per batch");
+        assert!(chart.svg.contains("(ms, log)"));
+        // 10:05 to 11:35: the axis spans 10 to 12 h, not the whole day.
+        assert!(
+            chart.svg.contains(">10<") && chart.svg.contains(">12<"),
+            "{}",
+            chart.svg
+        );
+        assert!(!chart.svg.contains(">24<"));
     }
 }
