@@ -76,6 +76,16 @@ impl Server {
     }
 }
 
+/// `dynoprobe drive ARGS`, run to its end.
+#[cfg(feature = "drive")]
+fn drive(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+        .arg("drive")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// One request to the server at `base`: its status, headers and body.
 fn call(
     base: &str,
@@ -432,13 +442,6 @@ end
 #[test]
 fn drive_splits_each_call_and_says_what_went_wrong() {
     let server = Server::start();
-    let drive = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
-            .arg("drive")
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let out = drive(&[
         &server.base,
         "--calls",
@@ -828,13 +831,6 @@ fn metrics_are_pushed_to_a_pushgateway() {
 #[cfg(feature = "drive")]
 #[test]
 fn drive_names_bad_urls_and_bad_answers_in_one_clean_line() {
-    let drive = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
-            .arg("drive")
-            .args(args)
-            .output()
-            .unwrap()
-    };
     for (url, says) in [
         ("http://127.0.0.1:99999", "port 99999 is not a port number"),
         ("http://127.0.0.1:8080/run?runs=5", "without a ?query"),
@@ -915,7 +911,9 @@ fn drive_interrupted_reports_the_calls_it_made() {
 
 #[test]
 fn a_public_address_without_a_token_is_warned_about() {
+    // Everything serve printed at start: once /healthz answers, it is past the warning.
     let said = |args: &[&str]| {
+        use std::io::Read as _;
         let mut child = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
             .args(["serve", "--port", "0"])
             .args(args)
@@ -924,16 +922,20 @@ fn a_public_address_without_a_token_is_warned_about() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let second = if first.contains("0.0.0.0") && !args.contains(&"--token") {
-            lines.next().unwrap().unwrap()
-        } else {
-            String::new()
-        };
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        stderr.read_line(&mut first).unwrap();
+        let base = first
+            .split_once("listening on ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .replace("0.0.0.0", "127.0.0.1");
+        assert_eq!(call(&base, "GET", "/healthz", &[]).0, 200);
         let _ = child.kill();
         let _ = child.wait();
-        format!("{first}\n{second}")
+        let mut rest = String::new();
+        stderr.read_to_string(&mut rest).unwrap();
+        first + &rest
     };
     let public = said(&["--bind", "0.0.0.0"]);
     assert!(

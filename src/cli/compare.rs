@@ -125,11 +125,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         bail!("no benchmark to compare (check -f/-g, -t, and the baselines' contents)");
     }
     let table = render::compare::comparison(&result, args.markdown);
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&result)?)?;
-    } else {
-        out!("{table}")?;
-    }
+    super::print(args.json, &result, &table)?;
     args.pictures.write(
         "dynoprobe compare",
         &render::compare::headline(&result),

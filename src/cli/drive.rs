@@ -102,11 +102,7 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
             report.calls_count, args.calls
         )
     });
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?)?;
-    } else {
-        out!("{text}")?;
-    }
+    super::print(args.json, &report, &text)?;
     args.pictures.write(
         "dynoprobe drive",
         &render::drive::headline(&report),
@@ -148,7 +144,10 @@ fn over_time(args: &DriveArgs, server: &Server, every: Duration) -> anyhow::Resu
         bail!("--every needs --for DURATION and --out FILE.jsonl");
     };
     if span < every {
-        bail!("--for must be at least --every: one batch every {every:?} for {span:?} is none");
+        bail!(
+            "--for {span:?} is shorter than --every {every:?}: that is one batch, which drive \
+             without --every makes"
+        );
     }
     let mut out = std::fs::OpenOptions::new()
         .create(true)

@@ -46,11 +46,7 @@ pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
         sleep_interval_ns: args.sleep_interval,
     })?;
     let text = render::jitter::report(&report);
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?)?;
-    } else {
-        out!("{text}")?;
-    }
+    super::print(args.json, &report, &text)?;
     args.pictures.write(
         "dynoprobe jitter",
         &render::verdict::summary(&report.verdict),

@@ -96,6 +96,15 @@ pub fn write_stdout(text: std::fmt::Arguments) -> anyhow::Result<()> {
         .context("writing to stdout")
 }
 
+/// A finished result on stdout: pretty JSON with `--json`, else its text.
+fn print(json: bool, result: &impl serde::Serialize, text: &str) -> anyhow::Result<()> {
+    if json {
+        outln!("{}", serde_json::to_string_pretty(result)?)
+    } else {
+        out!("{text}")
+    }
+}
+
 /// `dynoprobe signals | head -3` should end quietly when `head` exits, as Unix tools do,
 /// rather than panic in `println!`: restore SIGPIPE's default action, which Rust's runtime
 /// sets to ignore. Not for serve and drive, where a peer closing a socket must not kill us.

@@ -111,11 +111,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let report = report?;
     let text = render::run::report(&report);
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?)?;
-    } else {
-        out!("{text}")?;
-    }
+    super::print(args.json, &report, &text)?;
     args.pictures.write(
         "dynoprobe run",
         &render::verdict::summary(&report.verdict),

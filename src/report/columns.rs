@@ -23,7 +23,6 @@ pub use super::compare::TimePoint;
 use super::drive::DRIVE_SCHEMA_VERSION;
 use super::{REFERENCE_MIN_SCHEMA, SCHEMA_VERSION};
 use crate::baseline::{Baseline, Benchmark, Throughput};
-use crate::stats::Quartiles;
 
 /// One column of a comparison.
 #[derive(Debug, Clone, PartialEq)]
@@ -299,7 +298,7 @@ impl DriveResult {
 /// One column from the parts of a file: each row's samples pooled over the parts, the
 /// payloads each once, a time point per part that has a start time.
 fn pool(name: &str, parts: Vec<Part>, place: &str, warnings: &mut Vec<String>) -> Option<Column> {
-    let mut pooled: Vec<Benchmark> = Vec::new();
+    let mut rows: Vec<Vec<Benchmark>> = Vec::new();
     let mut fixtures: Vec<FixtureInfo> = Vec::new();
     let mut over_time = Vec::new();
     let timed = parts.len() > 1;
@@ -315,58 +314,57 @@ fn pool(name: &str, parts: Vec<Part>, place: &str, warnings: &mut Vec<String>) -
             }
         }
         for bench in part.benchmarks {
-            if let (true, Some(at), Some(q)) = (
-                timed,
-                part.started_unix_ms,
-                Quartiles::of(&bench.sample_means_ns),
-            ) {
+            if let (true, Some(at), Some(p99_ns)) = (timed, part.started_unix_ms, bench.p99_run_ns)
+            {
                 over_time.push(TimePoint {
                     benchmark: bench.id.clone(),
                     started_unix_ms: at,
                     samples_count: bench.sample_means_ns.len() as u64,
-                    median_ns: q.median_ns,
-                    p99_ns: bench.p99_run_ns.map_or(q.max_ns, |ns| ns as f64),
+                    median_ns: bench.median_ns,
+                    p99_ns: p99_ns as f64,
                 });
             }
-            match pooled.iter_mut().find(|b| b.id == bench.id) {
-                Some(into) => *into = merged(into, bench),
-                None => pooled.push(bench),
+            match rows.iter_mut().find(|row| row[0].id == bench.id) {
+                Some(row) => row.push(bench),
+                None => rows.push(vec![bench]),
             }
         }
     }
-    if pooled.is_empty() {
+    if rows.is_empty() {
         warnings.push(format!("{place}: nothing to compare in it; left out"));
         return None;
     }
     Some(Column {
         baseline: Baseline {
             name: name.to_string(),
-            benchmarks: pooled,
+            benchmarks: rows.into_iter().map(pooled).collect(),
         },
         fixtures,
         over_time,
     })
 }
 
-/// Two parts' samples of one row as one benchmark; the off-CPU share weighted by samples.
-fn merged(a: &Benchmark, b: Benchmark) -> Benchmark {
-    let (na, nb) = (
-        a.sample_means_ns.len() as f64,
-        b.sample_means_ns.len() as f64,
-    );
-    let off_cpu = a
-        .off_cpu_ratio
-        .zip(b.off_cpu_ratio)
-        .map(|(x, y)| (x * na + y * nb) / (na + nb).max(1.0));
-    let mut samples = a.sample_means_ns.clone();
-    samples.extend(&b.sample_means_ns);
-    Benchmark::from_samples(
-        a.id.clone(),
-        a.throughput.or(b.throughput),
-        samples,
-        off_cpu,
-    )
-    .unwrap_or_else(|| a.clone())
+/// One row's benchmarks from the parts of a file as one: a benchmark alone as it is,
+/// several by all their samples at once, the off-CPU share weighted by samples (when every
+/// part has one).
+fn pooled(mut row: Vec<Benchmark>) -> Benchmark {
+    if row.len() == 1 {
+        return row.remove(0);
+    }
+    let counts = row.iter().map(|b| b.sample_means_ns.len() as f64);
+    let weighted: Option<f64> = row
+        .iter()
+        .zip(counts.clone())
+        .map(|(b, n)| b.off_cpu_ratio.map(|r| r * n))
+        .sum();
+    let off_cpu = weighted.map(|sum| sum / counts.sum::<f64>().max(1.0));
+    let samples = row
+        .iter()
+        .flat_map(|b| b.sample_means_ns.iter().copied())
+        .collect();
+    let throughput = row.iter().find_map(|b| b.throughput);
+    let first = row.swap_remove(0);
+    Benchmark::from_samples(first.id.clone(), throughput, samples, off_cpu).unwrap_or(first)
 }
 
 /// Refuses columns measured on different payloads: a row would compare different work.

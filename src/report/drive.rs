@@ -185,19 +185,11 @@ pub fn run_url(base: &str, workload: Option<&str>) -> Result<String, UrlError> {
     }
     let authority = rest.split('/').next().unwrap_or("");
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let port = match host_port.rsplit_once(':') {
-        Some((host, port)) if !port.contains(']') => {
-            if host.is_empty() {
-                return Err(UrlError::Host(base.into()));
-            }
-            Some(port)
-        }
-        _ => None,
-    };
     if host_port.is_empty() || host_port.starts_with(':') {
         return Err(UrlError::Host(base.into()));
     }
-    if let Some(port) = port
+    // The port follows the last `:`, unless that is inside an IPv6 address's brackets.
+    if let Some((_, port)) = host_port.rsplit_once(':').filter(|(_, p)| !p.contains(']'))
         && !matches!(port.parse::<u16>(), Ok(1..))
     {
         return Err(UrlError::Port {

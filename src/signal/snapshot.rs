@@ -148,11 +148,16 @@ impl Snapshot {
             ratio("/proc/stat", busy, total)
         }));
 
-        let sched_wait = |now: &Result<SchedStat, Unavailable>,
-                          then: &Result<SchedStat, Unavailable>| {
+        // (run-queue wait, time on the CPU) over the interval, ns.
+        let sched = |now: &Result<SchedStat, Unavailable>,
+                     then: &Result<SchedStat, Unavailable>| {
             let (now, then): (SchedStat, SchedStat) = both(now, then)?;
-            let wait = delta("schedstat", now.wait_ns, then.wait_ns)?;
-            let run = delta("schedstat", now.on_cpu_ns, then.on_cpu_ns)?;
+            Ok((
+                delta("schedstat", now.wait_ns, then.wait_ns)?,
+                delta("schedstat", now.on_cpu_ns, then.on_cpu_ns)?,
+            ))
+        };
+        let wait_share = |(wait, run): (u64, u64)| {
             if ((wait + run) as f64) < elapsed_ns as f64 * RUNQUEUE_MIN_RUNNABLE_RATIO {
                 return Err(Unavailable::new(
                     "schedstat",
@@ -163,12 +168,7 @@ impl Snapshot {
             }
             ratio("schedstat", wait, wait + run)
         };
-        let process_wait_per_s = both(&self.process_sched, &earlier.process_sched).and_then(
-            |(now, then): (SchedStat, SchedStat)| {
-                let wait = delta("schedstat", now.wait_ns, then.wait_ns)?;
-                Ok(wait as f64 / elapsed_ns.max(1) as f64)
-            },
-        );
+        let process = sched(&self.process_sched, &earlier.process_sched);
         let usage = both(&self.process_usage, &earlier.process_usage);
         let switches = |pick: fn(&Rusage) -> u64| {
             let (now, then): (Rusage, Rusage) = usage?;
@@ -202,12 +202,13 @@ impl Snapshot {
         let mut contention = Contention {
             elapsed_ns,
             steal_ratio,
-            runqueue_wait_ratio: Signal(sched_wait(&self.process_sched, &earlier.process_sched)),
-            runqueue_wait_per_s: Signal(process_wait_per_s),
-            thread_runqueue_wait_ratio: Signal(sched_wait(
-                &self.thread_sched,
-                &earlier.thread_sched,
-            )),
+            runqueue_wait_ratio: Signal(process.and_then(wait_share)),
+            runqueue_wait_per_s: Signal(
+                process.map(|(wait, _)| wait as f64 / elapsed_ns.max(1) as f64),
+            ),
+            thread_runqueue_wait_ratio: Signal(
+                sched(&self.thread_sched, &earlier.thread_sched).and_then(wait_share),
+            ),
             involuntary_switches_per_s: Signal(switches(|u| u.involuntary_switches)),
             voluntary_switches_per_s: Signal(switches(|u| u.voluntary_switches)),
             throttled_period_ratio: Signal(counter(|c| c.nr_throttled).and_then(|throttled| {
