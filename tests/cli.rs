@@ -360,7 +360,7 @@ fn jitter_json_has_the_schema_fields_and_a_verdict() {
     let j = &report["jitter"][0];
     for field in [
         "duration_ns",
-        "min_delta_ns",
+        "read_delta_ns",
         "threshold_ns",
         "gaps_count",
         "off_cpu_ratio",
@@ -382,7 +382,7 @@ fn jitter_json_has_the_schema_fields_and_a_verdict() {
     ] {
         assert!(j.get(field).is_some(), "jitter lacks {field}");
     }
-    assert!(j["min_delta_ns"].as_u64().unwrap() > 0);
+    assert!(j["read_delta_ns"].as_u64().unwrap() > 0);
     let ledger = j["ledger"].as_object().unwrap();
     let sum: f64 = ledger.values().map(|v| v.as_f64().unwrap()).sum();
     assert!(

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::attribute::Cause;
-use super::spin::{Gap, SpinRecord};
+use super::spin::{Gap, Raised, SpinRecord};
 use crate::stats::{Distribution, nearest_rank};
 
 /// How many of the largest gaps the report lists, with their start times and causes.
@@ -112,7 +112,16 @@ pub struct Jitter {
     pub clock: String,
     pub cpu: Option<usize>,
     pub duration_ns: u64,
-    pub min_delta_ns: u64,
+    /// The loop's own iteration: the median non-zero delta between two clock reads, ns.
+    pub read_delta_ns: u64,
+    /// Iterations of the loop.
+    pub iterations_count: u64,
+    /// Gaps per iteration: over [`MAX_GAPS_PER_ITERATION`](super::spin::MAX_GAPS_PER_ITERATION)
+    /// the threshold was within the loop's own cost.
+    pub gaps_per_iteration_ratio: f64,
+    /// Set when the auto threshold saw gaps in too many iterations (the loop's own cost) and
+    /// was raised for a second spin, whose figures these are.
+    pub threshold_raised: Option<Raised>,
     /// Gaps above this were recorded.
     pub threshold_ns: u64,
     /// Gaps at least this long were attributed to a cause; shorter ones are `short`.
@@ -209,7 +218,10 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
         clock: record.clock.clone(),
         cpu: record.cpu,
         duration_ns: record.duration_ns,
-        min_delta_ns: record.min_delta_ns,
+        read_delta_ns: record.read_delta_ns,
+        iterations_count: record.iterations,
+        gaps_per_iteration_ratio: record.gaps_per_iteration(),
+        threshold_raised: record.raised,
         threshold_ns: record.threshold_ns,
         attribute_threshold_ns: record.attribute_threshold_ns,
         gaps_count: record.gaps_count(),

@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::attribute::{Attribution, Attributor, Cause, READ_ALLOWANCE_FACTOR};
 use super::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
 use crate::span::{Span, SpanStats};
@@ -17,12 +19,20 @@ use crate::stats::nearest_rank;
 /// Gaps kept in order for inference (48 B each, allocated before the loop starts). Gaps
 /// beyond this are counted and summed per cause but not kept.
 pub const GAP_CAPACITY: usize = 1 << 18;
-/// Auto threshold: this many times the smallest clock-read delta seen in calibration (6–7 ns
-/// apart here, so 55 ns): above the loop's own variation (a cache or TLB miss of the loop is
-/// tens of ns), far below the attribution threshold; the gaps between are `short`.
+/// Auto threshold: this many times the loop's own iteration (the median non-zero delta
+/// between two clock reads, 10–20 ns on a TSC): above the loop's own variation (a cache or
+/// TLB miss of the loop is tens of ns), far below the attribution threshold; the gaps between
+/// are `short`. A median, not the smallest delta: a TSC here steps by 24–52 ticks with a rare
+/// 1-tick delta, and 8 × that one delta put the threshold under the loop's own cost.
 pub const AUTO_THRESHOLD_FACTOR: u64 = 8;
-/// Clock reads in the calibration that finds the smallest delta.
-const CALIBRATION_READS: u32 = 200_000;
+/// Clock reads in the calibration that measures the loop's iteration.
+const CALIBRATION_READS: usize = 100_000;
+/// A spin that saw a gap in more than this share of its iterations measured its own loop,
+/// not the platform: no host takes the CPU every hundred reads. The auto threshold is then
+/// raised by [`RAISE_FACTOR`] and the spin done again.
+pub const MAX_GAPS_PER_ITERATION: f64 = 0.01;
+/// How much a threshold that collapsed is raised by.
+pub const RAISE_FACTOR: u64 = 8;
 /// Attribution reads timed in calibration; their median sets the read allowance.
 const CALIBRATION_ATTRIBUTIONS: usize = 31;
 /// A gap whose reads keep overrunning is attributed at most this many times; then the
@@ -61,8 +71,10 @@ pub struct SpinRecord {
     pub cpu: Option<usize>,
     pub duration_ns: u64,
     pub iterations: u64,
-    /// The smallest delta between two clock reads: the loop's resolution.
-    pub min_delta_ns: u64,
+    /// The loop's own iteration: the median non-zero delta between two clock reads, ns.
+    pub read_delta_ns: u64,
+    /// Set when the auto threshold collapsed and was raised for a second spin.
+    pub raised: Option<Raised>,
     /// Gaps longer than this were recorded.
     pub threshold_ns: u64,
     /// Gaps at least this long were attributed; shorter ones are [`Cause::Short`].
@@ -97,6 +109,12 @@ impl SpinRecord {
         self.tallies.iter().map(|t| t.total_ns).sum()
     }
 
+    /// Gaps per iteration of the loop: well under [`MAX_GAPS_PER_ITERATION`] unless the
+    /// threshold was under the loop's own cost.
+    pub fn gaps_per_iteration(&self) -> f64 {
+        self.gaps_count() as f64 / self.iterations.max(1) as f64
+    }
+
     pub fn tally(&self, cause: Cause) -> Tally {
         self.tallies[cause.index()]
     }
@@ -117,7 +135,8 @@ impl SpinRecord {
             cpu: Some(1),
             duration_ns,
             iterations: 1,
-            min_delta_ns: 10,
+            read_delta_ns: 10,
+            raised: None,
             threshold_ns: 80,
             attribute_threshold_ns: 2_000,
             sees_throttling: true,
@@ -259,16 +278,19 @@ fn spin_loop<T: Ticks, A: Attribute>(
     iterations
 }
 
-/// The smallest delta between two consecutive reads of `clock`, in its ticks (at least 1).
-fn min_delta<T: Ticks>(clock: &T) -> u64 {
+/// The loop's own iteration, in `clock`'s ticks: the median non-zero delta between
+/// consecutive reads (a coarse clock's resolution, where that is longer). At least 1.
+fn iteration_ticks<T: Ticks>(clock: &T) -> u64 {
+    let mut deltas = Vec::with_capacity(CALIBRATION_READS);
     let mut last = clock.ticks();
-    let mut min = u64::MAX;
     for _ in 0..CALIBRATION_READS {
         let now = clock.ticks();
-        min = min.min(now - last);
+        deltas.push(now - last);
         last = now;
     }
-    min.max(1)
+    deltas.retain(|&d| d > 0);
+    deltas.sort_unstable();
+    nearest_rank(&deltas, 0.5).copied().unwrap_or(1).max(1)
 }
 
 /// The median time, in ticks, that `attributor` takes to read its counters.
@@ -287,16 +309,28 @@ fn median_read<T: Ticks, A: Attribute>(clock: &T, attributor: &mut A) -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpinError {
     #[error(
-        "threshold {asked_ns} ns is below the clock's resolution here ({min_ns} ns between reads)"
+        "threshold {asked_ns} ns is below the loop's own iteration here ({iteration_ns} ns between clock reads)"
     )]
-    ThresholdBelowResolution { asked_ns: u64, min_ns: u64 },
+    ThresholdBelowIteration { asked_ns: u64, iteration_ns: u64 },
     #[error("cannot pin the spinning thread to CPU {0}")]
     Pin(usize),
 }
 
+/// The auto threshold saw gaps in too many of the loop's iterations (the loop's own cost,
+/// not the platform's), and was raised by [`RAISE_FACTOR`] for a second spin.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Raised {
+    /// The threshold that collapsed, ns.
+    pub from_ns: u64,
+    /// Gaps per iteration of the loop under it.
+    pub gaps_per_iteration_ratio: f64,
+}
+
 /// Spins on the calling thread for `duration`, recording gaps above `threshold_ns` (or the
-/// auto threshold, [`AUTO_THRESHOLD_FACTOR`] × the smallest delta) and attributing those of
-/// at least `attribute_threshold_ns`.
+/// auto threshold, [`AUTO_THRESHOLD_FACTOR`] × the loop's own iteration) and attributing
+/// those of at least `attribute_threshold_ns`. An auto threshold under which more than
+/// [`MAX_GAPS_PER_ITERATION`] of the iterations were gaps was wrong: it is raised and the
+/// spin done again, and the record says so ([`SpinRecord::raised`]).
 pub fn spin(
     clock: &Choice,
     duration: Duration,
@@ -304,8 +338,8 @@ pub fn spin(
     attribute_threshold_ns: u64,
 ) -> Result<SpinRecord, SpinError> {
     match clock.kind {
-        Kind::Tsc => spin_with(&Tsc, clock, duration, threshold_ns, attribute_threshold_ns),
-        Kind::Monotonic => spin_with(
+        Kind::Tsc => spin_checked(&Tsc, clock, duration, threshold_ns, attribute_threshold_ns),
+        Kind::Monotonic => spin_checked(
             &Monotonic,
             clock,
             duration,
@@ -315,25 +349,47 @@ pub fn spin(
     }
 }
 
-fn spin_with<T: Ticks>(
+fn spin_checked<T: Ticks>(
     ticks: &T,
     clock: &Choice,
     duration: Duration,
     threshold_ns: Option<u64>,
     attribute_threshold_ns: u64,
 ) -> Result<SpinRecord, SpinError> {
-    let min_ticks = min_delta(ticks);
-    let min_delta_ns = clock.to_ns(min_ticks).max(1);
+    let iteration = iteration_ticks(ticks);
+    let iteration_ns = clock.to_ns(iteration).max(1);
     let threshold = match threshold_ns {
-        Some(asked_ns) if asked_ns < min_delta_ns => {
-            return Err(SpinError::ThresholdBelowResolution {
+        Some(asked_ns) if asked_ns < iteration_ns => {
+            return Err(SpinError::ThresholdBelowIteration {
                 asked_ns,
-                min_ns: min_delta_ns,
+                iteration_ns,
             });
         }
         Some(ns) => clock.to_ticks(ns),
-        None => min_ticks * AUTO_THRESHOLD_FACTOR,
+        None => iteration * AUTO_THRESHOLD_FACTOR,
     };
+    let spin = |threshold| spin_with(ticks, clock, duration, threshold, attribute_threshold_ns);
+    let mut record = spin(threshold);
+    if threshold_ns.is_none() && record.gaps_per_iteration() > MAX_GAPS_PER_ITERATION {
+        let raised = Raised {
+            from_ns: record.threshold_ns,
+            gaps_per_iteration_ratio: record.gaps_per_iteration(),
+        };
+        record = spin(threshold * RAISE_FACTOR);
+        record.raised = Some(raised);
+    }
+    record.read_delta_ns = iteration_ns;
+    Ok(record)
+}
+
+/// One spin with a threshold of `threshold` ticks.
+fn spin_with<T: Ticks>(
+    ticks: &T,
+    clock: &Choice,
+    duration: Duration,
+    threshold: u64,
+    attribute_threshold_ns: u64,
+) -> SpinRecord {
     let mut attributor = Attributor::new(clock.ns_per_tick, ticks.ticks());
     let allowance_ticks = median_read(ticks, &mut attributor) * READ_ALLOWANCE_FACTOR;
     let sees_throttling = attributor.sees_throttling();
@@ -375,12 +431,13 @@ fn spin_with<T: Ticks>(
         total_ns: clock.to_ns(ticks),
         wait_ns,
     });
-    Ok(SpinRecord {
+    SpinRecord {
         clock: clock.reason.clone(),
         cpu: None,
         duration_ns: kernel.wall_ns,
         iterations,
-        min_delta_ns,
+        read_delta_ns: 0,
+        raised: None,
         threshold_ns: clock.to_ns(threshold),
         attribute_threshold_ns: clock.to_ns(log.attribute_ticks),
         sees_throttling,
@@ -391,7 +448,7 @@ fn spin_with<T: Ticks>(
         switches_in_gaps_count: log.switches,
         cgroup_throttled_ns,
         kernel,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -566,17 +623,116 @@ mod tests {
         assert_eq!(log.tallies[Cause::Short.index()], (2, 12, 0));
     }
 
+    /// A clock whose `n`th read (from 1) advances it by `step(n)` ticks.
+    struct Stepped<F>(std::cell::Cell<u64>, std::cell::Cell<u64>, F);
+    impl<F: Fn(u64) -> u64> Ticks for Stepped<F> {
+        fn ticks(&self) -> u64 {
+            self.0.set(self.0.get() + 1);
+            self.1.set(self.1.get() + (self.2)(self.0.get()));
+            self.1.get()
+        }
+    }
+    fn stepped<F: Fn(u64) -> u64>(step: F) -> Stepped<F> {
+        Stepped(Default::default(), Default::default(), step)
+    }
+
+    /// This host's TSC: reads 26 or 52 ticks apart, and once in a while 1 tick apart (here
+    /// within the calibration, where the smallest delta used to set the threshold).
+    fn quantized_tsc(read: u64) -> u64 {
+        match read {
+            7 => 1,
+            r if r % 2 == 0 => 26,
+            _ => 52,
+        }
+    }
+
+    #[test]
+    fn a_rare_one_tick_delta_does_not_set_the_threshold() {
+        let clock = stepped(quantized_tsc);
+        let iteration = iteration_ticks(&clock);
+        assert_eq!(iteration, 26, "the median of 26 and 52 a read, half each");
+        // Spun under 8 × that, the quantized steps are never gaps.
+        let mut log = log(8, 10_000, 10);
+        let iterations = spin_loop(
+            &clock,
+            1_000_000,
+            iteration * AUTO_THRESHOLD_FACTOR,
+            &mut log,
+        );
+        assert_eq!(log.tallies[Cause::Short.index()].0, 0);
+        assert!(iterations > 20_000);
+    }
+
+    #[test]
+    fn a_clock_read_through_a_system_call_sets_a_threshold_above_its_read() {
+        // Xen's or the HPET's clocksource: 0.5 to 2 µs a read.
+        let clock = stepped(|read| 500 + (read * 7919) % 1_500);
+        let iteration = iteration_ticks(&clock);
+        assert!((1_000..=1_500).contains(&iteration), "{iteration}");
+        let mut log = log(8, 100_000, 10);
+        spin_loop(
+            &clock,
+            10_000_000,
+            iteration * AUTO_THRESHOLD_FACTOR,
+            &mut log,
+        );
+        assert_eq!(log.tallies[Cause::Short.index()].0, 0);
+    }
+
+    #[test]
+    fn a_coarse_clock_sets_its_resolution_not_zero() {
+        // A clock that moves 4 ms at a time (a jiffies clocksource at 250 Hz), read 20 ns
+        // apart: most reads see no change.
+        let clock = stepped(|read| if read % 200_000 == 0 { 4_000_000 } else { 0 });
+        let many = stepped(|read| if read % 1_000 == 0 { 4_000_000 } else { 0 });
+        assert_eq!(iteration_ticks(&many), 4_000_000);
+        assert_eq!(
+            iteration_ticks(&clock),
+            1,
+            "no change seen: at least one tick"
+        );
+    }
+
+    #[test]
+    fn a_threshold_under_the_loops_own_cost_is_raised_and_the_spin_done_again() {
+        // Calibration sees reads 10 ticks apart (threshold 80); then every read is 100 apart.
+        let clock = stepped(|read| {
+            if read <= CALIBRATION_READS as u64 + 1 {
+                10
+            } else {
+                100
+            }
+        });
+        let choice = Choice {
+            kind: Kind::Monotonic,
+            ns_per_tick: 1.0,
+            reason: "scripted".into(),
+        };
+        let record =
+            spin_checked(&clock, &choice, Duration::from_millis(2), None, 100_000).unwrap();
+        let raised = record.raised.expect("raised");
+        assert_eq!(raised.from_ns, 80);
+        assert!(raised.gaps_per_iteration_ratio > 0.99, "{raised:?}");
+        assert_eq!(record.threshold_ns, 640);
+        assert_eq!(record.gaps_count(), 0);
+        assert_eq!(record.read_delta_ns, 10);
+    }
+
     #[test]
     fn a_short_spin_sees_a_sleep_free_loop_and_every_gap_is_tallied() {
         let clock = Choice::detect();
         let record = spin(&clock, Duration::from_millis(50), None, 2_000).unwrap();
         assert!(record.duration_ns >= 50_000_000);
         assert!(
-            record.min_delta_ns < 1_000,
+            record.read_delta_ns < 1_000,
             "{} ns between clock reads",
-            record.min_delta_ns
+            record.read_delta_ns
         );
-        assert!(record.threshold_ns >= record.min_delta_ns);
+        assert!(record.threshold_ns >= record.read_delta_ns);
+        assert!(
+            record.gaps_per_iteration() <= MAX_GAPS_PER_ITERATION,
+            "{record:?}"
+        );
         assert!(record.attribute_threshold_ns >= 1_900, "{record:?}");
         assert!(record.iterations > 10_000);
         assert_eq!(record.gaps.len() as u64, record.gaps_count());
@@ -590,6 +746,6 @@ mod tests {
     fn absurd_thresholds_are_refused() {
         let clock = Choice::detect();
         let error = spin(&clock, Duration::from_millis(1), Some(0), 2_000).unwrap_err();
-        assert!(matches!(error, SpinError::ThresholdBelowResolution { .. }));
+        assert!(matches!(error, SpinError::ThresholdBelowIteration { .. }));
     }
 }

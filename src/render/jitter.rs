@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::contention::contention;
 use super::units::{count, ms_f, percent, seconds, us, whole_us};
 use super::verdict::verdict;
+use crate::jitter::spin::MAX_GAPS_PER_ITERATION;
 use crate::jitter::{Cause, Jitter};
 use crate::report::JitterReport;
 
@@ -47,13 +48,30 @@ pub fn jitter(out: &mut String, j: &Jitter) {
     );
     let _ = writeln!(
         out,
-        "  clock reads {} ns apart at best; {} gaps over {} ns; those of {} µs or more attributed (reads cost {:.3}% of the spin)",
-        j.min_delta_ns,
+        "  clock reads {} ns apart (median); {} gaps over {} ns; those of {} µs or more attributed (reads cost {:.3}% of the spin)",
+        j.read_delta_ns,
         j.gaps_count,
         j.threshold_ns,
         us(Some(j.attribute_threshold_ns)),
         j.attribution_cost_ratio * 100.0
     );
+    if let Some(r) = j.threshold_raised {
+        let _ = writeln!(
+            out,
+            "  the auto threshold {} ns saw a gap every {:.0} iterations (the loop's own cost, not the platform's): raised to {} ns and spun again",
+            r.from_ns,
+            1.0 / r.gaps_per_iteration_ratio,
+            j.threshold_ns
+        );
+    }
+    if j.gaps_per_iteration_ratio > MAX_GAPS_PER_ITERATION {
+        let _ = writeln!(
+            out,
+            "  warning: a gap every {:.0} iterations: the threshold {} ns is within the loop's own cost, so short gaps are mostly the loop; raise --threshold",
+            1.0 / j.gaps_per_iteration_ratio,
+            j.threshold_ns
+        );
+    }
     let _ = writeln!(
         out,
         "  {:<12} {:>8} {:>8} {:>10} {:>10} {:>10}  kernel's figure",
