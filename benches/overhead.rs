@@ -22,9 +22,10 @@ use std::hint::black_box;
 use std::os::unix::fs::FileExt;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dynoprobe::jitter::attribute::Attributor;
+use dynoprobe::jitter::attribute::{Attributor, Rules};
 use dynoprobe::jitter::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
 use dynoprobe::signal::cgroup::{CgroupReader, Version};
+use dynoprobe::signal::kconfig::Accounting;
 use dynoprobe::signal::snapshot::Sampler;
 use dynoprobe::span::Span;
 
@@ -147,7 +148,7 @@ fn spin_iteration(c: &mut Criterion) {
 
 fn attribution(c: &mut Criterion) {
     let mut group = c.benchmark_group("attribution");
-    let mut attributor = Attributor::new(1.0, 0);
+    let mut attributor = Attributor::new(1.0, 0, Rules::of(&Accounting::read()));
     let mut end = 0u64;
     group.bench_function("dynoprobe", |b| {
         b.iter(|| {

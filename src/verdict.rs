@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::jitter::spin::Gap;
-use crate::jitter::{Jitter, Throttle};
+use crate::jitter::{Cause, Jitter, Ratios, Throttle};
 use crate::runner::WorkloadReport;
 use crate::signal::snapshot::Contention;
 
@@ -46,7 +46,8 @@ pub enum Class {
     Throttled,
     /// The same work took longer on the CPU (neighbours' cache and memory traffic).
     Slowed,
-    /// Gaps too short to attribute (interrupts, short VM exits).
+    /// The guest kernel's own interrupt work (its timer tick, device interrupts, IPIs), and
+    /// gaps too short to attribute.
     Noisy,
 }
 
@@ -80,6 +81,11 @@ pub struct Cost {
     pub reported_ratio: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unreported_ratio: Option<f64>,
+    /// For `noisy`: the guest kernel's own interrupt gaps, and gaps too short to attribute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupt_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub short_ratio: Option<f64>,
     /// Where the figure comes from.
     pub source: &'static str,
 }
@@ -89,13 +95,11 @@ pub struct Cost {
 pub struct Platform {
     /// The CPU the spin was pinned to.
     pub cpu: Option<usize>,
-    /// Everything not on the CPU: the sum of the ratios below.
+    /// Everything not on the CPU: the sum of the shares lost by cause.
     pub total_ratio: f64,
-    pub steal_ratio: f64,
-    pub unreported_ratio: f64,
-    pub neighbours_ratio: f64,
-    pub quota_ratio: f64,
-    pub short_ratio: f64,
+    /// The share of the spin lost to each cause (`{cause}_ratio`: the ledger's).
+    #[serde(flatten)]
+    pub lost: Ratios,
     /// The longest single gap, with its cause.
     pub worst_pause: Option<Gap>,
 }
@@ -187,6 +191,8 @@ pub fn decide(e: &Evidence<'_>) -> Verdict {
             cost_ratio: 1.0 - 1.0 / worst,
             reported_ratio: None,
             unreported_ratio: None,
+            interrupt_ratio: None,
+            short_ratio: None,
             source: "ns_per_op of fixed work timed in blocks: 1 − fast / slow",
         });
     }
@@ -215,9 +221,9 @@ fn basis(e: &Evidence<'_>) -> Basis {
         spin: e.jitter.map(|j| SpinBasis {
             preemptions_count: j.preemptions_count,
             involuntary_switches_count: j.involuntary_switches_count,
-            switched_ratio: j.ledger.preempted_ratio + j.ledger.throttled_ratio,
+            switched_ratio: j.ledger.ratio(Cause::Preempted) + j.ledger.ratio(Cause::Throttled),
             runqueue_wait_ratio: j.runqueue_wait_ratio,
-            stolen_ratio: j.ledger.stolen_ratio,
+            stolen_ratio: j.ledger.ratio(Cause::Stolen),
             steal_ratio: j.steal_ratio,
             timeslice_p50_ms: j.timeslice_p50_ms,
             throttle: j.throttle,
@@ -226,15 +232,10 @@ fn basis(e: &Evidence<'_>) -> Basis {
 }
 
 fn platform(j: &Jitter) -> Platform {
-    let l = &j.ledger;
     Platform {
         cpu: j.cpu,
-        total_ratio: 1.0 - l.on_cpu_ratio,
-        steal_ratio: l.stolen_ratio,
-        unreported_ratio: l.unreported_ratio,
-        neighbours_ratio: l.preempted_ratio,
-        quota_ratio: l.throttled_ratio,
-        short_ratio: l.short_ratio,
+        total_ratio: 1.0 - j.ledger.on_cpu_ratio,
+        lost: j.ledger.lost,
         worst_pause: j.largest_gaps.first().copied(),
     }
 }
@@ -247,27 +248,43 @@ fn costs(e: &Evidence<'_>) -> Vec<Cost> {
         cost_ratio,
         reported_ratio: None,
         unreported_ratio: None,
+        interrupt_ratio: None,
+        short_ratio: None,
         source,
     };
     if let Some(j) = e.jitter {
-        let l = &j.ledger;
+        let of = |cause| j.ledger.ratio(cause);
+        let (stolen, unreported) = (of(Cause::Stolen), of(Cause::Unreported));
+        let (interrupt, short) = (of(Cause::Interrupt), of(Cause::Short));
         return vec![
-            cost(Class::Throttled, l.throttled_ratio, "spin: throttled gaps"),
+            cost(
+                Class::Throttled,
+                of(Cause::Throttled),
+                "spin: throttled gaps",
+            ),
             Cost {
-                reported_ratio: Some(l.stolen_ratio),
-                unreported_ratio: Some(l.unreported_ratio),
+                reported_ratio: Some(stolen),
+                unreported_ratio: Some(unreported),
                 ..cost(
                     Class::Stolen,
-                    l.stolen_ratio + l.unreported_ratio,
+                    stolen + unreported,
                     "spin: stolen and unreported gaps",
                 )
             },
-            cost(Class::Contended, l.preempted_ratio, "spin: preempted gaps"),
             cost(
-                Class::Noisy,
-                l.short_ratio,
-                "spin: gaps too short to attribute",
+                Class::Contended,
+                of(Cause::Preempted),
+                "spin: preempted gaps",
             ),
+            Cost {
+                interrupt_ratio: Some(interrupt),
+                short_ratio: Some(short),
+                ..cost(
+                    Class::Noisy,
+                    interrupt + short,
+                    "spin: the guest kernel's interrupt gaps and gaps too short to attribute",
+                )
+            },
         ];
     }
     let c = e.contention;

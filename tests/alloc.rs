@@ -8,7 +8,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use dynoprobe::jitter::attribute::Attributor;
+use dynoprobe::jitter::attribute::{Attributor, Rules};
+use dynoprobe::signal::kconfig::Accounting;
 use dynoprobe::signal::snapshot::Sampler;
 use dynoprobe::span::Span;
 
@@ -71,7 +72,7 @@ fn snapshots_and_spans_do_not_allocate_after_the_first() {
     }
     let span_allocations = allocations() - before;
 
-    let mut attributor = Attributor::new(1.0, 0);
+    let mut attributor = Attributor::new(1.0, 0, Rules::of(&Accounting::read()));
     let mut causes = Vec::with_capacity(100);
     let before = allocations();
     for gap in 1..=100u64 {

@@ -390,7 +390,14 @@ fn jitter_json_has_the_schema_fields_and_a_verdict() {
         "ledger sums to {sum}: {ledger:?}"
     );
     assert_eq!(ledger.len(), 6, "on CPU and five causes: {ledger:?}");
-    for cause in ["preempted", "throttled", "stolen", "unreported", "short"] {
+    for cause in [
+        "preempted",
+        "throttled",
+        "stolen",
+        "interrupt",
+        "unreported",
+        "short",
+    ] {
         assert!(j["causes"][cause]["count"].is_u64(), "causes lack {cause}");
     }
     assert!(report["verdict"]["class"].is_string());

@@ -62,6 +62,7 @@ fn assert_ledger_matches_the_kernel(label: &str, j: &Value) {
         "preempted_ratio",
         "throttled_ratio",
         "stolen_ratio",
+        "interrupt_ratio",
         "unreported_ratio",
         "short_ratio",
     ]
@@ -76,13 +77,14 @@ fn assert_ledger_matches_the_kernel(label: &str, j: &Value) {
     let stolen_ns = share("stolen_ratio") * duration_ns;
     let steal_ns = number(&j["steal_ratio"], "steal of this CPU") * duration_ns;
     eprintln!(
-        "{label}: on CPU {:.2}% preempted {:.2}% throttled {:.2}% stolen {:.2}% unreported {:.2}% \
+        "{label}: on CPU {:.2}% preempted {:.2}% throttled {:.2}% stolen {:.2}% interrupt {:.2}% unreported {:.2}% \
          short {:.2}% | kernel: rq-wait {:.2}% steal {:.2}%, {preemptions} preemptions \
          ({} switches in them) vs {switches} switches, attribution {:.3}%",
         share("on_cpu_ratio") * 100.0,
         share("preempted_ratio") * 100.0,
         share("throttled_ratio") * 100.0,
         share("stolen_ratio") * 100.0,
+        share("interrupt_ratio") * 100.0,
         share("unreported_ratio") * 100.0,
         share("short_ratio") * 100.0,
         wait * 100.0,
@@ -121,7 +123,8 @@ fn assert_ledger_matches_the_kernel(label: &str, j: &Value) {
     let wait_in = |cause: &str| {
         number(&j["causes"][cause]["runqueue_wait_ns"], "wait per cause") / duration_ns
     };
-    let misplaced = wait_in("stolen") + wait_in("unreported") + wait_in("short");
+    let misplaced =
+        wait_in("stolen") + wait_in("interrupt") + wait_in("unreported") + wait_in("short");
     assert!(
         misplaced <= 0.02,
         "{label}: {misplaced} of the time was run-queue wait ending gaps not switched out"

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::attribute::Cause;
+use super::cause::{ByCause, Cause, Ratios};
 use super::spin::{Gap, Raised, SpinRecord};
 use crate::stats::{Distribution, nearest_rank};
 
@@ -57,28 +57,19 @@ pub struct KernelView {
     pub cgroup_period: CgroupPeriod,
 }
 
-/// Where the spin's wall time went: the share on the CPU and the share lost to each cause.
-/// The shares add up to 1.
+/// Where the spin's wall time went: the share on the CPU and the share lost to each cause
+/// (serialised as `{cause}_ratio`). The shares add up to 1.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Ledger {
     pub on_cpu_ratio: f64,
-    pub preempted_ratio: f64,
-    pub throttled_ratio: f64,
-    pub stolen_ratio: f64,
-    pub unreported_ratio: f64,
-    pub short_ratio: f64,
+    #[serde(flatten)]
+    pub lost: Ratios,
 }
 
 impl Ledger {
     /// The share lost to `cause`.
     pub fn ratio(&self, cause: Cause) -> f64 {
-        match cause {
-            Cause::Preempted => self.preempted_ratio,
-            Cause::Throttled => self.throttled_ratio,
-            Cause::Stolen => self.stolen_ratio,
-            Cause::Unreported => self.unreported_ratio,
-            Cause::Short => self.short_ratio,
-        }
+        self.lost.0[cause]
     }
 }
 
@@ -94,16 +85,6 @@ pub struct CauseGaps {
     pub p50_ns: Option<u64>,
     pub p99_ns: Option<u64>,
     pub max_ns: Option<u64>,
-}
-
-/// The gaps by cause.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Causes {
-    pub preempted: CauseGaps,
-    pub throttled: CauseGaps,
-    pub stolen: CauseGaps,
-    pub unreported: CauseGaps,
-    pub short: CauseGaps,
 }
 
 /// The jitter section of a report: one spinning thread's view. Times in the unit named.
@@ -131,7 +112,7 @@ pub struct Jitter {
     /// Time in gaps / duration: 1 − `ledger.on_cpu_ratio`.
     pub off_cpu_ratio: f64,
     pub ledger: Ledger,
-    pub causes: Causes,
+    pub causes: ByCause<CauseGaps>,
     /// Gaps after which the thread's involuntary switches had moved: times the scheduler
     /// took the CPU away (preempted gaps, and throttled ones it switched the thread out for).
     pub preemptions_count: u64,
@@ -151,6 +132,8 @@ pub struct Jitter {
     /// Whether the cgroup has a quota and its `cpu.stat` could be read after each attributed
     /// gap, so throttling is told apart from preemption.
     pub sees_throttling: bool,
+    /// How the guest kernel's interrupts were told from host pauses.
+    pub interrupts: InterruptMethod,
     /// Run between consecutive preempted gaps, less stolen gaps within (the time the
     /// scheduler counted as the thread's turn).
     pub timeslice_p50_ms: Option<f64>,
@@ -185,6 +168,33 @@ pub struct TimelinePoint {
     pub cause: Cause,
 }
 
+/// How the guest kernel's interrupts were told from host pauses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InterruptMethod {
+    /// Whether they were counted after each gap; without, interrupt gaps are `unreported`.
+    pub counted: bool,
+    /// The tracepoints counted (through perf, on the spinning thread), or why none were.
+    pub how: String,
+}
+
+impl InterruptMethod {
+    fn of(events: &Result<Vec<String>, String>) -> InterruptMethod {
+        match events {
+            Ok(events) => InterruptMethod {
+                counted: true,
+                how: format!(
+                    "perf counts the thread's interrupt tracepoints, read after each gap: {}",
+                    events.join(", ")
+                ),
+            },
+            Err(why) => InterruptMethod {
+                counted: false,
+                how: format!("not counted, so interrupt gaps are in unreported: {why}"),
+            },
+        }
+    }
+}
+
 /// Off-CPU gaps recurring at a fixed period: a CPU quota.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Throttle {
@@ -204,13 +214,9 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
     let gaps_total_ns = record.gaps_total_ns().min(record.duration_ns);
     let ledger = Ledger {
         on_cpu_ratio: 1.0 - share(gaps_total_ns),
-        preempted_ratio: of(Cause::Preempted),
-        throttled_ratio: of(Cause::Throttled),
-        stolen_ratio: of(Cause::Stolen),
-        unreported_ratio: of(Cause::Unreported),
-        short_ratio: of(Cause::Short),
+        lost: Ratios(ByCause::from_fn(of)),
     };
-    let gaps = CauseGaps::by_cause(record);
+    let gaps = ByCause::from_fn(|cause| CauseGaps::of(record, cause));
     let switched: Vec<u64> = lengths(&record.gaps, Cause::switched_out);
     let runs = timeslices(&record.gaps);
     let on_cpu_ns = record.duration_ns - gaps_total_ns;
@@ -235,6 +241,7 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
         steal_ratio: kernel.steal_ns.map(share),
         cgroup_throttled_ratio: kernel.throttled_ns.map(share),
         sees_throttling: record.sees_throttling,
+        interrupts: InterruptMethod::of(&record.interrupts),
         timeslice_p50_ms: quantile_ms(&runs, 0.5),
         timeslice_p90_ms: quantile_ms(&runs, 0.9),
         timeslice_mean_ms: (!runs.is_empty())
@@ -245,7 +252,7 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
             .map(|n| on_cpu_ns as f64 / n as f64 / 1e6),
         off_cpu_gap_p50_ms: quantile_ms(&switched, 0.5),
         off_cpu_gap_max_ms: switched.iter().max().map(|&ns| ns as f64 / 1e6),
-        unexplained_ratio: ledger.unreported_ratio + ledger.short_ratio,
+        unexplained_ratio: ledger.ratio(Cause::Unreported) + ledger.ratio(Cause::Short),
         attribution_cost_ratio: share(record.attribution_ns),
         throttle: throttle(&record.gaps, kernel.cgroup_period),
         gaps_ns: Distribution::of(record.gaps.iter().map(|g| g.len_ns)),
@@ -254,39 +261,17 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
     }
 }
 
-impl Causes {
-    /// The gaps of `cause`.
-    pub fn get(&self, cause: Cause) -> &CauseGaps {
-        match cause {
-            Cause::Preempted => &self.preempted,
-            Cause::Throttled => &self.throttled,
-            Cause::Stolen => &self.stolen,
-            Cause::Unreported => &self.unreported,
-            Cause::Short => &self.short,
-        }
-    }
-}
-
 impl CauseGaps {
-    fn by_cause(record: &SpinRecord) -> Causes {
-        let one = |cause: Cause| {
-            let tally = record.tally(cause);
-            let kept = Distribution::of(lengths(&record.gaps, |c| c == cause));
-            CauseGaps {
-                count: tally.count,
-                total_ns: tally.total_ns,
-                runqueue_wait_ns: tally.wait_ns,
-                p50_ns: kept.map(|d| d.p50),
-                p99_ns: kept.map(|d| d.p99),
-                max_ns: kept.map(|d| d.max),
-            }
-        };
-        Causes {
-            preempted: one(Cause::Preempted),
-            throttled: one(Cause::Throttled),
-            stolen: one(Cause::Stolen),
-            unreported: one(Cause::Unreported),
-            short: one(Cause::Short),
+    fn of(record: &SpinRecord, cause: Cause) -> CauseGaps {
+        let tally = record.tally(cause);
+        let kept = Distribution::of(lengths(&record.gaps, |c| c == cause));
+        CauseGaps {
+            count: tally.count,
+            total_ns: tally.total_ns,
+            runqueue_wait_ns: tally.wait_ns,
+            p50_ns: kept.map(|d| d.p50),
+            p99_ns: kept.map(|d| d.p99),
+            max_ns: kept.map(|d| d.max),
         }
     }
 }
@@ -504,28 +489,26 @@ mod tests {
         let j = infer(&r, &kernel);
         assert_eq!(j.preemptions_count, 100);
         assert_eq!(
-            (j.causes.short.count, j.causes.short.total_ns),
+            (
+                j.causes[Cause::Short].count,
+                j.causes[Cause::Short].total_ns
+            ),
             (100, 100_000)
         );
         // Lengths go through the histogram: three significant digits.
-        let p50 = j.causes.preempted.p50_ns.unwrap();
+        let p50 = j.causes[Cause::Preempted].p50_ns.unwrap();
         assert!(p50.abs_diff(3_000_000) <= 3_000, "{p50}");
-        assert_eq!(j.causes.stolen.p50_ns, None, "no stolen gap kept");
+        assert_eq!(j.causes[Cause::Stolen].p50_ns, None, "no stolen gap kept");
         assert_eq!(j.timeslice_p50_ms, Some(3.0));
         assert_eq!(j.timeslice_mean_ms, Some(3.0));
         assert_eq!(j.off_cpu_gap_p50_ms, Some(3.0));
-        assert_eq!(j.ledger.preempted_ratio, 0.5);
-        assert!((j.ledger.short_ratio - 100_000.0 / 6e8).abs() < 1e-12);
+        assert_eq!(j.ledger.ratio(Cause::Preempted), 0.5);
+        assert!((j.ledger.ratio(Cause::Short) - 100_000.0 / 6e8).abs() < 1e-12);
         let l = j.ledger;
-        let sum = l.on_cpu_ratio
-            + l.preempted_ratio
-            + l.throttled_ratio
-            + l.stolen_ratio
-            + l.unreported_ratio
-            + l.short_ratio;
+        let sum = l.on_cpu_ratio + l.lost.0.iter().map(|(_, r)| r).sum::<f64>();
         assert!((sum - 1.0).abs() < 1e-12, "{l:?}");
         assert_eq!(j.runqueue_wait_ratio, Some(0.5));
-        assert_eq!(j.unexplained_ratio, l.short_ratio);
+        assert_eq!(j.unexplained_ratio, l.ratio(Cause::Short));
         assert_eq!(j.attribution_cost_ratio, 0.001);
         assert_eq!(j.throttle, None, "no throttled gap, no pattern");
         assert_eq!(j.largest_gaps.len(), LARGEST_GAPS);
@@ -547,8 +530,14 @@ mod tests {
         gaps.push(gap(8_000_000, 300_000, Cause::Unreported));
         let j = infer(&record(gaps, 60_000_000), &KernelView::default());
         assert_eq!(j.preemptions_count, 10);
-        assert_eq!(j.causes.stolen.total_ns, 500_000);
-        assert!(j.causes.unreported.max_ns.unwrap().abs_diff(300_000) <= 300);
+        assert_eq!(j.causes[Cause::Stolen].total_ns, 500_000);
+        assert!(
+            j.causes[Cause::Unreported]
+                .max_ns
+                .unwrap()
+                .abs_diff(300_000)
+                <= 300
+        );
         // Nine turns of 3 ms; one of them had 0.5 ms taken by the hypervisor.
         assert_eq!(j.timeslice_p50_ms, Some(3.0));
         assert!((j.timeslice_mean_ms.unwrap() - (27.0 - 0.5) / 9.0).abs() < 1e-9);
@@ -626,6 +615,6 @@ mod tests {
         assert_eq!((j.off_cpu_ratio, j.preemptions_count), (0.0, 0));
         assert_eq!(j.ledger.on_cpu_ratio, 1.0);
         assert_eq!((j.timeslice_p50_ms, j.throttle), (None, None));
-        assert_eq!(j.causes.preempted.max_ns, None);
+        assert_eq!(j.causes[Cause::Preempted].max_ns, None);
     }
 }

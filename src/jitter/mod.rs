@@ -3,6 +3,7 @@
 //! inference from both of the ledger, timeslice and throttling pattern.
 
 pub mod attribute;
+pub mod cause;
 pub mod clock;
 pub mod infer;
 pub mod sleep;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use crate::signal::snapshot::{Contention, Sampler};
 use clock::Choice;
 
-pub use attribute::Cause;
+pub use cause::{ByCause, Cause, Ratios};
 pub use infer::{CgroupPeriod, Jitter, KernelView, Ledger, Throttle, infer};
 pub use spin::{SpinError, SpinRecord, spin};
 

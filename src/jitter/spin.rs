@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::attribute::{Attribution, Attributor, Cause, READ_ALLOWANCE_FACTOR};
+use super::attribute::{Attribution, Attributor, READ_ALLOWANCE_FACTOR, Rules};
+use super::cause::{ByCause, Cause};
 use super::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
+use crate::signal::kconfig::Accounting;
 use crate::span::{Span, SpanStats};
 use crate::stats::nearest_rank;
 
@@ -81,10 +83,13 @@ pub struct SpinRecord {
     pub attribute_threshold_ns: u64,
     /// Whether throttling could be told from preemption (a readable cgroup with a quota).
     pub sees_throttling: bool,
+    /// The guest interrupt tracepoints counted after each gap, or why none were (interrupt
+    /// gaps are then `unreported`).
+    pub interrupts: Result<Vec<String>, String>,
     /// Recorded gaps in order (at most [`GAP_CAPACITY`]).
     pub gaps: Vec<Gap>,
-    /// Every gap above the threshold, kept or not, by cause (indexed by [`Cause::index`]).
-    pub tallies: [Tally; 5],
+    /// Every gap above the threshold, kept or not, by cause.
+    pub tallies: ByCause<Tally>,
     /// Time spent reading counters after gaps, ns: the cost of attribution.
     pub attribution_ns: u64,
     /// Gaps whose reading saw the thread's involuntary switches move.
@@ -101,12 +106,12 @@ pub struct SpinRecord {
 impl SpinRecord {
     /// All gaps above the threshold, of every cause.
     pub fn gaps_count(&self) -> u64 {
-        self.tallies.iter().map(|t| t.count).sum()
+        self.tallies.iter().map(|(_, t)| t.count).sum()
     }
 
     /// Their total length, ns.
     pub fn gaps_total_ns(&self) -> u64 {
-        self.tallies.iter().map(|t| t.total_ns).sum()
+        self.tallies.iter().map(|(_, t)| t.total_ns).sum()
     }
 
     /// Gaps per iteration of the loop: well under [`MAX_GAPS_PER_ITERATION`] unless the
@@ -116,7 +121,7 @@ impl SpinRecord {
     }
 
     pub fn tally(&self, cause: Cause) -> Tally {
-        self.tallies[cause.index()]
+        self.tallies[cause]
     }
 
     /// A record of a 1-CPU spin of `duration_ns` that saw `gaps` (sorted here), for tests of
@@ -124,9 +129,9 @@ impl SpinRecord {
     #[cfg(test)]
     pub(crate) fn of(mut gaps: Vec<Gap>, duration_ns: u64) -> SpinRecord {
         gaps.sort_by_key(|g| g.start_ns);
-        let mut tallies = [Tally::default(); 5];
+        let mut tallies = ByCause::<Tally>::default();
         for g in &gaps {
-            let tally = &mut tallies[g.cause.index()];
+            let tally = &mut tallies[g.cause];
             (tally.count, tally.total_ns) = (tally.count + 1, tally.total_ns + g.len_ns);
             tally.wait_ns += g.wait_ns;
         }
@@ -140,13 +145,13 @@ impl SpinRecord {
             threshold_ns: 80,
             attribute_threshold_ns: 2_000,
             sees_throttling: true,
+            interrupts: Err("test".into()),
             gaps,
             tallies,
             attribution_ns: 0,
-            switched_gaps_count: tallies[Cause::Preempted.index()].count
-                + tallies[Cause::Throttled.index()].count,
-            switches_in_gaps_count: tallies[Cause::Preempted.index()].count
-                + tallies[Cause::Throttled.index()].count,
+            switched_gaps_count: tallies[Cause::Preempted].count + tallies[Cause::Throttled].count,
+            switches_in_gaps_count: tallies[Cause::Preempted].count
+                + tallies[Cause::Throttled].count,
             cgroup_throttled_ns: None,
             kernel: SpanStats::default(),
         }
@@ -174,8 +179,8 @@ impl Attribute for Attributor {
 /// Gaps as the loop finds them, in clock ticks, with their causes and run-queue wait (ns).
 struct GapLog<A> {
     kept: Vec<(u64, u64, Attribution)>,
-    /// (count, total ticks, run-queue wait ns) by cause.
-    tallies: [(u64, u64, u64); 5],
+    /// By cause; `total_ns` in ticks here, until the spin ends.
+    tallies: ByCause<Tally>,
     attributor: A,
     /// Gaps at least this long are attributed.
     attribute_ticks: u64,
@@ -240,10 +245,10 @@ impl<A: Attribute> GapLog<A> {
         }
         self.switched += u64::from(attribution.switches > 0);
         self.switches += attribution.switches;
-        let tally = &mut self.tallies[attribution.cause.index()];
-        tally.0 += 1;
-        tally.1 += len;
-        tally.2 += attribution.wait_ns;
+        let tally = &mut self.tallies[attribution.cause];
+        tally.count += 1;
+        tally.total_ns += len;
+        tally.wait_ns += attribution.wait_ns;
     }
 }
 
@@ -368,7 +373,17 @@ fn spin_checked<T: Ticks>(
         Some(ns) => clock.to_ticks(ns),
         None => iteration * AUTO_THRESHOLD_FACTOR,
     };
-    let spin = |threshold| spin_with(ticks, clock, duration, threshold, attribute_threshold_ns);
+    let rules = Rules::of(&Accounting::read());
+    let spin = |threshold| {
+        spin_with(
+            ticks,
+            clock,
+            duration,
+            threshold,
+            attribute_threshold_ns,
+            rules,
+        )
+    };
     let mut record = spin(threshold);
     if threshold_ns.is_none() && record.gaps_per_iteration() > MAX_GAPS_PER_ITERATION {
         let raised = Raised {
@@ -389,13 +404,18 @@ fn spin_with<T: Ticks>(
     duration: Duration,
     threshold: u64,
     attribute_threshold_ns: u64,
+    rules: Rules,
 ) -> SpinRecord {
-    let mut attributor = Attributor::new(clock.ns_per_tick, ticks.ticks());
+    let mut attributor = Attributor::new(clock.ns_per_tick, ticks.ticks(), rules);
     let allowance_ticks = median_read(ticks, &mut attributor) * READ_ALLOWANCE_FACTOR;
     let sees_throttling = attributor.sees_throttling();
+    let interrupts = attributor
+        .interrupt_events()
+        .map(<[String]>::to_vec)
+        .map_err(str::to_string);
     let mut log = GapLog {
         kept: Vec::with_capacity(GAP_CAPACITY),
-        tallies: [(0, 0, 0); 5],
+        tallies: ByCause::default(),
         attributor,
         attribute_ticks: clock.to_ticks(attribute_threshold_ns).max(threshold + 1),
         allowance_ticks,
@@ -426,10 +446,9 @@ fn spin_with<T: Ticks>(
             wait_ns: a.wait_ns,
         })
         .collect();
-    let tallies = log.tallies.map(|(count, ticks, wait_ns)| Tally {
-        count,
-        total_ns: clock.to_ns(ticks),
-        wait_ns,
+    let tallies = log.tallies.map(|t| Tally {
+        total_ns: clock.to_ns(t.total_ns),
+        ..t
     });
     SpinRecord {
         clock: clock.reason.clone(),
@@ -441,6 +460,7 @@ fn spin_with<T: Ticks>(
         threshold_ns: clock.to_ns(threshold),
         attribute_threshold_ns: clock.to_ns(log.attribute_ticks),
         sees_throttling,
+        interrupts,
         gaps,
         tallies,
         attribution_ns: clock.to_ns(log.read_ticks),
@@ -473,6 +493,11 @@ mod tests {
             self.now.set(self.now.get() + 10 + jump);
             self.now.get()
         }
+    }
+
+    fn tally<A>(log: &GapLog<A>, cause: Cause) -> (u64, u64, u64) {
+        let t = log.tallies[cause];
+        (t.count, t.total_ns, t.wait_ns)
     }
 
     fn scripted(jumps: Vec<(u64, u64)>) -> Scripted {
@@ -521,7 +546,7 @@ mod tests {
     ) -> GapLog<A> {
         GapLog {
             kept: Vec::with_capacity(capacity),
-            tallies: [(0, 0, 0); 5],
+            tallies: ByCause::default(),
             attributor,
             attribute_ticks,
             allowance_ticks,
@@ -544,8 +569,8 @@ mod tests {
         assert_eq!(log.kept[1].2, SHORT);
         // Only the 510-tick gap was long enough to attribute; it ended at read 20, tick 705.
         assert_eq!(log.attributor.0, vec![(705, 510)]);
-        assert_eq!(log.tallies[Cause::Stolen.index()], (1, 510, 7));
-        assert_eq!(log.tallies[Cause::Short.index()], (1, 60, 0));
+        assert_eq!(tally(&log, Cause::Stolen), (1, 510, 7));
+        assert_eq!(tally(&log, Cause::Short), (1, 60, 0));
         // The reads after it took one clock read (10 ticks), within the allowance.
         assert_eq!(log.read_ticks, 10);
         assert!(iterations > 100);
@@ -609,8 +634,8 @@ mod tests {
         assert_eq!((wait_start, wait, second.cause), (4, 2, Cause::Preempted));
         // One switch, its wait with the preempted part; the pause counts as a gap.
         assert_eq!((log.switched, log.switches), (1, 1));
-        assert_eq!(log.tallies[Cause::Unreported.index()], (1, 4, 0));
-        assert_eq!(log.tallies[Cause::Preempted.index()], (1, 2, 9));
+        assert_eq!(tally(&log, Cause::Unreported), (1, 4, 0));
+        assert_eq!(tally(&log, Cause::Preempted), (1, 2, 9));
     }
 
     #[test]
@@ -620,7 +645,7 @@ mod tests {
         log.record(&clock, 0, 0, 5);
         log.record(&clock, 0, 10, 17);
         assert_eq!(log.kept.len(), 1);
-        assert_eq!(log.tallies[Cause::Short.index()], (2, 12, 0));
+        assert_eq!(tally(&log, Cause::Short), (2, 12, 0));
     }
 
     /// A clock whose `n`th read (from 1) advances it by `step(n)` ticks.
@@ -659,7 +684,7 @@ mod tests {
             iteration * AUTO_THRESHOLD_FACTOR,
             &mut log,
         );
-        assert_eq!(log.tallies[Cause::Short.index()].0, 0);
+        assert_eq!(log.tallies[Cause::Short].count, 0);
         assert!(iterations > 20_000);
     }
 
@@ -676,7 +701,7 @@ mod tests {
             iteration * AUTO_THRESHOLD_FACTOR,
             &mut log,
         );
-        assert_eq!(log.tallies[Cause::Short.index()].0, 0);
+        assert_eq!(log.tallies[Cause::Short].count, 0);
     }
 
     #[test]

@@ -4,8 +4,7 @@
 
 use super::svg::{Axis, Plot};
 use super::units::time;
-use crate::jitter::Jitter;
-use crate::jitter::attribute::Cause;
+use crate::jitter::{Cause, Jitter};
 use crate::report::WorkloadReport;
 use crate::report::compare::{Row, Series};
 
@@ -25,6 +24,7 @@ pub fn color(cause: Cause) -> &'static str {
         Cause::Preempted => "#d62728",
         Cause::Throttled => "#ff7f0e",
         Cause::Stolen => "#9467bd",
+        Cause::Interrupt => "#17becf",
         Cause::Unreported => "#8c564b",
         Cause::Short => "#bbbbbb",
     }

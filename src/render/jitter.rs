@@ -107,11 +107,15 @@ pub fn jitter(out: &mut String, j: &Jitter) {
             "steal {} (/proc/stat, all CPUs: unpinned)",
             percent(j.steal_ratio)
         ),
+        Cause::Interrupt if j.interrupts.counted => {
+            "the guest's interrupts in each gap (perf tracepoints)".into()
+        }
+        Cause::Interrupt => "not counted: in unreported (see below)".into(),
         Cause::Unreported => "none: counted as this thread's CPU time".into(),
         Cause::Short => "none: too short to attribute".into(),
     };
     for cause in Cause::ALL {
-        let gaps = j.causes.get(cause);
+        let gaps = &j.causes[cause];
         let _ = writeln!(
             out,
             "  {:<12} {:>8} {:>8} {:>10} {:>10} {:>10}  {}",
@@ -124,6 +128,7 @@ pub fn jitter(out: &mut String, j: &Jitter) {
             kernel(cause)
         );
     }
+    let _ = writeln!(out, "  interrupts: {}", j.interrupts.how);
     let _ = writeln!(
         out,
         "  timeslice (run between preemptions, less steal) p50 {}, p90 {}; from counters (on-CPU / switches) {}",

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::units::{count, ms_with_unit, percent, seconds_with_unit, times};
+use crate::jitter::Cause;
 use crate::verdict::{Against, CLASS_MIN_RATIO, Class, Platform, Verdict};
 
 /// The verdict: first what the platform cost and the split, then the class and what to do,
@@ -41,15 +42,17 @@ fn platform(out: &mut String, p: &Platform) {
     let cpu = p
         .cpu
         .map_or("the probe's CPU".into(), |c| format!("CPU {c}"));
+    let lost = |cause| percent(Some(p.lost.0[cause]));
     let _ = writeln!(
         out,
-        "the platform took {} of {cpu}: {} hypervisor steal, {} host pauses the hypervisor does not report, {} neighbours, {} quota, {} too short to attribute",
+        "the platform took {} of {cpu}: {} hypervisor steal, {} host pauses the hypervisor does not report, {} this kernel's own interrupts, {} neighbours, {} quota, {} too short to attribute",
         percent(Some(p.total_ratio)),
-        percent(Some(p.steal_ratio)),
-        percent(Some(p.unreported_ratio)),
-        percent(Some(p.neighbours_ratio)),
-        percent(Some(p.quota_ratio)),
-        percent(Some(p.short_ratio)),
+        lost(Cause::Stolen),
+        lost(Cause::Unreported),
+        lost(Cause::Interrupt),
+        lost(Cause::Preempted),
+        lost(Cause::Throttled),
+        lost(Cause::Short),
     );
     if let Some(g) = p.worst_pause {
         let _ = writeln!(
@@ -169,7 +172,7 @@ pub fn evidence(v: &Verdict) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jitter::{Cause, Throttle, spin::Gap};
+    use crate::jitter::{ByCause, Ratios, Throttle, spin::Gap};
     use crate::verdict::{Basis, Cost, SlowedWorkload, SpinBasis};
 
     fn basis() -> Basis {
@@ -198,6 +201,8 @@ mod tests {
             cost_ratio,
             reported_ratio: None,
             unreported_ratio: None,
+            interrupt_ratio: None,
+            short_ratio: None,
             source: "test",
         }
     }
@@ -207,12 +212,14 @@ mod tests {
         let verdict = Verdict {
             platform: Some(Platform {
                 cpu: Some(1),
-                total_ratio: 0.083,
-                steal_ratio: 0.033,
-                unreported_ratio: 0.048,
-                neighbours_ratio: 0.0,
-                quota_ratio: 0.0,
-                short_ratio: 0.002,
+                total_ratio: 0.088,
+                lost: Ratios(ByCause::from_fn(|cause| match cause {
+                    Cause::Stolen => 0.033,
+                    Cause::Unreported => 0.048,
+                    Cause::Interrupt => 0.005,
+                    Cause::Short => 0.002,
+                    _ => 0.0,
+                })),
                 worst_pause: Some(Gap {
                     start_ns: 1_250_000_000,
                     len_ns: 2_500_000,
@@ -235,8 +242,9 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
             lines[1],
-            "the platform took 8.3% of CPU 1: 3.3% hypervisor steal, 4.8% host pauses the \
-             hypervisor does not report, 0.0% neighbours, 0.0% quota, 0.2% too short to attribute"
+            "the platform took 8.8% of CPU 1: 3.3% hypervisor steal, 4.8% host pauses the \
+             hypervisor does not report, 0.5% this kernel's own interrupts, 0.0% neighbours, \
+             0.0% quota, 0.2% too short to attribute"
         );
         assert_eq!(
             lines[2],

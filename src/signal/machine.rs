@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::cgroup::{CgroupReader, Version};
 use super::clock::clocksource;
+use super::kconfig::Accounting;
 
 /// Cache sizes of CPU 0, from `/sys/devices/system/cpu/cpu0/cache/index*/`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -102,6 +103,9 @@ pub struct Machine {
     /// Cache sizes of CPU 0.
     #[serde(flatten)]
     pub caches: CacheSizes,
+    /// How the kernel accounts CPU time (steal and interrupt time in or out of a thread's CPU
+    /// time), which decides how the spin attributes a gap.
+    pub accounting: Option<Accounting>,
 }
 
 impl Machine {
@@ -133,6 +137,7 @@ impl Machine {
                 .and(cgroup.as_ref())
                 .map(|c| c.limit_dir.display().to_string()),
             caches: CacheSizes::read(),
+            accounting: Some(Accounting::read()),
         }
     }
 }

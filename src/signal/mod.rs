@@ -8,6 +8,8 @@
 pub mod catalog;
 pub mod cgroup;
 pub mod clock;
+pub mod interrupts;
+pub mod kconfig;
 pub mod machine;
 pub mod pressure;
 pub mod procstat;

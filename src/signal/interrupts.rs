@@ -1,0 +1,254 @@
+//! The guest kernel's interrupts that hit the calling thread, counted by the kernel's own
+//! tracepoints: every `irq_vectors:*_entry` (the local timer, IPIs, irq_work, …) and
+//! `irq:irq_handler_entry` (device interrupts), opened with `perf_event_open` as one counter
+//! group on this thread, so one `read` returns them all (no sampling, no ring buffer).
+//!
+//! Needs the events' ids from tracefs and the right to count kernel tracepoints
+//! (`CAP_PERFMON`, root, or `perf_event_paranoid` ≤ 1); elsewhere [`InterruptCounter::open`]
+//! says why not. A tracepoint counts in the context of the task that was running when it
+//! fired, so an interrupt counts for the thread it interrupted.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// Where tracefs is found, in order.
+pub const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// The most events in the group (x86 has about a dozen interrupt entry tracepoints).
+const MAX_EVENTS: usize = 32;
+
+/// The interrupt entry tracepoints under `tracefs/events`: `irq_vectors/*_entry` and
+/// `irq/irq_handler_entry`, as (`group:name`, id), sorted by name. Pure over the tree, so it
+/// is tested on a recorded one.
+pub fn entry_events(tracefs: &Path) -> std::io::Result<Vec<(String, u64)>> {
+    let mut events = Vec::new();
+    let vectors = tracefs.join("events/irq_vectors");
+    if let Ok(dir) = std::fs::read_dir(&vectors) {
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with("_entry") {
+                events.push((format!("irq_vectors:{name}"), entry.path().join("id")));
+            }
+        }
+    }
+    events.push((
+        "irq:irq_handler_entry".into(),
+        tracefs.join("events/irq/irq_handler_entry/id"),
+    ));
+    events.sort();
+    events
+        .into_iter()
+        .map(|(name, id): (String, PathBuf)| {
+            let text = std::fs::read_to_string(&id)?;
+            let id = text.trim().parse().map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: not a tracepoint id: {text:?}", id.display()),
+                )
+            })?;
+            Ok((name, id))
+        })
+        .collect()
+}
+
+/// `perf_event_attr` as far as `PERF_ATTR_SIZE_VER0` (64 bytes): all a counting tracepoint
+/// needs.
+#[repr(C)]
+#[derive(Default)]
+struct PerfEventAttr {
+    kind: u32,
+    size: u32,
+    config: u64,
+    sample_period: u64,
+    sample_type: u64,
+    read_format: u64,
+    flags: u64,
+    wakeup_events: u32,
+    bp_type: u32,
+    config1: u64,
+}
+const PERF_TYPE_TRACEPOINT: u32 = 2;
+const PERF_FORMAT_GROUP: u64 = 1 << 3;
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
+
+/// The calling thread's interrupt counters, read with one system call.
+pub struct InterruptCounter {
+    /// The group leader first; the others are kept open for the group's life.
+    fds: Vec<OwnedFd>,
+    events: Vec<String>,
+    /// `nr` and one count per event, as the group read returns them.
+    buffer: [u64; MAX_EVENTS + 1],
+}
+
+impl InterruptCounter {
+    /// Counts every interrupt entry tracepoint on the calling thread, from now on.
+    pub fn open() -> Result<InterruptCounter, String> {
+        let tracefs = TRACEFS
+            .iter()
+            .map(Path::new)
+            .find(|p| p.join("events/irq").is_dir())
+            .ok_or_else(|| {
+                format!(
+                    "tracefs is not mounted (no events/irq under {}); as root: mount -t tracefs nodev /sys/kernel/tracing",
+                    TRACEFS.join(" or ")
+                )
+            })?;
+        let events = entry_events(tracefs).map_err(|e| format!("tracepoint ids: {e}"))?;
+        Self::open_ids(&events)
+    }
+
+    fn open_ids(events: &[(String, u64)]) -> Result<InterruptCounter, String> {
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        for (name, id) in events.iter().take(MAX_EVENTS) {
+            let leader = fds.first().map_or(-1, |fd| fd.as_raw_fd());
+            let fd = open_tracepoint(*id, leader).map_err(|e| {
+                let hint = if e.raw_os_error() == Some(libc::EACCES) {
+                    " (needs CAP_PERFMON or root, or kernel.perf_event_paranoid <= 1)"
+                } else {
+                    ""
+                };
+                format!("perf_event_open {name}: {e}{hint}")
+            })?;
+            fds.push(fd);
+        }
+        if fds.is_empty() {
+            return Err("no interrupt tracepoints in tracefs".into());
+        }
+        let mut counter = InterruptCounter {
+            fds,
+            events: events
+                .iter()
+                .take(MAX_EVENTS)
+                .map(|e| e.0.clone())
+                .collect(),
+            buffer: [0; MAX_EVENTS + 1],
+        };
+        counter
+            .read()
+            .ok_or_else(|| "reading the perf counter group failed".to_string())?;
+        Ok(counter)
+    }
+
+    /// The tracepoints counted, as `group:name`.
+    pub fn events(&self) -> &[String] {
+        &self.events
+    }
+
+    /// Interrupts that hit this thread since it was opened, all events summed; `None` when the
+    /// read fails. One `read` of the group; allocates nothing.
+    pub fn read(&mut self) -> Option<u64> {
+        let bytes = std::mem::size_of_val(&self.buffer);
+        // SAFETY: the buffer is valid for `bytes` bytes of writes, and the fd is open.
+        let n = unsafe {
+            libc::read(
+                self.fds[0].as_raw_fd(),
+                self.buffer.as_mut_ptr().cast(),
+                bytes,
+            )
+        };
+        let count = usize::try_from(self.buffer[0]).ok()?;
+        if n <= 0 || count > MAX_EVENTS {
+            return None;
+        }
+        Some(self.buffer[1..=count].iter().sum())
+    }
+}
+
+/// A counting tracepoint event on the calling thread, any CPU, in `leader`'s group (or a
+/// new group for -1).
+fn open_tracepoint(id: u64, leader: libc::c_int) -> std::io::Result<OwnedFd> {
+    let attr = PerfEventAttr {
+        kind: PERF_TYPE_TRACEPOINT,
+        size: std::mem::size_of::<PerfEventAttr>() as u32,
+        config: id,
+        read_format: PERF_FORMAT_GROUP,
+        ..Default::default()
+    };
+    #[cfg(not(target_os = "linux"))]
+    return Err(std::io::ErrorKind::Unsupported.into());
+    // SAFETY: `attr` is a valid perf_event_attr of the size it states; pid 0 and cpu -1 is
+    // this thread on any CPU; the kernel returns a new fd or -1.
+    #[cfg(target_os = "linux")]
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            &attr as *const PerfEventAttr,
+            0,
+            -1,
+            leader,
+            PERF_FLAG_FD_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_entry_events_are_every_vectors_entry_and_the_device_handler() {
+        let dir = std::env::temp_dir().join(format!("dynoprobe-tracefs-{}", std::process::id()));
+        let event = |path: &str, id: &str| {
+            let d = dir.join("events").join(path);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("id"), id).unwrap();
+        };
+        event("irq_vectors/local_timer_entry", "41\n");
+        event("irq_vectors/local_timer_exit", "42\n");
+        event("irq_vectors/reschedule_entry", "43\n");
+        event("irq_vectors/vector_alloc", "44\n");
+        event("irq/irq_handler_entry", "50\n");
+        event("irq/softirq_entry", "51\n");
+        let events = entry_events(&dir).unwrap();
+        assert_eq!(
+            events,
+            [
+                ("irq:irq_handler_entry".to_string(), 50),
+                ("irq_vectors:local_timer_entry".to_string(), 41),
+                ("irq_vectors:reschedule_entry".to_string(), 43),
+            ]
+        );
+        std::fs::write(dir.join("events/irq/irq_handler_entry/id"), "x").unwrap();
+        let error = entry_events(&dir).unwrap_err().to_string();
+        assert!(error.contains("not a tracepoint id"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Where the kernel allows it, the counter sees this thread's timer ticks: a thread busy
+    /// for 200 ms of its own CPU time on a CPU that ticks at CONFIG_HZ (at least 100 Hz; no
+    /// `nohz_full` CPU here) takes at least 10 of them.
+    #[test]
+    fn a_busy_thread_counts_its_timer_ticks_where_the_kernel_allows() {
+        let mut counter = match InterruptCounter::open() {
+            Ok(counter) => counter,
+            Err(why) => {
+                eprintln!("skipped: {why}");
+                return;
+            }
+        };
+        let nohz_full = std::fs::read_to_string("/sys/devices/system/cpu/nohz_full");
+        if nohz_full.is_ok_and(|cpus| !matches!(cpus.trim(), "" | "(null)")) {
+            eprintln!("skipped: nohz_full CPUs here may not tick while busy");
+            return;
+        }
+        let before = counter.read().unwrap();
+        let start = crate::signal::clock::thread_cpu_ns();
+        while crate::signal::clock::thread_cpu_ns() - start < 200_000_000 {
+            std::hint::spin_loop();
+        }
+        let ticks = counter.read().unwrap() - before;
+        eprintln!("{ticks} interrupts in 200 ms of this thread's CPU time");
+        assert!(ticks >= 10, "{ticks} interrupts in 200 ms of spinning");
+        assert!(
+            counter
+                .events()
+                .iter()
+                .any(|e| e.ends_with("local_timer_entry"))
+        );
+    }
+}

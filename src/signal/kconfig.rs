@@ -1,0 +1,170 @@
+//! How the running kernel accounts CPU time, from its build configuration: whether steal and
+//! interrupt time are kept out of a thread's CPU time (which decides how a gap that the
+//! thread was not switched out for is attributed), and the timer tick's rate.
+//!
+//! Read from `/proc/config.gz` (`CONFIG_IKCONFIG_PROC`) or `/boot/config-$(uname -r)`;
+//! where neither exists the accounting is unknown, the usual configuration is assumed, and
+//! the report says so.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// The kernel's CPU time accounting, as far as its configuration says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Accounting {
+    /// `CONFIG_PARAVIRT_TIME_ACCOUNTING`: time the hypervisor's steal clock reports is kept out
+    /// of a thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`). Off, steal reads as the thread's
+    /// own CPU time and cannot be told from a pause the host does not report. `None`: unknown.
+    pub steal_excluded: Option<bool>,
+    /// `CONFIG_IRQ_TIME_ACCOUNTING`: time in interrupt handlers is kept out of the thread's CPU
+    /// time (so an interrupt, too, makes the thread's CPU time fall short of the wall time).
+    /// The kernel can still turn it off at boot (`tsc=noirqtime`, an unstable TSC).
+    pub irq_excluded: Option<bool>,
+    /// `CONFIG_HZ`: the timer tick's rate on a busy CPU, Hz.
+    pub tick_hz: Option<u32>,
+    /// `CONFIG_NO_HZ_FULL`: CPUs listed in `nohz_full=` may run a single task without a tick.
+    pub nohz_full: Option<bool>,
+    /// The file read, or why none was.
+    pub source: String,
+}
+
+impl Accounting {
+    /// The running kernel's, from the first configuration file found.
+    pub fn read() -> Accounting {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let boot = PathBuf::from(format!("/boot/config-{}", release.trim()));
+        Self::read_from(&[Path::new("/proc/config.gz"), &boot])
+    }
+
+    /// From the first of `files` that can be read (gzip when named `.gz`).
+    pub fn read_from(files: &[&Path]) -> Accounting {
+        for file in files {
+            match read_config(file) {
+                Ok(text) => return Accounting::parse(&text, file.display().to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Accounting::unknown(format!("{}: {e}", file.display())),
+            }
+        }
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        Accounting::unknown(format!("no kernel configuration ({})", names.join(", ")))
+    }
+
+    /// From a kernel configuration's text. An option that is absent or `is not set` is off.
+    pub fn parse(config: &str, source: String) -> Accounting {
+        let on = |name: &str| {
+            let wanted = format!("{name}=y");
+            config.lines().any(|l| l.trim() == wanted)
+        };
+        let tick_hz = config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("CONFIG_HZ="))
+            .and_then(|hz| hz.parse().ok());
+        Accounting {
+            steal_excluded: Some(on("CONFIG_PARAVIRT_TIME_ACCOUNTING")),
+            irq_excluded: Some(on("CONFIG_IRQ_TIME_ACCOUNTING")),
+            tick_hz,
+            nohz_full: Some(on("CONFIG_NO_HZ_FULL")),
+            source,
+        }
+    }
+
+    fn unknown(source: String) -> Accounting {
+        Accounting {
+            steal_excluded: None,
+            irq_excluded: None,
+            tick_hz: None,
+            nohz_full: None,
+            source,
+        }
+    }
+
+    /// Whether a gap's steal shows as missing CPU time: as configured, or, unknown, as on
+    /// most cloud kernels (Debian's, Ubuntu's and Amazon Linux's for KVM and Xen have it).
+    pub fn steal_shows(&self) -> bool {
+        self.steal_excluded.unwrap_or(true)
+    }
+
+    /// Whether a gap's interrupt time shows as missing CPU time: as configured, or, unknown,
+    /// not (the kernel's default).
+    pub fn irq_shows(&self) -> bool {
+        self.irq_excluded.unwrap_or(false)
+    }
+}
+
+/// A configuration file's text, gunzipped when its name ends in `.gz`; at most 4 MiB.
+fn read_config(file: &Path) -> std::io::Result<String> {
+    const MAX_BYTES: u64 = 4 << 20;
+    let raw = std::fs::File::open(file)?;
+    let mut text = String::new();
+    if file.extension().is_some_and(|e| e == "gz") {
+        flate2::read::GzDecoder::new(raw)
+            .take(MAX_BYTES)
+            .read_to_string(&mut text)?;
+    } else {
+        raw.take(MAX_BYTES).read_to_string(&mut text)?;
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/kconfig")
+            .join(name)
+    }
+
+    #[test]
+    fn this_projects_kvm_kernel_keeps_steal_out_and_interrupts_in() {
+        let a = Accounting::read_from(&[&data("config-6.18.44-kvm.gz")]);
+        assert_eq!(
+            (a.steal_excluded, a.irq_excluded, a.tick_hz, a.nohz_full),
+            (Some(true), Some(false), Some(250), Some(false))
+        );
+        assert!(a.source.ends_with("config-6.18.44-kvm.gz"), "{}", a.source);
+    }
+
+    #[test]
+    fn debians_kernel_keeps_neither_out() {
+        let missing = data("no-such-config.gz");
+        let a = Accounting::read_from(&[&missing, &data("config-6.1.0-48-amd64.debian")]);
+        assert_eq!(
+            (a.steal_excluded, a.irq_excluded, a.tick_hz, a.nohz_full),
+            (Some(false), Some(false), Some(250), Some(true))
+        );
+        assert!(!a.steal_shows() && !a.irq_shows());
+    }
+
+    #[test]
+    fn irq_time_accounting_and_an_unknown_kernel() {
+        let ubuntu =
+            "CONFIG_IRQ_TIME_ACCOUNTING=y\nCONFIG_PARAVIRT_TIME_ACCOUNTING=y\nCONFIG_HZ=1000\n";
+        let a = Accounting::parse(ubuntu, "test".into());
+        assert_eq!((a.irq_excluded, a.tick_hz), (Some(true), Some(1000)));
+        assert!(a.steal_shows() && a.irq_shows());
+        let none = Accounting::read_from(&[&data("no-such-config")]);
+        assert_eq!((none.steal_excluded, none.tick_hz), (None, None));
+        assert!(
+            none.source.starts_with("no kernel configuration"),
+            "{}",
+            none.source
+        );
+        assert!(
+            none.steal_shows() && !none.irq_shows(),
+            "the usual configuration"
+        );
+        // A corrupt gzip is an error that names the file, not a panic.
+        let corrupt = data("config-6.1.0-48-amd64.debian");
+        let copy =
+            std::env::temp_dir().join(format!("dynoprobe-kconfig-{}.gz", std::process::id()));
+        std::fs::copy(corrupt, &copy).unwrap();
+        let bad = Accounting::read_from(&[&copy]);
+        std::fs::remove_file(&copy).unwrap();
+        assert_eq!(bad.steal_excluded, None);
+        assert!(bad.source.contains("dynoprobe-kconfig"), "{}", bad.source);
+    }
+}
