@@ -406,6 +406,9 @@ mod tests {
             len_ns,
             cause,
             wait_ns: if cause.switched_out() { len_ns } else { 0 },
+            start_tick: 0,
+            end_tick: 0,
+            delta: None,
         })
         .collect();
         infer(&SpinRecord::of(gaps, 1_000_000_000), &KernelView::default())

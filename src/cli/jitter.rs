@@ -4,6 +4,7 @@
 use dynoprobe::render;
 use dynoprobe::report::{JitterPlan, jitter as measure_jitter};
 
+use super::gaps::GapsArgs;
 use super::parse;
 use super::pictures::PictureArgs;
 
@@ -16,11 +17,12 @@ pub struct JitterArgs {
     /// CPUs to spin on, one pinned thread each: `0`, `0,2`, `0-3` [default: one unpinned thread].
     #[arg(long, value_name = "LIST", value_parser = parse::parse_cpus)]
     cpus: Option<parse::CpuList>,
-    /// Record gaps longer than this (e.g. 200ns, 1us) [default: 8 × the smallest clock-read delta].
+    /// Record gaps longer than this (e.g. 200ns, 1us) [default: 8 × the median clock-read delta].
     #[arg(long, value_name = "DURATION", value_parser = parse::parse_threshold)]
     threshold: Option<u64>,
     /// Gaps at least this long are attributed to a cause (preempted, throttled, stolen,
-    /// unreported) from the thread's own counters; shorter ones are counted as short noise.
+    /// interrupt, unreported) from the thread's own counters; shorter ones are counted as
+    /// short noise.
     #[arg(long, value_name = "DURATION", default_value = "2us", value_parser = parse::parse_threshold)]
     attribute_threshold: u64,
     /// Interval of the sleep-overshoot phase after the spin (cyclictest's method), 10us to 1s.
@@ -31,10 +33,13 @@ pub struct JitterArgs {
     json: bool,
     #[command(flatten)]
     pictures: PictureArgs,
+    #[command(flatten)]
+    gaps: GapsArgs,
 }
 
 pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
     args.pictures.check()?;
+    let gaps = args.gaps.create()?;
     if !args.json {
         eprintln!("spinning for {:.1} s …", args.duration.as_secs_f64());
     }
@@ -45,6 +50,7 @@ pub fn jitter(args: JitterArgs) -> anyhow::Result<()> {
         attribute_threshold_ns: args.attribute_threshold,
         sleep_interval_ns: args.sleep_interval,
     })?;
+    gaps.write(&report.jitter)?;
     let text = render::jitter::report(&report);
     super::print(args.json, &report, &text)?;
     args.pictures.write(

@@ -18,6 +18,7 @@ mod compare;
 #[cfg(feature = "drive")]
 mod drive;
 mod fixtures;
+mod gaps;
 mod jitter;
 mod parse;
 mod pictures;

@@ -9,6 +9,7 @@ use dynoprobe::runner::Progress;
 use dynoprobe::signal::machine::Machine;
 use dynoprobe::workload::{self, Fixture, Inputs, Spec};
 
+use super::gaps::GapsArgs;
 use super::parse;
 use super::pictures::PictureArgs;
 
@@ -43,6 +44,8 @@ pub struct RunArgs {
     reference: Option<PathBuf>,
     #[command(flatten)]
     pictures: PictureArgs,
+    #[command(flatten)]
+    gaps: GapsArgs,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -58,6 +61,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let specs = select(&args.workloads)?;
     args.pictures.check()?;
+    let gaps = args.gaps.create()?;
     let fixture = match &args.fixture {
         Some(path) => Fixture::load(path)?,
         None => Fixture::shipped(),
@@ -110,6 +114,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     bar.finish_and_clear();
     let report = report?;
+    gaps.write(&report.jitter)?;
     let text = render::run::report(&report);
     super::print(args.json, &report, &text)?;
     args.pictures.write(
@@ -142,7 +147,6 @@ fn select(names: &[String]) -> anyhow::Result<Vec<&'static Spec>> {
         .collect())
 }
 
-/// A bar on stderr, hidden when stderr is not a terminal or when stdout carries JSON.
 #[cfg(test)]
 mod tests {
     use super::*;

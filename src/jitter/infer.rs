@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use super::cause::{ByCause, Cause, Ratios};
+use super::gap_log::{LoggedGap, logged_gaps};
 use super::spin::{Gap, Raised, SpinRecord};
 use crate::stats::{Distribution, nearest_rank};
 
@@ -156,6 +157,10 @@ pub struct Jitter {
     /// The spin cut into [`TIMELINE_INTERVALS`] equal intervals, each with its longest
     /// attributed gap (jHiccup's hiccup chart); intervals with none are left out.
     pub timeline: Vec<TimelinePoint>,
+    /// Every attributed gap kept, with the counters that decided it (`--gaps FILE`; not in
+    /// the report's JSON).
+    #[serde(skip)]
+    pub gap_log: Vec<LoggedGap>,
 }
 
 /// One interval of the gap timeline.
@@ -258,6 +263,7 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
         gaps_ns: Distribution::of(record.gaps.iter().map(|g| g.len_ns)),
         largest_gaps: largest(&record.gaps),
         timeline: timeline(&record.gaps, record.duration_ns),
+        gap_log: logged_gaps(record),
     }
 }
 
@@ -427,6 +433,9 @@ mod tests {
             len_ns,
             cause,
             wait_ns: if switched { len_ns } else { 0 },
+            start_tick: 0,
+            end_tick: 0,
+            delta: None,
         }
     }
 

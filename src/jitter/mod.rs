@@ -5,6 +5,7 @@
 pub mod attribute;
 pub mod cause;
 pub mod clock;
+pub mod gap_log;
 pub mod infer;
 pub mod sleep;
 pub mod spin;

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::attribute::{Attribution, Attributor, READ_ALLOWANCE_FACTOR, Rules};
+use super::attribute::{Attribution, Attributor, Delta, READ_ALLOWANCE_FACTOR, Rules};
 use super::cause::{ByCause, Cause};
 use super::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
+use crate::signal::clock::monotonic_ns;
 use crate::signal::kconfig::Accounting;
 use crate::span::{Span, SpanStats};
 use crate::stats::nearest_rank;
@@ -53,6 +54,14 @@ pub struct Gap {
     /// the previous attributed gap), ns; 0 for short gaps, which are not attributed.
     #[serde(rename = "runqueue_wait_ns")]
     pub wait_ns: u64,
+    /// The clock's raw ticks at the gap's start and end (the TSC, when that is the clock).
+    #[serde(skip)]
+    pub start_tick: u64,
+    #[serde(skip)]
+    pub end_tick: u64,
+    /// The counters its cause was decided from; `None` for a short gap.
+    #[serde(skip)]
+    pub delta: Option<Delta>,
 }
 
 /// Count and total length of the gaps of one cause.
@@ -101,6 +110,12 @@ pub struct SpinRecord {
     pub cgroup_throttled_ns: Option<u64>,
     /// The spinning thread's kernel counters over the spin (run-queue wait, preemptions).
     pub kernel: SpanStats,
+    /// The spinning thread's id (`gettid`).
+    pub tid: u64,
+    /// Whether the clock was the TSC (the gaps' `start_tick` are then raw TSC values).
+    pub clock_is_tsc: bool,
+    /// The spin clock's ticks as `CLOCK_MONOTONIC`.
+    pub to_mono: ToMono,
 }
 
 impl SpinRecord {
@@ -154,6 +169,9 @@ impl SpinRecord {
                 + tallies[Cause::Throttled].count,
             cgroup_throttled_ns: None,
             kernel: SpanStats::default(),
+            tid: 1,
+            clock_is_tsc: false,
+            to_mono: ToMono::default(),
         }
     }
 }
@@ -227,7 +245,7 @@ impl<A: Attribute> GapLog<A> {
         match attribution.host {
             // The host's pause came first; the scheduler's wait ended the gap.
             Some((cause, ticks)) => {
-                self.keep(start, ticks, Attribution::of_host(cause));
+                self.keep(start, ticks, Attribution::of_host(cause, attribution.delta));
                 let rest = Attribution {
                     host: None,
                     ..attribution
@@ -258,17 +276,19 @@ const SHORT: Attribution = Attribution {
     switches: 0,
     wait_ns: 0,
     host: None,
+    delta: None,
 };
 
 /// The loop: read the clock, compare with the last read, record a gap above `threshold`.
-/// The log says where to go on from: after a long gap, past the reads it made.
+/// The log says where to go on from: after a long gap, past the reads it made. Returns the
+/// first read (the origin of the gaps' starts) and the iterations.
 #[inline(never)]
 fn spin_loop<T: Ticks, A: Attribute>(
     clock: &T,
     duration: u64,
     threshold: u64,
     log: &mut GapLog<A>,
-) -> u64 {
+) -> (u64, u64) {
     let start = clock.ticks();
     let (mut last, mut iterations) = (start, 0u64);
     while last - start < duration {
@@ -280,7 +300,7 @@ fn spin_loop<T: Ticks, A: Attribute>(
         };
         iterations += 1;
     }
-    iterations
+    (start, iterations)
 }
 
 /// The loop's own iteration, in `clock`'s ticks: the median non-zero delta between
@@ -428,13 +448,16 @@ fn spin_with<T: Ticks>(
     // the cgroup's throttled time from the same moment as the kernel's view of the spin: a
     // throttle during `Span::start`'s reads is neither the loop's nor counted in its span.
     log.attributor.restart(ticks.ticks());
-    let iterations = spin_loop(
+    let mono_before = monotonic_ns();
+    let (origin, iterations) = spin_loop(
         ticks,
         clock.to_ticks(duration.as_nanos() as u64),
         threshold,
         &mut log,
     );
+    let end = (ticks.ticks(), monotonic_ns());
     let kernel = span.finish();
+    let to_mono = ToMono::between((origin, mono_before), end);
     let cgroup_throttled_ns = log.attributor.throttled_since_restart();
     let gaps = log
         .kept
@@ -444,6 +467,9 @@ fn spin_with<T: Ticks>(
             len_ns: clock.to_ns(len),
             cause: a.cause,
             wait_ns: a.wait_ns,
+            start_tick: origin + start,
+            end_tick: origin + start + len,
+            delta: a.delta,
         })
         .collect();
     let tallies = log.tallies.map(|t| Tally {
@@ -468,6 +494,44 @@ fn spin_with<T: Ticks>(
         switches_in_gaps_count: log.switches,
         cgroup_throttled_ns,
         kernel,
+        tid: thread_id(),
+        clock_is_tsc: clock.kind == Kind::Tsc,
+        to_mono,
+    }
+}
+
+/// The calling thread's id (`gettid`).
+fn thread_id() -> u64 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    #[cfg(target_os = "linux")]
+    let tid = unsafe { libc::gettid() } as u64;
+    #[cfg(not(target_os = "linux"))]
+    let tid = 0;
+    tid
+}
+
+/// From the spin clock's ticks to `CLOCK_MONOTONIC`, by the line through two readings of
+/// both taken around the loop: exact at both ends whatever the calibration's error.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ToMono {
+    tick: u64,
+    mono_ns: u64,
+    ns_per_tick: f64,
+}
+
+impl ToMono {
+    fn between((t0, m0): (u64, u64), (t1, m1): (u64, u64)) -> ToMono {
+        ToMono {
+            tick: t0,
+            mono_ns: m0,
+            ns_per_tick: m1.saturating_sub(m0) as f64 / t1.saturating_sub(t0).max(1) as f64,
+        }
+    }
+
+    /// `CLOCK_MONOTONIC` at tick `tick`, ns.
+    pub fn mono_ns(&self, tick: u64) -> u64 {
+        let ticks = tick as f64 - self.tick as f64;
+        (self.mono_ns as f64 + ticks * self.ns_per_tick) as u64
     }
 }
 
@@ -517,6 +581,7 @@ mod tests {
         switches: 0,
         wait_ns: 7,
         host: None,
+        delta: None,
     };
     impl Attribute for Recording {
         fn attribute(&mut self, end: u64, len: u64) -> Attribution {
@@ -560,7 +625,7 @@ mod tests {
     fn the_loop_records_gaps_above_the_threshold_and_attributes_the_long_ones() {
         let clock = scripted(vec![(10, 5), (20, 500), (100, 50)]);
         let mut log = log(8, 100, 10);
-        let iterations = spin_loop(&clock, 2_000, 40, &mut log);
+        let (_, iterations) = spin_loop(&clock, 2_000, 40, &mut log);
         // Reads 10 ticks apart; the +5 jump stays under 40, the +500 and +50 do not.
         assert_eq!(log.kept.len(), 2);
         // Read 19 is at 195 (10 a read, +5 at read 10), 185 after the start read.
@@ -616,6 +681,7 @@ mod tests {
                 switches: 1,
                 wait_ns: 9,
                 host: Some((Cause::Unreported, 4)),
+                delta: None,
             }
         }
 
@@ -678,14 +744,14 @@ mod tests {
         assert_eq!(iteration, 26, "the median of 26 and 52 a read, half each");
         // Spun under 8 × that, the quantized steps are never gaps.
         let mut log = log(8, 10_000, 10);
-        let iterations = spin_loop(
+        let (_, iterations) = spin_loop(
             &clock,
             1_000_000,
             iteration * AUTO_THRESHOLD_FACTOR,
             &mut log,
         );
         assert_eq!(log.tallies[Cause::Short].count, 0);
-        assert!(iterations > 20_000);
+        assert!(iterations > 20_000, "{iterations}");
     }
 
     #[test]

@@ -514,6 +514,9 @@ mod tests {
             len_ns,
             cause,
             wait_ns: 0,
+            start_tick: 0,
+            end_tick: 0,
+            delta: None,
         };
         let gaps = vec![
             gap(0, 70_000_000, Cause::Throttled),

@@ -225,6 +225,9 @@ mod tests {
                     len_ns: 2_500_000,
                     cause: Cause::Stolen,
                     wait_ns: 0,
+                    start_tick: 0,
+                    end_tick: 0,
+                    delta: None,
                 }),
             }),
             ..verdict_of(
