@@ -287,12 +287,13 @@ fn a_quota_of_30_ms_per_100_ms_is_throttled_with_its_period_and_share() {
     }
 }
 
-/// `ns_per_op` medians of one quick run on `cpu` of the fixed work whose data stays in the
-/// caches. chase-dram is left out: with this host's 480 MiB L3 it walks 1.9 GiB, and there a
-/// spinning neighbour on the same vCPU slows every block by about 20% (288 → 346 ns per
-/// load, measured block by block, as much 3 ms after a switch as right after it). That is a
-/// real slowdown of the memory path, not a gap inside a block, and not what this test checks.
-fn ns_per_op(cpu: usize) -> Vec<(String, f64)> {
+/// Per fixed-work workload of one quick run on `cpu`: the kernel's on-CPU time per run (mean,
+/// `CLOCK_THREAD_CPUTIME_ID`) over the time per op (mean of the runs' median blocks), and the
+/// share of the runs' wall time off the CPU. chase-dram is left out: with this host's 480 MiB
+/// L3 it walks 1.9 GiB, and there a spinning neighbour on the same vCPU slows every block by
+/// about 20% (288 → 346 ns per load, measured block by block, as much 3 ms after a switch as
+/// right after it): a real slowdown of the memory path, which the kernel's CPU time shows too.
+fn ops_per_cpu_time(cpu: usize) -> Vec<(String, f64, f64)> {
     let report = dynoprobe_json(&[
         "run",
         "--quick",
@@ -313,8 +314,13 @@ fn ns_per_op(cpu: usize) -> Vec<(String, f64)> {
         .iter()
         .map(|w| {
             let name = w["name"].as_str().unwrap().to_string();
-            let p50 = number(&w["ns_per_op"]["p50"], "ns_per_op p50");
-            (name, p50)
+            let on_cpu = number(&w["on_cpu_ns"]["mean"], "on-CPU ns per run");
+            let per_op = number(&w["ns_per_op"]["mean"], "ns_per_op mean");
+            (
+                name,
+                on_cpu / per_op,
+                number(&w["off_cpu_ratio"], "off-CPU"),
+            )
         })
         .collect()
 }
@@ -324,34 +330,45 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[(values.len() - 1) / 2]
 }
 
+/// A gap inside a run cannot pass for a slower CPU: beside a hog that takes half the CPU,
+/// each run's time per op still tracks the kernel's count of its time on the CPU, as alone.
+/// The time per op itself may move between runs (this host's caches are shared with other
+/// tenants: chase-llc read 17.5 ns per load one minute and 27.3 the next), and the kernel's
+/// CPU time moves with it; what a gap would change is their ratio.
 #[test]
-fn a_hog_on_the_probes_cpu_leaves_the_time_per_op_alone() {
+fn a_hog_on_the_probes_cpu_leaves_the_time_per_op_tracking_the_kernels_cpu_time() {
     let _one = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
     let Some(cpu) = probe_cpu() else {
         eprintln!("skipped: cannot read the CPU affinity mask");
         return;
     };
-    // The host's clock and caches drift between runs (chase-l2 alone: 5.4 to 6.7 ns per load
-    // here), so runs alone and beside a hog alternate, and their medians are compared.
     let (mut alone, mut beside) = (Vec::new(), Vec::new());
-    for run in 0..7 {
+    for run in 0..6 {
         if run % 2 == 0 {
-            alone.push(ns_per_op(cpu));
+            alone.push(ops_per_cpu_time(cpu));
         } else {
-            with_hogs(cpu, 1, || beside.push(ns_per_op(cpu)));
+            with_hogs(cpu, 1, || beside.push(ops_per_cpu_time(cpu)));
         }
     }
-    for (i, (name, _)) in alone[0].iter().enumerate() {
-        let of = |runs: &[Vec<(String, f64)>]| median(runs.iter().map(|r| r[i].1).collect());
-        let (quiet, hogged) = (of(&alone), of(&beside));
+    for (i, (name, _, _)) in alone[0].iter().enumerate() {
+        let ratios = |runs: &[Vec<(String, f64, f64)>]| runs.iter().map(|r| r[i].1).collect();
+        let (quiet, hogged): (Vec<f64>, Vec<f64>) = (ratios(&alone), ratios(&beside));
+        let off_cpu = median(beside.iter().map(|r| r[i].2).collect());
         eprintln!(
-            "ns/op {name}: alone {:?}, beside a hog {:?}: medians {quiet:.3} and {hogged:.3} ns",
-            alone.iter().map(|r| r[i].1).collect::<Vec<_>>(),
-            beside.iter().map(|r| r[i].1).collect::<Vec<_>>()
+            "{name}: on-CPU ns per run / ns per op, alone {quiet:.0?}, beside a hog {hogged:.0?}; \
+             off the CPU beside it {:.0}%",
+            off_cpu * 100.0
         );
+        // The hog took its share: the runs' wall time is half off the CPU (the kernel's
+        // fair share of two equal tasks, less the runs it did not cut).
         assert!(
-            (hogged / quiet - 1.0).abs() <= 0.15,
-            "{name}: {hogged} ns per op beside a hog, {quiet} ns alone"
+            off_cpu >= 0.25,
+            "{name}: {off_cpu} off the CPU beside a hog"
+        );
+        let (quiet, hogged) = (median(quiet), median(hogged));
+        assert!(
+            (hogged / quiet - 1.0).abs() <= 0.10,
+            "{name}: {hogged:.0} ops-equivalents per run beside a hog, {quiet:.0} alone"
         );
     }
 }
