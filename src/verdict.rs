@@ -102,6 +102,19 @@ pub struct Platform {
     pub lost: Ratios,
     /// The longest single gap, with its cause.
     pub worst_pause: Option<Gap>,
+    /// The guest kernel's own interrupt gaps: how often, how long, and its tick rate.
+    pub interrupts: Option<InterruptRate>,
+}
+
+/// How often the guest kernel's own interrupts took the CPU, and for how long each.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct InterruptRate {
+    /// `interrupt` gaps a second of the spin.
+    pub gaps_per_s: f64,
+    /// Their median length, ns.
+    pub p50_ns: Option<u64>,
+    /// `CONFIG_HZ`: on a busy CPU, this many of them a second are the timer tick.
+    pub tick_hz: Option<u32>,
 }
 
 /// A class, the costs it rests on, and the figures behind them.
@@ -236,6 +249,14 @@ fn platform(j: &Jitter) -> Platform {
         cpu: j.cpu,
         total_ratio: 1.0 - j.ledger.on_cpu_ratio,
         lost: j.ledger.lost,
+        interrupts: j.interrupts.counted.then(|| {
+            let gaps = &j.causes[Cause::Interrupt];
+            InterruptRate {
+                gaps_per_s: gaps.count as f64 / (j.duration_ns.max(1) as f64 / 1e9),
+                p50_ns: gaps.p50_ns,
+                tick_hz: j.tick_hz,
+            }
+        }),
         worst_pause: j.largest_gaps.first().copied(),
     }
 }

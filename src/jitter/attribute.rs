@@ -21,8 +21,8 @@
 use super::cause::Cause;
 use crate::signal::cgroup::{CgroupReader, CpuStat};
 use crate::signal::clock::thread_cpu_ns;
-use crate::signal::interrupts::InterruptCounter;
 use crate::signal::kconfig::Accounting;
+use crate::signal::perf::ThreadCounters;
 use crate::signal::rusage::{self, Who};
 use crate::signal::schedstat::ThreadSchedstat;
 
@@ -196,8 +196,8 @@ pub struct Attributor {
     /// The CPU cgroup, when it (or an ancestor) has a quota: its `cpu.stat` is read first
     /// after every attributed gap.
     cgroup: Option<CgroupReader>,
-    /// The thread's interrupt counter, or why there is none.
-    interrupts: Result<InterruptCounter, String>,
+    /// The thread's switch and interrupt counters (perf), or why there are none.
+    counters: Result<ThreadCounters, String>,
     rules: Rules,
     last: Reading,
     /// When `last` was read, in the spin clock's ticks.
@@ -219,7 +219,7 @@ impl Attributor {
         let mut attributor = Attributor {
             schedstat: ThreadSchedstat::new(),
             cgroup,
-            interrupts: InterruptCounter::open(),
+            counters: ThreadCounters::open(),
             rules,
             last: Reading::default(),
             last_at: at,
@@ -233,7 +233,7 @@ impl Attributor {
 
     /// Takes a new baseline reading at tick `at` (after calibration, say).
     pub fn restart(&mut self, at: u64) {
-        self.last = self.read();
+        self.last = self.read_all();
         self.last_at = at;
         self.start_throttle = self.last.throttle;
     }
@@ -256,44 +256,52 @@ impl Attributor {
 
     /// The interrupt tracepoints counted per gap, or why interrupts are not counted.
     pub fn interrupt_events(&self) -> Result<&[String], &str> {
-        match &self.interrupts {
-            Ok(counter) => Ok(counter.events()),
+        match &self.counters {
+            Ok(counters) => Ok(counters.events()),
             Err(why) => Err(why),
         }
     }
 
-    /// The cgroup's throttling counters first (they move as a throttle ends), then the switch
-    /// count (it moves as the scheduler takes the CPU away), then the wait, then the CPU
-    /// clock. A preemption or a throttle often takes effect during these reads (6.x throttles
-    /// a task on its way back to user space), and their counters then show a gap the loop has
-    /// not seen yet: the reads overrun, the gap goes on through them, and it is attributed
-    /// again, whole (see [`crate::jitter::spin`]). Reads within their allowance (a few µs)
-    /// had no switch in them: the quickest switch out and back seen here took 6 µs.
-    ///
-    /// The switch count is the thread's involuntary context switches (`getrusage`). The
-    /// schedule-in count of schedstat can be late: Debian's 6.1 under qemu counted 7 of 10
-    /// throttles of a nested cgroup there not at all, and the others a tick or more after
-    /// the thread ran again; `getrusage` counted every one.
-    fn read(&mut self) -> Reading {
-        let throttle = self.read_throttle();
-        let usage = rusage::read(Who::Thread);
-        let sched = self.schedstat.read();
-        let switches = match (usage, sched) {
-            (Ok(u), _) => u.involuntary_switches,
-            (Err(_), Ok(s)) => s.timeslices,
-            (Err(_), Err(_)) => 0,
-        };
-        let interrupts = match &mut self.interrupts {
-            Ok(counter) => counter.read().unwrap_or(self.last.interrupts),
-            Err(_) => 0,
-        };
+    /// Every counter, as a baseline (and in calibration: the most a reading costs).
+    fn read_all(&mut self) -> Reading {
+        let (switches, interrupts) = self.read_switches();
         Reading {
             switches,
-            wait_ns: sched.map_or(0, |s| s.wait_ns),
-            cpu_ns: thread_cpu_ns(),
-            throttle,
             interrupts,
+            cpu_ns: thread_cpu_ns(),
+            wait_ns: self.read_wait(),
+            throttle: self.read_throttle(),
         }
+    }
+
+    /// The thread's switch count and the interrupts that hit it, from one read of the perf
+    /// group where it is open; else `getrusage`'s involuntary switches, and no interrupts.
+    ///
+    /// Not schedstat's schedule-in count, which can be late: Debian's 6.1 under qemu counted
+    /// 7 of 10 throttles of a nested cgroup there not at all, and the others a tick or more
+    /// after the thread ran again; `getrusage` counted every one, and perf's
+    /// `context-switches` counts at the same place in the scheduler.
+    fn read_switches(&mut self) -> (u64, u64) {
+        if let Ok(counters) = &mut self.counters
+            && let Some(counts) = counters.read()
+        {
+            return (counts.switches, counts.interrupts);
+        }
+        let switches = match rusage::read(Who::Thread) {
+            Ok(usage) => usage.involuntary_switches,
+            Err(_) => self
+                .schedstat
+                .read()
+                .map_or(self.last.switches, |s| s.timeslices),
+        };
+        (switches, self.last.interrupts)
+    }
+
+    /// The thread's run-queue wait (schedstat), ns (the last one if it cannot be read).
+    fn read_wait(&mut self) -> u64 {
+        self.schedstat
+            .read()
+            .map_or(self.last.wait_ns, |s| s.wait_ns)
     }
 
     /// The cgroup's throttling counters now (the last ones if it cannot be read).
@@ -304,26 +312,52 @@ impl Attributor {
         }
     }
 
-    /// Classifies the gap of `len` ticks that ended at tick `end`, from the counters now.
+    /// Classifies the gap of `len` ticks that ended at tick `end`, from the counters now:
+    /// the switch count (with the interrupts, where perf counts them) first, as it moves when
+    /// the scheduler takes the CPU away, then the CPU clock; then, only after a switch or when
+    /// the CPU time fell short of the gap (a throttle the scheduler did not count), the
+    /// run-queue wait and the cgroup's throttling counters: the wait moves only while the
+    /// thread is switched out. A preemption or a throttle often takes effect during these
+    /// reads (6.x throttles a task on its way back to user space), and their counters then
+    /// show a gap the loop has not seen yet: the reads overrun, the gap goes on through them,
+    /// and it is attributed again, whole (see [`crate::jitter::spin`]). Reads within their
+    /// allowance (a few µs) had no switch in them: the quickest switch out and back seen here
+    /// took 6 µs.
     pub fn attribute(&mut self, end: u64, len: u64) -> Attribution {
-        let now = self.read();
+        let (switches_now, interrupts_now) = self.read_switches();
+        let cpu_now = thread_cpu_ns();
+        let wall_ns = self.ns(end.saturating_sub(self.last_at));
+        let cpu_ns = cpu_now.saturating_sub(self.last.cpu_ns);
+        let gap_ns = self.ns(len);
+        let fell_short = wall_ns.saturating_sub(cpu_ns).saturating_mul(2) >= gap_ns;
+        let (wait_ns, throttle) = if switches_now != self.last.switches || fell_short {
+            (self.read_wait(), self.read_throttle())
+        } else {
+            (self.last.wait_ns, self.last.throttle)
+        };
+        let now = Reading {
+            cpu_ns: cpu_now,
+            switches: switches_now,
+            wait_ns,
+            throttle,
+            interrupts: interrupts_now,
+        };
         let switches = now.switches.saturating_sub(self.last.switches);
         let delta = Delta {
-            wall_ns: self.ns(end.saturating_sub(self.last_at)),
-            cpu_ns: now.cpu_ns.saturating_sub(self.last.cpu_ns),
+            wall_ns,
+            cpu_ns,
             switches,
             wait_ns: now.wait_ns.saturating_sub(self.last.wait_ns),
             throttled: now.throttle != self.last.throttle,
             throttled_ns: now.throttle.1.saturating_sub(self.last.throttle.1),
             interrupts: self
-                .interrupts
+                .counters
                 .is_ok()
                 .then(|| now.interrupts.saturating_sub(self.last.interrupts)),
         };
         self.before = (self.last, self.last_at);
         self.last = now;
         self.last_at = end;
-        let gap_ns = self.ns(len);
         let cause = classify(gap_ns, &delta, self.rules);
         let host = match cause {
             Cause::Preempted => host_part(gap_ns, delta.wait_ns, &delta, self.rules),

@@ -135,6 +135,9 @@ pub struct Jitter {
     pub sees_throttling: bool,
     /// How the guest kernel's interrupts were told from host pauses.
     pub interrupts: InterruptMethod,
+    /// The kernel's timer tick rate (`CONFIG_HZ`), where its configuration says: on a busy
+    /// CPU, about this many `interrupt` gaps a second are its tick.
+    pub tick_hz: Option<u32>,
     /// Run between consecutive preempted gaps, less stolen gaps within (the time the
     /// scheduler counted as the thread's turn).
     pub timeslice_p50_ms: Option<f64>,
@@ -247,6 +250,7 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
         cgroup_throttled_ratio: kernel.throttled_ns.map(share),
         sees_throttling: record.sees_throttling,
         interrupts: InterruptMethod::of(&record.interrupts),
+        tick_hz: record.tick_hz,
         timeslice_p50_ms: quantile_ms(&runs, 0.5),
         timeslice_p90_ms: quantile_ms(&runs, 0.9),
         timeslice_mean_ms: (!runs.is_empty())

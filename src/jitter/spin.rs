@@ -114,6 +114,8 @@ pub struct SpinRecord {
     pub tid: u64,
     /// Whether the clock was the TSC (the gaps' `start_tick` are then raw TSC values).
     pub clock_is_tsc: bool,
+    /// The kernel's timer tick rate (`CONFIG_HZ`), where its configuration says.
+    pub tick_hz: Option<u32>,
     /// The spin clock's ticks as `CLOCK_MONOTONIC`.
     pub to_mono: ToMono,
 }
@@ -171,6 +173,7 @@ impl SpinRecord {
             kernel: SpanStats::default(),
             tid: 1,
             clock_is_tsc: false,
+            tick_hz: Some(250),
             to_mono: ToMono::default(),
         }
     }
@@ -393,7 +396,8 @@ fn spin_checked<T: Ticks>(
         Some(ns) => clock.to_ticks(ns),
         None => iteration * AUTO_THRESHOLD_FACTOR,
     };
-    let rules = Rules::of(&Accounting::read());
+    let accounting = Accounting::read();
+    let rules = Rules::of(&accounting);
     let spin = |threshold| {
         spin_with(
             ticks,
@@ -414,6 +418,7 @@ fn spin_checked<T: Ticks>(
         record.raised = Some(raised);
     }
     record.read_delta_ns = iteration_ns;
+    record.tick_hz = accounting.tick_hz;
     Ok(record)
 }
 
@@ -496,6 +501,7 @@ fn spin_with<T: Ticks>(
         kernel,
         tid: thread_id(),
         clock_is_tsc: clock.kind == Kind::Tsc,
+        tick_hz: None,
         to_mono,
     }
 }

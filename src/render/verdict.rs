@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::units::{count, ms_with_unit, percent, seconds_with_unit, times};
 use crate::jitter::Cause;
-use crate::verdict::{Against, CLASS_MIN_RATIO, Class, Platform, Verdict};
+use crate::verdict::{Against, CLASS_MIN_RATIO, Class, InterruptRate, Platform, Verdict};
 
 /// The verdict: first what the platform cost and the split, then the class and what to do,
 /// then every cause of 1% or more and the evidence.
@@ -43,9 +43,12 @@ fn platform(out: &mut String, p: &Platform) {
         .cpu
         .map_or("the probe's CPU".into(), |c| format!("CPU {c}"));
     let lost = |cause| percent(Some(p.lost.0[cause]));
+    let rate = p
+        .interrupts
+        .map_or(String::new(), |i| format!(" ({})", interrupt_rate(&i)));
     let _ = writeln!(
         out,
-        "the platform took {} of {cpu}: {} hypervisor steal, {} host pauses the hypervisor does not report, {} this kernel's own interrupts, {} neighbours, {} quota, {} too short to attribute",
+        "the platform took {} of {cpu}: {} hypervisor steal, {} host pauses the hypervisor does not report, {} this kernel's own interrupts{rate}, {} neighbours, {} quota, {} too short to attribute",
         percent(Some(p.total_ratio)),
         lost(Cause::Stolen),
         lost(Cause::Unreported),
@@ -63,6 +66,21 @@ fn platform(out: &mut String, p: &Platform) {
             seconds_with_unit(g.start_ns)
         );
     }
+}
+
+/// "248 a second, 26 µs each: at 250 Hz, mostly its timer tick".
+fn interrupt_rate(i: &InterruptRate) -> String {
+    let each = i.p50_ns.map_or(String::new(), |ns| {
+        format!(", {} µs each (p50)", ns / 1_000)
+    });
+    let tick = match i.tick_hz {
+        Some(hz) if i.gaps_per_s <= 1.5 * f64::from(hz) => {
+            format!(": at {hz} Hz, mostly its timer tick")
+        }
+        Some(hz) => format!(": its timer tick is {hz} Hz, the rest other interrupts"),
+        None => String::new(),
+    };
+    format!("{:.0} a second{each}{tick}", i.gaps_per_s)
 }
 
 /// One sentence a person can act on, from the largest cost.
@@ -106,9 +124,21 @@ pub fn summary(v: &Verdict) -> String {
                 times(worst)
             )
         }
-        Class::Noisy => format!(
-            "{cost} of the time vanished in gaps too short to attribute (interrupts, short VM exits); tail latency below a millisecond will show it."
-        ),
+        Class::Noisy => {
+            let parts = top.and_then(|c| c.interrupt_ratio.zip(c.short_ratio));
+            let rate = v.platform.and_then(|p| p.interrupts);
+            match (parts, rate) {
+                (Some((interrupt, short)), Some(rate)) => format!(
+                    "This kernel's own interrupts took {} ({}) and gaps too short to attribute {}; on a VM each tick costs exits to the host, so a kernel with a lower HZ, or nohz_full on cores set aside for the work, loses less; tail latency below a millisecond will show it.",
+                    percent(Some(interrupt)),
+                    interrupt_rate(&rate),
+                    percent(Some(short))
+                ),
+                _ => format!(
+                    "{cost} of the time vanished in the kernel's own interrupts and gaps too short to attribute (short VM exits); tail latency below a millisecond will show it."
+                ),
+            }
+        }
         Class::Quiet => format!(
             "The platform took less than {} of the CPU by any one cause, and the same work took the same time per op: latency spikes on this machine are the code's own.",
             percent(Some(CLASS_MIN_RATIO))
@@ -220,6 +250,11 @@ mod tests {
                     Cause::Short => 0.002,
                     _ => 0.0,
                 })),
+                interrupts: Some(InterruptRate {
+                    gaps_per_s: 248.4,
+                    p50_ns: Some(26_200),
+                    tick_hz: Some(250),
+                }),
                 worst_pause: Some(Gap {
                     start_ns: 1_250_000_000,
                     len_ns: 2_500_000,
@@ -246,8 +281,9 @@ mod tests {
         assert_eq!(
             lines[1],
             "the platform took 8.8% of CPU 1: 3.3% hypervisor steal, 4.8% host pauses the \
-             hypervisor does not report, 0.5% this kernel's own interrupts, 0.0% neighbours, \
-             0.0% quota, 0.2% too short to attribute"
+             hypervisor does not report, 0.5% this kernel's own interrupts (248 a second, 26 µs \
+             each (p50): at 250 Hz, mostly its timer tick), 0.0% neighbours, 0.0% quota, 0.2% \
+             too short to attribute"
         );
         assert_eq!(
             lines[2],
@@ -295,6 +331,32 @@ mod tests {
         );
         let stolen = summary(&verdict_of(Class::Stolen, vec![cost(Class::Stolen, 0.12)]));
         assert!(stolen.contains("gave 12.0% of the CPU"), "{stolen}");
+        let mut noisy = verdict_of(
+            Class::Noisy,
+            vec![Cost {
+                interrupt_ratio: Some(0.021),
+                short_ratio: Some(0.004),
+                ..cost(Class::Noisy, 0.025)
+            }],
+        );
+        noisy.platform = Some(Platform {
+            cpu: Some(1),
+            total_ratio: 0.025,
+            lost: Ratios::default(),
+            worst_pause: None,
+            interrupts: Some(InterruptRate {
+                gaps_per_s: 1_010.0,
+                p50_ns: Some(20_800),
+                tick_hz: Some(1000),
+            }),
+        });
+        assert_eq!(
+            summary(&noisy),
+            "This kernel's own interrupts took 2.1% (1010 a second, 20 µs each (p50): at 1000 \
+             Hz, mostly its timer tick) and gaps too short to attribute 0.4%; on a VM each tick \
+             costs exits to the host, so a kernel with a lower HZ, or nohz_full on cores set \
+             aside for the work, loses less; tail latency below a millisecond will show it."
+        );
     }
 
     #[test]

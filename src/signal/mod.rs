@@ -8,9 +8,9 @@
 pub mod catalog;
 pub mod cgroup;
 pub mod clock;
-pub mod interrupts;
 pub mod kconfig;
 pub mod machine;
+pub mod perf;
 pub mod pressure;
 pub mod procstat;
 pub mod rusage;

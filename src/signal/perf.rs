@@ -1,10 +1,11 @@
-//! The guest kernel's interrupts that hit the calling thread, counted by the kernel's own
-//! tracepoints: every `irq_vectors:*_entry` (the local timer, IPIs, irq_work, …) and
-//! `irq:irq_handler_entry` (device interrupts), opened with `perf_event_open` as one counter
-//! group on this thread, so one `read` returns them all (no sampling, no ring buffer).
+//! The calling thread's context switches and the guest kernel's interrupts that hit it, in
+//! one `perf_event_open` counter group on the thread, so one `read` returns them all (no
+//! sampling, no ring buffer): the software event `context-switches`, every
+//! `irq_vectors:*_entry` tracepoint (the local timer, IPIs, irq_work, …) and
+//! `irq:irq_handler_entry` (device interrupts).
 //!
 //! Needs the events' ids from tracefs and the right to count kernel tracepoints
-//! (`CAP_PERFMON`, root, or `perf_event_paranoid` ≤ 1); elsewhere [`InterruptCounter::open`]
+//! (`CAP_PERFMON`, root, or `perf_event_paranoid` ≤ 1); elsewhere [`ThreadCounters::open`]
 //! says why not. A tracepoint counts in the context of the task that was running when it
 //! fired, so an interrupt counts for the thread it interrupted.
 
@@ -67,22 +68,35 @@ struct PerfEventAttr {
     bp_type: u32,
     config1: u64,
 }
+const PERF_TYPE_SOFTWARE: u32 = 1;
+const PERF_COUNT_SW_CONTEXT_SWITCHES: u64 = 3;
 const PERF_TYPE_TRACEPOINT: u32 = 2;
 const PERF_FORMAT_GROUP: u64 = 1 << 3;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 
-/// The calling thread's interrupt counters, read with one system call.
-pub struct InterruptCounter {
-    /// The group leader first; the others are kept open for the group's life.
+/// What the group counted since it was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// The thread's context switches (a thread that never sleeps has only involuntary ones).
+    pub switches: u64,
+    /// Interrupts that hit the thread, all entry tracepoints summed.
+    pub interrupts: u64,
+}
+
+/// The calling thread's switch and interrupt counters, read with one system call.
+pub struct ThreadCounters {
+    /// The group leader (`context-switches`) first; the others are kept open for the
+    /// group's life.
     fds: Vec<OwnedFd>,
     events: Vec<String>,
     /// `nr` and one count per event, as the group read returns them.
-    buffer: [u64; MAX_EVENTS + 1],
+    buffer: [u64; MAX_EVENTS + 2],
 }
 
-impl InterruptCounter {
-    /// Counts every interrupt entry tracepoint on the calling thread, from now on.
-    pub fn open() -> Result<InterruptCounter, String> {
+impl ThreadCounters {
+    /// Counts the calling thread's context switches and every interrupt entry tracepoint on
+    /// it, from now on.
+    pub fn open() -> Result<ThreadCounters, String> {
         let tracefs = TRACEFS
             .iter()
             .map(Path::new)
@@ -97,11 +111,12 @@ impl InterruptCounter {
         Self::open_ids(&events)
     }
 
-    fn open_ids(events: &[(String, u64)]) -> Result<InterruptCounter, String> {
-        let mut fds: Vec<OwnedFd> = Vec::new();
+    fn open_ids(events: &[(String, u64)]) -> Result<ThreadCounters, String> {
+        let leader = open_event(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES, -1)
+            .map_err(|e| format!("perf_event_open context-switches: {e}"))?;
+        let mut fds = vec![leader];
         for (name, id) in events.iter().take(MAX_EVENTS) {
-            let leader = fds.first().map_or(-1, |fd| fd.as_raw_fd());
-            let fd = open_tracepoint(*id, leader).map_err(|e| {
+            let fd = open_event(PERF_TYPE_TRACEPOINT, *id, fds[0].as_raw_fd()).map_err(|e| {
                 let hint = if e.raw_os_error() == Some(libc::EACCES) {
                     " (needs CAP_PERFMON or root, or kernel.perf_event_paranoid <= 1)"
                 } else {
@@ -111,17 +126,17 @@ impl InterruptCounter {
             })?;
             fds.push(fd);
         }
-        if fds.is_empty() {
+        if fds.len() == 1 {
             return Err("no interrupt tracepoints in tracefs".into());
         }
-        let mut counter = InterruptCounter {
+        let mut counter = ThreadCounters {
             fds,
             events: events
                 .iter()
                 .take(MAX_EVENTS)
                 .map(|e| e.0.clone())
                 .collect(),
-            buffer: [0; MAX_EVENTS + 1],
+            buffer: [0; MAX_EVENTS + 2],
         };
         counter
             .read()
@@ -134,9 +149,9 @@ impl InterruptCounter {
         &self.events
     }
 
-    /// Interrupts that hit this thread since it was opened, all events summed; `None` when the
-    /// read fails. One `read` of the group; allocates nothing.
-    pub fn read(&mut self) -> Option<u64> {
+    /// The counts since it was opened; `None` when the read fails. One `read` of the group;
+    /// allocates nothing.
+    pub fn read(&mut self) -> Option<Counts> {
         let bytes = std::mem::size_of_val(&self.buffer);
         // SAFETY: the buffer is valid for `bytes` bytes of writes, and the fd is open.
         let n = unsafe {
@@ -147,20 +162,23 @@ impl InterruptCounter {
             )
         };
         let count = usize::try_from(self.buffer[0]).ok()?;
-        if n <= 0 || count > MAX_EVENTS {
+        if n <= 0 || !(2..=MAX_EVENTS + 1).contains(&count) {
             return None;
         }
-        Some(self.buffer[1..=count].iter().sum())
+        Some(Counts {
+            switches: self.buffer[1],
+            interrupts: self.buffer[2..=count].iter().sum(),
+        })
     }
 }
 
-/// A counting tracepoint event on the calling thread, any CPU, in `leader`'s group (or a
-/// new group for -1).
-fn open_tracepoint(id: u64, leader: libc::c_int) -> std::io::Result<OwnedFd> {
+/// A counting event of `kind` and `config` on the calling thread, any CPU, in `leader`'s
+/// group (or a new group for -1).
+fn open_event(kind: u32, config: u64, leader: libc::c_int) -> std::io::Result<OwnedFd> {
     let attr = PerfEventAttr {
-        kind: PERF_TYPE_TRACEPOINT,
+        kind,
         size: std::mem::size_of::<PerfEventAttr>() as u32,
-        config: id,
+        config,
         read_format: PERF_FORMAT_GROUP,
         ..Default::default()
     };
@@ -224,7 +242,7 @@ mod tests {
     /// `nohz_full` CPU here) takes at least 10 of them.
     #[test]
     fn a_busy_thread_counts_its_timer_ticks_where_the_kernel_allows() {
-        let mut counter = match InterruptCounter::open() {
+        let mut counter = match ThreadCounters::open() {
             Ok(counter) => counter,
             Err(why) => {
                 eprintln!("skipped: {why}");
@@ -241,7 +259,8 @@ mod tests {
         while crate::signal::clock::thread_cpu_ns() - start < 200_000_000 {
             std::hint::spin_loop();
         }
-        let ticks = counter.read().unwrap() - before;
+        let after = counter.read().unwrap();
+        let ticks = after.interrupts - before.interrupts;
         eprintln!("{ticks} interrupts in 200 ms of this thread's CPU time");
         assert!(ticks >= 10, "{ticks} interrupts in 200 ms of spinning");
         assert!(
