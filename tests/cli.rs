@@ -115,7 +115,7 @@ fn json_output_follows_the_schema_with_the_known_checksum() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    assert_eq!(report["schema_version"], 3);
+    assert_eq!(report["schema_version"], 4);
     // Parsing is not fixed work; the chase is, timed in blocks once per run.
     assert!(report["workloads"][0]["ns_per_op"].is_null());
     let chase = &report["workloads"][1];
@@ -304,11 +304,11 @@ fn jitter_and_run_refuse_absurd_flags_with_what_is_accepted() {
 }
 
 #[test]
-fn a_threshold_below_the_clocks_resolution_is_refused() {
+fn a_threshold_below_the_loops_own_iteration_is_refused() {
     let out = dynoprobe(&["jitter", "--duration", "1s", "--threshold", "1ns"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("below the clock's resolution"),
+        stderr(&out).contains("below the loop's own iteration"),
         "{}",
         stderr(&out)
     );
@@ -389,7 +389,7 @@ fn jitter_json_has_the_schema_fields_and_a_verdict() {
         (sum - 1.0).abs() <= 0.005,
         "ledger sums to {sum}: {ledger:?}"
     );
-    assert_eq!(ledger.len(), 6, "on CPU and five causes: {ledger:?}");
+    assert_eq!(ledger.len(), 7, "on CPU and six causes: {ledger:?}");
     for cause in [
         "preempted",
         "throttled",
@@ -406,7 +406,7 @@ fn jitter_json_has_the_schema_fields_and_a_verdict() {
     let spin = &report["verdict"]["basis"]["spin"];
     assert_eq!(spin["preemptions_count"], j["preemptions_count"]);
     assert!(report["verdict"].get("summary").is_none());
-    assert_eq!(report["schema_version"], 3);
+    assert_eq!(report["schema_version"], 4);
     assert!(report["sleep_overshoot_ns"]["count"].as_u64().unwrap() >= 100);
 }
 

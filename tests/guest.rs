@@ -257,6 +257,41 @@ fn without_a_quota_nothing_is_throttled() {
     assert_eq!(s.after.nr_throttled, s.before.nr_throttled);
 }
 
+/// Debian's kernel keeps steal in a thread's CPU time (no `CONFIG_PARAVIRT_TIME_ACCOUNTING`)
+/// and interrupts too (no `CONFIG_IRQ_TIME_ACCOUNTING`): the report says so from
+/// `/boot/config-*`, and the rules follow. No gap can be called stolen, since nothing in the
+/// thread's counters tells steal apart; the guest's interrupts are counted per gap through
+/// its tracepoints and named.
+#[test]
+fn debians_accounting_is_read_and_its_rules_applied() {
+    let Some(s) = scenario("no-quota") else {
+        return;
+    };
+    let report = &s.json;
+    let a = &report["machine"]["accounting"];
+    eprintln!(
+        "no-quota: accounting {a}, interrupts {}",
+        report["jitter"][0]["interrupts"]
+    );
+    assert_eq!(a["steal_excluded"], false, "{a}");
+    assert_eq!(a["irq_excluded"], false, "{a}");
+    assert_eq!(a["tick_hz"], 250, "{a}");
+    assert!(
+        a["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("/boot/config-6.1")),
+        "{a}"
+    );
+    let j = &report["jitter"][0];
+    assert_eq!(j["ledger"]["stolen_ratio"], 0.0, "{}", j["ledger"]);
+    assert_eq!(j["interrupts"]["counted"], true, "{}", j["interrupts"]);
+    assert!(
+        j["causes"]["interrupt"]["count"].as_u64() > Some(0),
+        "{}",
+        j["causes"]
+    );
+}
+
 #[test]
 fn signals_inside_a_quota_see_the_cgroups_throttling() {
     let Some(s) = scenario("signals") else {

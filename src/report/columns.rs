@@ -485,7 +485,7 @@ mod tests {
         assert_eq!(read.warnings.len(), 5, "{warnings}");
         for said in [
             "f.jsonl:2: not JSON (EOF while parsing",
-            "f.jsonl:3: a run report of schema_version 99; this dynoprobe reads 2 to 3",
+            "f.jsonl:3: a run report of schema_version 99; this dynoprobe reads 2 to 4",
             "f.jsonl:4: a drive result of schema_version 7; this dynoprobe reads 1",
             "f.jsonl:5: a jitter report",
             "f.jsonl:6: a comparison (compare --json)",

@@ -38,8 +38,12 @@ pub use run::{
 /// gaps the thread was switched out for, `verdict.causes` lists costs, and the reference for
 /// `slowed` is `workloads[].ns_per_op`. Version 3: the verdict holds numbers, not prose:
 /// `verdict.summary` and `verdict.evidence` are gone, `verdict.slowed` and `verdict.basis`
-/// hold what they said.
-pub const SCHEMA_VERSION: u32 = 3;
+/// hold what they said. Version 4: a sixth cause, `interrupt` (the guest kernel's own
+/// interrupts, told from host pauses), in the ledger, `causes` and `verdict.platform`, whose
+/// shares are now named as the ledger's (`stolen_ratio`, `preempted_ratio`,
+/// `throttled_ratio`…); `jitter.min_delta_ns` became `read_delta_ns` (the median read delta);
+/// `machine.accounting` and `jitter.interrupts` say how gaps were attributed.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// A whole `dynoprobe run`.
 #[derive(Debug, Clone, Serialize)]
@@ -123,7 +127,7 @@ pub(crate) mod tests {
     #[test]
     fn json_carries_units_and_nulls_for_what_was_not_measured() {
         let json = serde_json::to_value(report()).unwrap();
-        assert_eq!(json["schema_version"], 3);
+        assert_eq!(json["schema_version"], 4);
         assert!(json["workloads"][0]["ns_per_op"].is_null());
         assert!(json["workloads"][0]["other_off_cpu_ratio"].is_null());
         let w = &json["workloads"][0];

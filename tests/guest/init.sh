@@ -8,6 +8,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
+# tracefs: dynoprobe counts the guest's interrupts per gap through its tracepoints.
+mount -t tracefs nodev /sys/kernel/tracing
 echo +cpu > /sys/fs/cgroup/cgroup.subtree_control
 CG=/sys/fs/cgroup
 

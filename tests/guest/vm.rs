@@ -27,9 +27,9 @@ pub type Skip = String;
 pub fn run(binary: &Path) -> Result<String, Skip> {
     tools()?;
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-kernel");
-    let kernel = kernel(&cache)?;
+    let (kernel, config) = kernel(&cache)?;
     let scratch = Scratch::new()?;
-    let initrd = initramfs(&scratch.0, binary)?;
+    let initrd = initramfs(&scratch.0, binary, &config)?;
     boot(&kernel, &initrd)
 }
 
@@ -86,19 +86,21 @@ fn tools() -> Result<(), Skip> {
     Ok(())
 }
 
-/// Debian's kernel image (the package `linux-image-amd64` depends on), downloaded once
-/// into `cache`.
-fn kernel(cache: &Path) -> Result<PathBuf, Skip> {
-    let cached = || -> Option<PathBuf> {
+/// Debian's kernel image (the package `linux-image-amd64` depends on) and its build
+/// configuration (which the guest finds at `/boot/config-$(uname -r)`, as on any Debian
+/// system), downloaded once into `cache`.
+fn kernel(cache: &Path) -> Result<(PathBuf, PathBuf), Skip> {
+    let cached_one = |prefix: &str| -> Option<PathBuf> {
         std::fs::read_dir(cache)
             .ok()?
             .flatten()
             .map(|e| e.path())
             .find(|p| {
                 p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
             })
     };
+    let cached = || Some((cached_one("vmlinuz-")?, cached_one("config-")?));
     if let Some(kernel) = cached() {
         return Ok(kernel);
     }
@@ -113,10 +115,10 @@ fn kernel(cache: &Path) -> Result<PathBuf, Skip> {
     let dir = cache.display();
     sh(&format!(
         "cd {dir} && apt-get download -qq {package} 2>/dev/null \
-         && dpkg-deb --fsys-tarfile {package}_*.deb | tar -x --strip-components=2 --wildcards './boot/vmlinuz-*' \
+         && dpkg-deb --fsys-tarfile {package}_*.deb | tar -x --strip-components=2 --wildcards './boot/vmlinuz-*' './boot/config-*' \
          ; rm -f {package}_*.deb"
     ))?;
-    cached().ok_or(format!("no vmlinuz in {package}"))
+    cached().ok_or(format!("no vmlinuz and config in {package}"))
 }
 
 /// A scratch directory under `target/`, removed when dropped.
@@ -165,9 +167,13 @@ fn libraries(binary: &Path) -> Result<Vec<PathBuf>, Skip> {
 }
 
 /// The gzipped cpio initramfs: busybox, `binary` as /bin/dynoprobe, util-linux's unshare,
-/// their libraries, and /init.
-fn initramfs(scratch: &Path, binary: &Path) -> Result<PathBuf, Skip> {
+/// their libraries, the kernel's `config` under /boot, and /init.
+fn initramfs(scratch: &Path, binary: &Path, config: &Path) -> Result<PathBuf, Skip> {
     let root = scratch.join("root");
+    let boot = root.join("boot");
+    std::fs::create_dir_all(&boot).map_err(|e| e.to_string())?;
+    std::fs::copy(config, boot.join(config.file_name().unwrap_or_default()))
+        .map_err(|e| format!("cannot copy {}: {e}", config.display()))?;
     std::fs::copy(BUSYBOX, root.join("bin/busybox")).map_err(|e| e.to_string())?;
     std::fs::copy(binary, root.join("bin/dynoprobe")).map_err(|e| e.to_string())?;
     copy_into(&root, Path::new(UNSHARE))?;
