@@ -17,16 +17,20 @@
 //!   the CPU time fell short of (a switch, steal): it adds the schedstat `pread`, and
 //!   `attribution/cpu.stat` is what a cgroup with a quota adds to those (its `cpu.stat`, read
 //!   and parsed). Its share of a spin is this cost × the gaps per second, which every spin
-//!   measures and reports as `attribution_cost_ratio` (target: at most 1%; 0.02–0.17% on
-//!   this host idle, under hogs and under a quota).
+//!   measures and reports as `attribution_cost_ratio`.
+//! - `observer/dynoprobe` vs `observer/bare`: the time a spin loses in gaps of 2 µs or more
+//!   with dynoprobe's reads after each gap, and without reads (see [`observer`]).
 
 use std::fs::File;
 use std::hint::black_box;
 use std::os::unix::fs::FileExt;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dynoprobe::jitter::attribute::{Attributor, Rules};
+use std::time::Duration;
+
+use dynoprobe::jitter::attribute::{Attributor, DEFAULT_ATTRIBUTE_THRESHOLD_NS, Rules};
 use dynoprobe::jitter::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
+use dynoprobe::jitter::{Cause, spin};
 use dynoprobe::signal::cgroup::{CgroupReader, Version};
 use dynoprobe::signal::kconfig::Accounting;
 use dynoprobe::signal::perf::ThreadCounters;
@@ -196,5 +200,64 @@ fn attribution(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, snapshot, span, spin_iteration, attribution);
+/// Time in gaps of 2 µs or more in a read-free spin of `duration` on the TSC (or
+/// `CLOCK_MONOTONIC`): what the platform took, with nothing read after a gap.
+fn bare_gap_time(clock: &Choice, duration: Duration) -> Duration {
+    let gap_ticks = clock.to_ticks(DEFAULT_ATTRIBUTE_THRESHOLD_NS);
+    let spin_ticks = clock.to_ticks(duration.as_nanos() as u64);
+    let gaps = |ticks: &dyn Fn() -> u64| {
+        let start = ticks();
+        let (mut last, mut gaps) = (start, 0);
+        while last - start < spin_ticks {
+            let now = ticks();
+            if now - last >= gap_ticks {
+                gaps += now - last;
+            }
+            last = now;
+        }
+        gaps
+    };
+    let ticks = match clock.kind {
+        Kind::Tsc => gaps(&|| Tsc.ticks()),
+        Kind::Monotonic => gaps(&|| Monotonic.ticks()),
+    };
+    Duration::from_nanos(clock.to_ns(ticks))
+}
+
+/// Time in attributed gaps of `jitter::spin` over `duration`: what dynoprobe says the
+/// platform took, with its reads after each gap (not counted as gaps themselves).
+fn attributed_gap_time(clock: &Choice, duration: Duration) -> Duration {
+    let record = spin(clock, duration, None, DEFAULT_ATTRIBUTE_THRESHOLD_NS).expect("a spin");
+    let short = record.tally(Cause::Short).total_ns;
+    Duration::from_nanos(record.gaps_total_ns() - short)
+}
+
+/// The observer effect: the time a spin loses in gaps of 2 µs or more, per 20 ms of spin,
+/// without reads (`observer/bare`) and with dynoprobe's reads after each gap
+/// (`observer/dynoprobe`), on this thread's CPU. Criterion reports that time as the
+/// "time" of each; the target is the same within 0.15 points of the spin (30 µs per 20 ms).
+/// The host's own pauses change from one second to the next, so compare the two in the same
+/// run, and several runs.
+fn observer(c: &mut Criterion) {
+    const SPIN: Duration = Duration::from_millis(20);
+    let clock = Choice::detect();
+    let mut group = c.benchmark_group("observer");
+    group.sample_size(20);
+    group.bench_function("bare", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| bare_gap_time(&clock, SPIN)).sum())
+    });
+    group.bench_function("dynoprobe", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| attributed_gap_time(&clock, SPIN)).sum())
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    snapshot,
+    span,
+    spin_iteration,
+    attribution,
+    observer
+);
 criterion_main!(benches);

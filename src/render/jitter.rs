@@ -9,11 +9,15 @@ use super::verdict::verdict;
 use crate::jitter::spin::MAX_GAPS_PER_ITERATION;
 use crate::jitter::{Cause, Jitter};
 use crate::report::JitterReport;
+use crate::signal::kconfig::Accounting;
 
 /// A `jitter` report as text: each spin, the sleep phase, the contention counters and the
 /// verdict.
 pub fn report(report: &JitterReport) -> String {
     let mut out = String::new();
+    if let Some(a) = &report.machine.accounting {
+        let _ = writeln!(out, "{}", accounting(a));
+    }
     for j in &report.jitter {
         jitter(&mut out, j);
     }
@@ -32,6 +36,30 @@ pub fn report(report: &JitterReport) -> String {
     contention(&mut out, &report.contention);
     verdict(&mut out, &report.verdict);
     out
+}
+
+/// One line: how the kernel accounts CPU time, which decides how a gap is attributed.
+pub fn accounting(a: &Accounting) -> String {
+    let kept = |excluded: Option<bool>, what: &str, of: &str| match excluded {
+        Some(true) => format!("{what} kept out of {of}"),
+        Some(false) => format!("{what} counted in {of}"),
+        None => format!("{what} unknown"),
+    };
+    let tick = a
+        .tick_hz
+        .map_or(String::new(), |hz| format!(", timer tick {hz} Hz"));
+    match (a.steal_excluded, a.irq_excluded) {
+        (None, _) | (_, None) => format!(
+            "kernel accounting unknown ({}): assumed steal kept out of a thread's CPU time, interrupt time counted in it",
+            a.source
+        ),
+        (steal, irq) => format!(
+            "kernel accounting ({}): {}, {}{tick}",
+            a.source,
+            kept(steal, "steal", "a thread's CPU time"),
+            kept(irq, "interrupt time", "it")
+        ),
+    }
 }
 
 /// A spin phase's findings: the ledger, each cause with its gaps, and the kernel's figures
@@ -148,6 +176,30 @@ pub fn jitter(out: &mut String, j: &Jitter) {
                 } else {
                     "no".to_string()
                 })
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accounting_line_says_what_the_configuration_says_and_where_from() {
+        let debian = Accounting::parse(
+            "# CONFIG_PARAVIRT_TIME_ACCOUNTING is not set\nCONFIG_HZ=250\n",
+            "/boot/config-6.1.0-48-amd64".into(),
+        );
+        assert_eq!(
+            accounting(&debian),
+            "kernel accounting (/boot/config-6.1.0-48-amd64): steal counted in a thread's CPU \
+             time, interrupt time counted in it, timer tick 250 Hz"
+        );
+        let unknown = Accounting::read_from(&[std::path::Path::new("/no/such/config")]);
+        assert_eq!(
+            accounting(&unknown),
+            "kernel accounting unknown (no kernel configuration (/no/such/config)): assumed \
+             steal kept out of a thread's CPU time, interrupt time counted in it"
         );
     }
 }

@@ -48,6 +48,9 @@ fn machine(out: &mut String, report: &Report) {
         ),
     };
     let _ = writeln!(out, "{quota}");
+    if let Some(a) = &m.accounting {
+        let _ = writeln!(out, "{}", super::jitter::accounting(a));
+    }
     let _ = writeln!(
         out,
         "fixture: {} ({} JSON)\n",
