@@ -115,6 +115,9 @@ pub struct InterruptRate {
     pub p50_ns: Option<u64>,
     /// `CONFIG_HZ`: on a busy CPU, this many of them a second are the timer tick.
     pub tick_hz: Option<u32>,
+    /// Whether their rate is the tick's: between half the tick rate over the spin's time on
+    /// the CPU and 1.5× the tick rate (`None`: the rate is not known).
+    pub mostly_tick: Option<bool>,
 }
 
 /// A class, the costs it rests on, and the figures behind them.
@@ -251,10 +254,15 @@ fn platform(j: &Jitter) -> Platform {
         lost: j.ledger.lost,
         interrupts: j.interrupts.counted.then(|| {
             let gaps = &j.causes[Cause::Interrupt];
+            let gaps_per_s = gaps.count as f64 / (j.duration_ns.max(1) as f64 / 1e9);
             InterruptRate {
-                gaps_per_s: gaps.count as f64 / (j.duration_ns.max(1) as f64 / 1e9),
+                gaps_per_s,
                 p50_ns: gaps.p50_ns,
                 tick_hz: j.tick_hz,
+                mostly_tick: j.tick_hz.map(|hz| {
+                    let hz = f64::from(hz);
+                    (0.5 * hz * j.ledger.on_cpu_ratio..=1.5 * hz).contains(&gaps_per_s)
+                }),
             }
         }),
         worst_pause: j.largest_gaps.first().copied(),

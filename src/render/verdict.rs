@@ -73,12 +73,10 @@ fn interrupt_rate(i: &InterruptRate) -> String {
     let each = i.p50_ns.map_or(String::new(), |ns| {
         format!(", {} µs each (p50)", ns / 1_000)
     });
-    let tick = match i.tick_hz {
-        Some(hz) if i.gaps_per_s <= 1.5 * f64::from(hz) => {
-            format!(": at {hz} Hz, mostly its timer tick")
-        }
-        Some(hz) => format!(": its timer tick is {hz} Hz, the rest other interrupts"),
-        None => String::new(),
+    let tick = match (i.tick_hz, i.mostly_tick) {
+        (Some(hz), Some(true)) => format!(": at {hz} Hz, mostly its timer tick"),
+        (Some(hz), _) => format!("; its timer tick is {hz} Hz"),
+        (None, _) => String::new(),
     };
     format!("{:.0} a second{each}{tick}", i.gaps_per_s)
 }
@@ -254,6 +252,7 @@ mod tests {
                     gaps_per_s: 248.4,
                     p50_ns: Some(26_200),
                     tick_hz: Some(250),
+                    mostly_tick: Some(true),
                 }),
                 worst_pause: Some(Gap {
                     start_ns: 1_250_000_000,
@@ -348,6 +347,7 @@ mod tests {
                 gaps_per_s: 1_010.0,
                 p50_ns: Some(20_800),
                 tick_hz: Some(1000),
+                mostly_tick: Some(true),
             }),
         });
         assert_eq!(
