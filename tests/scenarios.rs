@@ -287,9 +287,12 @@ fn a_quota_of_30_ms_per_100_ms_is_throttled_with_its_period_and_share() {
     }
 }
 
-/// Per fixed-work workload of one quick run on `cpu`: the kernel's on-CPU time per run (mean,
-/// `CLOCK_THREAD_CPUTIME_ID`) over the time per op (mean of the runs' median blocks), and the
-/// share of the runs' wall time off the CPU. chase-dram is left out: with this host's 480 MiB
+/// Per fixed-work workload of one quick run on `cpu`: the kernel's on-CPU time per run (median
+/// over runs, `CLOCK_THREAD_CPUTIME_ID`) over the time per op (median over runs of each run's
+/// median block), and the share of the runs' wall time off the CPU. Medians, because the runs a
+/// switch cuts also pay to refill the caches the other task touched (chase-l2 beside a hog:
+/// +17% on-CPU time per run on average against the median block), which is real time on the
+/// CPU but not the CPU's speed. chase-dram is left out: with this host's 480 MiB
 /// L3 it walks 1.9 GiB, and there a spinning neighbour on the same vCPU slows every block by
 /// about 20% (288 → 346 ns per load, measured block by block, as much 3 ms after a switch as
 /// right after it): a real slowdown of the memory path, which the kernel's CPU time shows too.
@@ -314,8 +317,8 @@ fn ops_per_cpu_time(cpu: usize) -> Vec<(String, f64, f64)> {
         .iter()
         .map(|w| {
             let name = w["name"].as_str().unwrap().to_string();
-            let on_cpu = number(&w["on_cpu_ns"]["mean"], "on-CPU ns per run");
-            let per_op = number(&w["ns_per_op"]["mean"], "ns_per_op mean");
+            let on_cpu = number(&w["on_cpu_ns"]["p50"], "on-CPU ns per run");
+            let per_op = number(&w["ns_per_op"]["p50"], "ns_per_op median");
             (
                 name,
                 on_cpu / per_op,
