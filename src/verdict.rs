@@ -252,7 +252,7 @@ fn platform(j: &Jitter) -> Platform {
         cpu: j.cpu,
         total_ratio: 1.0 - j.ledger.on_cpu_ratio,
         lost: j.ledger.lost,
-        interrupts: j.interrupts.counted.then(|| {
+        interrupts: j.interrupts.named().then(|| {
             let gaps = &j.causes[Cause::Interrupt];
             let gaps_per_s = gaps.count as f64 / (j.duration_ns.max(1) as f64 / 1e9);
             InterruptRate {

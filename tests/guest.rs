@@ -284,7 +284,7 @@ fn debians_accounting_is_read_and_its_rules_applied() {
     );
     let j = &report["jitter"][0];
     assert_eq!(j["ledger"]["stolen_ratio"], 0.0, "{}", j["ledger"]);
-    assert_eq!(j["interrupts"]["counted"], true, "{}", j["interrupts"]);
+    assert_eq!(j["interrupts"]["method"], "perf", "{}", j["interrupts"]);
     assert!(
         j["causes"]["interrupt"]["count"].as_u64() > Some(0),
         "{}",

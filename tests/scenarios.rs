@@ -115,9 +115,15 @@ fn assert_ledger_matches_the_kernel(label: &str, j: &Value) {
             "{label}: {preemptions} preempted gaps, {switches} involuntary switches"
         );
     }
+    // A switch the loop did not see (in the reads just before its first clock read or after
+    // its last, inside the kernel's span) takes its wait with it: at most as long as the
+    // longest switched gap it saw (a whole 70 ms throttle, once in CI).
+    let unseen = (switches - in_gaps).max(0.0);
+    let longest = j["off_cpu_gap_max_ms"].as_f64().unwrap_or(0.0) * 1e6 / duration_ns;
     assert!(
-        (switched - wait).abs() <= 0.02,
-        "{label}: preempted + throttled {switched} vs run-queue wait {wait}"
+        (switched - wait).abs() <= 0.02 + unseen * longest,
+        "{label}: preempted + throttled {switched} vs run-queue wait {wait} ({unseen} switches \
+         outside the loop)"
     );
     // Gaps the thread was not switched out for ended intervals without run-queue wait.
     let wait_in = |cause: &str| {
@@ -368,9 +374,13 @@ fn a_hog_on_the_probes_cpu_leaves_the_time_per_op_tracking_the_kernels_cpu_time(
             off_cpu >= 0.25,
             "{name}: {off_cpu} off the CPU beside a hog"
         );
+        // A gap counted into the time per op would raise it with the wall time (twice the
+        // CPU time here) and cut this ratio by up to half. The other way is real: the runs a
+        // switch cuts also refill the caches the hog touched, CPU time that no block of the
+        // median shows (chase-l2: up to 1.25× alone, in CI).
         let (quiet, hogged) = (median(quiet), median(hogged));
         assert!(
-            (hogged / quiet - 1.0).abs() <= 0.10,
+            hogged / quiet >= 0.85,
             "{name}: {hogged:.0} ops-equivalents per run beside a hog, {quiet:.0} alone"
         );
     }

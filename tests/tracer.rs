@@ -171,8 +171,29 @@ fn seen(events: &[Event], from: u64, to: u64, tid: u64) -> Seen {
     seen
 }
 
+/// The two checks trace the same CPU: one at a time.
+static ONE_TRACE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn every_gap_agrees_with_the_kernels_tracer() {
+    check_against_the_tracer(Method::Perf);
+}
+
+/// Without perf (as for a user who is not root), the tick is found by its phase: the gaps
+/// named `interrupt` so hold a guest interrupt, and the host's gaps still hold none.
+#[test]
+fn the_tick_found_by_its_phase_agrees_with_the_kernels_tracer() {
+    check_against_the_tracer(Method::TickPhase);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Perf,
+    TickPhase,
+}
+
+fn check_against_the_tracer(method: Method) {
+    let _one = ONE_TRACE.lock().unwrap_or_else(|e| e.into_inner());
     let required = std::env::var("DYNOPROBE_TRACER").is_ok_and(|v| v == "require");
     let skip = |why: String| {
         assert!(!required, "DYNOPROBE_TRACER=require, but: {why}");
@@ -197,6 +218,10 @@ fn every_gap_agrees_with_the_kernels_tracer() {
             }
         });
         Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+            .env(
+                "DYNOPROBE_PERF",
+                if method == Method::Perf { "on" } else { "off" },
+            )
             .args(["jitter", "--duration", "5s", "--cpus", &cpu.to_string()])
             .arg("--gaps")
             .arg(&log)
@@ -214,9 +239,13 @@ fn every_gap_agrees_with_the_kernels_tracer() {
     if !j["clock"].as_str().unwrap_or("").starts_with("TSC") {
         return skip(format!("the spin read {}, not the TSC", j["clock"]));
     }
-    if j["interrupts"]["counted"] != true {
+    let expected = match method {
+        Method::Perf => "perf",
+        Method::TickPhase => "tick-phase",
+    };
+    if j["interrupts"]["method"] != expected {
         return skip(format!(
-            "interrupts not counted: {}",
+            "interrupts not told apart by {expected}: {}",
             j["interrupts"]["how"]
         ));
     }
@@ -233,7 +262,7 @@ fn every_gap_agrees_with_the_kernels_tracer() {
         (cell.0, cell.1) = (cell.0 + 1, cell.1 + g.len_ns);
     }
     eprintln!(
-        "dynoprobe's cause vs the tracer's (gaps, µs), {} gaps:",
+        "{method:?}: dynoprobe's cause vs the tracer's (gaps, µs), {} gaps:",
         gaps.len()
     );
     for ((cause, seen), (count, ns)) in &matrix {
@@ -289,14 +318,19 @@ fn every_gap_agrees_with_the_kernels_tracer() {
         "interrupt gaps holding a guest interrupt: {:.1}% of their time",
         interrupts * 100.0
     );
-    assert!(interrupts >= 0.95, "{interrupts}");
+    // By the tick's phase, a host pause that happens to cover it is taken for the tick (about
+    // 1% of them: a 20 µs pause covers 30 µs of a 4 ms period).
+    let interrupts_min = if method == Method::Perf { 0.95 } else { 0.90 };
+    assert!(interrupts >= interrupts_min, "{interrupts}");
     let (host, host_ns) = share(&["stolen", "unreported"], &[Seen::Nothing], true);
     eprintln!(
         "stolen and unreported gaps holding no guest event: {:.1}% of their time ({:.1} ms)",
         host * 100.0,
         host_ns as f64 / 1e6
     );
-    assert!(host >= 0.90, "{host}");
+    // By the tick's phase, interrupts other than the tick stay unreported (here: few).
+    let host_min = if method == Method::Perf { 0.90 } else { 0.85 };
+    assert!(host >= host_min, "{host}");
 }
 
 /// Sets the flag when dropped, so the waker stops however the test ends.

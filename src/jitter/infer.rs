@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::cause::{ByCause, Cause, Ratios};
 use super::gap_log::{LoggedGap, logged_gaps};
-use super::spin::{Gap, Raised, SpinRecord};
+use super::spin::{Gap, Interrupts, Raised, SpinRecord};
 use crate::stats::{Distribution, nearest_rank};
 
 /// How many of the largest gaps the report lists, with their start times and causes.
@@ -179,27 +179,48 @@ pub struct TimelinePoint {
 /// How the guest kernel's interrupts were told from host pauses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InterruptMethod {
-    /// Whether they were counted after each gap; without, interrupt gaps are `unreported`.
-    pub counted: bool,
-    /// The tracepoints counted (through perf, on the spinning thread), or why none were.
+    /// `perf`: every interrupt counted after each gap; `tick-phase`: not counted, but the
+    /// gaps that cover the timer tick's phase are the tick's (other interrupts stay in
+    /// `unreported`); `none`: interrupt gaps are all in `unreported`.
+    pub method: &'static str,
+    /// The tracepoints counted, or why none were and what was done instead.
     pub how: String,
 }
 
 impl InterruptMethod {
-    fn of(events: &Result<Vec<String>, String>) -> InterruptMethod {
-        match events {
-            Ok(events) => InterruptMethod {
-                counted: true,
+    pub fn of(interrupts: &Interrupts) -> InterruptMethod {
+        match interrupts {
+            Interrupts::Counted(events) => InterruptMethod {
+                method: "perf",
                 how: format!(
                     "perf counts the thread's interrupt tracepoints, read after each gap: {}",
                     events.join(", ")
                 ),
             },
-            Err(why) => InterruptMethod {
-                counted: false,
-                how: format!("not counted, so interrupt gaps are in unreported: {why}"),
+            Interrupts::NotCounted { why, tick: Ok(t) } => InterruptMethod {
+                method: "tick-phase",
+                how: format!(
+                    "not counted per gap ({why}); the timer tick found by its phase instead: {} gaps cover one phase of {} µs, of {:.0} ticks expected; other interrupts are in unreported",
+                    t.gaps_count,
+                    t.period_ns / 1_000,
+                    t.expected
+                ),
+            },
+            Interrupts::NotCounted {
+                why,
+                tick: Err(no_tick),
+            } => InterruptMethod {
+                method: "none",
+                how: format!(
+                    "not counted per gap ({why}), and {no_tick}: interrupt gaps are in unreported"
+                ),
             },
         }
+    }
+
+    /// Whether any interrupt gap could be named.
+    pub fn named(&self) -> bool {
+        self.method != "none"
     }
 }
 

@@ -9,6 +9,7 @@ pub mod gap_log;
 pub mod infer;
 pub mod sleep;
 pub mod spin;
+pub mod tick;
 
 use std::time::Duration;
 

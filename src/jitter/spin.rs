@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::attribute::{Attribution, Attributor, Delta, READ_ALLOWANCE_FACTOR, Rules};
 use super::cause::{ByCause, Cause};
 use super::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
+use super::tick::{TickFit, find_tick};
 use crate::signal::clock::monotonic_ns;
 use crate::signal::kconfig::Accounting;
 use crate::span::{Span, SpanStats};
@@ -92,9 +93,8 @@ pub struct SpinRecord {
     pub attribute_threshold_ns: u64,
     /// Whether throttling could be told from preemption (a readable cgroup with a quota).
     pub sees_throttling: bool,
-    /// The guest interrupt tracepoints counted after each gap, or why none were (interrupt
-    /// gaps are then `unreported`).
-    pub interrupts: Result<Vec<String>, String>,
+    /// How the guest kernel's interrupts were told from host pauses.
+    pub interrupts: Interrupts,
     /// Recorded gaps in order (at most [`GAP_CAPACITY`]).
     pub gaps: Vec<Gap>,
     /// Every gap above the threshold, kept or not, by cause.
@@ -162,7 +162,7 @@ impl SpinRecord {
             threshold_ns: 80,
             attribute_threshold_ns: 2_000,
             sees_throttling: true,
-            interrupts: Err("test".into()),
+            interrupts: Interrupts::Counted(Vec::new()),
             gaps,
             tallies,
             attribution_ns: 0,
@@ -333,6 +333,25 @@ fn median_read<T: Ticks, A: Attribute>(clock: &T, attributor: &mut A) -> u64 {
     nearest_rank(&reads, 0.5).copied().unwrap_or(0)
 }
 
+/// How the guest kernel's interrupts were told from host pauses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Interrupts {
+    /// perf counted these tracepoints on the thread, read after each gap.
+    Counted(Vec<String>),
+    /// Not counted per gap (`why`); the `unreported` gaps that cover the timer tick's phase
+    /// were named `interrupt` instead, or `tick` says why none were.
+    NotCounted {
+        why: String,
+        tick: Result<TickFit, String>,
+    },
+}
+
+/// Whether the kernel was booted with `nohz_full` CPUs (which may run without a tick).
+fn nohz_full_cpus() -> bool {
+    std::fs::read_to_string("/sys/devices/system/cpu/nohz_full")
+        .is_ok_and(|cpus| !matches!(cpus.trim(), "" | "(null)"))
+}
+
 /// Why a spin could not be done as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpinError {
@@ -419,6 +438,17 @@ fn spin_checked<T: Ticks>(
     }
     record.read_delta_ns = iteration_ns;
     record.tick_hz = accounting.tick_hz;
+    if let Interrupts::NotCounted { why, .. } = &record.interrupts {
+        let why = why.clone();
+        let tick = match accounting.tick_hz {
+            Some(hz) if accounting.nohz_full != Some(true) || !nohz_full_cpus() => {
+                find_tick(&mut record, hz)
+            }
+            Some(_) => Err("nohz_full CPUs may run without a tick".into()),
+            None => Err("the kernel's HZ is unknown".into()),
+        };
+        record.interrupts = Interrupts::NotCounted { why, tick };
+    }
     Ok(record)
 }
 
@@ -434,10 +464,13 @@ fn spin_with<T: Ticks>(
     let mut attributor = Attributor::new(clock.ns_per_tick, ticks.ticks(), rules);
     let allowance_ticks = median_read(ticks, &mut attributor) * READ_ALLOWANCE_FACTOR;
     let sees_throttling = attributor.sees_throttling();
-    let interrupts = attributor
-        .interrupt_events()
-        .map(<[String]>::to_vec)
-        .map_err(str::to_string);
+    let interrupts = match attributor.interrupt_events() {
+        Ok(events) => Interrupts::Counted(events.to_vec()),
+        Err(why) => Interrupts::NotCounted {
+            why: why.to_string(),
+            tick: Err("not looked for yet".into()),
+        },
+    };
     let mut log = GapLog {
         kept: Vec::with_capacity(GAP_CAPACITY),
         tallies: ByCause::default(),

@@ -135,10 +135,11 @@ pub fn jitter(out: &mut String, j: &Jitter) {
             "steal {} (/proc/stat, all CPUs: unpinned)",
             percent(j.steal_ratio)
         ),
-        Cause::Interrupt if j.interrupts.counted => {
-            "the guest's interrupts in each gap (perf tracepoints)".into()
-        }
-        Cause::Interrupt => "not counted: in unreported (see below)".into(),
+        Cause::Interrupt => match j.interrupts.method {
+            "perf" => "the guest's interrupts in each gap (perf tracepoints)".into(),
+            "tick-phase" => "the timer tick's phase (not counted per gap: see below)".into(),
+            _ => "not counted: in unreported (see below)".into(),
+        },
         Cause::Unreported => "none: counted as this thread's CPU time".into(),
         Cause::Short => "none: too short to attribute".into(),
     };

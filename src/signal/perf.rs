@@ -6,7 +6,8 @@
 //!
 //! Needs the events' ids from tracefs and the right to count kernel tracepoints
 //! (`CAP_PERFMON`, root, or `perf_event_paranoid` ≤ 1); elsewhere [`ThreadCounters::open`]
-//! says why not. A tracepoint counts in the context of the task that was running when it
+//! says why not. `DYNOPROBE_PERF=off` in the environment turns it off (to see what an
+//! unprivileged user's report would say). A tracepoint counts in the context of the task that was running when it
 //! fired, so an interrupt counts for the thread it interrupted.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -97,6 +98,9 @@ impl ThreadCounters {
     /// Counts the calling thread's context switches and every interrupt entry tracepoint on
     /// it, from now on.
     pub fn open() -> Result<ThreadCounters, String> {
+        if std::env::var("DYNOPROBE_PERF").is_ok_and(|v| v == "off") {
+            return Err("DYNOPROBE_PERF=off".into());
+        }
         let tracefs = TRACEFS
             .iter()
             .map(Path::new)
