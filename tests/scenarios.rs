@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{StopOnDrop, TestCgroup};
+use dynoprobe::jitter::attribute::SWITCH_COST_MAX_NS;
 use dynoprobe::signal::clock::ticks_per_second;
 use serde_json::Value;
 
@@ -115,15 +116,24 @@ fn assert_ledger_matches_the_kernel(label: &str, j: &Value) {
             "{label}: {preemptions} preempted gaps, {switches} involuntary switches"
         );
     }
-    // A switch the loop did not see (in the reads just before its first clock read or after
-    // its last, inside the kernel's span) takes its wait with it: at most as long as the
-    // longest switched gap it saw (a whole 70 ms throttle, once in CI).
+    // The kernel's wait lies inside the switched gaps. A switch the loop did not see (in the
+    // reads just before its first clock read or after its last, inside the kernel's span)
+    // takes its wait with it: at most as long as the longest switched gap it saw (a whole
+    // 70 ms throttle, once in CI).
     let unseen = (switches - in_gaps).max(0.0);
     let longest = j["off_cpu_gap_max_ms"].as_f64().unwrap_or(0.0) * 1e6 / duration_ns;
     assert!(
-        (switched - wait).abs() <= 0.02 + unseen * longest,
-        "{label}: preempted + throttled {switched} vs run-queue wait {wait} ({unseen} switches \
+        wait <= switched + 0.02 + unseen * longest,
+        "{label}: run-queue wait {wait} vs preempted + throttled {switched} ({unseen} switches \
          outside the loop)"
+    );
+    // A switched gap is longer than its wait by the switch's own cost and any host pause
+    // next to it that the attribution keeps with it (under SWITCH_COST_MAX_NS, by design:
+    // two hogs here, 0.021 over 125 preemptions beside this host's tick-time pauses).
+    let kept_with_switches = preemptions * SWITCH_COST_MAX_NS as f64 / duration_ns;
+    assert!(
+        switched <= wait + 0.02 + kept_with_switches,
+        "{label}: preempted + throttled {switched} vs run-queue wait {wait}"
     );
     // Gaps the thread was not switched out for ended intervals without run-queue wait.
     let wait_in = |cause: &str| {
