@@ -456,6 +456,41 @@ mod tests {
         })
     }
 
+    /// A 1 s spin with `count` interrupt gaps of 80 µs, evenly spread.
+    fn interrupted(count: u64) -> Jitter {
+        let gaps = (0..count)
+            .map(|i| Gap {
+                start_ns: i * (1_000_000_000 / count),
+                len_ns: 80_000,
+                cause: Cause::Interrupt,
+                wait_ns: 0,
+                start_tick: 0,
+                end_tick: 0,
+                delta: None,
+            })
+            .collect();
+        infer(&SpinRecord::of(gaps, 1_000_000_000), &KernelView::default())
+    }
+
+    #[test]
+    fn interrupts_at_the_tick_rate_are_called_the_tick_and_are_noisy() {
+        // 250 a second at HZ 250: the tick; 2.0% of the CPU, with no short gaps.
+        let v = decide_with(Some(&interrupted(250)), &[], &[]);
+        let rate = v.platform.and_then(|p| p.interrupts).unwrap();
+        assert_eq!((rate.gaps_per_s, rate.tick_hz), (250.0, Some(250)));
+        assert_eq!(rate.mostly_tick, Some(true));
+        assert_eq!(v.class, Class::Noisy);
+        assert_eq!(v.causes[0].interrupt_ratio, Some(0.02));
+        assert_eq!(v.causes[0].short_ratio, Some(0.0));
+        // The tick's rate: from half of 250 over the time on the CPU (about 125 a second
+        // here) to 1.5 × 250.
+        for (count, tick) in [(20, false), (200, true), (370, true), (380, false)] {
+            let v = decide_with(Some(&interrupted(count)), &[], &[]);
+            let rate = v.platform.and_then(|p| p.interrupts).unwrap();
+            assert_eq!(rate.mostly_tick, Some(tick), "{count} a second");
+        }
+    }
+
     #[test]
     fn a_cause_under_two_percent_is_listed_but_the_machine_is_quiet() {
         let j = spin(0, 0, 0, 15_000_000, 1_000_000);
