@@ -205,23 +205,26 @@ fn attribution(c: &mut Criterion) {
 fn bare_gap_time(clock: &Choice, duration: Duration) -> Duration {
     let gap_ticks = clock.to_ticks(DEFAULT_ATTRIBUTE_THRESHOLD_NS);
     let spin_ticks = clock.to_ticks(duration.as_nanos() as u64);
-    let gaps = |ticks: &dyn Fn() -> u64| {
-        let start = ticks();
-        let (mut last, mut gaps) = (start, 0);
-        while last - start < spin_ticks {
-            let now = ticks();
-            if now - last >= gap_ticks {
-                gaps += now - last;
-            }
-            last = now;
-        }
-        gaps
-    };
     let ticks = match clock.kind {
-        Kind::Tsc => gaps(&|| Tsc.ticks()),
-        Kind::Monotonic => gaps(&|| Monotonic.ticks()),
+        Kind::Tsc => gap_ticks_in(&Tsc, spin_ticks, gap_ticks),
+        Kind::Monotonic => gap_ticks_in(&Monotonic, spin_ticks, gap_ticks),
     };
     Duration::from_nanos(clock.to_ns(ticks))
+}
+
+/// Ticks in gaps of at least `gap_ticks` over `spin_ticks` of reading `clock`: the spin's
+/// loop with a sum where it records.
+fn gap_ticks_in<T: Ticks>(clock: &T, spin_ticks: u64, gap_ticks: u64) -> u64 {
+    let start = clock.ticks();
+    let (mut last, mut gaps) = (start, 0);
+    while last - start < spin_ticks {
+        let now = clock.ticks();
+        if now - last >= gap_ticks {
+            gaps += now - last;
+        }
+        last = now;
+    }
+    gaps
 }
 
 /// Time in attributed gaps of `jitter::spin` over `duration`: what dynoprobe says the

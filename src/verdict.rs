@@ -16,8 +16,9 @@ use crate::signal::snapshot::Contention;
 /// everyday unreported pauses (below) are shown, though they name no class.
 pub const CAUSE_MIN_RATIO: f64 = 0.01;
 /// …and names the class when it costs at least this share. Below it the machine is `quiet`:
-/// an idle KVM guest here loses 0.9–1.5% to the host's unreported pauses at the timer tick
-/// (20–50 µs each), every day; a class that said `stolen` for that would cry wolf.
+/// an idle KVM guest here loses 1–3% to the host's unreported pauses (about 20 µs each, on
+/// the host's own 1 ms grid) and 0.2–0.7% to its own timer tick, every day; a class that said
+/// `stolen` for the quieter days would cry wolf.
 pub const CLASS_MIN_RATIO: f64 = 0.02;
 /// Slowed: `ns_per_op` p90 / p10 across runs above this… A memory-streaming neighbour costs
 /// the chases 1.1–1.3× here (`dd` of /dev/zero on the other vCPU: `chase-llc` 1.12–1.28×,

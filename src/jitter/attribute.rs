@@ -275,17 +275,18 @@ impl Attributor {
     }
 
     /// The thread's switch count and the interrupts that hit it, from one read of the perf
-    /// group where it is open; else `getrusage`'s involuntary switches, and no interrupts.
+    /// group where it is open (the last reading if that read fails: the two counts have
+    /// other baselines than `getrusage`'s, and mixing them would invent switches); else
+    /// `getrusage`'s involuntary switches, and no interrupts.
     ///
     /// Not schedstat's schedule-in count, which can be late: Debian's 6.1 under qemu counted
     /// 7 of 10 throttles of a nested cgroup there not at all, and the others a tick or more
     /// after the thread ran again; `getrusage` counted every one, and perf's
     /// `context-switches` counts at the same place in the scheduler.
     fn read_switches(&mut self) -> (u64, u64) {
-        if let Ok(counters) = &mut self.counters
-            && let Some(counts) = counters.read()
-        {
-            return (counts.switches, counts.interrupts);
+        if let Ok(counters) = &mut self.counters {
+            let last = (self.last.switches, self.last.interrupts);
+            return counters.read().map_or(last, |c| (c.switches, c.interrupts));
         }
         let switches = match rusage::read(Who::Thread) {
             Ok(usage) => usage.involuntary_switches,

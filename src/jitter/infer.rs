@@ -179,26 +179,36 @@ pub struct TimelinePoint {
 /// How the guest kernel's interrupts were told from host pauses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InterruptMethod {
-    /// `perf`: every interrupt counted after each gap; `tick-phase`: not counted, but the
-    /// gaps that cover the timer tick's phase are the tick's (other interrupts stay in
-    /// `unreported`); `none`: interrupt gaps are all in `unreported`.
-    pub method: &'static str,
+    pub method: Method,
     /// The tracepoints counted, or why none were and what was done instead.
     pub how: String,
+}
+
+/// The method, as in the JSON (`perf`, `tick-phase`, `none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Every interrupt counted after each gap (perf).
+    Perf,
+    /// Not counted, but the gaps that cover the timer tick's phase are the tick's (other
+    /// interrupts stay in `unreported`).
+    TickPhase,
+    /// Interrupt gaps are all in `unreported`.
+    None,
 }
 
 impl InterruptMethod {
     pub fn of(interrupts: &Interrupts) -> InterruptMethod {
         match interrupts {
             Interrupts::Counted(events) => InterruptMethod {
-                method: "perf",
+                method: Method::Perf,
                 how: format!(
                     "perf counts the thread's interrupt tracepoints, read after each gap: {}",
                     events.join(", ")
                 ),
             },
             Interrupts::NotCounted { why, tick: Ok(t) } => InterruptMethod {
-                method: "tick-phase",
+                method: Method::TickPhase,
                 how: format!(
                     "not counted per gap ({why}); the timer tick found by its phase instead: {} gaps cover one phase of {} µs, of {:.0} ticks expected; other interrupts are in unreported",
                     t.gaps_count,
@@ -210,7 +220,7 @@ impl InterruptMethod {
                 why,
                 tick: Err(no_tick),
             } => InterruptMethod {
-                method: "none",
+                method: Method::None,
                 how: format!(
                     "not counted per gap ({why}), and {no_tick}: interrupt gaps are in unreported"
                 ),
@@ -220,7 +230,7 @@ impl InterruptMethod {
 
     /// Whether any interrupt gap could be named.
     pub fn named(&self) -> bool {
-        self.method != "none"
+        self.method != Method::None
     }
 }
 

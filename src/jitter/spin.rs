@@ -14,13 +14,14 @@ use serde::Serialize;
 use super::attribute::{Attribution, Attributor, Delta, READ_ALLOWANCE_FACTOR, Rules};
 use super::cause::{ByCause, Cause};
 use super::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
-use super::tick::{TickFit, find_tick};
+use super::tick::{TickFit, fit};
 use crate::signal::clock::monotonic_ns;
-use crate::signal::kconfig::Accounting;
+use crate::signal::kconfig::{Accounting, nohz_full_cpus};
 use crate::span::{Span, SpanStats};
 use crate::stats::nearest_rank;
 
-/// Gaps kept in order for inference (48 B each, allocated before the loop starts). Gaps
+/// Gaps kept in order for inference and the gap log (120 B each with the counters that
+/// decided them: 30 MiB reserved before the loop starts, touched only as gaps come). Gaps
 /// beyond this are counted and summed per cause but not kept.
 pub const GAP_CAPACITY: usize = 1 << 18;
 /// Auto threshold: this many times the loop's own iteration (the median non-zero delta
@@ -346,12 +347,6 @@ pub enum Interrupts {
     },
 }
 
-/// Whether the kernel was booted with `nohz_full` CPUs (which may run without a tick).
-fn nohz_full_cpus() -> bool {
-    std::fs::read_to_string("/sys/devices/system/cpu/nohz_full")
-        .is_ok_and(|cpus| !matches!(cpus.trim(), "" | "(null)"))
-}
-
 /// Why a spin could not be done as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpinError {
@@ -416,7 +411,6 @@ fn spin_checked<T: Ticks>(
         None => iteration * AUTO_THRESHOLD_FACTOR,
     };
     let accounting = Accounting::read();
-    let rules = Rules::of(&accounting);
     let spin = |threshold| {
         spin_with(
             ticks,
@@ -424,7 +418,7 @@ fn spin_checked<T: Ticks>(
             duration,
             threshold,
             attribute_threshold_ns,
-            rules,
+            &accounting,
         )
     };
     let mut record = spin(threshold);
@@ -437,40 +431,26 @@ fn spin_checked<T: Ticks>(
         record.raised = Some(raised);
     }
     record.read_delta_ns = iteration_ns;
-    record.tick_hz = accounting.tick_hz;
-    if let Interrupts::NotCounted { why, .. } = &record.interrupts {
-        let why = why.clone();
-        let tick = match accounting.tick_hz {
-            Some(hz) if accounting.nohz_full != Some(true) || !nohz_full_cpus() => {
-                find_tick(&mut record, hz)
-            }
-            Some(_) => Err("nohz_full CPUs may run without a tick".into()),
-            None => Err("the kernel's HZ is unknown".into()),
-        };
-        record.interrupts = Interrupts::NotCounted { why, tick };
-    }
     Ok(record)
 }
 
-/// One spin with a threshold of `threshold` ticks.
+/// One spin with a threshold of `threshold` ticks, its gaps attributed under `accounting`.
 fn spin_with<T: Ticks>(
     ticks: &T,
     clock: &Choice,
     duration: Duration,
     threshold: u64,
     attribute_threshold_ns: u64,
-    rules: Rules,
+    accounting: &Accounting,
 ) -> SpinRecord {
+    let rules = Rules::of(accounting);
     let mut attributor = Attributor::new(clock.ns_per_tick, ticks.ticks(), rules);
     let allowance_ticks = median_read(ticks, &mut attributor) * READ_ALLOWANCE_FACTOR;
     let sees_throttling = attributor.sees_throttling();
-    let interrupts = match attributor.interrupt_events() {
-        Ok(events) => Interrupts::Counted(events.to_vec()),
-        Err(why) => Interrupts::NotCounted {
-            why: why.to_string(),
-            tick: Err("not looked for yet".into()),
-        },
-    };
+    let counted = attributor
+        .interrupt_events()
+        .map(<[String]>::to_vec)
+        .map_err(str::to_string);
     let mut log = GapLog {
         kept: Vec::with_capacity(GAP_CAPACITY),
         tallies: ByCause::default(),
@@ -497,7 +477,7 @@ fn spin_with<T: Ticks>(
     let kernel = span.finish();
     let to_mono = ToMono::between((origin, mono_before), end);
     let cgroup_throttled_ns = log.attributor.throttled_since_restart();
-    let gaps = log
+    let mut gaps: Vec<Gap> = log
         .kept
         .iter()
         .map(|&(start, len, a)| Gap {
@@ -510,10 +490,20 @@ fn spin_with<T: Ticks>(
             delta: a.delta,
         })
         .collect();
-    let tallies = log.tallies.map(|t| Tally {
+    let mut tallies = log.tallies.map(|t| Tally {
         total_ns: clock.to_ns(t.total_ns),
         ..t
     });
+    let interrupts = match counted {
+        Ok(events) => Interrupts::Counted(events),
+        Err(why) => {
+            let on_cpu_ns = kernel
+                .wall_ns
+                .saturating_sub(tallies.iter().map(|(_, t)| t.total_ns).sum());
+            let tick = name_the_tick(&mut gaps, &mut tallies, &to_mono, on_cpu_ns, accounting);
+            Interrupts::NotCounted { why, tick }
+        }
+    };
     SpinRecord {
         clock: clock.reason.clone(),
         cpu: None,
@@ -534,9 +524,43 @@ fn spin_with<T: Ticks>(
         kernel,
         tid: thread_id(),
         clock_is_tsc: clock.kind == Kind::Tsc,
-        tick_hz: None,
+        tick_hz: accounting.tick_hz,
         to_mono,
     }
+}
+
+/// Where interrupts were not counted per gap: names the kept `unreported` gaps that cover
+/// the timer tick's phase (see [`tick`](super::tick)) `interrupt`, moving them between the
+/// tallies; returns the tick found, or why none was.
+fn name_the_tick(
+    gaps: &mut [Gap],
+    tallies: &mut ByCause<Tally>,
+    to_mono: &ToMono,
+    on_cpu_ns: u64,
+    accounting: &Accounting,
+) -> Result<TickFit, String> {
+    let hz = match accounting.tick_hz {
+        None => return Err("the kernel's HZ is unknown".into()),
+        Some(_) if nohz_full_cpus() => return Err("nohz_full CPUs may run without a tick".into()),
+        Some(hz) => u64::from(hz.max(1)),
+    };
+    let period_ns = 1_000_000_000 / hz;
+    let candidates: Vec<(u64, u64)> = gaps
+        .iter()
+        .filter(|g| g.cause == Cause::Unreported)
+        .map(|g| (to_mono.mono_ns(g.start_tick), g.len_ns))
+        .collect();
+    let tick = fit(&candidates, period_ns, on_cpu_ns as f64 / period_ns as f64)?;
+    for g in gaps.iter_mut() {
+        if g.cause == Cause::Unreported && tick.covers(to_mono.mono_ns(g.start_tick), g.len_ns) {
+            g.cause = Cause::Interrupt;
+            let from = &mut tallies[Cause::Unreported];
+            (from.count, from.total_ns) = (from.count - 1, from.total_ns - g.len_ns);
+            let to = &mut tallies[Cause::Interrupt];
+            (to.count, to.total_ns) = (to.count + 1, to.total_ns + g.len_ns);
+        }
+    }
+    Ok(tick)
 }
 
 /// The calling thread's id (`gettid`).

@@ -1,11 +1,8 @@
 //! The timer tick, found without privileges. On a busy CPU the kernel's tick fires every
 //! 1/`CONFIG_HZ` s at a fixed phase of `CLOCK_MONOTONIC` (the tick timer's expiries are a
 //! grid), so the gaps it makes line up when their spans are folded onto one tick period.
-//! Where interrupts cannot be counted per gap (no perf: not root), the `unreported` gaps that
-//! cover the tick's phase are the tick's, and become `interrupt`.
-
-use super::cause::Cause;
-use super::spin::SpinRecord;
+//! Where interrupts cannot be counted per gap (no perf: not root), the spin names the
+//! `unreported` gaps that cover the tick's phase `interrupt` ([`crate::jitter::spin`]).
 
 /// A gap within this of the tick's phase is taken to cover it: the interrupt fires after the
 /// timer's expiry by the delivery latency, which varies by a few µs here.
@@ -82,35 +79,6 @@ pub fn fit(gaps: &[(u64, u64)], period_ns: u64, expected: f64) -> Result<TickFit
         ));
     }
     Ok(found)
-}
-
-/// Names the kept `unreported` gaps of `record` that cover the tick `interrupt`, moving them
-/// between the tallies; returns the fit, or why there was none. For a record whose interrupts
-/// were not counted per gap, with the kernel's tick at `tick_hz`.
-pub fn find_tick(record: &mut SpinRecord, tick_hz: u32) -> Result<TickFit, String> {
-    let period_ns = 1_000_000_000 / u64::from(tick_hz.max(1));
-    let mono = |g: &super::spin::Gap| record.to_mono.mono_ns(g.start_tick);
-    let candidates: Vec<(u64, u64)> = record
-        .gaps
-        .iter()
-        .filter(|g| g.cause == Cause::Unreported)
-        .map(|g| (mono(g), g.len_ns))
-        .collect();
-    let on_cpu_ns = record.duration_ns.saturating_sub(record.gaps_total_ns());
-    let expected = on_cpu_ns as f64 / period_ns as f64;
-    let tick = fit(&candidates, period_ns, expected)?;
-    let to_mono = record.to_mono;
-    for g in &mut record.gaps {
-        if g.cause == Cause::Unreported && tick.covers(to_mono.mono_ns(g.start_tick), g.len_ns) {
-            g.cause = Cause::Interrupt;
-            for (cause, sign) in [(Cause::Unreported, -1i64), (Cause::Interrupt, 1)] {
-                let t = &mut record.tallies[cause];
-                t.count = t.count.saturating_add_signed(sign);
-                t.total_ns = t.total_ns.saturating_add_signed(sign * g.len_ns as i64);
-            }
-        }
-    }
-    Ok(tick)
 }
 
 #[cfg(test)]

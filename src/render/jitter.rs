@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::contention::contention;
 use super::units::{count, ms_f, percent, seconds, us, whole_us};
 use super::verdict::verdict;
+use crate::jitter::infer::Method;
 use crate::jitter::spin::MAX_GAPS_PER_ITERATION;
 use crate::jitter::{Cause, Jitter};
 use crate::report::JitterReport;
@@ -40,26 +41,26 @@ pub fn report(report: &JitterReport) -> String {
 
 /// One line: how the kernel accounts CPU time, which decides how a gap is attributed.
 pub fn accounting(a: &Accounting) -> String {
-    let kept = |excluded: Option<bool>, what: &str, of: &str| match excluded {
-        Some(true) => format!("{what} kept out of {of}"),
-        Some(false) => format!("{what} counted in {of}"),
-        None => format!("{what} unknown"),
+    let kept = |excluded: bool, what: &str, of: &str| {
+        let how = if excluded {
+            "kept out of"
+        } else {
+            "counted in"
+        };
+        format!("{what} {how} {of}")
     };
     let tick = a
         .tick_hz
         .map_or(String::new(), |hz| format!(", timer tick {hz} Hz"));
-    match (a.steal_excluded, a.irq_excluded) {
-        (None, _) | (_, None) => format!(
-            "kernel accounting unknown ({}): assumed steal kept out of a thread's CPU time, interrupt time counted in it",
-            a.source
-        ),
-        (steal, irq) => format!(
-            "kernel accounting ({}): {}, {}{tick}",
-            a.source,
-            kept(steal, "steal", "a thread's CPU time"),
-            kept(irq, "interrupt time", "it")
-        ),
-    }
+    let known = a.steal_excluded.is_some() && a.irq_excluded.is_some();
+    format!(
+        "kernel accounting {}({}): {}{}, {}{tick}",
+        if known { "" } else { "unknown " },
+        a.source,
+        if known { "" } else { "assumed " },
+        kept(a.steal_shows(), "steal", "a thread's CPU time"),
+        kept(a.irq_shows(), "interrupt time", "it"),
+    )
 }
 
 /// A spin phase's findings: the ledger, each cause with its gaps, and the kernel's figures
@@ -136,9 +137,9 @@ pub fn jitter(out: &mut String, j: &Jitter) {
             percent(j.steal_ratio)
         ),
         Cause::Interrupt => match j.interrupts.method {
-            "perf" => "the guest's interrupts in each gap (perf tracepoints)".into(),
-            "tick-phase" => "the timer tick's phase (not counted per gap: see below)".into(),
-            _ => "not counted: in unreported (see below)".into(),
+            Method::Perf => "the guest's interrupts in each gap (perf tracepoints)".into(),
+            Method::TickPhase => "the timer tick's phase (not counted per gap: see below)".into(),
+            Method::None => "not counted: in unreported (see below)".into(),
         },
         Cause::Unreported => "none: counted as this thread's CPU time".into(),
         Cause::Short => "none: too short to attribute".into(),

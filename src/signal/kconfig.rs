@@ -31,11 +31,16 @@ pub struct Accounting {
 }
 
 impl Accounting {
-    /// The running kernel's, from the first configuration file found.
+    /// The running kernel's, from the first configuration file found; read once a process
+    /// (the report's machine and every spin ask), since it cannot change while it runs.
     pub fn read() -> Accounting {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let boot = PathBuf::from(format!("/boot/config-{}", release.trim()));
-        Self::read_from(&[Path::new("/proc/config.gz"), &boot])
+        static READ: std::sync::OnceLock<Accounting> = std::sync::OnceLock::new();
+        READ.get_or_init(|| {
+            let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+            let boot = PathBuf::from(format!("/boot/config-{}", release.trim()));
+            Self::read_from(&[Path::new("/proc/config.gz"), &boot])
+        })
+        .clone()
     }
 
     /// From the first of `files` that can be read (gzip when named `.gz`).
@@ -91,6 +96,13 @@ impl Accounting {
     pub fn irq_shows(&self) -> bool {
         self.irq_excluded.unwrap_or(false)
     }
+}
+
+/// Whether the kernel was booted with `nohz_full` CPUs, which may run a busy task without a
+/// tick (`/sys/devices/system/cpu/nohz_full`; absent, empty or `(null)`: none).
+pub fn nohz_full_cpus() -> bool {
+    std::fs::read_to_string("/sys/devices/system/cpu/nohz_full")
+        .is_ok_and(|cpus| !matches!(cpus.trim(), "" | "(null)"))
 }
 
 /// A configuration file's text, gunzipped when its name ends in `.gz`; at most 4 MiB.
