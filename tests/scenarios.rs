@@ -102,20 +102,15 @@ fn assert_ledger_matches_the_kernel(label: &str, j: &Value) {
         (in_gaps - switches).abs() <= 2.0,
         "{label}: {in_gaps} switches in our gaps, {switches} involuntary switches"
     );
-    // A switched gap is at least one switch. Under a quota a gap can hold more (the thread
-    // switched out again before it is back in user space: 27 switches in 24 gaps in one run
-    // in about twenty here), which the check above counts; without one, each was one switch
-    // in every run here.
+    // A switched gap is at least one switch, and can hold more: the thread can be switched
+    // out again before it is back in user space to read the clock (27 switches in 24 gaps in
+    // one quota'd run in about twenty here; 293 in 286 gaps in one hog run in about twenty),
+    // which the check above counts. How many gaps hold two is the host's doing, not a count
+    // the kernel keeps, so it is not asserted.
     assert!(
         preemptions <= in_gaps,
         "{label}: {preemptions} switched gaps but {in_gaps} switches in them"
     );
-    if j["causes"]["throttled"]["count"].as_u64() == Some(0) {
-        assert!(
-            (preemptions - switches).abs() <= (0.02 * switches).max(2.0),
-            "{label}: {preemptions} preempted gaps, {switches} involuntary switches"
-        );
-    }
     // The kernel's wait lies inside the switched gaps. A switch the loop did not see (in the
     // reads just before its first clock read or after its last, inside the kernel's span)
     // takes its wait with it: at most as long as the longest switched gap it saw (a whole
