@@ -28,8 +28,8 @@ use crate::signal::schedstat::ThreadSchedstat;
 
 /// Gaps shorter than this are `short` noise, counted but not attributed. A switch out and
 /// back in takes longer than this (the quickest measured here: 6 µs), so no preemption hides
-/// among short gaps; and the reads cost about 0.65 µs warm, 1.2 µs right after a gap
-/// (`cargo bench --bench overhead -- attribution`: 1.03× the bare system calls), so
+/// among short gaps; and the reads cost about 0.8 µs warm, more right after a gap (the
+/// thread's CPU clock and the perf ring: `cargo bench --bench overhead -- attribution`), so
 /// attribution costs less than the gaps it explains. Measured on a 2-vCPU KVM guest: about
 /// 530 gaps a second of 1 µs or more when idle, most of them 20–50 µs at the timer tick's
 /// rate (250 Hz): the host's emulation of the guest's timer.
@@ -274,8 +274,8 @@ impl Attributor {
         }
     }
 
-    /// The thread's switch count and the interrupts that hit it, from one read of the perf
-    /// group where it is open (the last reading if that read fails: the two counts have
+    /// The thread's switch count and the interrupts that hit it, from the perf group where it
+    /// is open (its ring buffer's samples, or one `read`; the last reading if that fails: the two counts have
     /// other baselines than `getrusage`'s, and mixing them would invent switches); else
     /// `getrusage`'s involuntary switches, and no interrupts.
     ///
