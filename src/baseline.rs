@@ -56,9 +56,24 @@ pub struct Benchmark {
     /// From our sidecar, when the bench wrote one.
     pub p99_run_ns: Option<u64>,
     pub off_cpu_ratio: Option<f64>,
+    /// The median of each independent replicate (a worker process of `run`, a `drive` batch,
+    /// a saved `cargo bench`), ns per iteration: what `compare` tests. Empty in baselines
+    /// exported before replicates were kept: then the median is the one replicate.
+    #[serde(default)]
+    pub replicate_medians_ns: Vec<f64>,
 }
 
 impl Benchmark {
+    /// Each replicate's median, ns per iteration ([`Benchmark::replicate_medians_ns`], or the
+    /// median alone where none were kept).
+    pub fn replicates_ns(&self) -> Vec<f64> {
+        if self.replicate_medians_ns.is_empty() {
+            vec![self.median_ns]
+        } else {
+            self.replicate_medians_ns.clone()
+        }
+    }
+
     /// Coefficient of variation of the per-sample means.
     pub fn sample_cv(&self) -> Option<f64> {
         let n = self.sample_means_ns.len() as f64;
@@ -110,6 +125,7 @@ impl Benchmark {
             p99_run_ns: crate::stats::nearest_rank(&sorted, 0.99).map(|ns| ns.round() as u64),
             off_cpu_ratio,
             sample_means_ns: samples_ns,
+            replicate_medians_ns: vec![q.median_ns],
         })
     }
 }
@@ -287,6 +303,8 @@ fn read_benchmark(dir: &Path) -> Result<Benchmark, String> {
         severe_outliers_count,
         p99_run_ns: sidecar.as_ref().map(|s| s.wall_ns.p99),
         off_cpu_ratio: sidecar.map(|s| s.off_cpu_ratio),
+        // One `cargo bench` is one replicate, whatever its sample count.
+        replicate_medians_ns: vec![estimates.median.point_estimate],
     })
 }
 
@@ -407,6 +425,7 @@ mod tests {
             severe_outliers_count: 0,
             p99_run_ns: None,
             off_cpu_ratio: None,
+            replicate_medians_ns: Vec::new(),
         };
         // mean 5, sum of squares 32, s = sqrt(32/7)
         assert!((b.sample_cv().unwrap() - (32.0f64 / 7.0).sqrt() / 5.0).abs() < 1e-12);

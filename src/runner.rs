@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use crate::span::{Span, SpanStats};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::{Distribution, Recorder, Spread};
 use crate::workload::{Workload, WorkloadError};
@@ -61,10 +61,12 @@ pub enum Progress {
     },
 }
 
-/// The measured runs of one workload; each run was timed inside a [`Span`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The measured runs of one workload; each run was timed inside a [`Span`]. Read back (from a
+/// worker process of `run`) with its name interned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Measured {
-    pub name: &'static str,
+    #[serde(deserialize_with = "interned")]
+    pub name: StaticName,
     pub bytes_per_run: u64,
     pub runs_count: u32,
     /// Wall-clock time of each run (`CLOCK_MONOTONIC`), ns.
@@ -91,12 +93,15 @@ pub struct Measured {
 
 /// Each run's figures in the order run; every `every`-th run when there were more than
 /// [`MAX_RUNS_KEPT`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ByRun {
     /// 1 when every run is here; k when runs 0, k, 2k… are.
     pub every: u32,
     /// Wall time of each kept run, ns.
     pub wall_ns: Vec<u64>,
+    /// Thread CPU time of each kept run, ns (absent before version 5).
+    #[serde(default)]
+    pub on_cpu_ns: Vec<u64>,
     /// Fixed-work workloads only: each kept run's median block time per op, ns.
     pub ns_per_op: Vec<f64>,
 }
@@ -109,14 +114,162 @@ impl ByRun {
         ByRun {
             every,
             wall_ns: Vec::with_capacity(kept),
+            on_cpu_ns: Vec::with_capacity(kept),
             ns_per_op: Vec::with_capacity(kept),
         }
     }
 
-    fn keep(&mut self, run: u32, wall_ns: u64, ns_per_op: Option<f64>) {
+    fn keep(&mut self, run: u32, span: &SpanStats, ns_per_op: Option<f64>) {
         if run.is_multiple_of(self.every) {
-            self.wall_ns.push(wall_ns);
+            self.wall_ns.push(span.wall_ns);
+            self.on_cpu_ns.push(span.on_cpu_ns);
             self.ns_per_op.extend(ns_per_op);
+        }
+    }
+}
+
+/// A workload's name. An alias, not `&'static str` written out, because serde borrows a
+/// field written as `&str` from its input (so a `Measured` could be read only from a
+/// `'static` string); this one is read by [`interned`] instead.
+pub type StaticName = &'static str;
+
+/// `name` as a `&'static str`: the same allocation for every name read more than once (the
+/// workloads of each worker process of a `run`), so reading results back leaks only one copy
+/// of each distinct name.
+fn interned<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let name = String::deserialize(d)?;
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = names.iter().find(|n| **n == name) {
+        return Ok(known);
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    names.push(leaked);
+    Ok(leaked)
+}
+
+/// Why the replicates of one workload cannot be pooled.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PoolError {
+    #[error("no replicates to pool")]
+    Empty,
+    #[error(
+        "replicates of {workload} disagree on {what} ({first} and {other}): they did not do the same work"
+    )]
+    Disagree {
+        workload: &'static str,
+        what: &'static str,
+        first: String,
+        other: String,
+    },
+}
+
+impl Measured {
+    /// One workload's runs from several independent replicates (worker processes) as one:
+    /// the distributions over every kept run of all of them, the shares weighted by wall
+    /// time, the counts summed. One replicate is returned as it is. Replicates must agree
+    /// on the workload, its bytes per run and its checksum (the same work).
+    pub fn pool(mut replicates: Vec<Measured>) -> Result<Measured, PoolError> {
+        if replicates.len() <= 1 {
+            return replicates.pop().ok_or(PoolError::Empty);
+        }
+        let first = &replicates[0];
+        for other in &replicates[1..] {
+            let differs = |what, a: String, b: String| {
+                (a != b).then_some(PoolError::Disagree {
+                    workload: first.name,
+                    what,
+                    first: a,
+                    other: b,
+                })
+            };
+            let disagreement = differs("the workload", first.name.into(), other.name.into())
+                .or_else(|| {
+                    differs(
+                        "bytes per run",
+                        first.bytes_per_run.to_string(),
+                        other.bytes_per_run.to_string(),
+                    )
+                })
+                .or_else(|| {
+                    differs(
+                        "the checksum",
+                        first.checksum.to_string(),
+                        other.checksum.to_string(),
+                    )
+                });
+            if let Some(error) = disagreement {
+                return Err(error);
+            }
+        }
+        let wall_total = |m: &Measured| m.wall_ns.mean * m.wall_ns.count as f64;
+        let weight: f64 = replicates.iter().map(wall_total).sum::<f64>().max(1.0);
+        let weighted = |share: &dyn Fn(&Measured) -> Option<f64>| -> Option<f64> {
+            replicates
+                .iter()
+                .map(|m| share(m).map(|r| r * wall_total(m)))
+                .sum::<Option<f64>>()
+                .map(|sum| sum / weight)
+        };
+        let mut by_run = ByRun {
+            every: replicates.iter().map(|m| m.by_run.every).max().unwrap_or(1),
+            wall_ns: Vec::new(),
+            on_cpu_ns: Vec::new(),
+            ns_per_op: Vec::new(),
+        };
+        for m in &replicates {
+            by_run.wall_ns.extend(&m.by_run.wall_ns);
+            by_run.on_cpu_ns.extend(&m.by_run.on_cpu_ns);
+            by_run.ns_per_op.extend(&m.by_run.ns_per_op);
+        }
+        let off_cpu = by_run
+            .wall_ns
+            .iter()
+            .zip(&by_run.on_cpu_ns)
+            .map(|(wall, on)| wall.saturating_sub(*on));
+        let ps_per_op = by_run
+            .ns_per_op
+            .iter()
+            .map(|ns| (ns * PS_PER_NS).round() as u64);
+        let first = &replicates[0];
+        Ok(Measured {
+            name: first.name,
+            bytes_per_run: first.bytes_per_run,
+            runs_count: replicates.iter().map(|m| m.runs_count).sum(),
+            wall_ns: Distribution::of(by_run.wall_ns.iter().copied()).unwrap_or(first.wall_ns),
+            on_cpu_ns: Distribution::of(by_run.on_cpu_ns.iter().copied())
+                .unwrap_or(first.on_cpu_ns),
+            off_cpu_ns: Distribution::of(off_cpu).unwrap_or(first.off_cpu_ns),
+            off_cpu_ratio: weighted(&|m| Some(m.off_cpu_ratio)).unwrap_or(first.off_cpu_ratio),
+            preempted_runs_count: replicates.iter().map(|m| m.preempted_runs_count).sum(),
+            runqueue_wait_ratio: weighted(&|m| m.runqueue_wait_ratio),
+            ns_per_op: Distribution::of(ps_per_op).map(|d| d.scaled(PS_PER_NS)),
+            checksum: first.checksum,
+            by_run,
+        })
+    }
+}
+
+/// One independent replicate of a workload (a worker process's runs), summarised: what
+/// `compare` tests across (`wall_ns_p50`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Replicate {
+    pub runs_count: u32,
+    pub wall_ns_p50: u64,
+    pub wall_ns_p90: u64,
+    pub wall_ns_p99: u64,
+    /// Fixed-work workloads only: the median of the runs' median block time per op, ns.
+    pub ns_per_op_p50: Option<f64>,
+}
+
+impl Replicate {
+    pub fn of(m: &Measured) -> Replicate {
+        Replicate {
+            runs_count: m.runs_count,
+            wall_ns_p50: m.wall_ns.p50,
+            wall_ns_p90: m.wall_ns.p90,
+            wall_ns_p99: m.wall_ns.p99,
+            ns_per_op_p50: m.ns_per_op.map(|s| s.p50),
         }
     }
 }
@@ -205,7 +358,7 @@ pub fn measure_until(
         if let Some(ns) = ns_per_op {
             tally.ps_per_op.record((ns * PS_PER_NS).round() as u64);
         }
-        by_run.keep(done, run.wall_ns, ns_per_op);
+        by_run.keep(done, &run, ns_per_op);
         runs_done = done + 1;
         observe(Progress::Measuring {
             done: runs_done,
@@ -256,12 +409,19 @@ pub fn auto_runs(plan: &Plan, per_run: Duration) -> u32 {
     fit.clamp(u128::from(plan.min_runs.max(1)), u128::from(max)) as u32
 }
 
-/// One workload's runs as reports carry them: what was measured, and two figures derived
-/// from it.
+/// One workload's runs as reports carry them: what was measured (pooled over its
+/// replicates), each replicate's summary, and two figures derived from it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkloadReport {
     #[serde(flatten)]
     pub measured: Measured,
+    /// Each independent replicate (worker process), in the order run; one when the workload
+    /// was measured in one process.
+    pub replicates: Vec<Replicate>,
+    /// The slowest replicate's median run over the fastest's: how far apart processes doing
+    /// the same work land (`None` with one replicate). `compare` tests across replicates
+    /// because of it.
+    pub replicate_p50_max_over_min: Option<f64>,
     /// `bytes_per_run` / median wall time of a run.
     pub throughput_bytes_per_s: Option<f64>,
     /// `off_cpu_ratio − runqueue_wait_ratio`: off the CPU but not waiting for it. For pure
@@ -272,9 +432,28 @@ pub struct WorkloadReport {
 }
 
 impl WorkloadReport {
+    /// The report of one replicate.
     pub fn from_measured(measured: Measured) -> WorkloadReport {
+        let replicates = vec![Replicate::of(&measured)];
+        WorkloadReport::of(measured, replicates)
+    }
+
+    /// The report of several replicates of one workload, pooled ([`Measured::pool`]).
+    pub fn from_replicates(measured: Vec<Measured>) -> Result<WorkloadReport, PoolError> {
+        let replicates = measured.iter().map(Replicate::of).collect();
+        Ok(WorkloadReport::of(Measured::pool(measured)?, replicates))
+    }
+
+    fn of(measured: Measured, replicates: Vec<Replicate>) -> WorkloadReport {
         let median_s = measured.wall_ns.p50 as f64 / 1e9;
+        let p50s = replicates.iter().map(|r| r.wall_ns_p50);
+        let (least, most) = (p50s.clone().min(), p50s.max());
         WorkloadReport {
+            replicate_p50_max_over_min: least
+                .zip(most)
+                .filter(|&(least, _)| replicates.len() > 1 && least > 0)
+                .map(|(least, most)| most as f64 / least as f64),
+            replicates,
             throughput_bytes_per_s: (median_s > 0.0)
                 .then(|| measured.bytes_per_run as f64 / median_s),
             other_off_cpu_ratio: measured
@@ -306,6 +485,7 @@ pub(crate) mod tests {
             by_run: ByRun {
                 every: 1,
                 wall_ns: vec![1_000_000, 2_000_000, 3_000_000],
+                on_cpu_ns: vec![1_000_000; 3],
                 ns_per_op: Vec::new(),
             },
         }
@@ -356,7 +536,11 @@ pub(crate) mod tests {
         let mut by_run = ByRun::with_room_for(25_000);
         let room = by_run.wall_ns.capacity();
         for run in 0..25_000 {
-            by_run.keep(run, u64::from(run), Some(1.5));
+            let span = SpanStats {
+                wall_ns: u64::from(run),
+                ..SpanStats::default()
+            };
+            by_run.keep(run, &span, Some(1.5));
         }
         assert_eq!(by_run.every, 3);
         assert_eq!(by_run.wall_ns.len(), 8_334);
@@ -434,6 +618,75 @@ pub(crate) mod tests {
         }
         let error = measure(&mut Failing, &Plan::default(), &mut |_| {}).unwrap_err();
         assert_eq!(error.to_string(), "workload failing: always");
+    }
+
+    /// Two replicates pool into one: every run of both in the distributions, the counts
+    /// summed, the off-CPU share weighted by wall time; each keeps its own summary.
+    #[test]
+    fn replicates_pool_their_runs_and_keep_their_summaries() {
+        let mut slow = measured();
+        slow.by_run.wall_ns = vec![4_000_000, 5_000_000, 6_000_000];
+        slow.by_run.on_cpu_ns = vec![4_000_000; 3];
+        slow.wall_ns = Distribution::of(slow.by_run.wall_ns.clone()).unwrap();
+        slow.off_cpu_ratio = 0.0;
+        let mut fast = measured();
+        fast.by_run.on_cpu_ns = vec![1_000_000; 3];
+        let w = WorkloadReport::from_replicates(vec![fast, slow]).unwrap();
+        let m = &w.measured;
+        assert_eq!(m.runs_count, 6);
+        assert_eq!(m.wall_ns.count, 6);
+        // Within the histogram's 3 significant digits.
+        assert!(
+            m.wall_ns.min.abs_diff(1_000_000) < 1_000 && m.wall_ns.max.abs_diff(6_000_000) < 6_000
+        );
+        assert_eq!(m.preempted_runs_count, Some(4));
+        // Off-CPU 0.5 of 6 ms and 0 of 15 ms: 3 of 21 ms (the histogram's means, to 0.1%).
+        assert!(
+            (m.off_cpu_ratio - 3.0 / 21.0).abs() < 1e-3,
+            "{}",
+            m.off_cpu_ratio
+        );
+        assert!(
+            m.off_cpu_ns.max.abs_diff(2_000_000) < 2_000,
+            "{:?}",
+            m.off_cpu_ns
+        );
+        assert_eq!(w.replicates.len(), 2);
+        let p50s: Vec<u64> = w
+            .replicates
+            .iter()
+            .map(|r| r.wall_ns_p50 / 10_000)
+            .collect();
+        assert_eq!(p50s, [200, 500], "ms, to the histogram's 3 digits");
+        let spread = w.replicate_p50_max_over_min.unwrap();
+        assert!((spread - 2.5).abs() < 0.01, "{spread}");
+        assert_eq!(
+            WorkloadReport::from_measured(measured()).replicate_p50_max_over_min,
+            None
+        );
+    }
+
+    #[test]
+    fn replicates_of_other_work_are_not_pooled() {
+        let mut other = measured();
+        other.checksum = 7;
+        let error = Measured::pool(vec![measured(), other]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "replicates of json-serde-value disagree on the checksum (42 and 7): they did not do the same work"
+        );
+        assert_eq!(Measured::pool(Vec::new()), Err(PoolError::Empty));
+    }
+
+    /// A worker's `Measured` is read back as it was written, its name the same `&'static str`
+    /// every time.
+    #[test]
+    fn measured_round_trips_through_json_with_one_copy_of_each_name() {
+        let json = serde_json::to_string(&measured()).unwrap();
+        let back: Measured = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, measured());
+        let again: Measured = serde_json::from_str(&json).unwrap();
+        assert!(std::ptr::eq(back.name, again.name));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! within 0.1%. Mean and standard deviation are over the whole population (divide by n).
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The largest value a [`Recorder`] keeps apart: one hour in nanoseconds. Larger values are
 /// recorded as this.
@@ -114,7 +114,7 @@ impl Recorder {
 
 /// A summary of recorded values, all in the unit they were recorded in (the field that holds
 /// it says which, e.g. `wall_ns`), except `cv` and `tail_ratio`, which are plain ratios.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Distribution {
     pub count: u64,
     pub min: u64,
@@ -147,7 +147,7 @@ impl Distribution {
 
 /// A distribution of fractional values (a time per op of a few ns, say), in their unit. Made
 /// from a [`Distribution`] recorded in a finer unit: ns per op recorded as ps per op.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
     pub count: u64,
     pub min: f64,

@@ -414,6 +414,7 @@ mod tests {
             by_run: crate::runner::ByRun {
                 every: 1,
                 wall_ns: vec![1_000_000],
+                on_cpu_ns: vec![1_000_000],
                 ns_per_op: Vec::new(),
             },
         })

@@ -111,16 +111,21 @@ fn json_output_follows_the_schema_with_the_known_checksum() {
         "chase-l2",
         "--runs",
         "3",
+        "--processes",
+        "2",
         "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    assert_eq!(report["schema_version"], 4);
+    assert_eq!(report["schema_version"], 5);
     // Parsing is not fixed work; the chase is, timed in blocks once per run.
     assert!(report["workloads"][0]["ns_per_op"].is_null());
     let chase = &report["workloads"][1];
     assert_eq!(chase["name"], "chase-l2");
-    assert_eq!(chase["ns_per_op"]["count"], 3);
+    assert_eq!(
+        chase["ns_per_op"]["count"], 6,
+        "3 runs in each of 2 processes"
+    );
     assert!(chase["ns_per_op"]["p50"].as_f64().unwrap() > 0.0);
     let ledger = report["jitter"]["ledger"]
         .as_object()
@@ -132,11 +137,19 @@ fn json_output_follows_the_schema_with_the_known_checksum() {
     assert!((platform["total_ratio"].as_f64().unwrap() - (1.0 - on_cpu)).abs() < 1e-9);
     let w = &report["workloads"][0];
     assert_eq!(w["name"], "json-simd-typed");
-    assert_eq!(w["runs_count"], 3);
-    assert_eq!(w["wall_ns"]["count"], 3);
+    assert_eq!(w["runs_count"], 6);
+    assert_eq!(w["wall_ns"]["count"], 6);
+    let replicates = w["replicates"].as_array().unwrap();
+    assert_eq!(replicates.len(), 2);
+    for r in replicates {
+        assert_eq!(r["runs_count"], 3);
+        assert!(r["wall_ns_p50"].as_u64().unwrap() > 0);
+    }
+    assert!(w["replicate_p50_max_over_min"].as_f64().unwrap() >= 1.0);
+    assert_eq!(w["by_run"]["on_cpu_ns"].as_array().map(Vec::len), Some(6));
     assert_eq!(w["checksum"], checksum(RECORDS, ID_SUM));
     assert!(w["throughput_bytes_per_s"].as_f64().unwrap() > 0.0);
-    assert_eq!(w["off_cpu_ns"]["count"], 3);
+    assert_eq!(w["off_cpu_ns"]["count"], 6);
     let off = w["off_cpu_ratio"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&off), "{off}");
     assert!(report["contention"]["elapsed_ns"].as_u64().unwrap() > 0);
@@ -183,13 +196,25 @@ fn a_users_fixture_runs_and_typed_parsers_are_skipped_or_refused() {
 
 #[test]
 fn text_output_has_a_row_per_workload_and_says_where_times_come_from() {
-    let out = dynoprobe(&["run", "-w", "decrypt-cbc", "-w", "chase-l2", "--runs", "5"]);
+    let out = dynoprobe(&[
+        "run",
+        "-w",
+        "decrypt-cbc",
+        "-w",
+        "chase-l2",
+        "--runs",
+        "5",
+        "--processes",
+        "3",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("CLOCK_MONOTONIC"), "{text}");
+    assert!(text.contains("one process is one replicate"), "{text}");
     for name in ["decrypt-cbc", "chase-l2"] {
         let row = text.lines().find(|l| l.starts_with(name)).expect(name);
-        assert_eq!(row.split_whitespace().nth(1), Some("5"), "{row}");
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells[1..3], ["3", "15"], "3 processes of 5 runs: {row}");
     }
 }
 
@@ -406,7 +431,7 @@ fn jitter_json_has_the_schema_fields_and_a_verdict() {
     let spin = &report["verdict"]["basis"]["spin"];
     assert_eq!(spin["preemptions_count"], j["preemptions_count"]);
     assert!(report["verdict"].get("summary").is_none());
-    assert_eq!(report["schema_version"], 4);
+    assert_eq!(report["schema_version"], 5);
     assert!(report["sleep_overshoot_ns"]["count"].as_u64().unwrap() >= 100);
 }
 

@@ -390,3 +390,77 @@ fn a_hog_on_the_probes_cpu_leaves_the_time_per_op_tracking_the_kernels_cpu_time(
         );
     }
 }
+
+/// `run --json` of a few workloads, quick, in `processes` worker processes pinned to `cpu`,
+/// written to a file for `compare`.
+fn run_report_on(cpu: usize, processes: usize, file: &std::path::Path) {
+    let report = dynoprobe_json(&[
+        "run",
+        "--quick",
+        "--cpu",
+        &cpu.to_string(),
+        "--processes",
+        &processes.to_string(),
+        "-w",
+        "decrypt-cbc",
+        "-w",
+        "chase-l2",
+        "-w",
+        "json-simd-typed",
+    ]);
+    let replicates = report["workloads"][0]["replicates"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(replicates, Some(processes), "a replicate per process");
+    std::fs::write(file, report.to_string()).unwrap();
+}
+
+/// A/A and A/B end to end: two runs measured the same way (alone on the probe's CPU) differ
+/// significantly in at most one of their three cells, and a run beside a CPU hog on that CPU
+/// is found slower in json-simd-typed: its runs (16 ms here) outlast a timeslice, so the hog
+/// takes half of every one and doubles it, while decrypt-cbc's 0.8 ms runs mostly fit
+/// between the hog's turns (1.19× in the recorded `tests/data/compare/hog-replicates.json`).
+#[test]
+fn compare_finds_a_hog_and_not_the_noise_between_alike_runs() {
+    let _one = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(cpu) = probe_cpu() else {
+        eprintln!("skipped: cannot read the CPU affinity mask");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("dynoprobe-aa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b, hog) = (dir.join("a.json"), dir.join("b.json"), dir.join("hog.json"));
+    run_report_on(cpu, 4, &a);
+    run_report_on(cpu, 4, &b);
+    with_hogs(cpu, 1, || run_report_on(cpu, 4, &hog));
+    let columns = [a, b, hog].map(|p| p.display().to_string());
+    let comparison = dynoprobe_json(&["compare", &columns[0], &columns[1], &columns[2]]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let cell = |row: &Value, column: usize| row["cells"][column].clone();
+    let rows = comparison["rows"].as_array().unwrap();
+    let mut flagged_alike = 0;
+    for row in rows {
+        let (alike, hogged) = (cell(row, 1), cell(row, 2));
+        eprintln!(
+            "{}: alike {} [{}, {}], hogged {} [{}, {}]",
+            row["key"],
+            alike["ratio"],
+            alike["ci_low"],
+            alike["ci_high"],
+            hogged["ratio"],
+            hogged["ci_low"],
+            hogged["ci_high"]
+        );
+        assert_eq!(alike["replicates_count"], 4);
+        flagged_alike += usize::from(alike["significant"] == true);
+        if row["key"] == "json-simd-typed" {
+            assert_eq!(hogged["significant"], true, "{hogged}");
+            assert!(number(&hogged["ci_low"], "ci_low") > 1.3, "{hogged}");
+        }
+    }
+    assert_eq!(rows.len(), 3);
+    assert!(
+        flagged_alike <= 1,
+        "{flagged_alike} of 3 alike cells flagged"
+    );
+}

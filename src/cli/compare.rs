@@ -22,9 +22,10 @@ pub struct CompareArgs {
     /// What to compare, the first being the reference: criterion baseline names (under the
     /// target directory), or files: run --json reports, drive --json results, JSONL of them
     /// (drive --every), baselines saved with --export. A file's column is named after the
-    /// file (an export keeps its own name); NAME=FILE names it [default: every baseline
-    /// found].
-    #[arg(value_name = "BASELINE|FILE|NAME=FILE")]
+    /// file (an export keeps its own name); NAME=FILE names it. A column of several
+    /// replicates: NAME=A,B,C (files or baselines) or NAME='std1x-*.json' (quoted: dynoprobe
+    /// matches `*` and `?` in the file name) [default: every baseline found, one column each].
+    #[arg(value_name = "BASELINE|FILE|NAME=SOURCE,...")]
     baselines_or_files: Vec<String>,
     /// The cargo target directory whose criterion/ holds the baselines [default: as criterion
     /// picks: $CRITERION_HOME, $CARGO_TARGET_DIR/criterion, or target/criterion].
@@ -45,9 +46,14 @@ pub struct CompareArgs {
     /// Only rows where some baseline differs from the first by at least this many percent.
     #[arg(short = 't', long = "threshold", value_name = "PERCENT", value_parser = parse::parse_percent)]
     threshold: Option<f64>,
-    /// Significance level of the Mann–Whitney U test.
+    /// 1 − the confidence of the ratio's interval (0.05: a 95% interval). A cell is
+    /// significant when its interval excludes 1.
     #[arg(long, default_value_t = 0.05, value_name = "ALPHA", value_parser = parse::parse_alpha)]
     alpha: f64,
+    /// Differences smaller than PERCENT do not matter: a cell is significant only when its
+    /// interval lies wholly outside 1 ± PERCENT.
+    #[arg(long, default_value_t = 0.0, value_name = "PERCENT", value_parser = parse::parse_percent)]
+    min_effect: f64,
     /// Price of an instance of a column's class, per month: NAME=USD (repeatable).
     #[arg(long, value_name = "NAME=USD", value_parser = parse::parse_price)]
     price: Vec<(String, f64)>,
@@ -61,7 +67,8 @@ pub struct CompareArgs {
     #[arg(long)]
     json: bool,
     /// Exit with status 1, naming the rows, when a baseline is at least PERCENT slower than
-    /// the first and the U test says so (p below --alpha): for CI.
+    /// the first over the whole of its interval (so with the interval's confidence; a column
+    /// of one replicate has no interval and never fails): for CI.
     #[arg(long, value_name = "PERCENT", value_parser = parse::parse_percent)]
     fail_if_slower: Option<f64>,
     #[command(flatten)]
@@ -117,6 +124,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         key: &key,
         grouped: group.is_some(),
         alpha: args.alpha,
+        min_effect: args.min_effect / 100.0,
         prices_usd_per_month: &args.price.iter().cloned().collect::<BTreeMap<_, _>>(),
         threshold_percent: args.threshold,
         over_time: &over_time,
@@ -142,13 +150,21 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
 }
 
 /// The columns named on the command line, in that order (files, or baseline names in the
-/// target directory); every baseline in the directory when none is named. Parts of files
-/// that cannot be compared are named in a warning each; different payloads are refused.
+/// target directory, one or several a column); every baseline in the directory when none is
+/// named. Parts of files that cannot be compared are named in a warning each; different
+/// payloads are refused.
 fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
-    let files: Vec<Option<(Option<&str>, &Path)>> =
-        args.baselines_or_files.iter().map(|a| as_file(a)).collect();
+    let wanted: Vec<ColumnArg> = args
+        .baselines_or_files
+        .iter()
+        .map(|a| ColumnArg::parse(a))
+        .collect::<anyhow::Result<_>>()?;
     let mut found = BTreeMap::new();
-    if files.iter().any(Option::is_none) || files.is_empty() {
+    let needs_baselines = wanted
+        .iter()
+        .flat_map(|c| &c.sources)
+        .any(|s| matches!(s, Source::Baseline(_) | Source::Baselines(_)));
+    if needs_baselines || wanted.is_empty() {
         let dir = args
             .target_dir
             .clone()
@@ -165,24 +181,67 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
         over_time: Vec::new(),
     };
     let mut chosen: Vec<Column> = Vec::new();
-    for (arg, file) in args.baselines_or_files.iter().zip(&files) {
-        if let Some((name, path)) = file {
-            let read = columns::read(*name, path)?;
-            for warning in &read.warnings {
-                eprintln!("dynoprobe: warning: {warning}");
+    for column in &wanted {
+        let mut sources = Vec::new();
+        for source in &column.sources {
+            match source {
+                Source::File(path) => {
+                    let read = columns::read(column.name, path)?;
+                    for warning in &read.warnings {
+                        eprintln!("dynoprobe: warning: {warning}");
+                    }
+                    if let Some(read) = read.column {
+                        sources.push((path.display().to_string(), read));
+                    }
+                }
+                Source::Baseline(name) => {
+                    let benchmarks = found.get(name.as_str()).cloned().with_context(|| {
+                        format!(
+                            "no baseline named '{name}' and no such file; baselines found: {}",
+                            found.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    })?;
+                    sources.push((
+                        format!("baseline {name}"),
+                        criterion(name.clone(), benchmarks),
+                    ));
+                }
+                Source::Baselines(pattern) => {
+                    let matching: Vec<_> = found
+                        .iter()
+                        .filter(|(name, _)| wildcard(pattern, name))
+                        .collect();
+                    if matching.is_empty() {
+                        bail!(
+                            "no file and no baseline matches '{pattern}'; baselines found: {}",
+                            found.keys().cloned().collect::<Vec<_>>().join(", ")
+                        );
+                    }
+                    for (name, benchmarks) in matching {
+                        let column = criterion(name.clone(), benchmarks.clone());
+                        sources.push((format!("baseline {name}"), column));
+                    }
+                }
             }
-            chosen.extend(read.column);
-            continue;
         }
-        let benchmarks = found.get(arg.as_str()).cloned().with_context(|| {
-            format!(
-                "no baseline named '{arg}' and no such file; baselines found: {}",
-                found.keys().cloned().collect::<Vec<_>>().join(", ")
-            )
-        })?;
-        chosen.push(criterion(arg.clone(), benchmarks));
+        match (sources.len(), column.name) {
+            (0, _) => {}
+            (1, _) => chosen.extend(sources.pop().map(|(_, c)| c)),
+            (_, Some(name)) => {
+                chosen.push(columns::merge(name, sources).map_err(anyhow::Error::msg)?)
+            }
+            (_, None) => bail!(
+                "a column of several sources needs a name: NAME={}",
+                column
+                    .sources
+                    .iter()
+                    .map(Source::shown)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        }
     }
-    if args.baselines_or_files.is_empty() {
+    if wanted.is_empty() {
         chosen = found
             .into_iter()
             .map(|(name, benchmarks)| criterion(name, benchmarks))
@@ -201,15 +260,118 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
     Ok(chosen)
 }
 
-/// `NAME=FILE` or `FILE` when that file exists; `None` for a baseline name.
-fn as_file(arg: &str) -> Option<(Option<&str>, &Path)> {
-    if let Some((name, path)) = arg.split_once('=')
-        && !name.is_empty()
-        && Path::new(path).is_file()
-    {
-        return Some((Some(name), Path::new(path)));
+/// One column as the command line names it: `NAME=SOURCES` or `SOURCES`, the sources
+/// separated by commas.
+struct ColumnArg<'a> {
+    name: Option<&'a str>,
+    sources: Vec<Source>,
+}
+
+/// Where a column's replicate comes from.
+enum Source {
+    File(PathBuf),
+    /// A criterion baseline in the target directory.
+    Baseline(String),
+    /// The baselines whose names match this pattern (no file did).
+    Baselines(String),
+}
+
+impl Source {
+    fn shown(&self) -> String {
+        match self {
+            Source::File(path) => path.display().to_string(),
+            Source::Baseline(name) | Source::Baselines(name) => name.clone(),
+        }
     }
-    Path::new(arg).is_file().then(|| (None, Path::new(arg)))
+}
+
+impl<'a> ColumnArg<'a> {
+    /// Each source is a file, a pattern of files (`*` and `?` in the file name, matched here:
+    /// the shell does not expand a pattern after `NAME=`), or else a baseline name. A whole
+    /// argument that is a file is that file, `=` or not.
+    fn parse(arg: &'a str) -> anyhow::Result<ColumnArg<'a>> {
+        if Path::new(arg).is_file() {
+            return Ok(ColumnArg {
+                name: None,
+                sources: vec![Source::File(arg.into())],
+            });
+        }
+        let (name, list) = match arg.split_once('=') {
+            Some((name, list)) if !name.is_empty() => (Some(name), list),
+            _ => (None, arg),
+        };
+        let mut sources = Vec::new();
+        for item in list.split(',').filter(|i| !i.is_empty()) {
+            if item.contains(['*', '?']) {
+                let files = expand(item)?;
+                if files.is_empty() {
+                    sources.push(Source::Baselines(item.to_string()));
+                }
+                sources.extend(files.into_iter().map(Source::File));
+            } else if Path::new(item).is_file() {
+                sources.push(Source::File(item.into()));
+            } else {
+                sources.push(Source::Baseline(item.to_string()));
+            }
+        }
+        if sources.is_empty() {
+            bail!("'{arg}' names no file or baseline");
+        }
+        Ok(ColumnArg { name, sources })
+    }
+}
+
+/// The files whose names match `pattern`'s last component (`*`: any run of characters, `?`:
+/// one), in its directory, sorted.
+fn expand(pattern: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let path = Path::new(pattern);
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let wanted = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if dir.to_string_lossy().contains(['*', '?']) {
+        bail!("'{pattern}': only the file name may hold * or ?");
+    }
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| wildcard(&wanted, &e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            if path.parent().is_some_and(|d| d.as_os_str().is_empty()) {
+                PathBuf::from(p.file_name().unwrap_or_default())
+            } else {
+                p
+            }
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Whether `name` matches `pattern`, where `*` matches any run of characters and `?` one.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // The classic two-pointer match with backtracking to the last star.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            (i, j) = (i + 1, j + 1);
+        } else if i < p.len() && p[i] == '*' {
+            (star, mark, i) = (Some(i), j, i + 1);
+        } else if let Some(s) = star {
+            (i, mark, j) = (s + 1, mark + 1, mark + 1);
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
 }
 
 fn names(baselines: &[Baseline]) -> String {
@@ -238,4 +400,48 @@ fn row_key(id: &str, filter: Option<&Regex>, group: Option<&Regex>) -> Option<St
             .map(|m| m.as_str())
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_runs_and_single_characters() {
+        assert!(wildcard("std1x-*", "std1x-1"));
+        assert!(wildcard("std1x-*.json", "std1x-12.json"));
+        assert!(wildcard("*", ""));
+        assert!(wildcard("a?c", "abc"));
+        assert!(wildcard("*b*b", "abcbb"));
+        assert!(!wildcard("std1x-*.json", "std1x-1.jsonl"));
+        assert!(!wildcard("a?c", "ac"));
+        assert!(!wildcard("perf*", "std1x"));
+    }
+
+    #[test]
+    fn a_column_argument_lists_files_patterns_and_baselines() {
+        let dir = std::env::temp_dir().join(format!("dynoprobe-columns-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["r-1.json", "r-2.json", "other.json"] {
+            std::fs::write(dir.join(name), "{}").unwrap();
+        }
+        let pattern = format!("std={}/r-*.json", dir.display());
+        let column = ColumnArg::parse(&pattern).unwrap();
+        assert_eq!(column.name, Some("std"));
+        let shown: Vec<String> = column.sources.iter().map(Source::shown).collect();
+        assert_eq!(
+            shown,
+            [dir.join("r-1.json"), dir.join("r-2.json")].map(|p| p.display().to_string())
+        );
+        let other = dir.join("other.json").display().to_string();
+        let mixed = format!("m={other},base-1");
+        let column = ColumnArg::parse(&mixed).unwrap();
+        assert!(
+            matches!(&column.sources[..], [Source::File(_), Source::Baseline(b)] if b == "base-1")
+        );
+        let baselines = ColumnArg::parse("perf=perf-*").unwrap();
+        assert!(matches!(&baselines.sources[..], [Source::Baselines(p)] if p == "perf-*"));
+        assert!(ColumnArg::parse("x=").is_err(), "names nothing");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,6 +1,7 @@
 //! Every flag's value parser, in one place: each accepts what a user would type, refuses
 //! absurd values with a message that says what it expected, and is tested on both.
 
+use dynoprobe::report::MAX_PROCESSES;
 use dynoprobe::runner::MAX_RUNS;
 
 #[cfg(feature = "drive")]
@@ -150,6 +151,17 @@ pub fn parse_runs(text: &str) -> Result<u32, String> {
         Ok(0) => Err(format!("{expected}; 0 runs would measure nothing")),
         Ok(n) if n > u64::from(MAX_RUNS) => Err(format!("{expected}, got {n}")),
         Ok(n) => Ok(n as u32),
+        Err(_) => Err(format!("{expected}, got '{text}'")),
+    }
+}
+
+/// `--processes`: 1 to [`MAX_PROCESSES`].
+pub fn parse_processes(text: &str) -> Result<usize, String> {
+    let expected = format!("expected a whole number of processes from 1 to {MAX_PROCESSES}");
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err(format!("{expected}; 0 processes would measure nothing")),
+        Ok(n) if n > MAX_PROCESSES => Err(format!("{expected}, got {n}")),
+        Ok(n) => Ok(n),
         Err(_) => Err(format!("{expected}, got '{text}'")),
     }
 }

@@ -1,10 +1,13 @@
-//! `dynoprobe run`: prepare the chosen workloads, measure each, print the report.
+//! `dynoprobe run`: prepare the chosen workloads, measure each in several independent worker
+//! processes (this binary again, with `--replicate-of`), spin, print the report.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 use dynoprobe::render;
-use dynoprobe::report::{self, Budget, FixtureInfo, RunEvent, RunPlan};
+use dynoprobe::report::{self, Budget, FixtureInfo, ReplicateOutcome, RunError, RunEvent, RunPlan};
 use dynoprobe::runner::Progress;
 use dynoprobe::signal::machine::Machine;
 use dynoprobe::workload::{self, Fixture, Inputs, Spec};
@@ -21,9 +24,20 @@ pub struct RunArgs {
     /// List the workloads with a one-line description, and exit.
     #[arg(long)]
     list: bool,
-    /// Measured runs per workload [default: as many as fit in about 1 s, at least 20].
+    /// Measured runs per workload in each process [default: as many as fit in about 120 ms,
+    /// at least 3].
     #[arg(long, value_name = "N", value_parser = parse::parse_runs)]
     runs: Option<u32>,
+    /// Measure in K independent worker processes (replicates): runs of one process share its
+    /// memory placement and its minute's neighbours, so one process is one replicate, and
+    /// `compare` tests across replicates. 1 measures in this process [default: as many as
+    /// fit the time budget, 3 to 10; quick: 2 to 4].
+    #[arg(long, value_name = "K", value_parser = parse::parse_processes)]
+    processes: Option<usize>,
+    /// Measure only replicate INDEX, in this process, and print it for the parent `run`
+    /// (how worker processes are started).
+    #[arg(long, value_name = "INDEX", hide = true)]
+    replicate_of: Option<usize>,
     /// Run the JSON and decrypt workloads on this JSON file instead of the shipped payload.
     #[arg(long, value_name = "PATH")]
     fixture: Option<PathBuf>,
@@ -91,27 +105,47 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             Budget::standard()
         },
         runs: args.runs,
+        processes: args.processes,
         cpu: args.cpu,
         reference: &reference,
     };
-    let bar = super::progress_bar(args.json, "{msg:<24} [{bar:30}] {pos}/{len} runs", 0);
-    let report = report::run(&plan, &mut |event| match event {
-        RunEvent::Preparing(name) => bar.set_message(format!("preparing {name}")),
+    if let Some(index) = args.replicate_of {
+        return worker(&plan, index);
+    }
+    let bar = super::progress_bar(args.json, "{msg:<40} [{bar:30}] {pos}/{len} runs", 0);
+    let mut process = String::new();
+    let mut on = |event: RunEvent<'_>| match event {
+        RunEvent::Replicate { index, of } => {
+            process = match of {
+                Some(of) => format!("process {} of {of}: ", index + 1),
+                None => format!("process {}: ", index + 1),
+            }
+        }
+        RunEvent::Preparing(name) => bar.set_message(format!("{process}preparing {name}")),
         RunEvent::Skipped(error) => bar.suspend(|| eprintln!("dynoprobe: skipping {error}")),
         RunEvent::Measuring(name, Progress::WarmingUp) => {
-            bar.set_message(format!("warming up {name}"))
+            bar.set_message(format!("{process}warming up {name}"))
         }
         RunEvent::Measuring(name, Progress::Measuring { done, total }) => {
             bar.set_length(u64::from(total));
             bar.set_position(u64::from(done));
-            bar.set_message(name);
+            bar.set_message(format!("{process}{name}"));
         }
         RunEvent::Spinning(spin) => {
             bar.set_length(1);
             bar.set_position(0);
             bar.set_message(format!("spinning {:.0} s (hiccups)", spin.as_secs_f64()));
         }
-    });
+    };
+    let in_process = args.processes == Some(1);
+    let mut replicate = |index: usize, on: &mut dyn FnMut(RunEvent<'_>)| {
+        if in_process {
+            report::measure_replicate(&plan, index, on)
+        } else {
+            spawn_replicate(&args, index, on)
+        }
+    };
+    let report = report::run(&plan, &mut replicate, &mut on);
     bar.finish_and_clear();
     let report = report?;
     gaps.write(&report.jitter)?;
@@ -123,6 +157,117 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         &render::html::run_charts(&report),
         &text,
     )
+}
+
+/// A worker's line on stdout: progress as it goes, the outcome last.
+const PREPARING: &str = "preparing ";
+const WARMING: &str = "warming ";
+const MEASURING: &str = "measuring ";
+const OUTCOME: &str = "outcome ";
+
+/// Measures replicate `index` in this process and prints its progress and outcome, one line
+/// each, for the parent `run` to read.
+fn worker(plan: &RunPlan<'_>, index: usize) -> anyhow::Result<()> {
+    // Progress is written between runs, never inside one; a failed write (the parent gone)
+    // shows when the outcome is written.
+    let outcome = report::measure_replicate(plan, index, &mut |event| {
+        let _ = match event {
+            RunEvent::Preparing(name) => outln!("{PREPARING}{name}"),
+            RunEvent::Measuring(name, Progress::WarmingUp) => outln!("{WARMING}{name}"),
+            // At most about ten lines a workload: a run can take a microsecond.
+            RunEvent::Measuring(name, Progress::Measuring { done, total })
+                if done == total || done % total.div_ceil(10) == 0 =>
+            {
+                outln!("{MEASURING}{name} {done} {total}")
+            }
+            _ => Ok(()),
+        };
+    });
+    outln!("{OUTCOME}{}", serde_json::to_string(&outcome?)?)
+}
+
+/// Runs replicate `index` in a worker process (this binary, `run --replicate-of INDEX` with
+/// the same workloads, fixture, runs, quickness and CPU), relaying its progress to `on`.
+fn spawn_replicate(
+    args: &RunArgs,
+    index: usize,
+    on: &mut dyn FnMut(RunEvent<'_>),
+) -> Result<ReplicateOutcome, RunError> {
+    let failed = |why: String| RunError::Replicate { index, why };
+    let exe = std::env::current_exe()
+        .map_err(|e| failed(format!("cannot find dynoprobe's own binary: {e}")))?;
+    let mut command = Command::new(exe);
+    command
+        .arg("run")
+        .arg("--replicate-of")
+        .arg(index.to_string());
+    for name in &args.workloads {
+        command.arg("--workload").arg(name);
+    }
+    if let Some(runs) = args.runs {
+        command.arg("--runs").arg(runs.to_string());
+    }
+    if let Some(fixture) = &args.fixture {
+        command.arg("--fixture").arg(fixture);
+    }
+    if args.quick {
+        command.arg("--quick");
+    }
+    if let Some(cpu) = args.cpu {
+        command.arg("--cpu").arg(cpu.to_string());
+    }
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| failed(format!("cannot start a worker process: {e}")))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| failed("no stdout".into()))?;
+    let mut outcome = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| failed(format!("reading the worker: {e}")))?;
+        if let Some(json) = line.strip_prefix(OUTCOME) {
+            outcome = Some(
+                serde_json::from_str::<ReplicateOutcome>(json)
+                    .map_err(|e| failed(format!("the worker's outcome is not readable: {e}")))?,
+            );
+        } else {
+            relay(&line, on);
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| failed(format!("waiting for the worker: {e}")))?;
+    match outcome {
+        Some(outcome) if status.success() => Ok(outcome),
+        _ => Err(failed(format!("the worker process failed ({status})"))),
+    }
+}
+
+/// A worker's progress line as the event it stands for; other lines are ignored.
+fn relay(line: &str, on: &mut dyn FnMut(RunEvent<'_>)) {
+    let named = |name: &str| workload::find(name).map(|spec| spec.name);
+    if let Some(name) = line.strip_prefix(PREPARING).and_then(named) {
+        on(RunEvent::Preparing(name));
+    } else if let Some(name) = line.strip_prefix(WARMING).and_then(named) {
+        on(RunEvent::Measuring(name, Progress::WarmingUp));
+    } else if let Some(rest) = line.strip_prefix(MEASURING) {
+        let mut parts = rest.split(' ');
+        let (name, done, total) = (parts.next(), parts.next(), parts.next());
+        if let (Some(name), Some(Ok(done)), Some(Ok(total))) = (
+            name.and_then(named),
+            done.map(str::parse),
+            total.map(str::parse),
+        ) {
+            on(RunEvent::Measuring(
+                name,
+                Progress::Measuring { done, total },
+            ));
+        }
+    }
 }
 
 /// `ns_per_op` medians by fixed-work workload from the earlier `--json` report at `path`.

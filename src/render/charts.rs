@@ -33,6 +33,8 @@ const ON_CPU: &str = "#2ca02c";
 const WALL: &str = "#1f77b4";
 /// A box that stands out: significantly different (compare), an outlier (drive).
 const FLAGGED: &str = "#d62728";
+/// A replicate's median across its box.
+const REPLICATE: &str = "#7f7f7f";
 
 /// `key` with every character but letters, digits, `-` and `.` as `_`: a file name.
 fn file_name(key: &str) -> String {
@@ -344,7 +346,8 @@ pub fn ns_per_op_by_run(w: &WorkloadReport) -> Option<Chart> {
 }
 
 /// One benchmark across the baselines: each baseline's per-sample means as a box (quartiles,
-/// median line, whiskers to the extremes), with its ratio, significance and runs per dollar.
+/// median line, whiskers to the extremes), each replicate's median as a tick across it, with
+/// its ratio and interval, significance and runs per dollar.
 pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
     let names = row.cells.iter().map(|c| c.baseline.clone()).collect();
     let top_ns = row
@@ -377,9 +380,26 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
             }
             None => plot.rect((0.0, y - 0.1), (c.median_ns / unit, y + 0.1), color),
         }
-        let ratio = c.ratio.map_or("-".into(), |r| format!("{r:.2}×"));
+        let half_width = top_ns / unit / 400.0;
+        for median in &c.replicate_medians_ns {
+            let x = median / unit;
+            plot.rect(
+                (x - half_width, y - 0.3),
+                (x + half_width, y + 0.3),
+                REPLICATE,
+            );
+        }
+        let ratio = c.ratio.map_or("-".into(), |r| match (c.ci_low, c.ci_high) {
+            (Some(low), Some(high)) => format!("{r:.2}× [{low:.2}, {high:.2}]"),
+            _ => format!("{r:.2}× (one replicate: no interval)"),
+        });
         let p = c.p_value.map_or(String::new(), |p| {
-            format!(", p {p:.4}{}", if p < alpha { " *" } else { "" })
+            let mark = if c.significant == Some(true) {
+                " *"
+            } else {
+                ""
+            };
+            format!(", p {p:.4}{mark}")
         });
         let cost = c
             .runs_per_dollar
@@ -391,14 +411,17 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
     }
     plot.name("significantly different from the first", FLAGGED);
     plot.name("not significantly different", WALL);
+    plot.name("a replicate's median", REPLICATE);
     Chart {
         name: format!("compare-{}", file_name(&row.key)),
         caption: format!(
             "Each box is one baseline: the middle half of its samples (criterion's per-sample \
              means, or each run or call of dynoprobe's results), the black line their median, \
-             the whiskers the extremes. Red: a Mann–Whitney U test \
-             against the first baseline gives p < {alpha}. Under each box: the median, its \
-             ratio to the first baseline's, p and runs per dollar."
+             the whiskers the extremes; a grey tick for each replicate's median (a worker \
+             process, a batch, a saved bench, a file). Red: the {confidence}% interval of the \
+             ratio to the first baseline, from the replicates, excludes 1. Under each box: the \
+             median, the ratio and its interval, Welch's p and runs per dollar.",
+            confidence = (1.0 - alpha) * 100.0
         ),
         svg: plot.finish("Comparison"),
     }
@@ -584,7 +607,11 @@ mod tests {
             p99_run_ns: None,
             off_cpu_ratio: None,
             throughput: None,
+            replicates_count: 3,
+            replicate_medians_ns: vec![0.95e6 * scale, 1e6 * scale, 1.05e6 * scale],
             ratio: Some(scale),
+            ci_low: p_value.map(|_| 1.8),
+            ci_high: p_value.map(|_| 2.2),
             p_value,
             significant: p_value.map(|p| p < 0.05),
             runs_per_dollar: Some(1e7),
@@ -603,7 +630,14 @@ mod tests {
         assert!(
             chart
                 .svg
-                .contains("median 2.000 ms, 2.00×, p 0.0010 *, 1.00e7 runs/$")
+                .contains("median 2.000 ms, 2.00× [1.80, 2.20], p 0.0010 *, 1.00e7 runs/$"),
+            "{}",
+            chart.svg
+        );
+        // A tick for each replicate's median (and the legend's key).
+        assert_eq!(
+            chart.svg.matches(&format!("fill=\"{REPLICATE}\"")).count(),
+            7
         );
         // The box of the significant baseline in red, the reference's in blue (and each key).
         assert_eq!(chart.svg.matches("fill=\"#d62728\"").count(), 2);

@@ -8,21 +8,24 @@ use crate::report::compare::{Cell, Comparison, Row, Series};
 
 /// The table, as aligned text or Markdown. Only formats what `rows` computed.
 pub fn comparison(c: &Comparison, markdown: bool) -> String {
-    let (rows, alpha) = (&c.rows, c.alpha);
+    let rows = &c.rows;
+    let confidence = confidence(c.alpha);
+    let interval_header = format!("ratio [{confidence} CI]");
     let header = [
         "benchmark",
         "baseline",
+        "reps",
         "median ± MAD",
         "CV",
         "p99 run",
         "off-CPU",
         "throughput",
-        "ratio",
-        "p (U test)",
+        interval_header.as_str(),
+        "p (Welch)",
         "runs/$",
         "cost",
     ];
-    let mut lines: Vec<[String; 11]> = Vec::new();
+    let mut lines: Vec<[String; 12]> = Vec::new();
     for row in rows.iter() {
         for (i, c) in row.cells.iter().enumerate() {
             let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
@@ -33,15 +36,23 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
                     String::new()
                 },
                 c.baseline.clone(),
+                c.replicates_count.to_string(),
                 format!("{} ± {}", time(c.median_ns), time(c.mad_ns)),
                 percent_cell(c.sample_cv),
                 opt(c.p99_run_ns.map(|ns| time(ns as f64))),
                 percent_cell(c.off_cpu_ratio),
                 opt(c.throughput.map(|(v, unit)| format!("{v:.1} {unit}"))),
-                opt(c.ratio.map(|r| format!("{r:.2}"))),
                 opt(c
-                    .p_value
-                    .map(|p| format!("{p:.4}{}", if p < alpha { " *" } else { "" }))),
+                    .ratio
+                    .map(|r| with_interval(r, "", c.ci_low.zip(c.ci_high)))),
+                opt(c.p_value.map(|p| {
+                    let mark = if c.significant == Some(true) {
+                        " *"
+                    } else {
+                        ""
+                    };
+                    format!("{p:.4}{mark}")
+                })),
                 opt(c.runs_per_dollar.map(|r| format!("{r:.3e}"))),
                 opt(c.cost_ratio.map(|r| format!("{r:.2}"))),
             ]);
@@ -84,14 +95,24 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
             let _ = writeln!(out, "{}", pad(line.to_vec()));
         }
     }
+    let band = if c.min_effect > 0.0 {
+        format!(" and the band of --min-effect {}%", c.min_effect * 100.0)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "\nmedian ± MAD: per iteration, criterion's estimates; for run and drive results, over each run or call\n\
-         (nearest rank). CV: of criterion's per-sample means, or of the runs or calls. p99 run and off-CPU: from\n\
-         dynoprobe's sidecar (per-run spans) or its results. ratio: median / the first baseline's. p: two-sided\n\
-         Mann–Whitney U on the samples against the first baseline; * = below --alpha {alpha}. runs/$: runs in a\n\
-         month of 730 h at --price; cost: this baseline's cost per run / the first's (above 1 = dearer)."
+        "\nreps: independent replicates (worker processes of a run, drive batches, saved benches, files). median ±\n\
+         MAD: per iteration, criterion's estimates; for run and drive results, over every run or call (nearest\n\
+         rank). CV: of criterion's per-sample means, or of the runs or calls. p99 run and off-CPU: from dynoprobe's\n\
+         sidecar (per-run spans) or its results. ratio: the geometric mean of the replicates' medians / the first\n\
+         baseline's, with its {confidence} confidence interval (Welch's t on their logs); p: Welch's, two-sided;\n\
+         * = the interval excludes 1{band}. runs/$: runs in a month of 730 h at --price; cost: this baseline's\n\
+         cost per run / the first's (above 1 = dearer)."
     );
+    if c.single_replicate_rows_count() > 0 {
+        let _ = writeln!(out, "{}", single_replicate_note(c));
+    }
     for conflict in &c.left_out {
         let _ = writeln!(
             out,
@@ -109,6 +130,34 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
         over_time(&mut out, series);
     }
     out
+}
+
+/// `1.05 [0.98, 1.12]` (with `unit` after the ratio), or the ratio alone without an
+/// interval.
+fn with_interval(ratio: f64, unit: &str, interval: Option<(f64, f64)>) -> String {
+    match interval {
+        Some((low, high)) => format!("{ratio:.2}{unit} [{low:.2}, {high:.2}]"),
+        None => format!("{ratio:.2}{unit}"),
+    }
+}
+
+/// The interval's confidence as a percentage: `95%` for alpha 0.05.
+fn confidence(alpha: f64) -> String {
+    format!("{}%", (1.0 - alpha) * 100.0)
+}
+
+/// Why some rows claim nothing, and how to get replicates.
+pub fn single_replicate_note(c: &Comparison) -> String {
+    format!(
+        "{} of {} rows have a column of one replicate: its run-to-run noise is unknown, so \
+         there is no interval\nand no claim of significance there (the runs of one process \
+         share its memory placement and its minute's\nneighbours: one process is one \
+         replicate). For replicates: `dynoprobe run` (several worker processes by\ndefault), \
+         several files or baselines a column (NAME=a.json,b.json, NAME='runs-*.json', \
+         NAME='std1x-*'),\nor drive --every.",
+        c.single_replicate_rows_count(),
+        c.rows.len()
+    )
 }
 
 /// The work one iteration does, as criterion or a run report declared it.
@@ -152,10 +201,11 @@ fn over_time(out: &mut String, s: &Series) {
 /// One line for the top of a page: how many rows differ significantly.
 pub fn headline(c: &Comparison) -> String {
     format!(
-        "{} of {} benchmarks differ significantly from the first baseline (U test, alpha {}).",
+        "{} of {} benchmarks differ significantly from the first baseline (the {} interval of \
+         the ratio over independent replicates excludes 1).",
         c.significant_rows_count(),
         c.rows.len(),
-        c.alpha
+        confidence(c.alpha)
     )
 }
 
@@ -168,14 +218,18 @@ pub fn slower(percent: f64, cells: &[(&Row, &Cell)]) -> String {
                 "  {} in {}: {} the first baseline (p {})",
                 row.key,
                 cell.baseline,
-                cell.ratio.map_or("-".into(), |r| format!("{r:.2}×")),
+                cell.ratio.map_or("-".into(), |r| with_interval(
+                    r,
+                    "×",
+                    cell.ci_low.zip(cell.ci_high)
+                )),
                 cell.p_value.map_or("-".into(), |p| format!("{p:.4}"))
             )
         })
         .collect();
     format!(
-        "--fail-if-slower {percent}: {} significantly slower than the first baseline by \
-         {percent}% or more:\n{}",
+        "--fail-if-slower {percent}: {} slower than the first baseline by {percent}% or more \
+         over their whole interval:\n{}",
         rows.len(),
         rows.join("\n")
     )
@@ -197,15 +251,20 @@ mod tests {
             p99_run_ns: None,
             off_cpu_ratio: Some(0.5),
             throughput: None,
+            replicates_count: 3,
+            replicate_medians_ns: vec![median_ns; 3],
             ratio: Some(median_ns / 100_000.0),
+            ci_low: p_value.map(|_| 1.4),
+            ci_high: p_value.map(|_| 1.6),
             p_value,
             significant: p_value.map(|p| p < 0.05),
             runs_per_dollar: None,
             cost_ratio: None,
         };
         Comparison {
-            schema_version: 1,
+            schema_version: 2,
             alpha: 0.05,
+            min_effect: 0.0,
             rows: vec![Row {
                 key: "chase-l2/dynoprobe".into(),
                 cells: vec![
@@ -222,16 +281,40 @@ mod tests {
     fn cells_carry_units_and_the_significance_mark() {
         let text = comparison(&two_baselines(), false);
         let line = text.lines().find(|l| l.contains("shared")).unwrap();
-        for part in ["150.00 µs ± 1.00 µs", "2.0%", "50.0%", "1.50", "0.0010 *"] {
+        for part in [
+            "150.00 µs ± 1.00 µs",
+            "2.0%",
+            "50.0%",
+            "1.50 [1.40, 1.60]",
+            "0.0010 *",
+        ] {
             assert!(line.contains(part), "{part} missing: {line}");
         }
-        assert!(text.contains("--alpha 0.05"));
+        assert!(text.contains("ratio [95% CI]"), "{text}");
+        assert!(!text.contains("one replicate"), "{text}");
         let markdown = comparison(&two_baselines(), true);
         assert!(
             markdown.starts_with("| benchmark | baseline |"),
             "{markdown}"
         );
         assert_eq!(markdown.lines().filter(|l| l.starts_with('|')).count(), 4);
+    }
+
+    #[test]
+    fn a_column_of_one_replicate_says_why_it_claims_nothing() {
+        let mut c = two_baselines();
+        for cell in &mut c.rows[0].cells {
+            cell.replicates_count = 1;
+            (cell.ci_low, cell.ci_high, cell.p_value, cell.significant) = (None, None, None, None);
+        }
+        let text = comparison(&c, false);
+        let line = text.lines().find(|l| l.contains("shared")).unwrap();
+        assert!(line.contains("1.50  ") && !line.contains('['), "{line}");
+        assert!(
+            text.contains("1 of 1 rows have a column of one replicate"),
+            "{text}"
+        );
+        assert!(text.contains("NAME=a.json,b.json"), "{text}");
     }
 
     #[test]

@@ -62,27 +62,42 @@ fn machine(out: &mut String, report: &Report) {
 fn wall(out: &mut String, workloads: &[WorkloadReport]) {
     let _ = writeln!(
         out,
-        "{:<18} {:>7} {:>10} {:>10} {:>10} {:>10} {:>7} {:>9}",
-        "workload", "runs", "p50 ms", "p90 ms", "p99 ms", "max ms", "CV", "MB/s"
+        "{:<18} {:>5} {:>7} {:>10} {:>10} {:>10} {:>10} {:>7} {:>12} {:>9}",
+        "workload",
+        "procs",
+        "runs",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "CV",
+        "proc max/min",
+        "MB/s"
     );
     for w in workloads {
         let (m, d) = (&w.measured, &w.measured.wall_ns);
         let _ = writeln!(
             out,
-            "{:<18} {:>7} {:>10} {:>10} {:>10} {:>10} {:>7} {:>9}",
+            "{:<18} {:>5} {:>7} {:>10} {:>10} {:>10} {:>10} {:>7} {:>12} {:>9}",
             m.name,
+            w.replicates.len(),
             m.runs_count,
             ms(d.p50),
             ms(d.p90),
             ms(d.p99),
             ms(d.max),
             percent_cell(d.cv),
+            w.replicate_p50_max_over_min
+                .map_or("-".into(), |r| format!("{r:.2}")),
             mb_per_s(w.throughput_bytes_per_s),
         );
     }
     out.push_str(
-        "Wall-clock time per run (CLOCK_MONOTONIC), nearest-rank percentiles; CV = stddev / mean.\n\
-         MB/s = bytes per run / p50 (10^6 bytes); for chase-* the 64-byte lines visited.\n\n",
+        "Wall-clock time per run (CLOCK_MONOTONIC), nearest-rank percentiles over the runs of all\n\
+         procs (independent worker processes, the workloads interleaved); CV = stddev / mean.\n\
+         proc max/min: the slowest process's p50 over the fastest's: one process is one replicate,\n\
+         and `compare` tests across them. MB/s = bytes per run / p50 (10^6 bytes); for chase-* the\n\
+         64-byte lines visited.\n\n",
     );
 }
 
@@ -146,9 +161,11 @@ mod tests {
             .unwrap();
         let cells: Vec<_> = row.split_whitespace().collect();
         // 2 ms lands in a 1024 ns bucket whose top, 2 000 895 ns, is what the histogram reports.
-        assert_eq!(cells[1..6], ["3", "2.001", "3.000", "3.000", "3.000"]);
+        assert_eq!(cells[1..7], ["1", "3", "2.001", "3.000", "3.000", "3.000"]);
+        // One process: no spread between processes.
+        assert_eq!(cells[8], "-");
         // 4 MB / 2.000895 ms, in 10^6 bytes per second.
-        assert_eq!(cells[7], "1999.1");
+        assert_eq!(cells[9], "1999.1");
         let split = text
             .lines()
             .filter(|l| l.starts_with("json-serde-value"))

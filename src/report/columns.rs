@@ -23,6 +23,7 @@ pub use super::compare::TimePoint;
 use super::drive::DRIVE_SCHEMA_VERSION;
 use super::{REFERENCE_MIN_SCHEMA, SCHEMA_VERSION};
 use crate::baseline::{Baseline, Benchmark, Throughput};
+use crate::runner::Replicate;
 
 /// One column of a comparison.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,6 +203,9 @@ struct RunWorkload {
     /// Absent before each run was kept.
     #[serde(default)]
     by_run: Option<RunsKept>,
+    /// Each worker process's summary; absent before version 5 (one process, one replicate).
+    #[serde(default)]
+    replicates: Vec<Replicate>,
 }
 
 #[derive(Deserialize)]
@@ -220,12 +224,18 @@ impl RunReport {
                     .by_run
                     .map(|kept| kept.wall_ns.iter().map(|&ns| ns as f64).collect())
                     .unwrap_or_default();
-                let bench = Benchmark::from_samples(
+                let mut bench = Benchmark::from_samples(
                     w.name.clone(),
                     Some(Throughput::Bytes(w.bytes_per_run)),
                     runs,
                     Some(w.off_cpu_ratio),
                 );
+                if let Some(bench) = &mut bench
+                    && !w.replicates.is_empty()
+                {
+                    bench.replicate_medians_ns =
+                        w.replicates.iter().map(|r| r.wall_ns_p50 as f64).collect();
+                }
                 if bench.is_none() {
                     skipped.push(format!(
                         "{}: no run-by-run times (a report from before dynoprobe kept them)",
@@ -344,9 +354,9 @@ fn pool(name: &str, parts: Vec<Part>, place: &str, warnings: &mut Vec<String>) -
     })
 }
 
-/// One row's benchmarks from the parts of a file as one: a benchmark alone as it is,
-/// several by all their samples at once, the off-CPU share weighted by samples (when every
-/// part has one).
+/// One row's benchmarks from the parts of a file (or the files of a column) as one: a
+/// benchmark alone as it is, several by all their samples at once and all their replicates,
+/// the off-CPU share weighted by samples (when every part has one).
 fn pooled(mut row: Vec<Benchmark>) -> Benchmark {
     if row.len() == 1 {
         return row.remove(0);
@@ -363,8 +373,75 @@ fn pooled(mut row: Vec<Benchmark>) -> Benchmark {
         .flat_map(|b| b.sample_means_ns.iter().copied())
         .collect();
     let throughput = row.iter().find_map(|b| b.throughput);
+    let replicates: Vec<f64> = row.iter().flat_map(Benchmark::replicates_ns).collect();
     let first = row.swap_remove(0);
-    Benchmark::from_samples(first.id.clone(), throughput, samples, off_cpu).unwrap_or(first)
+    let mut pooled =
+        Benchmark::from_samples(first.id.clone(), throughput, samples, off_cpu).unwrap_or(first);
+    pooled.replicate_medians_ns = replicates;
+    pooled
+}
+
+/// One column named `name` from several sources, each `(place, column)` (a file or a saved
+/// baseline), as replicates: each row's replicates and samples pooled. Refused, naming the
+/// source, when two sources were measured on different payloads or do not hold the same
+/// benchmarks: replicates measure the same work.
+pub fn merge(name: &str, sources: Vec<(String, Column)>) -> Result<Column, String> {
+    let Some((first_place, first)) = sources.first() else {
+        return Err(format!("column {name}: no sources"));
+    };
+    let ids = |c: &Column| {
+        let mut ids: Vec<String> = c.baseline.benchmarks.iter().map(|b| b.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let first_ids = ids(first);
+    for (place, column) in &sources[1..] {
+        let theirs = ids(column);
+        if theirs != first_ids {
+            let only = |a: &[String], b: &[String]| {
+                a.iter()
+                    .filter(|id| !b.contains(id))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(format!(
+                "column {name}: {place} and {first_place} do not measure the same benchmarks \
+                 (only in {place}: [{}]; only in {first_place}: [{}]); a column's replicates \
+                 must measure the same work",
+                only(&theirs, &first_ids),
+                only(&first_ids, &theirs)
+            ));
+        }
+        let pair = [first.clone(), column.clone()];
+        check_payloads(&pair)
+            .map_err(|_| format!("column {name}: {place} and {first_place} were measured on different payloads; a column's replicates must measure the same work"))?;
+    }
+    let mut rows: Vec<Vec<Benchmark>> = Vec::new();
+    let mut fixtures: Vec<FixtureInfo> = Vec::new();
+    let mut over_time = Vec::new();
+    for (_, column) in sources {
+        for fixture in column.fixtures {
+            if !fixtures.contains(&fixture) {
+                fixtures.push(fixture);
+            }
+        }
+        over_time.extend(column.over_time);
+        for bench in column.baseline.benchmarks {
+            match rows.iter_mut().find(|row| row[0].id == bench.id) {
+                Some(row) => row.push(bench),
+                None => rows.push(vec![bench]),
+            }
+        }
+    }
+    Ok(Column {
+        baseline: Baseline {
+            name: name.to_string(),
+            benchmarks: rows.into_iter().map(pooled).collect(),
+        },
+        fixtures,
+        over_time,
+    })
 }
 
 /// Refuses columns measured on different payloads: a row would compare different work.
@@ -444,6 +521,67 @@ mod tests {
     }
 
     #[test]
+    fn a_run_reports_processes_are_its_replicates() {
+        let report = run_report(5, &[3, 1, 2]).replace(
+            r#""off_cpu_ratio": 0.1,"#,
+            r#""off_cpu_ratio": 0.1, "replicates": [
+                {"runs_count": 2, "wall_ns_p50": 10, "wall_ns_p90": 11, "wall_ns_p99": 11, "ns_per_op_p50": null},
+                {"runs_count": 1, "wall_ns_p50": 12, "wall_ns_p90": 12, "wall_ns_p99": 12, "ns_per_op_p50": 1.5}],"#,
+        );
+        let column = parse(None, "r.json", &report).column.unwrap();
+        assert_eq!(column.baseline.benchmarks[0].replicates_ns(), [10.0, 12.0]);
+        let old = parse(None, "o.json", &run_report(4, &[3, 1, 2]))
+            .column
+            .unwrap();
+        assert_eq!(
+            old.baseline.benchmarks[0].replicates_ns(),
+            [2.0],
+            "one process, one replicate"
+        );
+    }
+
+    #[test]
+    fn files_of_one_column_are_its_replicates_and_must_measure_the_same_work() {
+        let one = |runs: &[u64]| parse(None, "x.json", &run_report(4, runs)).column.unwrap();
+        let merged = merge(
+            "std",
+            vec![
+                ("a.json".into(), one(&[1, 2, 3])),
+                ("b.json".into(), one(&[4, 5, 6])),
+            ],
+        )
+        .unwrap();
+        let bench = &merged.baseline.benchmarks[0];
+        assert_eq!(merged.baseline.name, "std");
+        assert_eq!(bench.replicates_ns(), [2.0, 5.0]);
+        assert_eq!(bench.sample_means_ns.len(), 6, "the runs pooled too");
+
+        let mut other = one(&[1]);
+        other.baseline.benchmarks[0].id = "chase-llc".into();
+        let refused = merge(
+            "std",
+            vec![("a.json".into(), one(&[1])), ("c.json".into(), other)],
+        )
+        .unwrap_err();
+        assert!(
+            refused.contains("c.json and a.json do not measure the same benchmarks"),
+            "{refused}"
+        );
+        assert!(refused.contains("only in c.json: [chase-llc]"), "{refused}");
+        let mut elsewhere = one(&[1]);
+        elsewhere.fixtures[0].json_bytes = 5;
+        let refused = merge(
+            "std",
+            vec![("a.json".into(), one(&[1])), ("d.json".into(), elsewhere)],
+        )
+        .unwrap_err();
+        assert!(
+            refused.contains("d.json and a.json were measured on different payloads"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn jsonl_pools_its_lines_and_keeps_a_point_per_batch() {
         let text = [drive_line(1_000, 10), drive_line(2_000, 30)].join("\n");
         let column = parse(Some("perf"), "d.jsonl", &text).column.unwrap();
@@ -457,6 +595,7 @@ mod tests {
         let run = &column.baseline.benchmarks[1];
         assert_eq!(run.sample_means_ns, [10.0, 10.0, 30.0, 30.0]);
         assert_eq!(run.median_ns, 10.0, "nearest rank: the 2nd of 4");
+        assert_eq!(run.replicates_ns(), [10.0, 30.0], "a batch a replicate");
         assert_eq!(column.fixtures.len(), 1, "the same payload, once");
         let points: Vec<(u64, f64)> = column
             .over_time
@@ -485,7 +624,7 @@ mod tests {
         assert_eq!(read.warnings.len(), 5, "{warnings}");
         for said in [
             "f.jsonl:2: not JSON (EOF while parsing",
-            "f.jsonl:3: a run report of schema_version 99; this dynoprobe reads 2 to 4",
+            "f.jsonl:3: a run report of schema_version 99; this dynoprobe reads 2 to 5",
             "f.jsonl:4: a drive result of schema_version 7; this dynoprobe reads 1",
             "f.jsonl:5: a jitter report",
             "f.jsonl:6: a comparison (compare --json)",

@@ -1,19 +1,25 @@
 //! `dynoprobe compare`'s result: saved baselines side by side, one row per benchmark (or per
-//! group of benchmarks), one cell per baseline, each with its ratio to the first baseline,
-//! whether the difference is significant, and what a run costs.
+//! group of benchmarks), one cell per baseline, each with its ratio to the first baseline and
+//! that ratio's confidence interval from independent replicates ([`crate::effect`]), whether
+//! the difference is significant, and what a run costs.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::baseline::{Baseline, Benchmark, Throughput, mann_whitney_p, runs_per_dollar};
+use crate::baseline::{Baseline, Benchmark, Throughput, runs_per_dollar};
+use crate::effect::{Effect, effect, geometric_mean};
 use crate::stats::{Quartiles, nearest_rank};
 
 /// Version of the comparison's JSON layout; bumped when a field changes meaning or goes away.
 /// Version 1: an object `{schema_version, alpha, rows}` (before, a bare array of rows);
 /// cells carry `samples`, the quartiles of criterion's per-sample means. Since added:
-/// `left_out` and `over_time`.
-pub const COMPARE_SCHEMA_VERSION: u32 = 1;
+/// `left_out` and `over_time`. Version 2: the test is over independent replicates, not
+/// samples: `ratio` is the ratio of the geometric means of the replicates' medians, with its
+/// interval (`ci_low`, `ci_high`) and `replicates_count`; `p_value` is Welch's on their logs,
+/// `significant` says the interval excludes 1 (or the `min_effect` band); a cell of one
+/// replicate (or against a first column of one) has no interval and no significance.
+pub const COMPARE_SCHEMA_VERSION: u32 = 2;
 
 /// What to compare and how.
 pub struct ComparePlan<'a> {
@@ -24,8 +30,11 @@ pub struct ComparePlan<'a> {
     /// Whether several benchmarks of one baseline may share a row (cells are then labelled
     /// `baseline:benchmark`).
     pub grouped: bool,
-    /// Significance level of the U test.
+    /// 1 − the confidence of each interval.
     pub alpha: f64,
+    /// Differences smaller than this share (0.05: 5%) do not matter: a cell is significant
+    /// only when its interval lies wholly outside `[1 / (1 + e), 1 + e]`.
+    pub min_effect: f64,
     /// USD per month, by baseline name.
     pub prices_usd_per_month: &'a BTreeMap<String, f64>,
     /// Keep only rows where some cell differs from the first by at least this many percent.
@@ -51,6 +60,7 @@ pub struct TimePoint {
 pub struct Comparison {
     pub schema_version: u32,
     pub alpha: f64,
+    pub min_effect: f64,
     pub rows: Vec<Row>,
     /// Rows not compared because a benchmark's definition differs between baselines.
     pub left_out: Vec<Conflict>,
@@ -139,10 +149,20 @@ pub struct Cell {
     pub off_cpu_ratio: Option<f64>,
     /// At the median, in the unit named beside it.
     pub throughput: Option<(f64, &'static str)>,
-    /// Median / the first column's median.
+    /// Independent replicates (processes, batches, saved benches) behind this cell.
+    pub replicates_count: usize,
+    /// Each replicate's median, ns per iteration.
+    pub replicate_medians_ns: Vec<f64>,
+    /// The geometric mean of the replicates' medians / the first column's (with one
+    /// replicate each: median / median).
     pub ratio: Option<f64>,
-    /// Two-sided Mann–Whitney U on per-sample means against the first column.
+    /// The ratio's confidence interval at 1 − alpha (Welch's t on the logs of the replicate
+    /// medians); `None` with fewer than two replicates here or in the first column.
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    /// Welch's two-sided p on the logs of the replicate medians against the first column.
     pub p_value: Option<f64>,
+    /// The interval excludes 1 (and the `min_effect` band); `None` where there is none.
     pub significant: Option<bool>,
     /// Runs in a month of 730 h at the baseline's price.
     pub runs_per_dollar: Option<f64>,
@@ -179,6 +199,7 @@ pub fn compare(plan: &ComparePlan) -> Comparison {
     Comparison {
         schema_version: COMPARE_SCHEMA_VERSION,
         alpha: plan.alpha,
+        min_effect: plan.min_effect,
         rows,
         left_out,
         over_time,
@@ -242,17 +263,25 @@ impl Comparison {
             .count()
     }
 
-    /// The cells at least `percent` slower than their row's first baseline, and significantly
-    /// so (the U test's p below `alpha`): what `--fail-if-slower` fails on. A slowdown the
-    /// test cannot tell from noise does not fail a build.
+    /// The cells whose interval lies wholly at or above `1 + percent / 100`: slower than
+    /// their row's first baseline by at least `percent`, with the interval's confidence. What
+    /// `--fail-if-slower` fails on: a slowdown the replicates cannot tell from noise, or one
+    /// without replicates, does not fail a build.
     pub fn slower_than(&self, percent: f64) -> Vec<(&Row, &Cell)> {
         self.rows
             .iter()
             .flat_map(|row| row.cells.iter().skip(1).map(move |cell| (row, cell)))
-            .filter(|(_, c)| {
-                c.significant == Some(true) && c.ratio.is_some_and(|r| r >= 1.0 + percent / 100.0)
-            })
+            .filter(|(_, c)| c.ci_low.is_some_and(|low| low >= 1.0 + percent / 100.0))
             .collect()
+    }
+
+    /// Rows with a cell (the first's included) that has a single replicate: no significance
+    /// can be claimed there.
+    pub fn single_replicate_rows_count(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.cells.iter().any(|c| c.replicates_count < 2))
+            .count()
     }
 }
 
@@ -290,13 +319,19 @@ fn cells_against_first(cells: &[Labelled], plan: &ComparePlan) -> Vec<Cell> {
             .map(|&usd| runs_per_dollar(b.median_ns, usd))
     };
     let first_cost = cost(first_name, first);
+    let first_replicates = first.replicates_ns();
     cells
         .iter()
         .enumerate()
         .map(|(i, (label, name, bench))| {
-            let p_value = (i > 0)
-                .then(|| mann_whitney_p(&first.sample_means_ns, &bench.sample_means_ns))
+            let replicates = bench.replicates_ns();
+            let effect: Option<Effect> = (i > 0)
+                .then(|| effect(&first_replicates, &replicates, plan.alpha))
                 .flatten();
+            let ratio = geometric_mean(&replicates)
+                .zip(geometric_mean(&first_replicates))
+                .map(|(mine, theirs)| mine / theirs);
+            let replicates_count = replicates.len();
             let runs_per_dollar = cost(name, bench);
             Cell {
                 baseline: label.clone(),
@@ -308,9 +343,13 @@ fn cells_against_first(cells: &[Labelled], plan: &ComparePlan) -> Vec<Cell> {
                 p99_run_ns: bench.p99_run_ns,
                 off_cpu_ratio: bench.off_cpu_ratio,
                 throughput: bench.throughput.map(|t| t.rate(bench.median_ns)),
-                ratio: (first.median_ns > 0.0).then(|| bench.median_ns / first.median_ns),
-                p_value,
-                significant: p_value.map(|p| p < plan.alpha),
+                replicates_count,
+                replicate_medians_ns: replicates,
+                ratio,
+                ci_low: effect.map(|e| e.ci_low),
+                ci_high: effect.map(|e| e.ci_high),
+                p_value: effect.map(|e| e.p_value),
+                significant: effect.map(|e| e.excludes(plan.min_effect)),
                 runs_per_dollar,
                 cost_ratio: runs_per_dollar.zip(first_cost).map(|(a, b)| b / a),
             }
@@ -322,31 +361,39 @@ fn cells_against_first(cells: &[Labelled], plan: &ComparePlan) -> Vec<Cell> {
 mod tests {
     use super::*;
 
-    fn bench(id: &str, median_ns: f64, samples: &[f64]) -> Benchmark {
+    /// A benchmark whose replicates had these medians (each also a sample).
+    fn bench(id: &str, replicates: &[f64]) -> Benchmark {
+        let median_ns = crate::effect::geometric_mean(replicates).unwrap();
         Benchmark {
             id: id.into(),
             throughput: None,
             median_ns,
             mad_ns: 1.0,
             mean_ns: median_ns,
-            sample_means_ns: samples.to_vec(),
+            sample_means_ns: replicates.to_vec(),
             severe_outliers_count: 0,
             p99_run_ns: None,
             off_cpu_ratio: None,
+            replicate_medians_ns: replicates.to_vec(),
         }
     }
 
+    /// a/x: twice as slow in perf, clearly; b/x: the same within the replicates' noise.
     fn baselines() -> Vec<Baseline> {
-        let quick: Vec<f64> = (0..20).map(|i| 100.0 + f64::from(i)).collect();
-        let slow: Vec<f64> = quick.iter().map(|x| x * 2.0).collect();
         vec![
             Baseline {
                 name: "std".into(),
-                benchmarks: vec![bench("a/x", 100.0, &quick), bench("b/x", 50.0, &quick)],
+                benchmarks: vec![
+                    bench("a/x", &[100.0, 102.0, 98.0]),
+                    bench("b/x", &[50.0, 52.0, 48.0]),
+                ],
             },
             Baseline {
                 name: "perf".into(),
-                benchmarks: vec![bench("a/x", 200.0, &slow), bench("b/x", 51.0, &quick)],
+                benchmarks: vec![
+                    bench("a/x", &[200.0, 204.0, 196.0]),
+                    bench("b/x", &[51.0, 49.0, 52.0]),
+                ],
             },
         ]
     }
@@ -361,6 +408,7 @@ mod tests {
             key,
             grouped: false,
             alpha: 0.05,
+            min_effect: 0.0,
             prices_usd_per_month: prices,
             threshold_percent: None,
             over_time: &[],
@@ -368,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn cells_are_ratios_to_the_first_with_a_u_test_and_cost() {
+    fn cells_are_ratios_to_the_first_with_an_interval_and_cost() {
         let baselines = baselines();
         let prices = BTreeMap::from([("std".to_string(), 25.0), ("perf".to_string(), 250.0)]);
         let key = |id: &str| Some(id.to_string());
@@ -378,18 +426,52 @@ mod tests {
         assert_eq!(a.key, "a/x");
         assert_eq!(a.cells[0].ratio, Some(1.0));
         assert_eq!(
-            a.cells[0].p_value, None,
+            (a.cells[0].p_value, a.cells[0].ci_low),
+            (None, None),
             "the first column is the reference"
         );
-        assert_eq!(a.cells[1].ratio, Some(2.0));
-        assert_eq!(a.cells[1].significant, Some(true));
+        let slow = &a.cells[1];
+        assert!((slow.ratio.unwrap() - 2.0).abs() < 1e-12);
+        assert!(
+            slow.ci_low.unwrap() > 1.8 && slow.ci_high.unwrap() < 2.2,
+            "{slow:?}"
+        );
+        assert_eq!((slow.significant, slow.replicates_count), (Some(true), 3));
         // Twice as slow at ten times the price: 20 times the cost per run.
-        assert!((a.cells[1].cost_ratio.unwrap() - 20.0).abs() < 1e-9);
-        assert_eq!(c.rows[1].cells[1].significant, Some(false), "same samples");
+        assert!((slow.cost_ratio.unwrap() - 20.0).abs() < 1e-9);
+        let same = &c.rows[1].cells[1];
+        assert_eq!(same.significant, Some(false), "{same:?}");
+        assert!(same.ci_low.unwrap() < 1.0 && same.ci_high.unwrap() > 1.0);
     }
 
     #[test]
-    fn slower_than_needs_the_ratio_and_significance() {
+    fn one_replicate_claims_nothing_and_a_small_effect_can_be_waived() {
+        let mut baselines = baselines();
+        baselines[0].benchmarks[0] = bench("a/x", &[100.0]);
+        let prices = BTreeMap::new();
+        let key = |id: &str| Some(id.to_string());
+        let c = compare(&plan(&baselines, &key, &prices));
+        let alone = &c.rows[0].cells[1];
+        assert_eq!(
+            (alone.significant, alone.ci_low, alone.p_value),
+            (None, None, None)
+        );
+        assert!((alone.ratio.unwrap() - 2.0).abs() < 1e-3, "still a ratio");
+        assert_eq!(c.single_replicate_rows_count(), 1);
+        assert!(c.slower_than(0.0).is_empty(), "no interval, no failure");
+
+        // 4% slower, clearly, but --min-effect 5 says that does not matter.
+        let mut baselines = self::baselines();
+        baselines[1].benchmarks[1] = bench("b/x", &[52.0, 52.1, 51.9]);
+        baselines[0].benchmarks[1] = bench("b/x", &[50.0, 50.1, 49.9]);
+        let mut waived = plan(&baselines, &key, &prices);
+        assert_eq!(compare(&waived).rows[1].cells[1].significant, Some(true));
+        waived.min_effect = 0.05;
+        assert_eq!(compare(&waived).rows[1].cells[1].significant, Some(false));
+    }
+
+    #[test]
+    fn slower_than_needs_the_whole_interval_above_the_threshold() {
         let baselines = baselines();
         let prices = BTreeMap::new();
         let key = |id: &str| Some(id.to_string());
@@ -399,9 +481,12 @@ mod tests {
             .iter()
             .map(|(r, _)| r.key.as_str())
             .collect();
-        assert_eq!(slower, ["a/x"], "2× and significant");
-        assert!(c.slower_than(150.0).is_empty(), "not 2.5×");
-        // b/x is 2% slower but on the same samples: not significant, so never offending.
+        assert_eq!(slower, ["a/x"], "2×, interval above 1.5");
+        assert!(
+            c.slower_than(95.0).is_empty(),
+            "the interval reaches below 1.95"
+        );
+        // b/x is 2% slower but within its replicates' noise: never offending.
         assert_eq!(c.slower_than(0.0).len(), 1);
     }
 

@@ -29,8 +29,8 @@ mod run;
 pub use jitter::{JitterPlan, JitterReport, SLEEP_PHASE, jitter};
 #[cfg(feature = "workloads")]
 pub use run::{
-    Budget, REFERENCE_MIN_SCHEMA, ReferenceError, RunError, RunEvent, RunPlan, reference_medians,
-    run,
+    Budget, MAX_PROCESSES, REFERENCE_MIN_SCHEMA, ReferenceError, ReplicateOutcome, RunError,
+    RunEvent, RunPlan, measure_replicate, reference_medians, run,
 };
 
 /// Version of the JSON layout; bumped when a field changes meaning or goes away.
@@ -42,8 +42,11 @@ pub use run::{
 /// interrupts, told from host pauses), in the ledger, `causes` and `verdict.platform`, whose
 /// shares are now named as the ledger's (`stolen_ratio`, `preempted_ratio`,
 /// `throttled_ratio`…); `jitter.min_delta_ns` became `read_delta_ns` (the median read delta);
-/// `machine.accounting` and `jitter.interrupts` say how gaps were attributed.
-pub const SCHEMA_VERSION: u32 = 4;
+/// `machine.accounting` and `jitter.interrupts` say how gaps were attributed. Version 5: each
+/// workload is measured in several independent worker processes (replicates):
+/// `workloads[].replicates[]` holds each one's summary, and the workload's distributions pool
+/// all their runs; `by_run.on_cpu_ns` keeps each run's CPU time.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// A whole `dynoprobe run`.
 #[derive(Debug, Clone, Serialize)]
@@ -127,7 +130,8 @@ pub(crate) mod tests {
     #[test]
     fn json_carries_units_and_nulls_for_what_was_not_measured() {
         let json = serde_json::to_value(report()).unwrap();
-        assert_eq!(json["schema_version"], 4);
+        assert_eq!(json["schema_version"], 5);
+        assert_eq!(json["workloads"][0]["replicates"][0]["runs_count"], 3);
         assert!(json["workloads"][0]["ns_per_op"].is_null());
         assert!(json["workloads"][0]["other_off_cpu_ratio"].is_null());
         let w = &json["workloads"][0];

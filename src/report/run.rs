@@ -1,10 +1,10 @@
 //! Assembles a `run`: every workload measured, then a spin, then the verdict.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{FixtureInfo, Report, SCHEMA_VERSION, WorkloadReport};
 use crate::jitter::{self, SpinError, clock::Choice};
-use crate::runner::{Plan, Progress, Runs, measure};
+use crate::runner::{Measured, Plan, PoolError, Progress, Runs, measure};
 use crate::signal::machine::Machine;
 use crate::signal::snapshot::Sampler;
 use crate::verdict::{Evidence, decide};
@@ -26,8 +26,10 @@ pub struct RunPlan<'a> {
     pub inputs: &'a Inputs,
     pub machine: Machine,
     pub budget: Budget,
-    /// Run count instead of the budget's automatic one.
+    /// Run count per replicate instead of the budget's automatic one.
     pub runs: Option<u32>,
+    /// Replicates (independent processes) to measure; `None`: as many as fit the budget.
+    pub processes: Option<usize>,
     /// The CPU the spin is pinned to (the caller's, by default).
     pub cpu: Option<usize>,
     /// `ns_per_op` medians of an earlier report, by workload ([`reference_medians`]).
@@ -37,43 +39,72 @@ pub struct RunPlan<'a> {
 /// How `run` spends its time: about 15 s by default, about 5 s quick.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
+    /// How each replicate runs each workload.
     pub plan: Plan,
+    /// How long all the replicates together should take: the number of replicates is this
+    /// over the first one's time, within `processes`.
+    pub measuring: Duration,
+    /// The fewest and the most replicates the budget may choose.
+    pub processes: (usize, usize),
     /// How long the spin after the workloads lasts.
     pub spin: Duration,
 }
 
 impl Budget {
+    /// About 15 s: replicates of about 2.5 s each (most of it preparing the workloads in a
+    /// fresh process: parsing the payload, building the pointer chains), five of them on the
+    /// development VM, then a 2 s spin.
     pub fn standard() -> Budget {
         Budget {
             plan: Plan {
                 runs: Runs::Auto,
-                warmup: Duration::from_millis(100),
-                target: Duration::from_millis(700),
-                min_runs: 20,
+                warmup: Duration::from_millis(30),
+                target: Duration::from_millis(120),
+                min_runs: 3,
             },
+            measuring: Duration::from_secs(12),
+            processes: (3, 10),
             spin: Duration::from_secs(2),
         }
     }
 
+    /// About 5 s: two or three replicates and a 1 s spin.
     pub fn quick() -> Budget {
         Budget {
             plan: Plan {
                 runs: Runs::Auto,
-                warmup: Duration::from_millis(40),
-                target: Duration::from_millis(200),
-                min_runs: 5,
+                warmup: Duration::from_millis(20),
+                target: Duration::from_millis(50),
+                min_runs: 2,
             },
+            measuring: Duration::from_secs(4),
+            processes: (2, 4),
             spin: Duration::from_secs(1),
         }
     }
+
+    /// Replicates that fit `measuring` when the first took `first`, within `processes`.
+    pub fn processes_for(&self, first: Duration) -> usize {
+        let fit = self.measuring.as_secs_f64() / first.as_secs_f64().max(1e-3);
+        let (least, most) = self.processes;
+        (fit.floor() as usize).clamp(least, most)
+    }
 }
+
+/// The most replicates `--processes` may ask for.
+pub const MAX_PROCESSES: usize = 64;
 
 /// What a run is doing, for a progress display.
 #[derive(Debug)]
 pub enum RunEvent<'a> {
+    /// Replicate `index` (from 0) of `of` begins; `of` is `None` while the budget decides.
+    Replicate {
+        index: usize,
+        of: Option<usize>,
+    },
     Preparing(&'static str),
     /// A workload was skipped: it cannot be prepared on this fixture.
-    Skipped(&'a WorkloadError),
+    Skipped(&'a str),
     Measuring(&'static str, Progress),
     Spinning(Duration),
 }
@@ -92,24 +123,47 @@ pub enum RunError {
     NothingRan,
     #[error(transparent)]
     Spin(#[from] SpinError),
+    #[error("replicate {index}: {why}")]
+    Replicate { index: usize, why: String },
+    #[error(transparent)]
+    Pool(#[from] PoolError),
 }
 
-/// Measures every workload of `plan`, then spins, and decides: the whole `run` report.
-/// The kernel's contention counters cover all of it.
-pub fn run(plan: &RunPlan<'_>, on: &mut dyn FnMut(RunEvent<'_>)) -> Result<Report, RunError> {
+/// What one replicate (one process) measured: every workload it could prepare, and why it
+/// skipped the others. What a worker process prints.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReplicateOutcome {
+    pub measured: Vec<Measured>,
+    pub skipped: Vec<String>,
+}
+
+/// Measures replicate `index` of `plan` in this process: every workload once, in the plan's
+/// order rotated by `index` (so each takes each place in turn, and the host's slow drift
+/// spreads over all of them).
+pub fn measure_replicate(
+    plan: &RunPlan<'_>,
+    index: usize,
+    on: &mut dyn FnMut(RunEvent<'_>),
+) -> Result<ReplicateOutcome, RunError> {
     let runner_plan = Plan {
         runs: plan.runs.map_or(Runs::Auto, Runs::Exactly),
         ..plan.budget.plan
     };
-    let mut sampler = Sampler::new();
-    let start = sampler.take();
-    let mut workloads = Vec::new();
-    for spec in &plan.specs {
+    let mut specs = plan.specs.clone();
+    if !specs.is_empty() {
+        let turn = index % specs.len();
+        specs.rotate_left(turn);
+    }
+    let mut outcome = ReplicateOutcome {
+        measured: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for spec in specs {
         on(RunEvent::Preparing(spec.name));
         let mut prepared = match spec.prepare(plan.inputs) {
             Ok(prepared) => prepared,
             Err(error) if plan.skip_unpreparable => {
-                on(RunEvent::Skipped(&error));
+                outcome.skipped.push(error.to_string());
                 continue;
             }
             Err(error) => return Err(RunError::Prepare(error)),
@@ -121,7 +175,54 @@ pub fn run(plan: &RunPlan<'_>, on: &mut dyn FnMut(RunEvent<'_>)) -> Result<Repor
             workload: spec.name,
             source,
         })?;
-        workloads.push(WorkloadReport::from_measured(measured));
+        outcome.measured.push(measured);
+    }
+    Ok(outcome)
+}
+
+/// Where a replicate is measured: a worker process, or [`measure_replicate`] in this one.
+pub type ReplicateSource<'s> =
+    dyn FnMut(usize, &mut dyn FnMut(RunEvent<'_>)) -> Result<ReplicateOutcome, RunError> + 's;
+
+/// Measures every workload of `plan` in replicates, each from `replicate` (a worker process,
+/// or [`measure_replicate`] in this one), then spins, and decides: the whole `run` report.
+/// The kernel's contention counters cover all of it.
+pub fn run(
+    plan: &RunPlan<'_>,
+    replicate: &mut ReplicateSource<'_>,
+    on: &mut dyn FnMut(RunEvent<'_>),
+) -> Result<Report, RunError> {
+    let mut sampler = Sampler::new();
+    let start = sampler.take();
+    let began = Instant::now();
+    on(RunEvent::Replicate {
+        index: 0,
+        of: plan.processes,
+    });
+    let mut outcomes = vec![replicate(0, on)?];
+    let processes = plan
+        .processes
+        .unwrap_or_else(|| plan.budget.processes_for(began.elapsed()));
+    for index in 1..processes {
+        on(RunEvent::Replicate {
+            index,
+            of: Some(processes),
+        });
+        outcomes.push(replicate(index, on)?);
+    }
+    for skipped in &outcomes[0].skipped {
+        on(RunEvent::Skipped(skipped));
+    }
+    let mut workloads = Vec::new();
+    for spec in &plan.specs {
+        let of_spec: Vec<Measured> = outcomes
+            .iter()
+            .flat_map(|o| o.measured.iter().filter(|m| m.name == spec.name).cloned())
+            .collect();
+        if of_spec.is_empty() {
+            continue;
+        }
+        workloads.push(WorkloadReport::from_replicates(of_spec)?);
     }
     if workloads.is_empty() {
         return Err(RunError::NothingRan);
@@ -263,6 +364,23 @@ mod tests {
             json_bytes: 10,
             digest: Some("fnv1a64:00000000000000aa".into()),
         }
+    }
+
+    #[test]
+    fn the_budget_fits_as_many_replicates_as_the_first_took_within_bounds() {
+        let budget = Budget::standard();
+        assert_eq!(budget.processes_for(Duration::from_secs(3)), 4);
+        assert_eq!(
+            budget.processes_for(Duration::from_millis(100)),
+            10,
+            "at most 10"
+        );
+        assert_eq!(
+            budget.processes_for(Duration::from_secs(30)),
+            3,
+            "at least 3"
+        );
+        assert_eq!(Budget::quick().processes_for(Duration::from_secs(9)), 2);
     }
 
     #[test]
