@@ -258,8 +258,11 @@ pub struct Replicate {
     pub wall_ns_p50: u64,
     pub wall_ns_p90: u64,
     pub wall_ns_p99: u64,
-    /// Fixed-work workloads only: the median of the runs' median block time per op, ns.
+    /// Fixed-work workloads only: the 10th, 50th and 90th percentiles of the runs' median
+    /// block time per op, ns (the spread within one process: what `slowed` reads).
+    pub ns_per_op_p10: Option<f64>,
     pub ns_per_op_p50: Option<f64>,
+    pub ns_per_op_p90: Option<f64>,
 }
 
 impl Replicate {
@@ -269,7 +272,9 @@ impl Replicate {
             wall_ns_p50: m.wall_ns.p50,
             wall_ns_p90: m.wall_ns.p90,
             wall_ns_p99: m.wall_ns.p99,
+            ns_per_op_p10: m.ns_per_op.map(|s| s.p10),
             ns_per_op_p50: m.ns_per_op.map(|s| s.p50),
+            ns_per_op_p90: m.ns_per_op.map(|s| s.p90),
         }
     }
 }

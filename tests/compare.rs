@@ -242,7 +242,9 @@ fn the_html_page_has_a_box_chart_per_benchmark_and_the_table() {
     );
     assert!(html.contains("0 of 2 benchmarks differ significantly"));
     assert!(
-        html.contains("median 2.653 ms, 1.98× (one replicate: no interval)"),
+        html.contains(
+            "median 2.653 ms, 1.98× (one replicate here or in the reference: no interval)"
+        ),
         "{html}"
     );
     assert!(html.contains("<pre>benchmark "), "the table as text");

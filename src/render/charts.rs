@@ -34,7 +34,7 @@ const WALL: &str = "#1f77b4";
 /// A box that stands out: significantly different (compare), an outlier (drive).
 const FLAGGED: &str = "#d62728";
 /// A replicate's median across its box.
-const REPLICATE: &str = "#7f7f7f";
+const REPLICATE: &str = "#9467bd";
 
 /// `key` with every character but letters, digits, `-` and `.` as `_`: a file name.
 fn file_name(key: &str) -> String {
@@ -391,7 +391,8 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
         }
         let ratio = c.ratio.map_or("-".into(), |r| match (c.ci_low, c.ci_high) {
             (Some(low), Some(high)) => format!("{r:.2}× [{low:.2}, {high:.2}]"),
-            _ => format!("{r:.2}× (one replicate: no interval)"),
+            _ if i == 0 => format!("{r:.2}× (the reference)"),
+            _ => format!("{r:.2}× (one replicate here or in the reference: no interval)"),
         });
         let p = c.p_value.map_or(String::new(), |p| {
             let mark = if c.significant == Some(true) {
@@ -411,13 +412,13 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
     }
     plot.name("significantly different from the first", FLAGGED);
     plot.name("not significantly different", WALL);
-    plot.name("a replicate's median", REPLICATE);
+    plot.name("a replicate", REPLICATE);
     Chart {
         name: format!("compare-{}", file_name(&row.key)),
         caption: format!(
             "Each box is one baseline: the middle half of its samples (criterion's per-sample \
              means, or each run or call of dynoprobe's results), the black line their median, \
-             the whiskers the extremes; a grey tick for each replicate's median (a worker \
+             the whiskers the extremes; a purple tick for each replicate's median (a worker \
              process, a batch, a saved bench, a file). Red: the {confidence}% interval of the \
              ratio to the first baseline, from the replicates, excludes 1. Under each box: the \
              median, the ratio and its interval, Welch's p and runs per dollar.",
