@@ -175,31 +175,32 @@ impl Measured {
         }
         let first = &replicates[0];
         for other in &replicates[1..] {
-            let differs = |what, a: String, b: String| {
-                (a != b).then_some(PoolError::Disagree {
+            let pairs = [
+                (
+                    "the workload",
+                    first.name.to_string(),
+                    other.name.to_string(),
+                ),
+                (
+                    "bytes per run",
+                    first.bytes_per_run.to_string(),
+                    other.bytes_per_run.to_string(),
+                ),
+                (
+                    "the checksum",
+                    first.checksum.to_string(),
+                    other.checksum.to_string(),
+                ),
+            ];
+            if let Some((what, first_value, other_value)) =
+                pairs.into_iter().find(|(_, a, b)| a != b)
+            {
+                return Err(PoolError::Disagree {
                     workload: first.name,
                     what,
-                    first: a,
-                    other: b,
-                })
-            };
-            let disagreement = differs("the workload", first.name.into(), other.name.into())
-                .or_else(|| {
-                    differs(
-                        "bytes per run",
-                        first.bytes_per_run.to_string(),
-                        other.bytes_per_run.to_string(),
-                    )
-                })
-                .or_else(|| {
-                    differs(
-                        "the checksum",
-                        first.checksum.to_string(),
-                        other.checksum.to_string(),
-                    )
+                    first: first_value,
+                    other: other_value,
                 });
-            if let Some(error) = disagreement {
-                return Err(error);
             }
         }
         let wall_total = |m: &Measured| m.wall_ns.mean * m.wall_ns.count as f64;

@@ -325,31 +325,24 @@ impl<'a> ColumnArg<'a> {
 /// one), in its directory, sorted.
 fn expand(pattern: &str) -> anyhow::Result<Vec<PathBuf>> {
     let path = Path::new(pattern);
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
+    // A bare pattern's files are named as it is, without `./`.
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let dir = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
     };
-    let wanted = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if dir.to_string_lossy().contains(['*', '?']) {
+    if parent.to_string_lossy().contains(['*', '?']) {
         bail!("'{pattern}': only the file name may hold * or ?");
     }
+    let wanted = path.file_name().unwrap_or_default().to_string_lossy();
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     let mut files: Vec<PathBuf> = entries
         .flatten()
         .filter(|e| wildcard(&wanted, &e.file_name().to_string_lossy()))
-        .map(|e| e.path())
+        .map(|e| parent.join(e.file_name()))
         .filter(|p| p.is_file())
-        .map(|p| {
-            if path.parent().is_some_and(|d| d.as_os_str().is_empty()) {
-                PathBuf::from(p.file_name().unwrap_or_default())
-            } else {
-                p
-            }
-        })
         .collect();
     files.sort();
     Ok(files)

@@ -3,7 +3,7 @@
 //! only what the report holds, with axis units and a caption that says how to read it.
 
 use super::svg::{Axis, Plot};
-use super::units::time;
+use super::units::{confidence, ratio_with_interval, time, times};
 use crate::jitter::{Cause, Jitter};
 use crate::report::WorkloadReport;
 use crate::report::compare::{Row, Series};
@@ -389,11 +389,16 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
                 REPLICATE,
             );
         }
-        let ratio = c.ratio.map_or("-".into(), |r| match (c.ci_low, c.ci_high) {
-            (Some(low), Some(high)) => format!("{r:.2}× [{low:.2}, {high:.2}]"),
-            _ if i == 0 => format!("{r:.2}× (the reference)"),
-            _ => format!("{r:.2}× (one replicate here or in the reference: no interval)"),
-        });
+        let ratio = c
+            .ratio
+            .map_or("-".into(), |r| match c.ci_low.zip(c.ci_high) {
+                Some(interval) => ratio_with_interval(r, "×", Some(interval)),
+                None if i == 0 => format!("{} (the reference)", times(r)),
+                None => format!(
+                    "{} (one replicate here or in the reference: no interval)",
+                    times(r)
+                ),
+            });
         let p = c.p_value.map_or(String::new(), |p| {
             let mark = if c.significant == Some(true) {
                 " *"
@@ -419,10 +424,10 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
             "Each box is one baseline: the middle half of its samples (criterion's per-sample \
              means, or each run or call of dynoprobe's results), the black line their median, \
              the whiskers the extremes; a purple tick for each replicate's median (a worker \
-             process, a batch, a saved bench, a file). Red: the {confidence}% interval of the \
-             ratio to the first baseline, from the replicates, excludes 1. Under each box: the \
-             median, the ratio and its interval, Welch's p and runs per dollar.",
-            confidence = (1.0 - alpha) * 100.0
+             process, a batch, a saved bench, a file). Red: the {} interval of the ratio to \
+             the first baseline, from the replicates, excludes 1. Under each box: the median, \
+             the ratio and its interval, Welch's p and runs per dollar.",
+            confidence(alpha)
         ),
         svg: plot.finish("Comparison"),
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::units::{percent_cell, time};
+use super::units::{confidence, percent_cell, ratio_with_interval, time};
 use crate::baseline::Throughput;
 use crate::report::compare::{Cell, Comparison, Row, Series};
 
@@ -44,7 +44,7 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
                 opt(c.throughput.map(|(v, unit)| format!("{v:.1} {unit}"))),
                 opt(c
                     .ratio
-                    .map(|r| with_interval(r, "", c.ci_low.zip(c.ci_high)))),
+                    .map(|r| ratio_with_interval(r, "", c.ci_low.zip(c.ci_high)))),
                 opt(c.p_value.map(|p| {
                     let mark = if c.significant == Some(true) {
                         " *"
@@ -132,20 +132,6 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
     out
 }
 
-/// `1.05 [0.98, 1.12]` (with `unit` after the ratio), or the ratio alone without an
-/// interval.
-fn with_interval(ratio: f64, unit: &str, interval: Option<(f64, f64)>) -> String {
-    match interval {
-        Some((low, high)) => format!("{ratio:.2}{unit} [{low:.2}, {high:.2}]"),
-        None => format!("{ratio:.2}{unit}"),
-    }
-}
-
-/// The interval's confidence as a percentage: `95%` for alpha 0.05.
-fn confidence(alpha: f64) -> String {
-    format!("{}%", (1.0 - alpha) * 100.0)
-}
-
 /// Why some rows claim nothing, and how to get replicates.
 pub fn single_replicate_note(c: &Comparison) -> String {
     format!(
@@ -218,7 +204,7 @@ pub fn slower(percent: f64, cells: &[(&Row, &Cell)]) -> String {
                 "  {} in {}: {} the first baseline (p {})",
                 row.key,
                 cell.baseline,
-                cell.ratio.map_or("-".into(), |r| with_interval(
+                cell.ratio.map_or("-".into(), |r| ratio_with_interval(
                     r,
                     "×",
                     cell.ci_low.zip(cell.ci_high)

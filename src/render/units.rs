@@ -89,6 +89,20 @@ pub fn times(ratio: f64) -> String {
     format!("{ratio:.2}×")
 }
 
+/// A ratio with `unit` after it and its confidence interval: `1.05× [0.98, 1.12]`, or the
+/// ratio alone where there is no interval.
+pub fn ratio_with_interval(ratio: f64, unit: &str, interval: Option<(f64, f64)>) -> String {
+    match interval {
+        Some((low, high)) => format!("{ratio:.2}{unit} [{low:.2}, {high:.2}]"),
+        None => format!("{ratio:.2}{unit}"),
+    }
+}
+
+/// An interval's confidence for a significance level: `95%` for alpha 0.05.
+pub fn confidence(alpha: f64) -> String {
+    format!("{}%", (1.0 - alpha) * 100.0)
+}
+
 /// The UTC date and time of `unix_ms`, to the second: `2026-11-24 14:05:09 UTC`.
 pub fn utc(unix_ms: u64) -> String {
     let s = unix_ms / 1000;

@@ -308,8 +308,7 @@ impl DriveResult {
 /// One column from the parts of a file: each row's samples pooled over the parts, the
 /// payloads each once, a time point per part that has a start time.
 fn pool(name: &str, parts: Vec<Part>, place: &str, warnings: &mut Vec<String>) -> Option<Column> {
-    let mut rows: Vec<Vec<Benchmark>> = Vec::new();
-    let mut fixtures: Vec<FixtureInfo> = Vec::new();
+    let mut rows = Rows::default();
     let mut over_time = Vec::new();
     let timed = parts.len() > 1;
     for part in parts {
@@ -318,11 +317,7 @@ fn pool(name: &str, parts: Vec<Part>, place: &str, warnings: &mut Vec<String>) -
                 .iter()
                 .map(|s| format!("{place}: {s}; left out")),
         );
-        for fixture in part.fixtures {
-            if !fixtures.contains(&fixture) {
-                fixtures.push(fixture);
-            }
-        }
+        rows.add_fixtures(part.fixtures);
         for bench in part.benchmarks {
             if let (true, Some(at), Some(p99_ns)) = (timed, part.started_unix_ms, bench.p99_run_ns)
             {
@@ -334,24 +329,51 @@ fn pool(name: &str, parts: Vec<Part>, place: &str, warnings: &mut Vec<String>) -
                     p99_ns: p99_ns as f64,
                 });
             }
-            match rows.iter_mut().find(|row| row[0].id == bench.id) {
-                Some(row) => row.push(bench),
-                None => rows.push(vec![bench]),
-            }
+            rows.add(bench);
         }
     }
-    if rows.is_empty() {
+    if rows.rows.is_empty() {
         warnings.push(format!("{place}: nothing to compare in it; left out"));
         return None;
     }
-    Some(Column {
-        baseline: Baseline {
-            name: name.to_string(),
-            benchmarks: rows.into_iter().map(pooled).collect(),
-        },
-        fixtures,
-        over_time,
-    })
+    Some(rows.into_column(name, over_time))
+}
+
+/// Benchmarks gathered into rows by id, and the payloads they were measured on, each once:
+/// what the parts of a file, or the sources of a column, pool into.
+#[derive(Default)]
+struct Rows {
+    rows: Vec<Vec<Benchmark>>,
+    fixtures: Vec<FixtureInfo>,
+}
+
+impl Rows {
+    fn add(&mut self, bench: Benchmark) {
+        match self.rows.iter_mut().find(|row| row[0].id == bench.id) {
+            Some(row) => row.push(bench),
+            None => self.rows.push(vec![bench]),
+        }
+    }
+
+    fn add_fixtures(&mut self, fixtures: Vec<FixtureInfo>) {
+        for fixture in fixtures {
+            if !self.fixtures.contains(&fixture) {
+                self.fixtures.push(fixture);
+            }
+        }
+    }
+
+    /// The column named `name`: each row pooled ([`pooled`]).
+    fn into_column(self, name: &str, over_time: Vec<TimePoint>) -> Column {
+        Column {
+            baseline: Baseline {
+                name: name.to_string(),
+                benchmarks: self.rows.into_iter().map(pooled).collect(),
+            },
+            fixtures: self.fixtures,
+            over_time,
+        }
+    }
 }
 
 /// One row's benchmarks from the parts of a file (or the files of a column) as one: a
@@ -413,35 +435,44 @@ pub fn merge(name: &str, sources: Vec<(String, Column)>) -> Result<Column, Strin
                 only(&first_ids, &theirs)
             ));
         }
-        let pair = [first.clone(), column.clone()];
-        check_payloads(&pair)
-            .map_err(|_| format!("column {name}: {place} and {first_place} were measured on different payloads; a column's replicates must measure the same work"))?;
     }
-    let mut rows: Vec<Vec<Benchmark>> = Vec::new();
-    let mut fixtures: Vec<FixtureInfo> = Vec::new();
+    let mut reference: Option<(&str, &FixtureInfo)> = None;
+    for (place, column) in &sources {
+        for fixture in &column.fixtures {
+            match reference {
+                None => reference = Some((place, fixture)),
+                Some((first_place, first)) if !same_payload(first, fixture) => {
+                    return Err(format!(
+                        "column {name}: {place} and {first_place} were measured on different \
+                         payloads; a column's replicates must measure the same work"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let mut rows = Rows::default();
     let mut over_time = Vec::new();
     for (_, column) in sources {
-        for fixture in column.fixtures {
-            if !fixtures.contains(&fixture) {
-                fixtures.push(fixture);
-            }
-        }
+        rows.add_fixtures(column.fixtures);
         over_time.extend(column.over_time);
-        for bench in column.baseline.benchmarks {
-            match rows.iter_mut().find(|row| row[0].id == bench.id) {
-                Some(row) => row.push(bench),
-                None => rows.push(vec![bench]),
-            }
-        }
+        column
+            .baseline
+            .benchmarks
+            .into_iter()
+            .for_each(|b| rows.add(b));
     }
-    Ok(Column {
-        baseline: Baseline {
-            name: name.to_string(),
-            benchmarks: rows.into_iter().map(pooled).collect(),
-        },
-        fixtures,
-        over_time,
-    })
+    Ok(rows.into_column(name, over_time))
+}
+
+/// Whether two results ran on the same payload: the same size and, where both carry one, the
+/// same digest (results from before the digest give only the size).
+fn same_payload(a: &FixtureInfo, b: &FixtureInfo) -> bool {
+    a.json_bytes == b.json_bytes
+        && a.digest
+            .as_ref()
+            .zip(b.digest.as_ref())
+            .is_none_or(|(x, y)| x == y)
 }
 
 /// Refuses columns measured on different payloads: a row would compare different work.
@@ -454,13 +485,7 @@ pub fn check_payloads(columns: &[Column]) -> Result<(), String> {
                 seen = Some((&column.baseline.name, fixture));
                 continue;
             };
-            let same = first.json_bytes == fixture.json_bytes
-                && first
-                    .digest
-                    .as_ref()
-                    .zip(fixture.digest.as_ref())
-                    .is_none_or(|(a, b)| a == b);
-            if !same {
+            if !same_payload(first, fixture) {
                 return Err(format!(
                     "{first_name} and {} were measured on different payloads ({}: {} bytes, {}; \
                      {}: {} bytes, {}); run both on the same --fixture",

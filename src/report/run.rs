@@ -213,16 +213,15 @@ pub fn run(
     for skipped in &outcomes[0].skipped {
         on(RunEvent::Skipped(skipped));
     }
+    let mut measured: Vec<Measured> = outcomes.into_iter().flat_map(|o| o.measured).collect();
     let mut workloads = Vec::new();
     for spec in &plan.specs {
-        let of_spec: Vec<Measured> = outcomes
-            .iter()
-            .flat_map(|o| o.measured.iter().filter(|m| m.name == spec.name).cloned())
-            .collect();
-        if of_spec.is_empty() {
-            continue;
+        let (of_spec, rest): (Vec<Measured>, Vec<Measured>) =
+            measured.into_iter().partition(|m| m.name == spec.name);
+        measured = rest;
+        if !of_spec.is_empty() {
+            workloads.push(WorkloadReport::from_replicates(of_spec)?);
         }
-        workloads.push(WorkloadReport::from_replicates(of_spec)?);
     }
     if workloads.is_empty() {
         return Err(RunError::NothingRan);

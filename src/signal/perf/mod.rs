@@ -174,11 +174,6 @@ impl ThreadCounters {
         Ok(counter)
     }
 
-    /// Why the counts are read with a system call each time, if they are.
-    pub fn ring_error(&self) -> Option<&str> {
-        self.ring.as_ref().err().map(String::as_str)
-    }
-
     /// The tracepoints counted, as `group:name`.
     pub fn events(&self) -> &[String] {
         &self.events
