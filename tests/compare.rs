@@ -436,6 +436,25 @@ fn bad_lines_and_versions_are_named_and_the_rest_compared() {
 }
 
 #[test]
+fn a_source_named_twice_in_a_column_is_refused() {
+    let hog = recorded("hog-replicates.json");
+    let pattern = recorded("hog-rep*.json");
+    for twice in [format!("h={hog},{hog}"), format!("h={pattern},{hog}")] {
+        let out = compare(&[&format!("q={}", recorded("quiet-replicates.json")), &twice]);
+        assert_eq!(out.status.code(), Some(1), "{twice}");
+        let error = text(&out.stderr);
+        assert!(error.contains("column h: "), "{error}");
+        assert!(
+            error.contains("hog-replicates.json is named twice"),
+            "{error}"
+        );
+    }
+    let out = compare(&["s=quiet,quiet"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("baseline quiet is named twice"));
+}
+
+#[test]
 fn columns_need_distinct_names() {
     let out = compare(&[
         &recorded("quiet.json"),

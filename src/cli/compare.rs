@@ -183,9 +183,24 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
     let mut chosen: Vec<Column> = Vec::new();
     for column in &wanted {
         let mut sources = Vec::new();
+        // A source named twice (a file and a pattern that matches it, say) would count one
+        // replicate twice, and the interval would claim noise it never saw.
+        let mut seen: Vec<String> = Vec::new();
+        let mut once = |source: String| {
+            if seen.contains(&source) {
+                bail!(
+                    "column {}: {source} is named twice; each source is one replicate, counted once",
+                    column.name.unwrap_or("(unnamed)")
+                );
+            }
+            seen.push(source);
+            Ok(())
+        };
         for source in &column.sources {
             match source {
                 Source::File(path) => {
+                    let real = path.canonicalize().unwrap_or_else(|_| path.clone());
+                    once(real.display().to_string())?;
                     let read = columns::read(column.name, path)?;
                     for warning in &read.warnings {
                         eprintln!("dynoprobe: warning: {warning}");
@@ -201,6 +216,7 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
                             found.keys().cloned().collect::<Vec<_>>().join(", ")
                         )
                     })?;
+                    once(format!("baseline {name}"))?;
                     sources.push((
                         format!("baseline {name}"),
                         criterion(name.clone(), benchmarks),
@@ -218,6 +234,7 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
                         );
                     }
                     for (name, benchmarks) in matching {
+                        once(format!("baseline {name}"))?;
                         let column = criterion(name.clone(), benchmarks.clone());
                         sources.push((format!("baseline {name}"), column));
                     }
