@@ -35,13 +35,16 @@ use crate::signal::schedstat::ThreadSchedstat;
 /// rate (250 Hz): the host's emulation of the guest's timer.
 pub const DEFAULT_ATTRIBUTE_THRESHOLD_NS: u64 = 2_000;
 
-/// The reads after a gap may take up to this many times their calibrated median; longer,
-/// something took the CPU during them, and the gap goes on through them. A switch out and
-/// back takes at least 6 µs here, far above 3 × ~1 µs, so reads within the allowance had no
-/// switch in them; and a preemption or throttle often lands during the reads (Linux 6.x
-/// throttles a task on its way back to user space). Without the allowance, one throttle in
-/// about 200 in the cgroup v2 guest was read with a 6 µs gap just before it and came out as
-/// steal.
+/// The reads after a gap may take up to this many times their calibrated median (that of
+/// the same kind of reading: the switch count and CPU clock alone, or every counter);
+/// longer, something took the CPU during them, and the gap goes on through them. A switch
+/// out and back took 4.5 µs at the quickest in the kernel's trace here, above 3 × the quick
+/// reading's ~1 µs, so a quick reading within its allowance had no switch in them; and a
+/// preemption or throttle often lands during the reads (Linux 6.x throttles a task on its
+/// way back to user space). Without the allowance, one throttle in about 200 in the cgroup
+/// v2 guest was read with a 6 µs gap just before it and came out as steal. With one
+/// allowance for both kinds, 3 × the full reading's median (schedstat's file too), a switch
+/// of 4.5–5.6 µs hid in the reads about once in 250 (`tests/tracer.rs`, without perf).
 pub const READ_ALLOWANCE_FACTOR: u64 = 3;
 
 /// What the thread's counters did between the previous reading and the one after a gap
@@ -163,6 +166,9 @@ pub struct Attribution {
     pub host: Option<(Cause, u64)>,
     /// The counters it was decided from; `None` for a gap too short to attribute.
     pub delta: Option<Delta>,
+    /// The reading after the gap took every counter (the run-queue wait and the cgroup's as
+    /// well: the gap was switched, or its CPU time fell short), and so took longer.
+    pub full_reading: bool,
 }
 
 impl Attribution {
@@ -175,6 +181,7 @@ impl Attribution {
             wait_ns: 0,
             host: None,
             delta,
+            full_reading: false,
         }
     }
 }
@@ -331,7 +338,8 @@ impl Attributor {
         let cpu_ns = cpu_now.saturating_sub(self.last.cpu_ns);
         let gap_ns = self.ns(len);
         let fell_short = wall_ns.saturating_sub(cpu_ns).saturating_mul(2) >= gap_ns;
-        let (wait_ns, throttle) = if switches_now != self.last.switches || fell_short {
+        let full_reading = switches_now != self.last.switches || fell_short;
+        let (wait_ns, throttle) = if full_reading {
             (self.read_wait(), self.read_throttle())
         } else {
             (self.last.wait_ns, self.last.throttle)
@@ -374,6 +382,7 @@ impl Attributor {
             wait_ns: delta.wait_ns,
             host: host.map(|(cause, ns)| (cause, self.ticks(ns).min(len))),
             delta: Some(delta),
+            full_reading,
         }
     }
 

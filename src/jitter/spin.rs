@@ -38,7 +38,7 @@ const CALIBRATION_READS: usize = 100_000;
 pub const MAX_GAPS_PER_ITERATION: f64 = 0.01;
 /// How much a threshold that collapsed is raised by.
 pub const RAISE_FACTOR: u64 = 8;
-/// Attribution reads timed in calibration; their median sets the read allowance.
+/// Attribution readings of each kind timed in calibration; their median sets its allowance.
 const CALIBRATION_ATTRIBUTIONS: usize = 31;
 /// A gap whose reads keep overrunning is attributed at most this many times; then the
 /// overrun is a gap of its own. Each retry needs the CPU taken again during a microsecond of
@@ -207,7 +207,7 @@ struct GapLog<A> {
     /// Gaps at least this long are attributed.
     attribute_ticks: u64,
     /// The reads after a gap may take this long; longer, the gap goes on through them.
-    allowance_ticks: u64,
+    allowance: Allowance,
     /// Ticks spent in the attribution reads that kept within their allowance.
     read_ticks: u64,
     /// Gaps whose reading saw the thread's involuntary switches move.
@@ -232,9 +232,10 @@ impl<A: Attribute> GapLog<A> {
         loop {
             let attribution = self.attributor.attribute(to, to - from);
             let reads = clock.ticks() - to;
-            if reads <= self.allowance_ticks || attempts == MAX_ATTRIBUTIONS_PER_GAP {
+            let allowance = self.allowance.of(&attribution);
+            if reads <= allowance || attempts == MAX_ATTRIBUTIONS_PER_GAP {
                 self.keep_attributed(from - origin, to - from, attribution);
-                let skipped = reads.min(self.allowance_ticks);
+                let skipped = reads.min(allowance);
                 self.read_ticks += skipped;
                 return to + skipped;
             }
@@ -281,6 +282,7 @@ const SHORT: Attribution = Attribution {
     wait_ns: 0,
     host: None,
     delta: None,
+    full_reading: false,
 };
 
 /// The loop: read the clock, compare with the last read, record a gap above `threshold`.
@@ -322,12 +324,44 @@ fn iteration_ticks<T: Ticks>(clock: &T) -> u64 {
     nearest_rank(&deltas, 0.5).copied().unwrap_or(1).max(1)
 }
 
-/// The median time, in ticks, that `attributor` takes to read its counters.
-fn median_read<T: Ticks, A: Attribute>(clock: &T, attributor: &mut A) -> u64 {
+/// How long the reads after a gap may take, in ticks, by the kind of reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Allowance {
+    /// The switch count and the CPU clock alone: a gap neither switched nor short of CPU time.
+    quick: u64,
+    /// Every counter (the run-queue wait and the cgroup's as well).
+    full: u64,
+}
+
+impl Allowance {
+    /// [`READ_ALLOWANCE_FACTOR`] times the median of each kind of reading by `attributor`.
+    fn calibrate<T: Ticks, A: Attribute>(clock: &T, attributor: &mut A) -> Allowance {
+        Allowance {
+            // A gap of no length: its CPU time falls short by half of nothing, so every
+            // counter is read.
+            full: median_read(clock, attributor, 0) * READ_ALLOWANCE_FACTOR,
+            // A gap as long as can be: no CPU time falls short of half of it.
+            quick: median_read(clock, attributor, u64::MAX) * READ_ALLOWANCE_FACTOR,
+        }
+    }
+
+    /// The allowance for the reading that made `attribution`.
+    fn of(&self, attribution: &Attribution) -> u64 {
+        if attribution.full_reading {
+            self.full
+        } else {
+            self.quick
+        }
+    }
+}
+
+/// The median time, in ticks, that `attributor` takes to read its counters after a gap of
+/// `len` ticks.
+fn median_read<T: Ticks, A: Attribute>(clock: &T, attributor: &mut A, len: u64) -> u64 {
     let mut reads = [0u64; CALIBRATION_ATTRIBUTIONS];
     for read in &mut reads {
         let before = clock.ticks();
-        attributor.attribute(before, 0);
+        attributor.attribute(before, len);
         *read = clock.ticks() - before;
     }
     reads.sort_unstable();
@@ -445,7 +479,7 @@ fn spin_with<T: Ticks>(
 ) -> SpinRecord {
     let rules = Rules::of(accounting);
     let mut attributor = Attributor::new(clock.ns_per_tick, ticks.ticks(), rules);
-    let allowance_ticks = median_read(ticks, &mut attributor) * READ_ALLOWANCE_FACTOR;
+    let allowance = Allowance::calibrate(ticks, &mut attributor);
     let sees_throttling = attributor.sees_throttling();
     let counted = attributor
         .interrupt_events()
@@ -456,7 +490,7 @@ fn spin_with<T: Ticks>(
         tallies: ByCause::default(),
         attributor,
         attribute_ticks: clock.to_ticks(attribute_threshold_ns).max(threshold + 1),
-        allowance_ticks,
+        allowance,
         read_ticks: 0,
         switched: 0,
         switches: 0,
@@ -645,6 +679,7 @@ mod tests {
         wait_ns: 7,
         host: None,
         delta: None,
+        full_reading: false,
     };
     impl Attribute for Recording {
         fn attribute(&mut self, end: u64, len: u64) -> Attribution {
@@ -677,7 +712,10 @@ mod tests {
             tallies: ByCause::default(),
             attributor,
             attribute_ticks,
-            allowance_ticks,
+            allowance: Allowance {
+                quick: allowance_ticks,
+                full: allowance_ticks,
+            },
             read_ticks: 0,
             switched: 0,
             switches: 0,
@@ -735,6 +773,43 @@ mod tests {
         assert_eq!(log.kept[1].0, start + len + 10);
     }
 
+    /// Names every gap unreported, from a quick reading or a full one, and counts the calls.
+    struct Reading {
+        full: bool,
+        calls: u32,
+    }
+    impl Attribute for Reading {
+        fn attribute(&mut self, _end: u64, _len: u64) -> Attribution {
+            self.calls += 1;
+            Attribution {
+                cause: Cause::Unreported,
+                switches: 0,
+                wait_ns: 0,
+                host: None,
+                delta: None,
+                full_reading: self.full,
+            }
+        }
+
+        fn undo(&mut self) {}
+    }
+
+    #[test]
+    fn a_quick_reading_has_a_shorter_allowance_than_a_full_one() {
+        // The reads after the gap at read 20 take 40 ticks: within a full reading's 100, past
+        // a quick reading's 20 (a switch could have hidden in them).
+        for (full, calls, len) in [(true, 1, 510), (false, 2, 550)] {
+            let mut log = log_with(Reading { full, calls: 0 }, 8, 100, 0);
+            log.allowance = Allowance {
+                quick: 20,
+                full: 100,
+            };
+            spin_loop(&scripted(vec![(20, 500), (21, 30)]), 1_000, 40, &mut log);
+            assert_eq!(log.attributor.calls, calls, "full reading: {full}");
+            assert_eq!(log.kept[0].1, len, "full reading: {full}");
+        }
+    }
+
     /// Names every gap preempted, 4 ticks of it an unreported host pause, with 9 ns of wait.
     struct HostThenPreempted;
     impl Attribute for HostThenPreempted {
@@ -745,6 +820,7 @@ mod tests {
                 wait_ns: 9,
                 host: Some((Cause::Unreported, 4)),
                 delta: None,
+                full_reading: false,
             }
         }
 
