@@ -1,7 +1,9 @@
 //! The gap log: every attributed gap of a spin, with when it began on `CLOCK_MONOTONIC` (the
 //! clock of ftrace's `mono` trace clock) and on the raw TSC (its `x86-tsc`), and the counters
 //! that decided its cause. One JSON object per line (`jitter --gaps FILE`), for a user's own
-//! analysis and for checking each gap against the kernel's tracer.
+//! analysis and for checking each gap against the kernel's tracer. A switched gap with a
+//! host part ([`host_part`](super::attribute::host_part)) is two lines with the same
+//! counters, the host's part first, though where in the gap it fell is not known.
 
 use serde::Serialize;
 
