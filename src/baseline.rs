@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::report::kind::Kind;
+
 /// criterion's `Throughput`, as it serialises it (`{"Bytes": 4096}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Throughput {
@@ -137,6 +139,24 @@ pub struct Baseline {
     pub benchmarks: Vec<Benchmark>,
 }
 
+/// A baseline as `--export` writes it: tagged with its kind, for `compare` to read back.
+#[derive(Debug, Serialize)]
+pub struct Exported<'a> {
+    /// Always [`Kind::Baseline`].
+    pub kind: Kind,
+    #[serde(flatten)]
+    pub baseline: &'a Baseline,
+}
+
+impl Exported<'_> {
+    pub fn of(baseline: &Baseline) -> Exported<'_> {
+        Exported {
+            kind: Kind::Baseline,
+            baseline,
+        }
+    }
+}
+
 /// Everything read from a criterion directory, and what could not be.
 #[derive(Debug, Default)]
 pub struct Found {
@@ -156,11 +176,6 @@ pub enum BaselineError {
     Read {
         path: PathBuf,
         source: std::io::Error,
-    },
-    #[error("{path} is not an exported baseline")]
-    Export {
-        path: PathBuf,
-        source: serde_json::Error,
     },
 }
 
@@ -211,18 +226,6 @@ pub fn read_dir(dir: &Path) -> Result<Found, BaselineError> {
     }
     found.warnings.sort();
     Ok(found)
-}
-
-/// Reads a file written by `--export`.
-pub fn read_export(path: &Path) -> Result<Baseline, BaselineError> {
-    let bytes = std::fs::read(path).map_err(|source| BaselineError::Read {
-        path: path.into(),
-        source,
-    })?;
-    serde_json::from_slice(&bytes).map_err(|source| BaselineError::Export {
-        path: path.into(),
-        source,
-    })
 }
 
 #[derive(Deserialize)]
@@ -313,24 +316,6 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Mann–Whitney U test of two samples: the two-sided p-value by statrs' normal approximation
-/// with continuity and tie corrections (scipy's `method="asymptotic"`; criterion takes 100
-/// samples by default, and never fewer than 10). Not statrs' exact method: in 0.19.1 it
-/// gives p = 1 for two completely separated samples of 5, where the exact p is 2/252 (see
-/// the test). `None` with fewer than 2 values a side, no variation at all, or a NaN.
-pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> Option<f64> {
-    use statrs::stats_tests::Alternative;
-    use statrs::stats_tests::mannwhitneyu::{MannWhitneyUMethod, mannwhitneyu};
-    let first = *a.first()?;
-    if a.len() < 2 || b.len() < 2 || a.iter().chain(b).all(|&x| x == first) {
-        return None;
-    }
-    let method = MannWhitneyUMethod::AsymptoticInclContinuityCorrection;
-    mannwhitneyu(a, b, method, Alternative::TwoSided)
-        .ok()
-        .map(|(_, p)| p)
-}
-
 /// Seconds in a month as cloud price lists count it: 730 hours.
 pub const SECONDS_PER_MONTH: f64 = 730.0 * 3600.0;
 
@@ -358,43 +343,6 @@ mod tests {
         assert!(Benchmark::from_samples("w".into(), None, Vec::new(), None).is_none());
         assert!(Benchmark::from_samples("w".into(), None, vec![1.0, f64::NAN], None).is_none());
         assert!(Benchmark::from_samples("w".into(), None, vec![-1.0], None).is_none());
-    }
-
-    #[test]
-    fn mann_whitney_matches_hand_computation_and_scipy() {
-        use statrs::stats_tests::Alternative;
-        use statrs::stats_tests::mannwhitneyu::{MannWhitneyUMethod, mannwhitneyu};
-        // a = 1..=5, b = 6..=10: U = 0, mean 12.5, var = 25/12*11 = 22.9167,
-        // z = (12.5 - 0.5)/4.7871 = 2.5067, p = 0.012186 (two-sided, normal approximation).
-        let a = [1.0, 2.0, 3.0, 4.0, 5.0];
-        let b = [6.0, 7.0, 8.0, 9.0, 10.0];
-        assert!((mann_whitney_p(&a, &b).unwrap() - 0.012_186).abs() < 1e-6);
-        // statrs' exact method, which is not used: the exact p is 2 of C(10, 5) = 252 splits
-        // (scipy.stats.mannwhitneyu: 0.007936507936507936), but statrs 0.19.1 says 1. When
-        // this fails, statrs has been fixed, and small samples could have the exact p.
-        let (_, exact) =
-            mannwhitneyu(&a, &b, MannWhitneyUMethod::Exact, Alternative::TwoSided).unwrap();
-        assert_eq!(exact, 1.0);
-        // Larger samples, by hand as above: z = 199.5 / sqrt(400/12*41), p = erfc(z/√2);
-        // scipy (asymptotic, as for every sample above 8): 6.795615128173358e-08.
-        let low: Vec<f64> = (1..=20).map(f64::from).collect();
-        let high: Vec<f64> = (21..=40).map(f64::from).collect();
-        let p = mann_whitney_p(&low, &high).unwrap();
-        assert!((p / 6.795_615_128e-8 - 1.0).abs() < 1e-6, "{p}");
-        // Ties: the normal approximation with the tie correction; scipy: 0.07504619556200975.
-        let p = mann_whitney_p(
-            &[1.0, 2.0, 2.0, 3.0, 4.0, 5.0],
-            &[2.0, 3.0, 6.0, 7.0, 7.0, 8.0],
-        );
-        assert!((p.unwrap() - 0.075_046_195_562).abs() < 1e-9, "{p:?}");
-        // Interleaved samples: no evidence of a difference (by hand: U = 10, z = 2/4.7871,
-        // p = erfc(0.2954) = 0.676103; scipy asymptotic: 0.6761033140231469).
-        let c = [1.0, 3.0, 5.0, 7.0, 9.0];
-        let d = [2.0, 4.0, 6.0, 8.0, 10.0];
-        assert!((mann_whitney_p(&c, &d).unwrap() - 0.676_103_314).abs() < 1e-8);
-        assert_eq!(mann_whitney_p(&[1.0], &b), None);
-        assert_eq!(mann_whitney_p(&[1.0, 1.0], &[1.0, 1.0]), None, "all tied");
-        assert_eq!(mann_whitney_p(&[1.0, f64::NAN], &b), None, "NaN");
     }
 
     #[test]

@@ -72,6 +72,26 @@ pub fn effect(a: &[f64], b: &[f64], alpha: f64) -> Option<Effect> {
     })
 }
 
+/// How far one replicate's median time `x` lies from the others' (`others`): the two-sided p
+/// of the t test of one new observation against their sample, on logs (the test behind a
+/// prediction interval): t = (ln x − m) / (s·√(1 + 1/n)) with n − 1 degrees of freedom, for
+/// the others' mean m and sample deviation s of n logs. `None` with fewer than
+/// [`MIN_REPLICATES`] others or a value that is not a positive finite time; 1 or 0 where the
+/// others do not vary at all.
+pub fn outlier_p(x: f64, others: &[f64]) -> Option<f64> {
+    let (mean, variance, n) = log_moments(others)?;
+    if !(x.is_finite() && x > 0.0) {
+        return None;
+    }
+    let diff = x.ln() - mean;
+    let se = (variance * (1.0 + 1.0 / n)).sqrt();
+    if se == 0.0 {
+        return Some(if diff == 0.0 { 1.0 } else { 0.0 });
+    }
+    let t = StudentsT::new(0.0, 1.0, n - 1.0).ok()?;
+    Some((2.0 * (1.0 - t.cdf((diff / se).abs()))).clamp(0.0, 1.0))
+}
+
 /// The mean and sample variance of the logs of `values`, and their count; `None` for fewer
 /// than [`MIN_REPLICATES`] or a value that is not positive and finite.
 fn log_moments(values: &[f64]) -> Option<(f64, f64, f64)> {
@@ -100,6 +120,24 @@ mod tests {
     /// Checked against scipy: `scipy.stats.ttest_ind(log(b), log(a), equal_var=False)` with
     /// a = (100, 110, 90), b = (120, 130, 125) gives t 3.6217, df 2.6203, p 0.045092, and its
     /// `confidence_interval(0.95)` exponentiated is 1.010145 to 1.555545.
+    /// Checked against scipy: t = (ln x − mean(ln o)) / (std(ln o, ddof=1)·√(1 + 1/n)),
+    /// `2 * stats.t.sf(|t|, n - 1)`.
+    #[test]
+    fn one_replicate_against_the_others_matches_scipy() {
+        let p = outlier_p(200.0, &[100.0, 110.0, 95.0]).unwrap();
+        assert!((p - 0.015_655_422).abs() < 1e-8, "{p}");
+        let p = outlier_p(1.05e6, &[1.0e6, 1.01e6, 0.98e6, 1.02e6]).unwrap();
+        assert!((p - 0.093_486_259).abs() < 1e-8, "{p}");
+        assert_eq!(
+            outlier_p(2.0, &[1.0]),
+            None,
+            "one other: no spread to judge by"
+        );
+        assert_eq!(outlier_p(-1.0, &[1.0, 2.0]), None);
+        assert_eq!(outlier_p(1.0, &[1.0, 1.0]), Some(1.0));
+        assert_eq!(outlier_p(2.0, &[1.0, 1.0]), Some(0.0));
+    }
+
     #[test]
     fn a_small_case_matches_welchs_interval() {
         let a = [100.0, 110.0, 90.0];

@@ -360,7 +360,7 @@ fn a_corrupt_reference_report_names_the_file_and_what_it_needs() {
     // A report of another payload: refused before anything runs.
     std::fs::write(
         &path,
-        r#"{"schema_version": 3, "fixture": {"json_bytes": 12, "digest": "fnv1a64:0000000000000001"},
+        r#"{"schema_version": 3, "fixture": {"source": "other.json", "json_bytes": 12, "digest": "fnv1a64:0000000000000001"},
             "workloads": [{"name": "chase-l2", "ns_per_op": {"p50": 4.5}}]}"#,
     )
     .unwrap();

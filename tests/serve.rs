@@ -20,17 +20,42 @@ impl Server {
         Server::start_with(&[])
     }
 
-    /// A server started with `args` added to the test's own (a 100 ms probe interval unless
-    /// `args` name one).
+    /// A server started with `args` added to the test's own (a 100 ms probe interval and
+    /// the instance name `web.7` unless `args` name them).
     fn start_with(args: &[&str]) -> Server {
-        let interval: &[&str] = if args.contains(&"--interval") {
-            &[]
-        } else {
-            &["--interval", "100ms"]
-        };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
-            .args(["serve", "--port", "0", "--instance", "web.7"])
-            .args(interval)
+        Server::spawn(Command::new(env!("CARGO_BIN_EXE_dynoprobe")), args)
+    }
+
+    /// A server named `instance` whose every thread runs on CPU `cpu` only.
+    #[cfg(feature = "drive")]
+    fn start_on(cpu: usize, instance: &str) -> Server {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dynoprobe"));
+        // SAFETY: between fork and exec the closure only calls async-signal-safe
+        // sched_setaffinity on a set on its own stack.
+        unsafe {
+            command.pre_exec(move || {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut set);
+                if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Server::spawn(command, &["--instance", instance])
+    }
+
+    fn spawn(mut command: Command, args: &[&str]) -> Server {
+        let mut defaults = Vec::new();
+        for (flag, value) in [("--interval", "100ms"), ("--instance", "web.7")] {
+            if !args.contains(&flag) {
+                defaults.extend([flag, value]);
+            }
+        }
+        let mut child = command
+            .args(["serve", "--port", "0"])
+            .args(defaults)
             .args(args)
             .env_remove("PORT")
             .env_remove("DYNOPROBE_TOKEN")
@@ -340,6 +365,7 @@ fn sigterm_ends_a_running_batch_and_the_server_within_a_second() {
 /// wanders by that much without growing.
 #[test]
 fn under_wrk_load_no_5xx_and_memory_stays_flat() {
+    let _timed = TIMED.lock().unwrap_or_else(|e| e.into_inner());
     if !tool("wrk") {
         return;
     }
@@ -456,7 +482,7 @@ fn drive_splits_each_call_and_says_what_went_wrong() {
         String::from_utf8_lossy(&out.stderr)
     );
     let summary = json(&String::from_utf8_lossy(&out.stdout));
-    assert_eq!(summary["schema_version"], 1);
+    assert_eq!(summary["schema_version"], 2);
     assert_eq!(summary["calls_count"], 5);
     assert_eq!(summary["workload"], "chase-l2");
     assert_eq!(summary["latency_ns"]["count"], 5);
@@ -944,4 +970,127 @@ fn a_public_address_without_a_token_is_warned_about() {
     );
     assert!(!said(&["--bind", "0.0.0.0", "--token", "t"]).contains("warning"));
     assert!(!said(&[]).contains("warning"), "loopback");
+}
+
+/// The load test and the fleet test time things: one at a time.
+static TIMED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A round-robin router on loopback, as a platform's router spreads calls over dynos: each
+/// request goes to the next backend, on a connection of its own (`Connection: close`, so the
+/// client opens a new one for its next call). Its address; it serves until the test ends.
+#[cfg(feature = "drive")]
+fn router(backends: Vec<String>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let backends: Vec<String> = backends
+        .iter()
+        .map(|b| b.trim_start_matches("http://").to_string())
+        .collect();
+    std::thread::spawn(move || {
+        for (n, client) in listener.incoming().enumerate() {
+            let Ok(mut client) = client else { continue };
+            let backend = backends[n % backends.len()].clone();
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte)? == 0 {
+                        return Ok(());
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head);
+                let kept: Vec<&str> = (head.trim_end().lines())
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                    .collect();
+                let mut server = std::net::TcpStream::connect(&backend)?;
+                write!(server, "{}\r\nConnection: close\r\n\r\n", kept.join("\r\n"))?;
+                std::io::copy(&mut server, &mut client)?;
+                Ok(())
+            });
+        }
+    });
+    address
+}
+
+/// Calls each instance of the fleet test answers.
+#[cfg(feature = "drive")]
+const CALLS_PER_INSTANCE: usize = 20;
+
+/// `drive` through the router to `instances` servers pinned to CPU 0, but for `web.1` on CPU
+/// 1 beside two CPU hogs when `hogged`: the fleet view's instances, by name. Alike, they share
+/// a CPU: this VM's two vCPUs at times ran the same calls 1.36× apart (a real difference,
+/// which the fleet view rightly flagged in 2 of 45 trials with one instance on each).
+#[cfg(feature = "drive")]
+fn fleet(instances: usize, hogged: bool) -> Vec<Value> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let servers: Vec<Server> = (1..=instances)
+        .map(|i| Server::start_on(usize::from(hogged && i == 1), &format!("web.{i}")))
+        .collect();
+    let address = router(servers.iter().map(|s| s.base.clone()).collect());
+    let stop = AtomicBool::new(false);
+    let out = std::thread::scope(|scope| {
+        // Two hogs: the server's thread gets about a third of the CPU (with one, a waking
+        // thread's preference gave it more than half).
+        for _ in 0..if hogged { 2 } else { 0 } {
+            scope.spawn(|| {
+                core_affinity::set_for_current(core_affinity::CoreId { id: 1 });
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+        let calls = (instances * CALLS_PER_INSTANCE).to_string();
+        let out = drive(&[&address, "-n", &calls, "-w", "decrypt-cbc", "--json"]);
+        stop.store(true, Ordering::Relaxed);
+        out
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = json(&String::from_utf8_lossy(&out.stdout));
+    let fleet = summary["instances"].as_array().expect("instances").clone();
+    for i in &fleet {
+        eprintln!(
+            "{} (hog: {hogged}): {} calls, median run {} ns, {:.3}× the rest, p {}, outlier {}",
+            i["instance"],
+            i["calls_count"],
+            i["run_ns"]["p50"],
+            i["ratio_to_others"],
+            i["p_value"],
+            i["outlier"]
+        );
+    }
+    fleet
+}
+
+/// Several identical instances behind a router: none is an outlier. One of them beside two
+/// CPU hogs: that one is, and only that one. Needs two CPUs.
+#[cfg(feature = "drive")]
+#[test]
+fn the_fleet_view_flags_a_hogged_instance_and_not_identical_ones() {
+    let _timed = TIMED.lock().unwrap_or_else(|e| e.into_inner());
+    if core_affinity::get_core_ids().is_none_or(|ids| ids.len() < 2) {
+        eprintln!("skipped: one CPU; the hogged instance needs one of its own");
+        return;
+    }
+    let outliers = |fleet: &[Value]| -> Vec<String> {
+        (fleet.iter())
+            .filter(|i| i["outlier"] == true)
+            .map(|i| i["instance"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let alike = fleet(4, false);
+    assert_eq!(alike.len(), 4);
+    let round_robin = |i: &Value| i["calls_count"] == CALLS_PER_INSTANCE as u64;
+    assert!(alike.iter().all(round_robin), "{alike:?}");
+    assert!(
+        outliers(&alike).is_empty(),
+        "identical instances: {alike:?}"
+    );
+    let hogged = fleet(4, true);
+    assert_eq!(outliers(&hogged), ["web.1"], "{hogged:?}");
 }

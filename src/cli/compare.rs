@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use dynoprobe::baseline::{self, Baseline};
+use dynoprobe::baseline::{self, Baseline, Exported};
 use dynoprobe::render;
 use dynoprobe::report::columns::{self, Column};
 use dynoprobe::report::compare::{ComparePlan, TimePoint, compare as comparison};
@@ -103,7 +103,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
             .iter()
             .find(|b| &b.name == name)
             .with_context(|| format!("no baseline named '{name}'; found: {}", names(&baselines)))?;
-        outln!("{}", serde_json::to_string_pretty(baseline)?)?;
+        outln!("{}", serde_json::to_string_pretty(&Exported::of(baseline))?)?;
         return Ok(());
     }
     let filter = args

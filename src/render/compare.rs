@@ -248,6 +248,7 @@ mod tests {
             cost_ratio: None,
         };
         Comparison {
+            kind: crate::report::kind::Kind::Comparison,
             schema_version: 2,
             alpha: 0.05,
             min_effect: 0.0,

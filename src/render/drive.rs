@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::units::{ms, percent_cell, seconds, utc};
-use crate::report::drive::{DriveReport, OUTLIER_ALPHA, OUTLIER_MIN_RATIO};
+use crate::report::drive::{DriveReport, OUTLIER_ALPHA, OUTLIER_MIN_INSTANCES, OUTLIER_MIN_RATIO};
 use crate::stats::Distribution;
 
 /// The split as a table of percentiles, each row with its source, and what to do about busy
@@ -138,8 +138,10 @@ fn instances(out: &mut String, report: &DriveReport) {
     }
     let _ = writeln!(
         out,
-        "run: the server's run time per call. vs rest: its median / the other instances' pooled \
-         median; p: Mann–Whitney U against them.\noutlier: p < {OUTLIER_ALPHA} and at least \
+        "run: the server's run time per call. vs rest: its median / the geometric mean of the \
+         other instances' medians; p: how far its median lies from theirs (a t test of one \
+         instance against the others, on logs: each instance is one replicate; - with fewer than \
+         {OUTLIER_MIN_INSTANCES} instances).\noutlier: p < {OUTLIER_ALPHA} and at least \
          {OUTLIER_MIN_RATIO}× their median. steal, throttled: the server's own counters while \
          it ran, averaged over its calls."
     );
@@ -195,6 +197,8 @@ mod tests {
                 [
                     call("web.1", 1_000_000 + i * 1_000),
                     call("web.2", 2_000_000 + i * 1_000),
+                    call("web.3", 1_010_000 + i * 1_000),
+                    call("web.4", 990_000 + i * 1_000),
                 ]
             })
             .collect();
@@ -210,14 +214,14 @@ mod tests {
         assert!(!row("web.1").contains("outlier"), "{text}");
         assert!(
             row("web.2").contains("1.99×"),
-            "2.009 ms / 1.009 ms: {text}"
+            "2.009 ms / 1.009 ms (the others' geometric mean): {text}"
         );
         let line = batch_line(&report);
         assert!(
-            line.starts_with("2023-11-14 22:13:20 UTC: 40 calls"),
+            line.starts_with("2023-11-14 22:13:20 UTC: 80 calls"),
             "{line}"
         );
-        assert!(line.ends_with("(2 instances)"), "{line}");
+        assert!(line.ends_with("(4 instances)"), "{line}");
     }
 
     #[test]

@@ -4,11 +4,11 @@
 //!
 //! A file holds one JSON value or one per line (JSONL, as `drive --every` appends them):
 //!
-//! | kind | recognised by | rows | samples |
-//! | --- | --- | --- | --- |
-//! | `run --json` report | `workloads` and `verdict` | each workload | each run's wall time (`by_run.wall_ns`) |
-//! | `drive --json` result | `calls_count` and `url` | `W (call latency)`, `W (server run)` | each call |
-//! | `compare --export` | `name` and `benchmarks` | each benchmark | criterion's per-sample means |
+//! | [`Kind`] | rows | samples |
+//! | --- | --- | --- |
+//! | `run --json` report | each workload | each run's wall time (`by_run.wall_ns`) |
+//! | `drive --json` result | `W (call latency)`, `W (server run)` | each call |
+//! | `compare --export` | each benchmark | criterion's per-sample means |
 //!
 //! A line that is not one of these (truncated, another schema version, a jitter report) is
 //! named in a warning and left out; the rest of the file is read. Lines of one file are
@@ -16,14 +16,12 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
-
 use super::FixtureInfo;
 pub use super::compare::TimePoint;
-use super::drive::DRIVE_SCHEMA_VERSION;
-use super::{REFERENCE_MIN_SCHEMA, SCHEMA_VERSION};
+use super::drive::{DriveFile, DriveFileCall};
+use super::kind::Kind;
+use super::run_file::RunFile;
 use crate::baseline::{Baseline, Benchmark, Throughput};
-use crate::runner::Replicate;
 
 /// One column of a comparison.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,179 +128,107 @@ struct Part {
 }
 
 fn part(value: serde_json::Value) -> Result<Part, String> {
-    let has = |key: &str| value.get(key).is_some();
-    let version = value
-        .get("schema_version")
-        .and_then(serde_json::Value::as_u64);
-    if has("workloads") && has("verdict") {
-        let supported = u64::from(REFERENCE_MIN_SCHEMA)..=u64::from(SCHEMA_VERSION);
-        match version {
-            Some(v) if supported.contains(&v) => {}
-            _ => {
-                return Err(format!(
-                    "a run report of schema_version {}; this dynoprobe reads {REFERENCE_MIN_SCHEMA} \
-                     to {SCHEMA_VERSION}",
-                    shown(version)
+    match Kind::of(&value) {
+        Some(Kind::Run) => {
+            let file = RunFile::from_value(value).map_err(|e| e.to_string())?;
+            Ok(run_part(file))
+        }
+        Some(Kind::Drive) => {
+            let file = DriveFile::from_value(value)?;
+            drive_part(file)
+        }
+        Some(Kind::Baseline) => {
+            let baseline: Baseline = serde_json::from_value(value)
+                .map_err(|e| format!("not an exported baseline ({e})"))?;
+            Ok(Part {
+                name: Some(baseline.name),
+                benchmarks: baseline.benchmarks,
+                fixtures: Vec::new(),
+                started_unix_ms: None,
+                skipped: Vec::new(),
+            })
+        }
+        Some(kind @ Kind::Comparison) => Err(format!(
+            "{}; compare reads what was measured: run or drive --json results, or a baseline \
+             saved with compare --export NAME",
+            kind.described()
+        )),
+        Some(kind @ Kind::Jitter) => Err(format!("{}, which times no workload", kind.described())),
+        None => Err("not a run report, a drive result or an exported baseline".into()),
+    }
+}
+
+/// A run report's workloads, each a row: its runs the samples, its worker processes the
+/// replicates.
+fn run_part(file: RunFile) -> Part {
+    let mut skipped = Vec::new();
+    let benchmarks = file
+        .workloads
+        .into_iter()
+        .filter_map(|w| {
+            let runs: Vec<f64> = w
+                .by_run
+                .map(|kept| kept.wall_ns.iter().map(|&ns| ns as f64).collect())
+                .unwrap_or_default();
+            let mut bench = Benchmark::from_samples(
+                w.name.clone(),
+                w.bytes_per_run.map(Throughput::Bytes),
+                runs,
+                w.off_cpu_ratio,
+            );
+            if let Some(bench) = &mut bench
+                && !w.replicates.is_empty()
+            {
+                bench.replicate_medians_ns =
+                    w.replicates.iter().map(|r| r.wall_ns_p50 as f64).collect();
+            }
+            if bench.is_none() {
+                skipped.push(format!(
+                    "{}: no run-by-run times (a report from before dynoprobe kept them)",
+                    w.name
                 ));
             }
-        }
-        let report: RunReport = serde_json::from_value(value).map_err(|e| e.to_string())?;
-        return Ok(report.part());
-    }
-    if has("calls_count") && has("url") {
-        if version != Some(u64::from(DRIVE_SCHEMA_VERSION)) {
-            return Err(format!(
-                "a drive result of schema_version {}; this dynoprobe reads {DRIVE_SCHEMA_VERSION}",
-                shown(version)
-            ));
-        }
-        let drive: DriveResult = serde_json::from_value(value).map_err(|e| e.to_string())?;
-        return drive.part();
-    }
-    if has("benchmarks") && has("name") {
-        let baseline: Baseline =
-            serde_json::from_value(value).map_err(|e| format!("not an exported baseline ({e})"))?;
-        return Ok(Part {
-            name: Some(baseline.name),
-            benchmarks: baseline.benchmarks,
-            fixtures: Vec::new(),
-            started_unix_ms: None,
-            skipped: Vec::new(),
-        });
-    }
-    if has("rows") && has("alpha") {
-        return Err(
-            "a comparison (compare --json); compare reads what was measured: run or \
-                    drive --json results, or a baseline saved with compare --export NAME"
-                .into(),
-        );
-    }
-    if has("jitter") {
-        return Err("a jitter report, which times no workload".into());
-    }
-    Err("not a run report, a drive result or an exported baseline".into())
-}
-
-fn shown(version: Option<u64>) -> String {
-    version.map_or("(none)".into(), |v| v.to_string())
-}
-
-/// The part of a `run --json` report that compare reads.
-#[derive(Deserialize)]
-struct RunReport {
-    #[serde(default)]
-    fixture: Option<FixtureInfo>,
-    workloads: Vec<RunWorkload>,
-}
-
-#[derive(Deserialize)]
-struct RunWorkload {
-    name: String,
-    bytes_per_run: u64,
-    off_cpu_ratio: f64,
-    /// Absent before each run was kept.
-    #[serde(default)]
-    by_run: Option<RunsKept>,
-    /// Each worker process's summary; absent before version 5 (one process, one replicate).
-    #[serde(default)]
-    replicates: Vec<Replicate>,
-}
-
-#[derive(Deserialize)]
-struct RunsKept {
-    wall_ns: Vec<u64>,
-}
-
-impl RunReport {
-    fn part(self) -> Part {
-        let mut skipped = Vec::new();
-        let benchmarks = self
-            .workloads
-            .into_iter()
-            .filter_map(|w| {
-                let runs: Vec<f64> = w
-                    .by_run
-                    .map(|kept| kept.wall_ns.iter().map(|&ns| ns as f64).collect())
-                    .unwrap_or_default();
-                let mut bench = Benchmark::from_samples(
-                    w.name.clone(),
-                    Some(Throughput::Bytes(w.bytes_per_run)),
-                    runs,
-                    Some(w.off_cpu_ratio),
-                );
-                if let Some(bench) = &mut bench
-                    && !w.replicates.is_empty()
-                {
-                    bench.replicate_medians_ns =
-                        w.replicates.iter().map(|r| r.wall_ns_p50 as f64).collect();
-                }
-                if bench.is_none() {
-                    skipped.push(format!(
-                        "{}: no run-by-run times (a report from before dynoprobe kept them)",
-                        w.name
-                    ));
-                }
-                bench
-            })
-            .collect();
-        Part {
-            name: None,
-            benchmarks,
-            fixtures: self.fixture.into_iter().collect(),
-            started_unix_ms: None,
-            skipped,
-        }
-    }
-}
-
-/// The part of a `drive --json` result that compare reads.
-#[derive(Deserialize)]
-struct DriveResult {
-    workload: String,
-    #[serde(default)]
-    started_unix_ms: Option<u64>,
-    #[serde(default)]
-    fixtures: Vec<FixtureInfo>,
-    calls: Vec<DriveCall>,
-}
-
-#[derive(Deserialize)]
-struct DriveCall {
-    latency_ns: u64,
-    run_ns: u64,
-    off_cpu_ns: u64,
-}
-
-impl DriveResult {
-    fn part(self) -> Result<Part, String> {
-        let calls = &self.calls;
-        let all = |pick: fn(&DriveCall) -> u64| calls.iter().map(|c| pick(c) as f64).collect();
-        let total = |pick: fn(&DriveCall) -> u64| calls.iter().map(pick).sum::<u64>();
-        let off_cpu = total(|c| c.off_cpu_ns) as f64 / total(|c| c.run_ns).max(1) as f64;
-        let latency = Benchmark::from_samples(
-            format!("{} (call latency)", self.workload),
-            None,
-            all(|c| c.latency_ns),
-            None,
-        );
-        let run = Benchmark::from_samples(
-            format!("{} (server run)", self.workload),
-            None,
-            all(|c| c.run_ns),
-            Some(off_cpu),
-        );
-        let benchmarks: Vec<Benchmark> = latency.into_iter().chain(run).collect();
-        if benchmarks.is_empty() {
-            return Err("a drive result with no calls".into());
-        }
-        Ok(Part {
-            name: None,
-            benchmarks,
-            fixtures: self.fixtures,
-            started_unix_ms: self.started_unix_ms,
-            skipped: Vec::new(),
+            bench
         })
+        .collect();
+    Part {
+        name: None,
+        benchmarks,
+        fixtures: file.fixture.into_iter().collect(),
+        started_unix_ms: None,
+        skipped,
     }
+}
+
+/// A drive result's two rows, the calls' latency and the server's run, each call a sample.
+fn drive_part(file: DriveFile) -> Result<Part, String> {
+    let calls = &file.calls;
+    let all = |pick: fn(&DriveFileCall) -> u64| calls.iter().map(|c| pick(c) as f64).collect();
+    let total = |pick: fn(&DriveFileCall) -> u64| calls.iter().map(pick).sum::<u64>();
+    let off_cpu = total(|c| c.off_cpu_ns) as f64 / total(|c| c.run_ns).max(1) as f64;
+    let latency = Benchmark::from_samples(
+        format!("{} (call latency)", file.workload),
+        None,
+        all(|c| c.latency_ns),
+        None,
+    );
+    let run = Benchmark::from_samples(
+        format!("{} (server run)", file.workload),
+        None,
+        all(|c| c.run_ns),
+        Some(off_cpu),
+    );
+    let benchmarks: Vec<Benchmark> = latency.into_iter().chain(run).collect();
+    if benchmarks.is_empty() {
+        return Err("a drive result with no calls".into());
+    }
+    Ok(Part {
+        name: None,
+        benchmarks,
+        fixtures: file.fixtures,
+        started_unix_ms: file.started_unix_ms,
+        skipped: Vec::new(),
+    })
 }
 
 /// One column from the parts of a file: each row's samples pooled over the parts, the
@@ -649,7 +575,7 @@ mod tests {
         assert_eq!(read.warnings.len(), 5, "{warnings}");
         for said in [
             "f.jsonl:2: not JSON (EOF while parsing",
-            "f.jsonl:3: a run report of schema_version 99; this dynoprobe reads 2 to 5",
+            "f.jsonl:3: is a run report of schema_version 99; this dynoprobe reads versions 2 to 5",
             "f.jsonl:4: a drive result of schema_version 7; this dynoprobe reads 1",
             "f.jsonl:5: a jitter report",
             "f.jsonl:6: a comparison (compare --json)",

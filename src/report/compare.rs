@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::kind::Kind;
 use crate::baseline::{Baseline, Benchmark, Throughput, runs_per_dollar};
 use crate::effect::{Effect, effect, geometric_mean};
 use crate::stats::{Quartiles, nearest_rank};
@@ -18,7 +19,8 @@ use crate::stats::{Quartiles, nearest_rank};
 /// samples: `ratio` is the ratio of the geometric means of the replicates' medians, with its
 /// interval (`ci_low`, `ci_high`) and `replicates_count`; `p_value` is Welch's on their logs,
 /// `significant` says the interval excludes 1 (or the `min_effect` band); a cell of one
-/// replicate (or against a first column of one) has no interval and no significance.
+/// replicate (or against a first column of one) has no interval and no significance. Since
+/// added: `kind`.
 pub const COMPARE_SCHEMA_VERSION: u32 = 2;
 
 /// What to compare and how.
@@ -58,6 +60,8 @@ pub struct TimePoint {
 /// The whole comparison, as `compare --json` writes it.
 #[derive(Debug, Serialize)]
 pub struct Comparison {
+    /// Always [`Kind::Comparison`].
+    pub kind: Kind,
     pub schema_version: u32,
     pub alpha: f64,
     pub min_effect: f64,
@@ -197,6 +201,7 @@ pub fn compare(plan: &ComparePlan) -> Comparison {
     }
     let over_time = series(plan, &rows);
     Comparison {
+        kind: Kind::Comparison,
         schema_version: COMPARE_SCHEMA_VERSION,
         alpha: plan.alpha,
         min_effect: plan.min_effect,

@@ -12,6 +12,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::FixtureInfo;
+use super::kind::Kind;
+use crate::effect::{geometric_mean, outlier_p};
 use crate::queue_time::MAX_QUEUE;
 use crate::stats::{Distribution, Quartiles, Recorder};
 use crate::workload;
@@ -19,7 +21,10 @@ use crate::workload;
 /// Version of the drive result's JSON layout; bumped when a field changes meaning or goes
 /// away. Version 1: `schema_version`, `instances` (the fleet view) and `calls` (each call's
 /// split) added; the fields are as before. Since added: `started_unix_ms`, `fixtures`.
-pub const DRIVE_SCHEMA_VERSION: u32 = 1;
+/// Version 2: `instances[].ratio_to_others` and `p_value` compare the instance's median with
+/// the other instances' medians (they were against the others' calls pooled, with a U test
+/// over calls). Since added: `kind`.
+pub const DRIVE_SCHEMA_VERSION: u32 = 2;
 
 /// The longest `X-Queue-Time` taken as a queue: the library's [`MAX_QUEUE`]; more is a
 /// broken clock, not a wait.
@@ -209,13 +214,18 @@ pub fn run_url(base: &str, workload: Option<&str>) -> Result<String, UrlError> {
     Ok(url)
 }
 
-/// An instance is an outlier when the U test tells its server run times from the pooled
-/// other instances' (two-sided p below this)…
+/// An instance is an outlier when its median run lies outside the spread of the other
+/// instances' medians (the two-sided p of [`outlier_p`] below this: each instance is one
+/// replicate, since the calls one process answers share its state, and a test over calls
+/// flagged identical instances)…
 pub const OUTLIER_ALPHA: f64 = 0.05;
 /// …and its median run is at least this many times theirs: a difference that matters, not
-/// only one the test can see in many calls. Between two runs of the same class here, medians
-/// moved by up to 1.2× (the README's `drive` and `run` figures); 1.3× is above that.
+/// only one the test can see. Between two runs of the same class here, medians moved by up to
+/// 1.2× (the README's `drive` and `run` figures); 1.3× is above that.
 pub const OUTLIER_MIN_RATIO: f64 = 1.3;
+/// The fewest instances among which one can be an outlier: the others must be at least
+/// two to show how far identical instances differ.
+pub const OUTLIER_MIN_INSTANCES: usize = crate::effect::MIN_REPLICATES + 1;
 
 /// The calls one instance answered, and how it compares with the others.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -230,12 +240,13 @@ pub struct InstanceSummary {
     /// Mean over its calls of the steal and throttled shares the server saw.
     pub steal_ratio: Option<f64>,
     pub throttled_ratio: Option<f64>,
-    /// Its median run / the pooled other instances' median run.
+    /// Its median run / the geometric mean of the other instances' median runs.
     pub ratio_to_others: Option<f64>,
-    /// Mann–Whitney U test of its runs against the pooled others', two-sided.
+    /// How far its median run lies from the others' ([`outlier_p`], two-sided); `None` with
+    /// fewer than two others.
     pub p_value: Option<f64>,
-    /// Significantly slower than the rest: p below [`OUTLIER_ALPHA`] and at least
-    /// [`OUTLIER_MIN_RATIO`] × their median.
+    /// Slower than the rest by more than identical instances differ: p below
+    /// [`OUTLIER_ALPHA`] and at least [`OUTLIER_MIN_RATIO`] × their median.
     pub outlier: bool,
 }
 
@@ -248,23 +259,26 @@ pub fn instances(calls: &[Call]) -> Vec<InstanceSummary> {
             .or_default()
             .push(call);
     }
-    let run_times = |calls: &[&Call]| calls.iter().map(|c| c.run_ns as f64).collect::<Vec<_>>();
+    let medians: Vec<Option<f64>> = groups
+        .values()
+        .map(|mine| {
+            let runs: Vec<f64> = mine.iter().map(|c| c.run_ns as f64).collect();
+            Quartiles::of(&runs).map(|q| q.median_ns)
+        })
+        .collect();
     groups
         .iter()
-        .filter_map(|(name, mine)| {
-            let own = run_times(mine);
-            let rest: Vec<f64> = groups
-                .iter()
-                .filter(|(n, _)| n != &name)
-                .flat_map(|(_, calls)| run_times(calls))
+        .zip(&medians)
+        .enumerate()
+        .filter_map(|(at, ((name, mine), median))| {
+            let others: Vec<f64> = (medians.iter().enumerate())
+                .filter_map(|(i, m)| m.filter(|_| i != at))
                 .collect();
-            let run_ns = Distribution::of(mine.iter().map(|c| c.run_ns))?;
-            let median = |v: &[f64]| Quartiles::of(v).map(|q| q.median_ns);
-            let ratio_to_others = median(&own)
-                .zip(median(&rest))
-                .filter(|(_, theirs)| *theirs > 0.0)
+            let ratio_to_others = median
+                .zip(geometric_mean(&others))
                 .map(|(m, theirs)| m / theirs);
-            let p_value = crate::baseline::mann_whitney_p(&own, &rest);
+            let p_value = median.and_then(|m| outlier_p(m, &others));
+            let run_ns = Distribution::of(mine.iter().map(|c| c.run_ns))?;
             let mean = |pick: fn(&Call) -> Option<f64>| {
                 let seen: Vec<f64> = mine.iter().filter_map(|c| pick(c)).collect();
                 (!seen.is_empty()).then(|| seen.iter().sum::<f64>() / seen.len() as f64)
@@ -286,6 +300,43 @@ pub fn instances(calls: &[Call]) -> Vec<InstanceSummary> {
         .collect()
 }
 
+/// A `drive --json` result read back (by `compare`): the one reader of that file, of the
+/// fields compare needs, from every schema version that still means the same by them.
+#[derive(Debug, Deserialize)]
+pub struct DriveFile {
+    pub schema_version: u32,
+    pub workload: String,
+    /// Absent before it was recorded.
+    #[serde(default)]
+    pub started_unix_ms: Option<u64>,
+    #[serde(default)]
+    pub fixtures: Vec<FixtureInfo>,
+    pub calls: Vec<DriveFileCall>,
+}
+
+/// One call of a drive result, read back, ns.
+#[derive(Debug, Deserialize)]
+pub struct DriveFileCall {
+    pub latency_ns: u64,
+    pub run_ns: u64,
+    pub off_cpu_ns: u64,
+}
+
+impl DriveFile {
+    /// The drive result `value`; an error says why it is not one this dynoprobe reads.
+    pub fn from_value(value: serde_json::Value) -> Result<DriveFile, String> {
+        let file: DriveFile = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        // Version 1 differs only in `instances[]`, which is not read back.
+        if !(1..=DRIVE_SCHEMA_VERSION).contains(&file.schema_version) {
+            return Err(format!(
+                "a drive result of schema_version {}; this dynoprobe reads 1 to {DRIVE_SCHEMA_VERSION}",
+                file.schema_version
+            ));
+        }
+        Ok(file)
+    }
+}
+
 /// What a drive was: where, what, when, and what the server said it ran on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Drive {
@@ -305,6 +356,8 @@ pub struct Drive {
 /// A whole drive, as `drive --json` writes it.
 #[derive(Debug, Serialize)]
 pub struct DriveReport {
+    /// Always [`Kind::Drive`].
+    pub kind: Kind,
     pub schema_version: u32,
     #[serde(flatten)]
     pub drive: Drive,
@@ -327,6 +380,7 @@ impl DriveReport {
         let step = calls.len().div_ceil(MAX_CALLS_KEPT).max(1);
         let calls = calls.into_iter().step_by(step).collect();
         Some(DriveReport {
+            kind: Kind::Drive,
             schema_version: DRIVE_SCHEMA_VERSION,
             drive,
             calls_count,
@@ -481,24 +535,61 @@ pub(crate) mod tests {
         let mut calls = Vec::new();
         for i in 0..20 {
             calls.push(on("web.1", 1_000_000 + i * 1_000));
-            calls.push(on("web.2", 1_010_000 + i * 1_000));
-            calls.push(on("web.3", 1_500_000 + i * 1_000));
+            calls.push(on("web.2", 1_020_000 + i * 1_000));
+            calls.push(on("web.3", 990_000 + i * 1_000));
+            calls.push(on("web.4", 1_500_000 + i * 1_000));
         }
         let fleet = instances(&calls);
         let names: Vec<_> = fleet.iter().map(|i| i.instance.clone().unwrap()).collect();
-        assert_eq!(names, ["web.1", "web.2", "web.3"]);
+        assert_eq!(names, ["web.1", "web.2", "web.3", "web.4"]);
         let outliers: Vec<bool> = fleet.iter().map(|i| i.outlier).collect();
-        assert_eq!(outliers, [false, false, true]);
-        let slow = &fleet[2];
+        assert_eq!(outliers, [false, false, false, true]);
+        let slow = &fleet[3];
         assert_eq!(slow.calls_count, 20);
-        assert!(slow.p_value.unwrap() < 1e-6, "{:?}", slow.p_value);
-        // Nearest-rank medians: its 10th of 20 runs, 1.509 ms; the pooled others' 20th of 40,
-        // 1.014 ms (web.1's 1.000–1.019 and web.2's 1.010–1.029 ms).
-        assert!((slow.ratio_to_others.unwrap() - 1_509_000.0 / 1_014_000.0).abs() < 1e-9);
+        // Nearest-rank medians (the 10th of 20 runs): 1.509 ms against 1.009, 1.029 and
+        // 0.999 ms; p as scipy gives it for those four medians.
+        let others = [1_009_000.0f64, 1_029_000.0, 999_000.0];
+        let geometric = (others.iter().map(|m| m.ln()).sum::<f64>() / 3.0).exp();
+        assert!((slow.ratio_to_others.unwrap() - 1_509_000.0 / geometric).abs() < 1e-9);
+        assert!(
+            (slow.p_value.unwrap() - 0.001_890_34).abs() < 1e-8,
+            "{:?}",
+            slow.p_value
+        );
         assert!((slow.off_cpu_ratio - 0.25).abs() < 1e-3);
         assert!((slow.steal_ratio.unwrap() - 0.01).abs() < 1e-12);
-        // web.1 is significantly faster than the rest, which is no outlier.
-        assert!(fleet[0].p_value.unwrap() < OUTLIER_ALPHA && !fleet[0].outlier);
+    }
+
+    /// Each instance is one replicate: a difference between identical instances that the
+    /// many calls of each would call significant is no outlier unless it is beyond the spread
+    /// between instances and 1.3× or more.
+    #[test]
+    fn an_instance_is_judged_by_its_median_against_the_others_not_by_its_calls() {
+        let call = Call::from_answer(0, 2_000, ANSWER, None).unwrap().call;
+        let on = |instance: &str, run_ns: u64| Call {
+            instance: Some(instance.into()),
+            run_ns,
+            ..call.clone()
+        };
+        // 1.35× apart, but so are the others between themselves.
+        let mut calls = Vec::new();
+        for i in 0..100 {
+            calls.push(on("web.1", 1_000_000 + i));
+            calls.push(on("web.2", 1_300_000 + i));
+            calls.push(on("web.3", 1_350_000 * 1_300_000 / 1_000_000 + i));
+        }
+        let fleet = instances(&calls);
+        assert!(fleet.iter().all(|i| !i.outlier), "{fleet:?}");
+        assert!(fleet[2].ratio_to_others.unwrap() > OUTLIER_MIN_RATIO);
+        // Two instances: nothing to tell which of them differs.
+        let two: Vec<Call> = calls
+            .iter()
+            .filter(|c| c.instance.as_deref() != Some("web.2"))
+            .cloned()
+            .collect();
+        let fleet = instances(&two);
+        assert_eq!((fleet[1].p_value, fleet[1].outlier), (None, false));
+        assert!(fleet[1].ratio_to_others.unwrap() > 1.7);
     }
 
     #[test]

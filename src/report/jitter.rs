@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::SCHEMA_VERSION;
+use super::kind::Kind;
 use crate::jitter::{self, Jitter, Options, SpinError, clock::Choice, sleep::overshoot};
 use crate::signal::machine::Machine;
 use crate::signal::snapshot::Contention;
@@ -33,6 +34,8 @@ pub struct JitterPlan {
 /// `dynoprobe jitter --json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct JitterReport {
+    /// Always [`Kind::Jitter`].
+    pub kind: Kind,
     pub schema_version: u32,
     pub machine: Machine,
     /// The kernel's counters over the first spin.
@@ -96,6 +99,7 @@ pub fn jitter(plan: &JitterPlan) -> Result<JitterReport, SpinError> {
         reference: &[],
     });
     Ok(JitterReport {
+        kind: Kind::Jitter,
         schema_version: SCHEMA_VERSION,
         machine: Machine::read(),
         contention,

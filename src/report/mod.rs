@@ -23,15 +23,20 @@ pub mod compare;
 #[cfg(feature = "workloads")]
 pub mod drive;
 mod jitter;
+pub mod kind;
 #[cfg(feature = "workloads")]
 mod run;
+#[cfg(feature = "workloads")]
+pub mod run_file;
 
 pub use jitter::{JitterPlan, JitterReport, SLEEP_PHASE, jitter};
 #[cfg(feature = "workloads")]
 pub use run::{
-    Budget, MAX_PROCESSES, REFERENCE_MIN_SCHEMA, ReferenceError, ReplicateOutcome, RunError,
-    RunEvent, RunPlan, measure_replicate, reference_medians, run,
+    Budget, MAX_PROCESSES, ReferenceError, ReplicateOutcome, RunError, RunEvent, RunPlan,
+    measure_replicate, reference_medians, run,
 };
+#[cfg(feature = "workloads")]
+pub use run_file::REFERENCE_MIN_SCHEMA;
 
 /// Version of the JSON layout; bumped when a field changes meaning or goes away.
 /// Version 2: `jitter` holds the ledger and per-cause gaps, `preemptions_count` counts only
@@ -45,12 +50,14 @@ pub use run::{
 /// `machine.accounting` and `jitter.interrupts` say how gaps were attributed. Version 5: each
 /// workload is measured in several independent worker processes (replicates):
 /// `workloads[].replicates[]` holds each one's summary, and the workload's distributions pool
-/// all their runs; `by_run.on_cpu_ns` keeps each run's CPU time.
+/// all their runs; `by_run.on_cpu_ns` keeps each run's CPU time. Since added: `kind`.
 pub const SCHEMA_VERSION: u32 = 5;
 
 /// A whole `dynoprobe run`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Always [`Kind::Run`](kind::Kind::Run).
+    pub kind: kind::Kind,
     pub schema_version: u32,
     pub machine: Machine,
     pub fixture: FixtureInfo,
@@ -101,6 +108,7 @@ pub(crate) mod tests {
         let mut sampler = Sampler::new();
         let earlier = sampler.take();
         Report {
+            kind: kind::Kind::Run,
             schema_version: SCHEMA_VERSION,
             machine: Machine::default(),
             fixture: FixtureInfo {
@@ -130,7 +138,10 @@ pub(crate) mod tests {
     #[test]
     fn json_carries_units_and_nulls_for_what_was_not_measured() {
         let json = serde_json::to_value(report()).unwrap();
-        assert_eq!(json["schema_version"], 5);
+        assert_eq!(
+            (&json["kind"], &json["schema_version"]),
+            (&"run".into(), &5.into())
+        );
         assert_eq!(json["workloads"][0]["replicates"][0]["runs_count"], 3);
         assert!(json["workloads"][0]["ns_per_op"].is_null());
         assert!(json["workloads"][0]["other_off_cpu_ratio"].is_null());

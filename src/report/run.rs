@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::run_file::{RunFile, RunFileError};
 use super::{FixtureInfo, Report, SCHEMA_VERSION, WorkloadReport};
 use crate::jitter::{self, SpinError, clock::Choice};
 use crate::runner::{Measured, Plan, PoolError, Progress, Runs, measure};
@@ -9,10 +10,6 @@ use crate::signal::machine::Machine;
 use crate::signal::snapshot::Sampler;
 use crate::verdict::{Evidence, decide};
 use crate::workload::{Inputs, Spec, WorkloadError};
-
-/// The oldest report `--reference` reads: `workloads[].ns_per_op` has meant the same since
-/// version 2 (version 3 reshaped only the verdict).
-pub const REFERENCE_MIN_SCHEMA: u32 = 2;
 
 /// What a `run` measures, and how long it takes.
 #[derive(Debug, Clone)]
@@ -244,6 +241,7 @@ pub fn run(
     });
     let fixture = &plan.inputs.fixture;
     Ok(Report {
+        kind: super::kind::Kind::Run,
         schema_version: SCHEMA_VERSION,
         machine: plan.machine.clone(),
         fixture: FixtureInfo::of(fixture),
@@ -257,12 +255,8 @@ pub fn run(
 /// Why an earlier report cannot be a reference.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ReferenceError {
-    #[error("is not a dynoprobe --json report (needs schema_version and workloads[].name): {0}")]
-    NotAReport(String),
-    #[error(
-        "has schema_version {0}; this dynoprobe compares against versions {REFERENCE_MIN_SCHEMA} to {SCHEMA_VERSION} (make the reference again with `dynoprobe run --json`)"
-    )]
-    Version(u32),
+    #[error(transparent)]
+    File(#[from] RunFileError),
     #[error(
         "has no fixed-work workload with an ns_per_op median (chase-*, decrypt-cbc, decrypt-ctr)"
     )]
@@ -288,33 +282,7 @@ pub fn reference_medians(
     json: &[u8],
     fixture: &FixtureInfo,
 ) -> Result<Vec<(String, f64)>, ReferenceError> {
-    #[derive(serde::Deserialize)]
-    struct Earlier {
-        schema_version: u32,
-        #[serde(default)]
-        fixture: Option<EarlierFixture>,
-        workloads: Vec<EarlierWorkload>,
-    }
-    #[derive(serde::Deserialize)]
-    struct EarlierFixture {
-        json_bytes: u64,
-        #[serde(default)]
-        digest: Option<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct EarlierWorkload {
-        name: String,
-        ns_per_op: Option<PerOp>,
-    }
-    #[derive(serde::Deserialize)]
-    struct PerOp {
-        p50: f64,
-    }
-    let earlier: Earlier =
-        serde_json::from_slice(json).map_err(|e| ReferenceError::NotAReport(e.to_string()))?;
-    if !(REFERENCE_MIN_SCHEMA..=SCHEMA_VERSION).contains(&earlier.schema_version) {
-        return Err(ReferenceError::Version(earlier.schema_version));
-    }
+    let earlier = RunFile::from_slice(json)?;
     if let Some(theirs) = &earlier.fixture {
         // Reports before the digest give only the size.
         let same_digest = (theirs.digest.as_ref())
@@ -390,7 +358,9 @@ mod tests {
                 "workloads": [{{"name": "chase-l2", "ns_per_op": {{"p50": 4.5}}}}]}}"#
             )
         };
-        let same = json(r#"{"json_bytes": 10, "digest": "fnv1a64:00000000000000aa"}"#);
+        let same = json(
+            r#"{"source": "shipped", "json_bytes": 10, "digest": "fnv1a64:00000000000000aa"}"#,
+        );
         assert!(reference_medians(same.as_bytes(), &shipped()).is_ok());
         let older = json(r#"{"source": "shipped", "json_bytes": 10}"#);
         assert!(
@@ -398,8 +368,8 @@ mod tests {
             "no digest yet"
         );
         for other in [
-            r#"{"json_bytes": 10, "digest": "fnv1a64:00000000000000bb"}"#,
-            r#"{"json_bytes": 11}"#,
+            r#"{"source": "a.json", "json_bytes": 10, "digest": "fnv1a64:00000000000000bb"}"#,
+            r#"{"source": "b.json", "json_bytes": 11}"#,
         ] {
             let error = reference_medians(json(other).as_bytes(), &shipped()).unwrap_err();
             assert!(
@@ -421,12 +391,12 @@ mod tests {
         let old = br#"{"schema_version": 1, "workloads": []}"#;
         assert_eq!(
             reference_medians(old, &shipped()),
-            Err(ReferenceError::Version(1))
+            Err(ReferenceError::File(RunFileError::Version(1)))
         );
         let future = br#"{"schema_version": 99, "workloads": []}"#;
         assert_eq!(
             reference_medians(future, &shipped()),
-            Err(ReferenceError::Version(99))
+            Err(ReferenceError::File(RunFileError::Version(99)))
         );
         for p50 in ["0", "0.00001", "-3"] {
             let text = format!(
@@ -446,7 +416,7 @@ mod tests {
         let truncated = br#"{"workloads": [{"name": "chase-l2"}"#;
         assert!(matches!(
             reference_medians(truncated, &shipped()),
-            Err(ReferenceError::NotAReport(_))
+            Err(ReferenceError::File(RunFileError::NotAReport(_)))
         ));
     }
 }
