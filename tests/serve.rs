@@ -598,7 +598,93 @@ fn drive_every_appends_one_line_per_batch_and_goes_on_past_a_failure() {
         text,
         "kept as it was"
     );
+
+    // A drive killed while writing left a line cut off: the next batches start a line of
+    // their own, and only the cut line is lost.
+    let cut = &text[..text.len() / 3];
+    std::fs::write(&jsonl, format!("{text}{cut}")).unwrap();
+    let out = drive(&server.base);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = std::fs::read_to_string(&jsonl).unwrap();
+    let lines: Vec<&str> = after.lines().collect();
+    assert_eq!(lines.len(), 5, "{after}");
+    assert_eq!(lines[2], cut.trim_end());
+    for line in [lines[0], lines[1], lines[3], lines[4]] {
+        assert_eq!(json(line)["calls_count"], 3);
+    }
     std::fs::remove_file(&jsonl).unwrap();
+}
+
+/// A server on loopback that answers each connection with the next of `answers` (status and
+/// body), then closes it. Its base URL.
+#[cfg(feature = "drive")]
+fn scripted_server(answers: Vec<(u16, String)>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for ((status, body), client) in answers.into_iter().zip(listener.incoming()) {
+            let Ok(mut client) = client else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let _ = write!(
+                client,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+/// A `/run` answer of one run of `ns`.
+#[cfg(feature = "drive")]
+fn run_answer(ns: u64) -> String {
+    format!(
+        r#"{{"schema_version": 1, "instance": "web.1", "workload": {{"name": "chase-l2",
+        "wall_ns": {{"max": {ns}}}, "on_cpu_ns": {{"max": {ns}}}, "off_cpu_ns": {{"max": 0}}}}}}"#
+    )
+}
+
+/// A call that fails ends the drive, but the calls made before it are the report, which
+/// says why it stopped, and the exit status says it is partial.
+#[cfg(feature = "drive")]
+#[test]
+fn a_failed_call_keeps_the_calls_made_before_it() {
+    let mut answers: Vec<(u16, String)> = (1..=14).map(|i| (200, run_answer(i * 1_000))).collect();
+    answers.push((503, r#"{"error": "overloaded"}"#.into()));
+    let base = scripted_server(answers);
+    let out = drive(&[&base, "-n", "20", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(report["calls_count"], 14, "{report}");
+    let stopped = report["stopped"].as_str().unwrap();
+    assert!(
+        stopped.contains("after 14 of 20 calls: call 15 failed") && stopped.contains("503"),
+        "{stopped}"
+    );
+    assert!(
+        stderr.contains("the report covers the 14 calls made"),
+        "{stderr}"
+    );
+    // As text, the report says so at its top.
+    let answers = (1..=3)
+        .map(|i| (200, run_answer(i * 1_000)))
+        .chain([(500, "boom".into())]);
+    let out = drive(&[&scripted_server(answers.collect()), "-n", "9"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("partial: stopped after 3 of 9 calls"),
+        "{text}"
+    );
 }
 
 #[cfg(feature = "drive")]
@@ -931,6 +1017,36 @@ fn drive_interrupted_reports_the_calls_it_made() {
     assert!((1..100_000).contains(&calls), "{calls}");
     assert!(
         said.contains(&format!("after {calls} of 100000 calls")),
+        "{said}"
+    );
+    // A server that never answers: a Ctrl-C ends the drive within a second or so, not at
+    // the call's 60 s timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(120));
+        drop(held);
+    });
+    let child = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+        .args(["drive", &base, "-n", "3"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Instant::now();
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}: {said}",
+        sent.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("no call was made: interrupted (Ctrl-C)"),
         "{said}"
     );
 }

@@ -3,8 +3,8 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -74,7 +74,7 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var("DYNOPROBE_TOKEN").ok())
         .filter(|t| !t.trim().is_empty());
-    let server = Server {
+    let server = Arc::new(Server {
         agent: Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
@@ -83,7 +83,7 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
             .into(),
         url,
         authorization: token.map(|t| format!("Bearer {}", t.trim())),
-    };
+    });
     catch_interrupt();
     if let Some(every) = args.every {
         return over_time(&args, &server, every);
@@ -96,12 +96,6 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
     let report = batch(&args, &server, &bar)?;
     bar.finish_and_clear();
     let text = render::drive::drive(&report);
-    let interrupted = interrupted().then(|| {
-        format!(
-            "interrupted (Ctrl-C) after {} of {} calls; the report covers those",
-            report.calls_count, args.calls
-        )
-    });
     super::print(args.json, &report, &text)?;
     args.pictures.write(
         "dynoprobe drive",
@@ -109,8 +103,11 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
         &render::html::drive_charts(&report),
         &text,
     )?;
-    match interrupted {
-        Some(why) => bail!(why),
+    match &report.drive.stopped {
+        Some(why) => bail!(
+            "{why}; the report covers the {} calls made",
+            report.calls_count
+        ),
         None => Ok(()),
     }
 }
@@ -139,7 +136,7 @@ fn interrupted() -> bool {
 /// `--every E --for F --out FILE`: a batch of `--calls` calls every E for F, one JSON line
 /// per batch appended to FILE as it finishes, so an interrupted drive keeps what it did. A
 /// batch that fails is reported and the schedule goes on.
-fn over_time(args: &DriveArgs, server: &Server, every: Duration) -> anyhow::Result<()> {
+fn over_time(args: &DriveArgs, server: &Arc<Server>, every: Duration) -> anyhow::Result<()> {
     let (Some(span), Some(path)) = (args.for_, args.out.as_deref()) else {
         bail!("--every needs --for DURATION and --out FILE.jsonl");
     };
@@ -149,14 +146,10 @@ fn over_time(args: &DriveArgs, server: &Server, every: Duration) -> anyhow::Resu
              without --every makes"
         );
     }
-    let mut out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("--out {}", path.display()))?;
+    let mut out = open_lines(path).with_context(|| format!("--out {}", path.display()))?;
     let batches = span.as_nanos().div_ceil(every.as_nanos()) as u32;
     let start = Instant::now();
-    let (mut written, mut failed) = (0u32, 0u32);
+    let (mut written, mut partial, mut failed) = (0u32, 0u32, 0u32);
     for n in 0..batches {
         let due = start + every * n;
         while !interrupted() && Instant::now() < due {
@@ -170,11 +163,17 @@ fn over_time(args: &DriveArgs, server: &Server, every: Duration) -> anyhow::Resu
         let prefix = format!("[{}/{batches}]", n + 1);
         match batch(args, server, &indicatif::ProgressBar::hidden()) {
             Ok(report) => {
-                writeln!(out, "{}", serde_json::to_string(&report)?)
-                    .and_then(|()| out.flush())
+                // One write of the whole line: a kill can cut it, never leave half a line
+                // that the next batch is glued to.
+                let line = serde_json::to_string(&report)? + "\n";
+                out.write_all(line.as_bytes())
                     .with_context(|| format!("writing {}", path.display()))?;
                 written += 1;
                 eprintln!("{prefix} {}", render::drive::batch_line(&report));
+                if let Some(why) = &report.drive.stopped {
+                    partial += 1;
+                    eprintln!("{prefix} partial: {why}");
+                }
             }
             Err(error) => {
                 failed += 1;
@@ -190,56 +189,86 @@ fn over_time(args: &DriveArgs, server: &Server, every: Duration) -> anyhow::Resu
         }
     }
     eprintln!(
-        "dynoprobe: appended {written} batches to {} ({failed} failed); compare them with: \
-         dynoprobe compare {} --html over-time.html",
+        "dynoprobe: appended {written} batches to {} ({partial} of them partial, {failed} \
+         failed with no call); compare them with: dynoprobe compare {} --html over-time.html",
         path.display(),
         path.display()
     );
-    if written == 0 {
-        bail!("every batch failed");
+    if failed + partial > 0 || interrupted() {
+        bail!("not every batch was made whole (see above); what was measured is in the file");
     }
     Ok(())
 }
 
-/// `--calls` calls, `--concurrency` at a time, as one report.
+/// `path` opened to append lines to. A last line cut off (a drive killed while writing) is
+/// ended first, so the next line is not glued to it: compare then names the cut one and
+/// reads the rest.
+fn open_lines(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)?;
+    if file.seek(SeekFrom::End(0))? > 0 {
+        file.seek(SeekFrom::End(-1))?;
+        let mut last = [0u8];
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            file.write_all(b"\n")?;
+        }
+    }
+    Ok(file)
+}
+
+/// `--calls` calls, `--concurrency` at a time, as one report. A call that fails stops the
+/// batch (no new call starts) and a Ctrl-C does too, after at most [`INTERRUPT_GRACE`] for
+/// the calls in flight; either way the calls made are the report, its `stopped` saying why
+/// it ended early. Only a batch with no call at all is an error.
 fn batch(
     args: &DriveArgs,
-    server: &Server,
+    server: &Arc<Server>,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<DriveReport> {
-    let next = AtomicU32::new(0);
-    let busy = AtomicU32::new(0);
-    let served = Mutex::new(Vec::with_capacity(args.calls as usize));
+    let shared = Arc::new(Shared {
+        calls: args.calls,
+        next: AtomicU32::new(0),
+        busy: AtomicU32::new(0),
+        served: Mutex::new(Vec::with_capacity(args.calls as usize)),
+        stopped: Mutex::new(None),
+        last_served: Mutex::new(Instant::now()),
+        workers_left: AtomicU32::new(args.concurrency.min(args.calls)),
+    });
     let started_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let start = Instant::now();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..args.concurrency.min(args.calls))
-            .map(|_| {
-                scope.spawn(|| -> anyhow::Result<()> {
-                    while !interrupted() && next.fetch_add(1, Ordering::Relaxed) < args.calls {
-                        let Some(answer) = server.call_until_served(&busy, start)? else {
-                            break;
-                        };
-                        served
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(answer);
-                        bar.inc(1);
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .try_for_each(|worker| match worker.join() {
-                Ok(result) => result,
-                Err(_) => bail!("a drive thread panicked"),
-            })
-    })?;
-    let served = served.into_inner().unwrap_or_else(|p| p.into_inner());
+    for _ in 0..args.concurrency.min(args.calls) {
+        let (shared, server, bar) = (Arc::clone(&shared), Arc::clone(server), bar.clone());
+        std::thread::spawn(move || {
+            shared.work(&server, start, &bar);
+            shared.workers_left.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    // Calls in flight are waited for, but after a Ctrl-C only for a while: a slow server
+    // would otherwise hold the calls made hostage until its timeout.
+    let mut interrupted_at = None;
+    while shared.workers_left.load(Ordering::Relaxed) > 0 {
+        if interrupted() {
+            let since = *interrupted_at.get_or_insert_with(Instant::now);
+            if since.elapsed() > INTERRUPT_GRACE {
+                break;
+            }
+        }
+        std::thread::sleep(WAIT_TICK);
+    }
+    let elapsed_ns = start.elapsed().as_nanos() as u64;
+    let served = std::mem::take(&mut *lock(&shared.served));
+    let made = served.len();
+    let stopped = lock(&shared.stopped).clone().or_else(|| {
+        (interrupted() && made < args.calls as usize)
+            .then(|| format!("interrupted (Ctrl-C) after {made} of {} calls", args.calls))
+    });
     let mut fixtures: Vec<FixtureInfo> = Vec::new();
     for fixture in served.iter().filter_map(|s| s.fixture.as_ref()) {
         if !fixtures.contains(fixture) {
@@ -253,13 +282,76 @@ fn batch(
             .map(|s| s.workload.clone())
             .unwrap_or_default(),
         concurrency: args.concurrency,
-        busy_count: u64::from(busy.load(Ordering::Relaxed)),
+        busy_count: u64::from(shared.busy.load(Ordering::Relaxed)),
         started_unix_ms,
-        elapsed_ns: start.elapsed().as_nanos() as u64,
+        elapsed_ns,
         fixtures,
+        stopped: stopped.clone(),
     };
     let calls = served.into_iter().map(|s| s.call).collect();
-    DriveReport::new(drive, calls).context("no calls were made")
+    match (DriveReport::new(drive, calls), stopped) {
+        (Some(report), _) => Ok(report),
+        (None, Some(why)) => bail!("no call was made: {why}"),
+        (None, None) => bail!("no call was made"),
+    }
+}
+
+/// How long, after a Ctrl-C, the calls in flight may take before the report is made without
+/// them.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
+/// How often the batch looks whether its workers are done.
+const WAIT_TICK: Duration = Duration::from_millis(5);
+
+/// What a batch's workers share.
+struct Shared {
+    calls: u32,
+    /// The number the next call takes.
+    next: AtomicU32,
+    /// `429 busy` answers asked again.
+    busy: AtomicU32,
+    served: Mutex<Vec<Served>>,
+    /// Why the batch ended before its last call: the first failed call.
+    stopped: Mutex<Option<String>>,
+    /// When any worker's call was last served: the server is busy with this drive's own
+    /// calls as long as some are.
+    last_served: Mutex<Instant>,
+    workers_left: AtomicU32,
+}
+
+impl Shared {
+    /// Calls until the batch's calls are all taken, one fails, or a Ctrl-C.
+    fn work(&self, server: &Server, start: Instant, bar: &indicatif::ProgressBar) {
+        while !interrupted() && lock(&self.stopped).is_none() {
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            if n >= self.calls {
+                return;
+            }
+            match server.call_until_served(self, start) {
+                Ok(Some(answer)) => {
+                    *lock(&self.last_served) = Instant::now();
+                    lock(&self.served).push(answer);
+                    bar.inc(1);
+                }
+                Ok(None) => return,
+                Err(error) => {
+                    let made = lock(&self.served).len();
+                    lock(&self.stopped).get_or_insert_with(|| {
+                        format!(
+                            "stopped after {made} of {} calls: call {} failed: {error:#}",
+                            self.calls,
+                            n + 1
+                        )
+                    });
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The lock's data, even if a worker panicked while holding it (what it pushed is whole).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The server driven: its `/run` URL, and the token it wants, if any.
@@ -272,10 +364,11 @@ struct Server {
 
 impl Server {
     /// One call, asking again while the server answers `429 busy`; `None` when a Ctrl-C
-    /// came while it waited.
+    /// came while it waited. Busy answers are this drive's own doing while its other calls
+    /// are being served; only when none was for [`BUSY_PATIENCE`] is another client to blame.
     fn call_until_served(
         &self,
-        busy: &AtomicU32,
+        batch: &Shared,
         drive_start: Instant,
     ) -> anyhow::Result<Option<Served>> {
         let since = Instant::now();
@@ -286,10 +379,12 @@ impl Server {
             if interrupted() {
                 return Ok(None);
             }
-            busy.fetch_add(1, Ordering::Relaxed);
-            if since.elapsed() > BUSY_PATIENCE {
+            batch.busy.fetch_add(1, Ordering::Relaxed);
+            let progress = *lock(&batch.last_served);
+            if since.elapsed() > BUSY_PATIENCE && progress.elapsed() > BUSY_PATIENCE {
                 bail!(
-                    "{}: the server stayed busy (429) for {} s; is another client running batches?",
+                    "{}: the server stayed busy (429) for {} s and answered none of this \
+                     drive's calls; is another client running batches?",
                     self.url,
                     BUSY_PATIENCE.as_secs()
                 );

@@ -20,6 +20,9 @@ pub fn drive(summary: &DriveReport) -> String {
         summary.drive.concurrency,
         seconds(summary.drive.elapsed_ns)
     );
+    if let Some(why) = &summary.drive.stopped {
+        let _ = writeln!(out, "partial: {why}; these are the calls made.\n");
+    }
     let _ = writeln!(
         out,
         "{:<18} {:>10} {:>10} {:>10} {:>10} {:>7}",

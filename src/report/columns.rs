@@ -108,12 +108,17 @@ pub fn parse(name: Option<&str>, place: &str, text: &str) -> Read {
     Read { column, warnings }
 }
 
-/// More than one line, the first a whole JSON value: JSON lines, not one value broken off.
+/// More than one line, one of them a whole JSON object: JSON lines (any of them may be
+/// damaged: the first cut off by a full disk, say), not one pretty-printed value broken off,
+/// none of whose lines is an object of its own.
 fn is_jsonl(text: &str) -> bool {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let first = lines.next();
-    lines.next().is_some()
-        && first.is_some_and(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    first.is_some()
+        && lines.next().is_some()
+        && text
+            .lines()
+            .any(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object()))
 }
 
 /// What one JSON value holds.
@@ -588,6 +593,21 @@ mod tests {
             4,
             "lines 1 and 7"
         );
+
+        // The first line cut off: named, and the lines after it read.
+        let first_cut = [
+            drive_line(1_000, 10)[..50].to_string(),
+            drive_line(3_000, 30),
+        ]
+        .join("\n");
+        let read = parse(None, "g.jsonl", &first_cut);
+        assert_eq!(read.warnings.len(), 1, "{:?}", read.warnings);
+        assert!(
+            read.warnings[0].starts_with("g.jsonl:1: not JSON"),
+            "{:?}",
+            read.warnings
+        );
+        assert!(read.column.is_some());
 
         let cut = parse(None, "c.json", "{\n  \"schema_version\": 3,\n  \"workl");
         assert_eq!(

@@ -23,7 +23,7 @@ use crate::workload;
 /// split) added; the fields are as before. Since added: `started_unix_ms`, `fixtures`.
 /// Version 2: `instances[].ratio_to_others` and `p_value` compare the instance's median with
 /// the other instances' medians (they were against the others' calls pooled, with a U test
-/// over calls). Since added: `kind`.
+/// over calls). Since added: `kind`, `stopped`.
 pub const DRIVE_SCHEMA_VERSION: u32 = 2;
 
 /// The longest `X-Queue-Time` taken as a queue: the library's [`MAX_QUEUE`]; more is a
@@ -351,6 +351,9 @@ pub struct Drive {
     /// The payloads the answers named, each once (one, unless instances serve different
     /// fixtures; none from a `serve` older than the field).
     pub fixtures: Vec<FixtureInfo>,
+    /// Why the drive ended before its last call (a call that failed, a Ctrl-C); `null` when
+    /// it made them all. The calls made are the report.
+    pub stopped: Option<String>,
 }
 
 /// A whole drive, as `drive --json` writes it.
@@ -450,6 +453,7 @@ pub(crate) mod tests {
             started_unix_ms: 1_700_000_000_000,
             elapsed_ns: 9,
             fixtures: Vec::new(),
+            stopped: None,
         }
     }
 
