@@ -65,7 +65,47 @@ pub struct Benchmark {
     pub replicate_medians_ns: Vec<f64>,
 }
 
+/// `x` as written, or in exponent form where that would be long (1e308 is 309 digits).
+fn short(x: f64) -> String {
+    if x.abs() < 1e12 {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+/// The longest time per iteration believed: a day. Longer is a corrupt or edited file (a
+/// median of 1e308 ns printed a 300-digit cell).
+pub const MAX_PLAUSIBLE_NS: f64 = 86_400e9;
+
 impl Benchmark {
+    /// Why its figures cannot be measurements, if they cannot: a time per iteration that is
+    /// not finite, not positive or over [`MAX_PLAUSIBLE_NS`] (a sample's may be 0, a MAD 0),
+    /// or an off-CPU share outside 0–1. Files from outside (criterion's, exported
+    /// baselines) are checked with it; a negative median printed "-5.0 ns ± -1.0 ns".
+    pub fn implausible(&self) -> Option<String> {
+        let time = |name: &str, ns: f64, zero_too: bool| {
+            let low = if zero_too { ns >= 0.0 } else { ns > 0.0 };
+            (!(ns.is_finite() && low && ns <= MAX_PLAUSIBLE_NS))
+                .then(|| format!("{name} {} ns is no time per iteration", short(ns)))
+        };
+        time("median", self.median_ns, false)
+            .or_else(|| time("mean", self.mean_ns, false))
+            .or_else(|| time("MAD", self.mad_ns, true))
+            .or_else(|| {
+                (self.sample_means_ns.iter()).find_map(|&ns| time("a sample's mean", ns, true))
+            })
+            .or_else(|| {
+                (self.replicate_medians_ns.iter())
+                    .find_map(|&ns| time("a replicate's median", ns, false))
+            })
+            .or_else(|| {
+                self.off_cpu_ratio
+                    .filter(|r| !(0.0..=1.0).contains(r))
+                    .map(|r| format!("off_cpu_ratio {} is no share of the time", short(r)))
+            })
+    }
+
     /// Each replicate's median, ns per iteration ([`Benchmark::replicate_medians_ns`], or the
     /// median alone where none were kept).
     pub fn replicates_ns(&self) -> Vec<f64> {
@@ -161,8 +201,17 @@ impl Exported<'_> {
 #[derive(Debug, Default)]
 pub struct Found {
     pub baselines: BTreeMap<String, Vec<Benchmark>>,
-    /// One line per benchmark that was skipped: the file and what was wrong.
-    pub warnings: Vec<String>,
+    /// What was skipped: each benchmark that could not be read, and each directory.
+    pub warnings: Vec<Skipped>,
+}
+
+/// A benchmark, or a directory of them, that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Skipped {
+    /// The baseline it belongs to; `None` for a directory, which could hold any.
+    pub baseline: Option<String>,
+    /// The file and what was wrong.
+    pub why: String,
 }
 
 /// Why nothing could be read.
@@ -181,9 +230,14 @@ pub enum BaselineError {
 
 /// Reads every baseline under `dir` (a criterion home such as `target/criterion`).
 pub fn read_dir(dir: &Path) -> Result<Found, BaselineError> {
-    if !dir.is_dir() {
+    if !dir.exists() {
         return Err(BaselineError::NoDirectory(dir.into()));
     }
+    // The top directory must be readable: "no benchmarks" would hide a permission denied.
+    std::fs::read_dir(dir).map_err(|source| BaselineError::Read {
+        path: dir.into(),
+        source,
+    })?;
     let mut found = Found::default();
     let mut stack = vec![dir.to_path_buf()];
     // Each real directory once, however many symlinks lead to it: `ln -s . loop` counted
@@ -196,8 +250,16 @@ pub fn read_dir(dir: &Path) -> Result<Found, BaselineError> {
         if !seen.insert(real) {
             continue;
         }
-        let Ok(entries) = std::fs::read_dir(&current) else {
-            continue;
+        let entries = match std::fs::read_dir(&current) {
+            Ok(entries) => entries,
+            Err(e) => {
+                let shown = current.display();
+                found.warnings.push(Skipped {
+                    baseline: None,
+                    why: format!("{shown}: its benchmarks, unreadable ({e})"),
+                });
+                continue;
+            }
         };
         for entry in entries.flatten() {
             let path = entry.path();
@@ -211,7 +273,10 @@ pub fn read_dir(dir: &Path) -> Result<Found, BaselineError> {
                 }
                 match read_benchmark(&path) {
                     Ok(benchmark) => found.baselines.entry(name).or_default().push(benchmark),
-                    Err(warning) => found.warnings.push(warning),
+                    Err(why) => found.warnings.push(Skipped {
+                        baseline: Some(name),
+                        why,
+                    }),
                 }
             } else {
                 stack.push(path);
@@ -296,7 +361,7 @@ fn read_benchmark(dir: &Path) -> Result<Benchmark, String> {
     } else {
         None
     };
-    Ok(Benchmark {
+    let read = Benchmark {
         id: benchmark.full_id,
         throughput: benchmark.throughput,
         median_ns: estimates.median.point_estimate,
@@ -308,7 +373,11 @@ fn read_benchmark(dir: &Path) -> Result<Benchmark, String> {
         off_cpu_ratio: sidecar.map(|s| s.off_cpu_ratio),
         // One `cargo bench` is one replicate, whatever its sample count.
         replicate_medians_ns: vec![estimates.median.point_estimate],
-    })
+    };
+    match read.implausible() {
+        Some(why) => Err(format!("{}: {why}", dir.display())),
+        None => Ok(read),
+    }
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
@@ -343,6 +412,42 @@ mod tests {
         assert!(Benchmark::from_samples("w".into(), None, Vec::new(), None).is_none());
         assert!(Benchmark::from_samples("w".into(), None, vec![1.0, f64::NAN], None).is_none());
         assert!(Benchmark::from_samples("w".into(), None, vec![-1.0], None).is_none());
+    }
+
+    /// The values a probe of edited files found printed as nonsense are each refused.
+    #[test]
+    fn figures_that_cannot_be_measurements_are_named() {
+        let good =
+            Benchmark::from_samples("w".into(), None, vec![4.0, 5.0, 6.0], Some(0.5)).unwrap();
+        assert_eq!(good.implausible(), None);
+        type Edit = fn(&mut Benchmark);
+        let cases: [(&str, Edit); 8] = [
+            ("median -5 ns", |b| b.median_ns = -5.0),
+            ("median 1e308 ns", |b| b.median_ns = 1e308),
+            ("mean NaN ns", |b| b.mean_ns = f64::NAN),
+            ("MAD -1 ns", |b| b.mad_ns = -1.0),
+            ("a sample's mean -3 ns", |b| b.sample_means_ns[1] = -3.0),
+            ("a sample's mean inf ns", |b| {
+                b.sample_means_ns[0] = 1.0 / 1e-320
+            }),
+            ("a replicate's median 0 ns", |b| {
+                b.replicate_medians_ns = vec![0.0]
+            }),
+            ("off_cpu_ratio 1e308", |b| b.off_cpu_ratio = Some(1e308)),
+        ];
+        for (said, edit) in cases {
+            let mut bad = good.clone();
+            edit(&mut bad);
+            let why = bad.implausible().unwrap_or_default();
+            assert!(why.starts_with(said), "{said}: {why:?}");
+        }
+        let mut zero_spread = good.clone();
+        (zero_spread.mad_ns, zero_spread.sample_means_ns[0]) = (0.0, 0.0);
+        assert_eq!(
+            zero_spread.implausible(),
+            None,
+            "a MAD or a sample of 0 can be"
+        );
     }
 
     #[test]

@@ -274,10 +274,19 @@ fn fail_if_slower_exits_1_naming_the_rows_whose_whole_interval_is_slower() {
     );
     let out = compare(&[&quiet, &hog, "--fail-if-slower", "300"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    // One bench a column: no interval, so nothing fails, however slow.
+    // One bench a column: no interval, so nothing is slower, however slow; but one
+    // benchmark of `quiet` could not be read (its estimates.json is cut off), and a gate
+    // does not pass on what it could not read.
     let out = compare(&["quiet", "shared-cpu", "--fail-if-slower", "10"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("1 inputs or rows were left out"));
     assert!(text(&out.stdout).contains("have a column of one replicate"));
+    let out = compare(&["shared-cpu", "again=shared-cpu", "--fail-if-slower", "10"]);
+    assert!(
+        !text(&out.stderr).contains("left out"),
+        "the cut-off benchmark is not shared-cpu's: {}",
+        text(&out.stderr)
+    );
     let out = compare(&["quiet", "--fail-if-slower", "-5"]);
     assert_eq!(out.status.code(), Some(2), "a usage error");
 }
@@ -388,7 +397,7 @@ fn bad_lines_and_versions_are_named_and_the_rest_compared() {
     let older_serve = lines[1]
         .replace(r#""instance":"web.1","#, "")
         .replace(r#""fixtures":[{"#, r#""fixtures":[],"x":[{"#);
-    let newer = lines[2].replace(r#""schema_version":1"#, r#""schema_version":2"#);
+    let newer = lines[2].replace(r#""schema_version":1"#, r#""schema_version":99"#);
     let mangled = [
         lines[0],
         &lines[1][..lines[1].len() / 3],
@@ -408,7 +417,8 @@ fn bad_lines_and_versions_are_named_and_the_rest_compared() {
         "{warnings}"
     );
     assert!(
-        warnings.contains(".jsonl:4: a drive result of schema_version 2; this dynoprobe reads 1"),
+        warnings
+            .contains(".jsonl:4: a drive result of schema_version 99; this dynoprobe reads 1 to 2"),
         "{warnings}"
     );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -500,4 +510,71 @@ fn symlink_loops_count_each_benchmark_once_and_end() {
         "quiet\t2 benchmarks\nshared-cpu\t2 benchmarks\n",
         "each benchmark once"
     );
+}
+
+/// What cannot be read is said, never passed over: a benchmark folder without permission
+/// (compare run as another user, since root reads anything), an unreadable criterion
+/// directory, a file named that does not exist.
+#[test]
+fn unreadable_folders_and_missing_files_are_named() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = std::env::temp_dir().join(format!("dynoprobe-unreadable-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(target())
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let locked = dir.join("criterion/chase-l2");
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    mode(&locked, 0o000);
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let compare = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dynoprobe"));
+        command
+            .arg("compare")
+            .arg("--target-dir")
+            .arg(&dir)
+            .args(args);
+        if root {
+            command.uid(65534).gid(65534);
+        }
+        command.env_remove("CRITERION_HOME").output().unwrap()
+    };
+    let out = compare(&["shared-cpu", "again=shared-cpu"]);
+    let said = text(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("chase-l2: its benchmarks, unreadable (Permission denied"),
+        "{said}"
+    );
+    let out = compare(&["shared-cpu", "again=shared-cpu", "--fail-if-slower", "50"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("left out"),
+        "{}",
+        text(&out.stderr)
+    );
+    mode(&locked, 0o755);
+    mode(&dir.join("criterion"), 0o000);
+    let out = compare(&["--baselines"]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("cannot read") && said.contains("Permission denied"),
+        "{said}"
+    );
+    mode(&dir.join("criterion"), 0o755);
+    let typo = dir.join("results/tpyo.json");
+    let out = compare(&[typo.to_str().unwrap()]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("tpyo.json: No such file"), "{said}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -77,7 +77,7 @@ pub struct CompareArgs {
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     args.pictures.check()?;
-    let columns = load(&args)?;
+    let (columns, left_out) = load(&args)?;
     let baselines: Vec<Baseline> = columns.iter().map(|c| c.baseline.clone()).collect();
     let over_time: Vec<(String, Vec<TimePoint>)> = columns
         .into_iter()
@@ -145,6 +145,13 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         if !slower.is_empty() {
             bail!("{}", render::compare::slower(percent, &slower));
         }
+        // A gate does not pass on what it could not read.
+        if left_out > 0 {
+            bail!(
+                "--fail-if-slower: {left_out} inputs or rows were left out (see the warnings), \
+                 so the gate cannot say nothing got slower"
+            );
+        }
     }
     Ok(())
 }
@@ -153,13 +160,18 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
 /// target directory, one or several a column); every baseline in the directory when none is
 /// named. Parts of files that cannot be compared are named in a warning each; different
 /// payloads are refused.
-fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
+fn load(args: &CompareArgs) -> anyhow::Result<(Vec<Column>, usize)> {
     let wanted: Vec<ColumnArg> = args
         .baselines_or_files
         .iter()
         .map(|a| ColumnArg::parse(a))
         .collect::<anyhow::Result<_>>()?;
     let mut found = BTreeMap::new();
+    // Inputs and rows left out, each said in a warning; the criterion directory's count
+    // where they belong to a baseline compared, or could.
+    let mut left_out = 0;
+    let mut skipped: Vec<baseline::Skipped> = Vec::new();
+    let mut compared: Vec<&str> = Vec::new();
     let needs_baselines = wanted
         .iter()
         .flat_map(|c| &c.sources)
@@ -170,9 +182,10 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
             .clone()
             .map_or_else(criterion_home, |d| d.join("criterion"));
         let read = baseline::read_dir(&dir)?;
-        for warning in &read.warnings {
-            eprintln!("dynoprobe: warning: skipped {warning}");
+        for skipped in &read.warnings {
+            eprintln!("dynoprobe: warning: skipped {}", skipped.why);
         }
+        skipped = read.warnings;
         found = read.baselines;
     }
     let criterion = |name: String, benchmarks| Column {
@@ -205,6 +218,7 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
                     for warning in &read.warnings {
                         eprintln!("dynoprobe: warning: {warning}");
                     }
+                    left_out += read.warnings.len();
                     if let Some(read) = read.column {
                         sources.push((path.display().to_string(), read));
                     }
@@ -217,6 +231,7 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
                         )
                     })?;
                     once(format!("baseline {name}"))?;
+                    compared.push(name);
                     sources.push((
                         format!("baseline {name}"),
                         criterion(name.clone(), benchmarks),
@@ -235,6 +250,7 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
                     }
                     for (name, benchmarks) in matching {
                         once(format!("baseline {name}"))?;
+                        compared.push(name);
                         let column = criterion(name.clone(), benchmarks.clone());
                         sources.push((format!("baseline {name}"), column));
                     }
@@ -243,7 +259,13 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
         }
         match (sources.len(), column.name) {
             (0, _) => {}
-            (1, _) => chosen.extend(sources.pop().map(|(_, c)| c)),
+            (1, _) => chosen.extend(sources.pop().map(|(_, mut c)| {
+                // `NAME=BASELINE` names the column, as `NAME=FILE` does.
+                if let Some(name) = column.name {
+                    c.baseline.name = name.to_string();
+                }
+                c
+            })),
             (_, Some(name)) => {
                 chosen.push(columns::merge(name, sources).map_err(anyhow::Error::msg)?)
             }
@@ -258,6 +280,11 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
             ),
         }
     }
+    left_out += (skipped.iter())
+        .filter(|s| {
+            (s.baseline.as_deref()).is_none_or(|b| wanted.is_empty() || compared.contains(&b))
+        })
+        .count();
     if wanted.is_empty() {
         chosen = found
             .into_iter()
@@ -274,7 +301,7 @@ fn load(args: &CompareArgs) -> anyhow::Result<Vec<Column>> {
         }
     }
     columns::check_payloads(&chosen).map_err(anyhow::Error::msg)?;
-    Ok(chosen)
+    Ok((chosen, left_out))
 }
 
 /// One column as the command line names it: `NAME=SOURCES` or `SOURCES`, the sources
@@ -327,6 +354,13 @@ impl<'a> ColumnArg<'a> {
                 sources.extend(files.into_iter().map(Source::File));
             } else if Path::new(item).is_file() {
                 sources.push(Source::File(item.into()));
+            } else if looks_like_a_file(item) {
+                // Not a baseline's name: a misspelled file must not send the user to run
+                // `cargo bench`.
+                match std::fs::metadata(item) {
+                    Ok(_) => bail!("{item}: not a file"),
+                    Err(e) => bail!("{item}: {e}"),
+                }
             } else {
                 sources.push(Source::Baseline(item.to_string()));
             }
@@ -336,6 +370,12 @@ impl<'a> ColumnArg<'a> {
         }
         Ok(ColumnArg { name, sources })
     }
+}
+
+/// A name with a directory or a JSON extension is a file's, never a criterion baseline's
+/// (cargo bench --save-baseline names hold neither, by custom).
+fn looks_like_a_file(item: &str) -> bool {
+    item.contains('/') || item.ends_with(".json") || item.ends_with(".jsonl")
 }
 
 /// The files whose names match `pattern`'s last component (`*`: any run of characters, `?`:

@@ -145,12 +145,13 @@ fn part(value: serde_json::Value) -> Result<Part, String> {
         Some(Kind::Baseline) => {
             let baseline: Baseline = serde_json::from_value(value)
                 .map_err(|e| format!("not an exported baseline ({e})"))?;
+            let (benchmarks, skipped) = plausible(baseline.benchmarks);
             Ok(Part {
                 name: Some(baseline.name),
-                benchmarks: baseline.benchmarks,
+                benchmarks,
                 fixtures: Vec::new(),
                 started_unix_ms: None,
-                skipped: Vec::new(),
+                skipped,
             })
         }
         Some(kind @ Kind::Comparison) => Err(format!(
@@ -161,6 +162,22 @@ fn part(value: serde_json::Value) -> Result<Part, String> {
         Some(kind @ Kind::Jitter) => Err(format!("{}, which times no workload", kind.described())),
         None => Err("not a run report, a drive result or an exported baseline".into()),
     }
+}
+
+/// The benchmarks whose figures can be measurements, and a line for each of the others.
+fn plausible(benchmarks: Vec<Benchmark>) -> (Vec<Benchmark>, Vec<String>) {
+    let mut skipped = Vec::new();
+    let kept = benchmarks
+        .into_iter()
+        .filter(|b| match b.implausible() {
+            Some(why) => {
+                skipped.push(format!("{}: {why}", b.id));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (kept, skipped)
 }
 
 /// A run report's workloads, each a row: its runs the samples, its worker processes the
@@ -196,6 +213,8 @@ fn run_part(file: RunFile) -> Part {
             bench
         })
         .collect();
+    let (benchmarks, implausible) = plausible(benchmarks);
+    skipped.extend(implausible);
     Part {
         name: None,
         benchmarks,
@@ -560,6 +579,26 @@ mod tests {
             .map(|p| (p.started_unix_ms, p.median_ns))
             .collect();
         assert_eq!(points, [(1_000, 10.0), (2_000, 30.0)]);
+    }
+
+    #[test]
+    fn an_exported_baseline_with_impossible_figures_loses_only_those_rows() {
+        let good = Benchmark::from_samples("a".into(), None, vec![4.0, 5.0], None).unwrap();
+        let mut bad = good.clone();
+        (bad.id, bad.median_ns) = ("b".into(), -5.0);
+        let baseline = Baseline {
+            name: "x".into(),
+            benchmarks: vec![good, bad],
+        };
+        let text = serde_json::to_string(&crate::baseline::Exported::of(&baseline)).unwrap();
+        let read = parse(None, "x.json", &text);
+        let column = read.column.unwrap();
+        assert_eq!(column.baseline.benchmarks.len(), 1);
+        assert_eq!(column.baseline.benchmarks[0].id, "a");
+        assert_eq!(
+            read.warnings,
+            ["x.json: b: median -5 ns is no time per iteration; left out"]
+        );
     }
 
     #[test]
