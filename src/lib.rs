@@ -23,6 +23,7 @@
 //! ```
 
 pub mod baseline;
+pub mod credentials;
 pub mod effect;
 pub mod jitter;
 #[cfg(feature = "criterion")]

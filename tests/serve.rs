@@ -620,12 +620,13 @@ fn drive_every_appends_one_line_per_batch_and_goes_on_past_a_failure() {
 }
 
 /// A server on loopback that answers each connection with the next of `answers` (status and
-/// body), then closes it. Its base URL.
+/// body), then closes it. Its base URL, and the heads of the requests it was sent.
 #[cfg(feature = "drive")]
-fn scripted_server(answers: Vec<(u16, String)>) -> String {
+fn scripted_server(answers: Vec<(u16, String)>) -> (String, std::sync::mpsc::Receiver<String>) {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let (heads, received) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for ((status, body), client) in answers.into_iter().zip(listener.incoming()) {
             let Ok(mut client) = client else { continue };
@@ -634,6 +635,7 @@ fn scripted_server(answers: Vec<(u16, String)>) -> String {
             while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).is_ok_and(|n| n == 1) {
                 head.push(byte[0]);
             }
+            let _ = heads.send(String::from_utf8_lossy(&head).into_owned());
             let _ = write!(
                 client,
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -641,7 +643,7 @@ fn scripted_server(answers: Vec<(u16, String)>) -> String {
             );
         }
     });
-    base
+    (base, received)
 }
 
 /// A `/run` answer of one run of `ns`.
@@ -660,7 +662,7 @@ fn run_answer(ns: u64) -> String {
 fn a_failed_call_keeps_the_calls_made_before_it() {
     let mut answers: Vec<(u16, String)> = (1..=14).map(|i| (200, run_answer(i * 1_000))).collect();
     answers.push((503, r#"{"error": "overloaded"}"#.into()));
-    let base = scripted_server(answers);
+    let (base, _) = scripted_server(answers);
     let out = drive(&[&base, "-n", "20", "--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -679,7 +681,7 @@ fn a_failed_call_keeps_the_calls_made_before_it() {
     let answers = (1..=3)
         .map(|i| (200, run_answer(i * 1_000)))
         .chain([(500, "boom".into())]);
-    let out = drive(&[&scripted_server(answers.collect()), "-n", "9"]);
+    let out = drive(&[&scripted_server(answers.collect()).0, "-n", "9"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("partial: stopped after 3 of 9 calls"),
@@ -1209,4 +1211,39 @@ fn the_fleet_view_flags_a_hogged_instance_and_not_identical_ones() {
     );
     let hogged = fleet(4, true);
     assert_eq!(outliers(&hogged), ["web.1"], "{hogged:?}");
+}
+
+/// A password in the URL is sent as Basic authorization and printed or written nowhere; a
+/// hostile server's names reach the terminal without their control bytes.
+#[cfg(feature = "drive")]
+#[test]
+fn drive_keeps_credentials_and_a_servers_control_bytes_off_the_terminal() {
+    let hostile = run_answer(1_000)
+        .replace("web.1", "\\u001b]0;owned\\u0007web\\r.1")
+        .replace("chase-l2", "chase\\u001b[2J-l2");
+    let (base, heads) = scripted_server(vec![(200, hostile), (200, run_answer(2_000))]);
+    let with_password = base.replace("http://", "http://admin:hunter2@");
+    let out = drive(&[&with_password, "-n", "2"]);
+    let (text, said) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{said}");
+    let head = heads.recv().unwrap().to_ascii_lowercase();
+    assert!(
+        head.contains("authorization: basic ywrtaw46ahvudgvymg=="),
+        "{head}"
+    );
+    assert!(
+        !text.contains("hunter2") && !said.contains("hunter2"),
+        "{text}{said}"
+    );
+    // The names are shown, their control bytes written out.
+    assert!(text.contains("\\u{1b}]0;owned\\u{7}web\\r.1"), "{text}");
+    assert!(text.contains("chase\\u{1b}[2J-l2"), "{text}");
+    assert!(!text.contains(['\u{1b}', '\u{7}', '\r']), "{text:?}");
+    let (base, _) = scripted_server(vec![(200, run_answer(1_000))]);
+    let with_password = base.replace("http://", "http://admin:hunter2@");
+    let out = drive(&[&with_password, "-n", "1", "--json"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
 }

@@ -67,13 +67,20 @@ const BUSY_PATIENCE: Duration = Duration::from_secs(30);
 const BUSY_PAUSE: Duration = Duration::from_millis(5);
 
 pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
-    let url = run_url(&args.url, args.workload.as_deref())?;
+    let target = run_url(&args.url, args.workload.as_deref())?;
     args.pictures.check()?;
     let token = args
         .token
         .clone()
         .or_else(|| std::env::var("DYNOPROBE_TOKEN").ok())
-        .filter(|t| !t.trim().is_empty());
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| format!("Bearer {}", t.trim()));
+    if token.is_some() && target.credentials.is_some() {
+        bail!(
+            "the URL's user:password@ and a token (--token or DYNOPROBE_TOKEN) both want the \
+             Authorization header; give one"
+        );
+    }
     let server = Arc::new(Server {
         agent: Agent::config_builder()
             .http_status_as_error(false)
@@ -81,8 +88,9 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
             .user_agent(concat!("dynoprobe-drive/", env!("CARGO_PKG_VERSION")))
             .build()
             .into(),
-        url,
-        authorization: token.map(|t| format!("Bearer {}", t.trim())),
+        url: target.url,
+        // The URL's credentials as Basic authorization: they are in no URL printed.
+        authorization: token.or_else(|| target.credentials.map(|c| c.basic())),
     });
     catch_interrupt();
     if let Some(every) = args.every {
@@ -358,7 +366,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Server {
     agent: Agent,
     url: String,
-    /// `Bearer TOKEN`.
+    /// `Bearer TOKEN`, or `Basic …` from the URL's credentials.
     authorization: Option<String>,
 }
 

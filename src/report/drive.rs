@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::FixtureInfo;
 use super::kind::Kind;
+use crate::credentials::Credentials;
 use crate::effect::{geometric_mean, outlier_p};
 use crate::queue_time::MAX_QUEUE;
 use crate::stats::{Distribution, Quartiles, Recorder};
@@ -127,14 +128,17 @@ impl Call {
             run_ns: runs.wall_ns.max,
             on_cpu_ns: runs.on_cpu_ns.max,
             off_cpu_ns: runs.off_cpu_ns.max,
-            instance: answer.instance,
+            instance: answer.instance.as_deref().map(printable),
             steal_ratio: seen.as_ref().and_then(|s| s.steal_ratio),
             throttled_ratio: seen.as_ref().and_then(|s| s.throttled_ratio),
         };
         Ok(Served {
             call,
-            workload: runs.name,
-            fixture: answer.fixture,
+            workload: printable(&runs.name),
+            fixture: answer.fixture.map(|f| FixtureInfo {
+                source: printable(&f.source),
+                ..f
+            }),
         })
     }
 
@@ -173,10 +177,35 @@ pub enum UrlError {
     Workload(String),
 }
 
+/// What a drive calls: its `/run` URL, without the credentials the base URL carried
+/// (`user:password@`), which are kept apart so that they are never printed or written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub url: String,
+    pub credentials: Option<Credentials>,
+}
+
+/// `text` from a server, fit for a terminal: each control character (an ANSI escape's ESC,
+/// BEL, CR) written as its escape (`\u{1b}`), so that a hostile server cannot retitle the
+/// window or redraw lines through a name it sends.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// `BASE/run?runs=1[&workload=NAME]`; the base may be given with or without `/run`. Its
-/// port, when given, is checked (an out-of-range port made the client use port 80).
-pub fn run_url(base: &str, workload: Option<&str>) -> Result<String, UrlError> {
-    let given = base.trim();
+/// port, when given, is checked (an out-of-range port made the client use port 80). Its
+/// credentials are taken out first: no error names them either.
+pub fn run_url(base: &str, workload: Option<&str>) -> Result<Target, UrlError> {
+    let (given, credentials) = crate::credentials::split(base.trim());
+    let given = given.as_str();
     let Some((scheme, rest)) = given
         .split_once("://")
         .filter(|(scheme, _)| ["http", "https"].contains(scheme))
@@ -211,7 +240,7 @@ pub fn run_url(base: &str, workload: Option<&str>) -> Result<String, UrlError> {
         url.push_str("&workload=");
         url.push_str(name);
     }
-    Ok(url)
+    Ok(Target { url, credentials })
 }
 
 /// An instance is an outlier when its median run lies outside the spread of the other
@@ -627,11 +656,13 @@ pub(crate) mod tests {
     #[test]
     fn urls_get_the_run_path_and_a_known_workload() {
         assert_eq!(
-            run_url("http://127.0.0.1:8080/", None).unwrap(),
+            run_url("http://127.0.0.1:8080/", None).unwrap().url,
             "http://127.0.0.1:8080/run?runs=1"
         );
         assert_eq!(
-            run_url("https://x.herokuapp.com/run", Some("chase-l2")).unwrap(),
+            run_url("https://x.herokuapp.com/run", Some("chase-l2"))
+                .unwrap()
+                .url,
             "https://x.herokuapp.com/run?runs=1&workload=chase-l2"
         );
         assert!(
@@ -647,7 +678,7 @@ pub(crate) mod tests {
                 .contains("chase-l2")
         );
         assert_eq!(
-            run_url("http://[::1]:8080", None).unwrap(),
+            run_url("http://[::1]:8080", None).unwrap().url,
             "http://[::1]:8080/run?runs=1"
         );
         for (bad, says) in [
@@ -659,10 +690,35 @@ pub(crate) mod tests {
             ("http://", "has no host"),
             ("http://:80", "has no host"),
             ("ftp://h", "http://"),
+            ("http://u:hunter2@h:0", "'http://h:0': port 0"),
         ] {
             let error = run_url(bad, None).unwrap_err().to_string();
             assert!(error.contains(says), "{bad}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
         }
+        let target = run_url("http://admin:hunter2@h:8080", None).unwrap();
+        assert_eq!(target.url, "http://h:8080/run?runs=1");
+        assert!(
+            target
+                .credentials
+                .is_some_and(|c| c.basic().starts_with("Basic "))
+        );
+    }
+
+    #[test]
+    fn a_servers_names_lose_their_control_bytes() {
+        let hostile = ANSWER.replace("chase-l2", "chase\\u001b[31m-l2").replacen(
+            '{',
+            r#"{"instance": "\u001b]0;owned\u0007web\r.1", "#,
+            1,
+        );
+        let served = Call::from_answer(0, 2_000, &hostile, None).unwrap();
+        assert_eq!(served.workload, "chase\\u{1b}[31m-l2");
+        assert_eq!(
+            served.call.instance.as_deref(),
+            Some("\\u{1b}]0;owned\\u{7}web\\r.1")
+        );
+        assert_eq!(printable("web.1 ü"), "web.1 ü");
     }
 
     #[test]

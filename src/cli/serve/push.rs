@@ -17,16 +17,20 @@ const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where and how often to push.
 #[derive(Debug, Clone)]
 pub struct Push {
-    /// `http://HOST:PORT/metrics/job/dynoprobe/instance/NAME`.
+    /// `http://HOST:PORT/metrics/job/dynoprobe/instance/NAME`, without credentials.
     pub url: Uri,
     pub every: Duration,
+    /// `Basic …`, from the URL's `user:password@` (a Pushgateway behind basic auth); kept
+    /// out of the URL, which is printed.
+    authorization: Option<String>,
 }
 
 impl Push {
     /// The group URL for `gateway` (`http://host:port`, optionally with a path prefix) and
     /// `instance`; an error names what is wrong with `gateway`.
     pub fn new(gateway: &str, instance: &str, every: Duration) -> anyhow::Result<Push> {
-        let base = gateway.trim().trim_end_matches('/');
+        let (base, credentials) = dynoprobe::credentials::split(gateway.trim());
+        let base = base.trim_end_matches('/');
         if !base.starts_with("http://") {
             bail!(
                 "--push {base}: expected an http:// URL of a Pushgateway (no https: see the README)"
@@ -41,7 +45,11 @@ impl Push {
         if url.host().is_none() {
             bail!("--push {base}: no host");
         }
-        Ok(Push { url, every })
+        Ok(Push {
+            url,
+            every,
+            authorization: credentials.map(|c| c.basic()),
+        })
     }
 }
 
@@ -64,7 +72,8 @@ pub async fn pushing(push: Push, render: impl Fn() -> String) {
     let mut failing = false;
     loop {
         every.tick().await;
-        match tokio::time::timeout(PUSH_TIMEOUT, put(&push.url, render())).await {
+        let pushed = put(&push.url, push.authorization.as_deref(), render());
+        match tokio::time::timeout(PUSH_TIMEOUT, pushed).await {
             Ok(Ok(())) => {
                 if failing {
                     eprintln!("dynoprobe serve: pushing to {} works again", push.url);
@@ -86,7 +95,7 @@ pub async fn pushing(push: Push, render: impl Fn() -> String) {
 }
 
 /// One `PUT` of `text` to `url`, over a fresh connection.
-async fn put(url: &Uri, text: String) -> anyhow::Result<()> {
+async fn put(url: &Uri, authorization: Option<&str>, text: String) -> anyhow::Result<()> {
     let host = url.host().context("no host")?;
     let port = url.port_u16().unwrap_or(80);
     let stream = tokio::net::TcpStream::connect((host, port))
@@ -96,12 +105,15 @@ async fn put(url: &Uri, text: String) -> anyhow::Result<()> {
         .await
         .context("HTTP handshake")?;
     tokio::spawn(connection);
-    let request = Request::builder()
+    let mut request = Request::builder()
         .method(Method::PUT)
         .uri(url.path())
         .header(header::HOST, format!("{host}:{port}"))
-        .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
-        .body(Body::from(text))?;
+        .header(header::CONTENT_TYPE, "text/plain; version=0.0.4");
+    if let Some(authorization) = authorization {
+        request = request.header(header::AUTHORIZATION, authorization);
+    }
+    let request = request.body(Body::from(text))?;
     let response = sender.send_request(request).await.context("sending")?;
     if !response.status().is_success() {
         bail!("the Pushgateway answered {}", response.status());
@@ -125,6 +137,11 @@ mod tests {
             odd.url.path(),
             "/prefix/metrics/job/dynoprobe/instance/a%20b%2Fc"
         );
+        // Credentials leave the URL, which is printed, and are sent as Basic authorization.
+        let guarded =
+            Push::new("http://u:hunter2@pg:9091", "web.1", Duration::from_secs(1)).unwrap();
+        assert_eq!(guarded.url.authority().unwrap().as_str(), "pg:9091");
+        assert_eq!(guarded.authorization.as_deref(), Some("Basic dTpodW50ZXIy"));
         for bad in ["https://pg", "pg:9091", "http://"] {
             assert!(
                 Push::new(bad, "x", Duration::from_secs(1)).is_err(),
