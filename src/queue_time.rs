@@ -49,23 +49,34 @@ impl QueueTime {
     }
 }
 
-/// Classifies `X-Request-Start` (preferred) or `X-Queue-Start` against `now_unix_ns`, after
-/// subtracting `body_read` (time the app spent reading the request body before this point).
-pub fn classify(
-    request_start: Option<&[u8]>,
-    queue_start: Option<&[u8]>,
+/// Classifies the values of `X-Request-Start` and `X-Queue-Start` (each header may come more
+/// than once) against `now_unix_ns`, after subtracting `body_read` (time the app spent
+/// reading the request body before this point). The earliest start any value gives is the
+/// request's, as New Relic takes it: a value that holds no time neither hides a good one in
+/// the other header nor lets a later duplicate win. Invalid, with the first reason, only
+/// when no value holds a time.
+pub fn classify<'a>(
+    request_start: impl IntoIterator<Item = &'a [u8]>,
+    queue_start: impl IntoIterator<Item = &'a [u8]>,
     now_unix_ns: u128,
     body_read: Duration,
 ) -> QueueTime {
-    let Some(value) = request_start.or(queue_start) else {
-        return QueueTime::Absent;
-    };
-    let start_ns = match std::str::from_utf8(value)
-        .map_err(|_| "not UTF-8")
-        .and_then(parse_start_ns)
-    {
-        Ok(ns) => ns,
-        Err(reason) => return QueueTime::Invalid(reason),
+    let (mut earliest, mut first_invalid): (Option<u128>, Option<&'static str>) = (None, None);
+    for value in request_start.into_iter().chain(queue_start) {
+        match std::str::from_utf8(value)
+            .map_err(|_| "not UTF-8")
+            .and_then(parse_start_ns)
+        {
+            Ok(ns) => earliest = Some(earliest.map_or(ns, |e| e.min(ns))),
+            Err(reason) => {
+                first_invalid.get_or_insert(reason);
+            }
+        }
+    }
+    let start_ns = match (earliest, first_invalid) {
+        (Some(ns), _) => ns,
+        (None, Some(reason)) => return QueueTime::Invalid(reason),
+        (None, None) => return QueueTime::Absent,
     };
     let limit_ns = MAX_QUEUE.as_nanos();
     if start_ns > now_unix_ns + limit_ns {
@@ -210,6 +221,29 @@ mod tests {
     }
 
     #[test]
+    fn the_earliest_start_of_any_value_is_the_requests() {
+        let at = |ms_ago: u128| format!("t={}", NOW_S * 1000 - ms_ago);
+        let (five, nine) = (at(5), at(9));
+        // An invalid X-Request-Start does not hide a good X-Queue-Start.
+        let q = classify(
+            Some(&b"t=soon"[..]),
+            Some(five.as_bytes()),
+            NOW_NS,
+            Duration::ZERO,
+        );
+        assert_eq!(q.duration(), Some(Duration::from_millis(5)));
+        // A header twice: the earlier start, whichever came first.
+        let both = [five.as_bytes(), nine.as_bytes()];
+        let q = classify(both, None, NOW_NS, Duration::ZERO);
+        assert_eq!(q.duration(), Some(Duration::from_millis(9)));
+        let bad: [&[u8]; 2] = [b"x", b"t=y"];
+        assert!(matches!(
+            classify(bad, None, NOW_NS, Duration::ZERO),
+            QueueTime::Invalid(_)
+        ));
+    }
+
+    #[test]
     fn nonsense_is_invalid_with_a_reason() {
         for bad in [
             "",
@@ -230,7 +264,7 @@ mod tests {
             );
         }
         assert_eq!(
-            classify(Some(b"t=\xff"), None, NOW_NS, Duration::ZERO),
+            classify(Some(&b"t=\xff"[..]), None, NOW_NS, Duration::ZERO),
             QueueTime::Invalid("not UTF-8")
         );
     }

@@ -13,7 +13,7 @@ proptest! {
 
     #[test]
     fn any_bytes_are_classified(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
-        let q = classify(Some(&bytes), None, NOW_NS, Duration::ZERO);
+        let q = classify(Some(bytes.as_slice()), None, NOW_NS, Duration::ZERO);
         prop_assert!(matches!(q, QueueTime::Measured(_) | QueueTime::Skewed(_) | QueueTime::Invalid(_)));
     }
 

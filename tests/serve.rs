@@ -722,6 +722,37 @@ fn with_a_token_run_and_probe_need_it_and_health_and_metrics_do_not() {
     }
     assert_eq!(server.get("/healthz", &[]).0, 200);
     assert_eq!(server.get("/metrics", &[]).0, 200);
+    // The scheme in any case (RFC 9110).
+    let (status, ..) = server.get("/probe", &[("Authorization", "bearer s3cret")]);
+    assert_eq!(status, 200);
+    // A queue time is recorded only from a request that carries the token: one 59 minutes
+    // in the past from anyone else adds nothing.
+    let queue_count = |server: &Server| -> u64 {
+        let (_, _, text) = server.get("/metrics", &[]);
+        (text.lines())
+            .find(|l| l.starts_with("dynoprobe_request_queue_seconds_count"))
+            .and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = queue_count(&server);
+    let forged = format!("t={}", unix_ms() - 59 * 60 * 1000);
+    let (status, head, _) = server.get("/healthz", &[("X-Request-Start", &forged)]);
+    assert_eq!((status, header(&head, "x-queue-time")), (200, None));
+    assert_eq!(
+        queue_count(&server),
+        before,
+        "a forged queue time was recorded"
+    );
+    let start = format!("t={}", unix_ms() - 5);
+    let (_, head, _) = server.get(
+        "/healthz",
+        &[
+            ("X-Request-Start", &start),
+            ("Authorization", "Bearer s3cret"),
+        ],
+    );
+    assert!(header(&head, "x-queue-time").is_some(), "{head:?}");
+    assert_eq!(queue_count(&server), before + 1);
     #[cfg(feature = "drive")]
     {
         let drive = |token: Option<&str>| {
@@ -743,7 +774,16 @@ fn with_a_token_run_and_probe_need_it_and_health_and_metrics_do_not() {
             drive(Some("s3cret")).status.success(),
             "DYNOPROBE_TOKEN is sent"
         );
+        let said = String::from_utf8_lossy(&drive(Some("s3cret ü")).stderr).into_owned();
+        assert!(said.contains("may hold only letters, digits"), "{said}");
     }
+    // A token no header can carry as given is refused at start.
+    let out = Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
+        .args(["serve", "--port", "0", "--token", "trailing "])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no spaces"));
 }
 
 #[test]

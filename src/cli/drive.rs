@@ -74,7 +74,9 @@ pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var("DYNOPROBE_TOKEN").ok())
         .filter(|t| !t.trim().is_empty())
-        .map(|t| format!("Bearer {}", t.trim()));
+        .map(parse::token)
+        .transpose()?
+        .map(|t| format!("Bearer {t}"));
     if token.is_some() && target.credentials.is_some() {
         bail!(
             "the URL's user:password@ and a token (--token or DYNOPROBE_TOKEN) both want the \

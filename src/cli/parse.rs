@@ -245,9 +245,34 @@ pub fn parse_cpus(text: &str) -> Result<CpuList, String> {
     Ok(CpuList(cpus))
 }
 
+/// A bearer token as RFC 6750 writes one (`b64token`: letters, digits and `-._~+/`, then
+/// any `=`), checked where it is given: a token with a space or a character no header
+/// carries as such was accepted at start and could never match.
+pub fn token(given: String) -> anyhow::Result<String> {
+    let body = given.trim_end_matches('=');
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~+/".contains(c);
+    if body.is_empty() || !body.chars().all(allowed) {
+        anyhow::bail!(
+            "the token (--token or DYNOPROBE_TOKEN) may hold only letters, digits and -._~+/ \
+             (then any =), as RFC 6750 allows in a header; no spaces or other characters"
+        );
+    }
+    Ok(given)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_what_a_bearer_header_carries() {
+        for good in ["s3cret", "a-b._~+/c==", "QWxhZGRpbg=="] {
+            assert_eq!(token(good.into()).unwrap(), good);
+        }
+        for bad in ["", "==", "trailing ", " lead", "two words", "ü", "tab\t"] {
+            assert!(token(bad.into()).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn runs_must_be_a_sane_whole_number() {

@@ -93,8 +93,14 @@ where
             .map_or(0, |d| d.as_nanos());
         let headers = request.headers();
         let queue = classify(
-            headers.get("x-request-start").map(HeaderValue::as_bytes),
-            headers.get("x-queue-start").map(HeaderValue::as_bytes),
+            headers
+                .get_all("x-request-start")
+                .iter()
+                .map(HeaderValue::as_bytes),
+            headers
+                .get_all("x-queue-start")
+                .iter()
+                .map(HeaderValue::as_bytes),
             now_ns,
             Duration::ZERO,
         );

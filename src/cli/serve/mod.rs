@@ -92,7 +92,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .token
         .clone()
         .or_else(|| std::env::var("DYNOPROBE_TOKEN").ok())
-        .filter(|t| !t.trim().is_empty());
+        .filter(|t| !t.trim().is_empty())
+        .map(parse::token)
+        .transpose()?;
     let instance = args
         .instance
         .clone()
@@ -208,8 +210,10 @@ pub fn address(
     ))
 }
 
-/// The routes, behind the queue-time layer and the request limits.
+/// The routes, behind the queue-time layer, the token check (outside it, so that only a
+/// request that may be measured is) and the request limits.
 pub fn router(app: App) -> Router {
+    let authorize = middleware::from_fn_with_state(app.clone(), authorize);
     Router::new()
         .route("/run", get(run).head(no_batch))
         .route("/probe", get(probe))
@@ -219,6 +223,7 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
         .layer(QueueTimeLayer)
+        .layer(authorize)
         .layer(middleware::from_fn(limits))
 }
 
@@ -234,10 +239,7 @@ pub struct App {
     instance: Option<Arc<str>>,
 }
 
-async fn run(State(app): State<App>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
-    if let Some(refused) = unauthorized(&app, &headers) {
-        return refused;
-    }
+async fn run(State(app): State<App>, RawQuery(query): RawQuery) -> Response {
     let request =
         serde_urlencoded::from_str::<Vec<(String, String)>>(query.as_deref().unwrap_or(""))
             .map_err(|e| format!("the query is not form-encoded: {e}"))
@@ -271,25 +273,41 @@ async fn no_batch() -> Response {
     response
 }
 
-/// `401` unless the request carries the token, when one is set.
-fn unauthorized(app: &App, headers: &HeaderMap) -> Option<Response> {
-    let token = app.token.as_deref()?;
+/// With a token set, a request without it is refused on `/run` and `/probe` (`401`), and
+/// served on the other routes (a platform's health check has no token) with its
+/// `X-Request-Start` and `X-Queue-Start` taken away first: no client can put a forged queue
+/// time into the metrics.
+async fn authorize(State(app): State<App>, mut request: Request, next: Next) -> Response {
+    let Some(token) = app.token.as_deref() else {
+        return next.run(request).await;
+    };
+    if carries(request.headers(), token) {
+        return next.run(request).await;
+    }
+    if matches!(request.uri().path(), "/run" | "/probe") {
+        let mut response = error(
+            StatusCode::UNAUTHORIZED,
+            "this server needs its token: Authorization: Bearer TOKEN",
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return response;
+    }
+    request.headers_mut().remove("x-request-start");
+    request.headers_mut().remove("x-queue-start");
+    next.run(request).await
+}
+
+/// Whether `headers` carry `Authorization: Bearer TOKEN` (the scheme in any case, RFC 9110).
+fn carries(headers: &HeaderMap, token: &str) -> bool {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes())) {
-        return None;
-    }
-    let mut response = error(
-        StatusCode::UNAUTHORIZED,
-        "this server needs its token: Authorization: Bearer TOKEN",
-    );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    Some(response)
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+    given.is_some_and(|(_, given)| same_secret(given.trim().as_bytes(), token.as_bytes()))
 }
 
 /// Compares two secrets in time that depends only on their lengths.
@@ -337,10 +355,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     response
 }
 
-async fn probe(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Some(refused) = unauthorized(&app, &headers) {
-        return refused;
-    }
+async fn probe(State(app): State<App>) -> Response {
     axum::Json(app.probe.latest().as_ref().clone()).into_response()
 }
 
