@@ -51,10 +51,16 @@ impl Quartiles {
     }
 }
 
-/// Collects values; cheap to record into (no allocation after [`Recorder::new`]).
+/// Collects values; cheap to record into (no allocation after [`Recorder::new`]). The
+/// histogram keeps three significant digits; the smallest, largest and mean value are kept
+/// exactly beside it, so that one value of 1,234,567,890 does not read as min 1,234,173,951
+/// < mean < max 1,234,698,239, and every percentile lies between them.
 #[derive(Debug, Clone)]
 pub struct Recorder {
     histogram: Histogram<u64>,
+    min: u64,
+    max: u64,
+    sum: u128,
 }
 
 impl Default for Recorder {
@@ -68,17 +74,26 @@ impl Recorder {
         // Bounds and precision are constants within hdrhistogram's limits: this cannot fail.
         let histogram = Histogram::new_with_bounds(1, MAX_TRACKED, 3)
             .unwrap_or_else(|e| unreachable!("constant histogram bounds rejected: {e}"));
-        Recorder { histogram }
+        Recorder {
+            histogram,
+            min: u64::MAX,
+            max: 0,
+            sum: 0,
+        }
     }
 
     /// Records one value; values above [`MAX_TRACKED`] are recorded as it.
     pub fn record(&mut self, value: u64) {
+        let value = value.min(MAX_TRACKED);
         self.histogram.saturating_record(value);
+        (self.min, self.max) = (self.min.min(value), self.max.max(value));
+        self.sum += u128::from(value);
     }
 
     /// Forgets every value, keeping the memory.
     pub fn clear(&mut self) {
         self.histogram.reset();
+        (self.min, self.max, self.sum) = (u64::MAX, 0, 0);
     }
 
     /// Number of values recorded.
@@ -92,18 +107,19 @@ impl Recorder {
         if h.is_empty() {
             return None;
         }
-        let q = |quantile: f64| h.value_at_quantile(quantile);
-        let (mean, stddev, p50, p99) = (h.mean(), h.stdev(), q(0.5), q(0.99));
+        let q = |quantile: f64| h.value_at_quantile(quantile).clamp(self.min, self.max);
+        let mean = self.sum as f64 / h.len() as f64;
+        let (stddev, p50, p99) = (h.stdev(), q(0.5), q(0.99));
         Some(Distribution {
             count: h.len(),
-            min: h.min(),
+            min: self.min,
             mean,
             p10: q(0.1),
             p50,
             p90: q(0.9),
             p99,
             p999: q(0.999),
-            max: h.max(),
+            max: self.max,
             stddev,
             cv: (mean > 0.0).then(|| stddev / mean),
             mad: median_absolute_deviation(h, p50),
@@ -297,6 +313,14 @@ mod tests {
     fn large_values_keep_three_significant_digits() {
         let d = Distribution::of([1_234_567_890]).unwrap();
         assert!(d.p50.abs_diff(1_234_567_890) <= 1_234_567_890 / 1000);
+        // One value: its min, mean, percentiles and max are that value, exactly.
+        assert_eq!(
+            (d.min, d.p50, d.p99, d.max),
+            (1_234_567_890, 1_234_567_890, 1_234_567_890, 1_234_567_890)
+        );
+        assert_eq!(d.mean, 1_234_567_890.0);
+        let two = Distribution::of([1_234_567_890, 1_234_567_999]).unwrap();
+        assert!(two.min <= two.p10 && two.p999 <= two.max && two.max == 1_234_567_999);
         let huge = Distribution::of([u64::MAX]).unwrap();
         assert!(huge.max.abs_diff(MAX_TRACKED) <= MAX_TRACKED / 1000);
     }

@@ -453,8 +453,10 @@ fn the_procfile_runs_the_release_binarys_serve() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("$PORT"));
 }
 
+/// A reader that goes away ends signals with one line and exit status 1, as the README says,
+/// not a panic; a stdout closed from the start is refused before anything is measured.
 #[test]
-fn a_reader_that_stops_early_ends_signals_quietly() {
+fn a_reader_that_stops_early_ends_signals_with_one_line() {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dynoprobe"))
         .args(["signals", "--interval", "10ms"])
@@ -468,13 +470,21 @@ fn a_reader_that_stops_early_ends_signals_quietly() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        output.status.signal(),
-        Some(libc::SIGPIPE),
-        "{:?}",
-        output.status
+    assert_eq!(output.status.code(), Some(1), "{:?}", output.status);
+    assert!(
+        stderr.contains("writing to stdout: Broken pipe"),
+        "{stderr}"
     );
+    let closed = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} signals --count 1 >&-",
+            env!("CARGO_BIN_EXE_dynoprobe")
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(closed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&closed.stderr).contains("stdout is closed"));
 }
 
 #[test]

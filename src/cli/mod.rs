@@ -65,12 +65,12 @@ enum Command {
 
 /// Runs the chosen command.
 pub fn dispatch(args: Args) -> anyhow::Result<()> {
-    match args.command {
-        #[cfg(feature = "serve")]
-        Command::Serve(_) => {}
-        #[cfg(feature = "drive")]
-        Command::Drive(_) => {}
-        _ => end_quietly_on_a_closed_pipe(),
+    #[cfg(feature = "serve")]
+    let prints = !matches!(args.command, Command::Serve(_));
+    #[cfg(not(feature = "serve"))]
+    let prints = true;
+    if prints {
+        stdout_is_open()?;
     }
     match args.command {
         Command::Run(args) => run::run(args),
@@ -106,12 +106,22 @@ fn print(json: bool, result: &impl serde::Serialize, text: &str) -> anyhow::Resu
     }
 }
 
-/// `dynoprobe signals | head -3` should end quietly when `head` exits, as Unix tools do,
-/// rather than panic in `println!`: restore SIGPIPE's default action, which Rust's runtime
-/// sets to ignore. Not for serve and drive, where a peer closing a socket must not kill us.
-fn end_quietly_on_a_closed_pipe() {
-    // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+/// Refuses to start with stdout closed (`>&-`): Rust's runtime gives a closed descriptor
+/// /dev/null, opened read-write, and the whole result would be lost with exit status 0 (a
+/// shell's `> /dev/null` opens it write-only, and is left alone). A reader that goes away
+/// (`| head`) is caught at the write instead: SIGPIPE stays ignored, as Rust sets it, and
+/// the write's error is `writing to stdout: Broken pipe`, exit status 1.
+fn stdout_is_open() -> anyhow::Result<()> {
+    let target = std::fs::read_link("/proc/self/fd/1").unwrap_or_default();
+    // SAFETY: F_GETFL on a descriptor number only reads its flags.
+    let flags = unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFL) };
+    let read_write = flags != -1 && flags & libc::O_ACCMODE == libc::O_RDWR;
+    if flags == -1 || (read_write && target == std::path::Path::new("/dev/null")) {
+        anyhow::bail!(
+            "stdout is closed: the result would be lost; send it to a file or /dev/null instead"
+        );
+    }
+    Ok(())
 }
 
 /// A progress bar on stderr with `template`, or a hidden one when the output is JSON or
