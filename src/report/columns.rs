@@ -53,59 +53,169 @@ pub enum ColumnError {
     },
 }
 
-/// The largest file read: a year of `drive --every 10m` lines is about 300 MB.
+/// The largest file read whole: one JSON value (a run report, an export) is megabytes.
+/// JSON lines are read one at a time, however many (a year of `drive --every 10m` is about
+/// 300 MB).
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// Reads `path` as a column named `name`, else an exported baseline's own name, else the
-/// file's name without its extension.
+/// file's name without its extension. A file whose first line is a whole JSON object is
+/// read as JSON lines, one at a time, each line dropped once its figures are taken: memory
+/// does not grow with the file's length beyond what each line adds to the column.
 pub fn read(name: Option<&str>, path: &Path) -> Result<Read, ColumnError> {
+    use std::io::BufRead as _;
     let io = |source| ColumnError::Io {
         path: path.display().to_string(),
         source,
     };
-    let size = std::fs::metadata(path).map_err(io)?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(io(std::io::Error::other(format!(
-            "{size} bytes; compare reads files up to {MAX_FILE_BYTES}"
-        ))));
+    let place = path.display().to_string();
+    let mut lines = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let (mut line, mut number) = (String::new(), 0usize);
+    let mut first = String::new();
+    while first.trim().is_empty() {
+        first.clear();
+        if lines.read_line(&mut first).map_err(io)? == 0 {
+            break;
+        }
+        number += 1;
     }
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    Ok(parse(name, &path.display().to_string(), &text))
+    let first_is_an_object =
+        serde_json::from_str::<serde_json::Value>(&first).is_ok_and(|v| v.is_object());
+    if !first_is_an_object {
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(io(std::io::Error::other(format!(
+                "{size} bytes; compare reads files up to {MAX_FILE_BYTES} that are not JSON lines"
+            ))));
+        }
+        let mut text = first;
+        std::io::Read::read_to_string(&mut lines, &mut text).map_err(io)?;
+        return Ok(parse(name, &place, &text));
+    }
+    let mut column = Lines::new(&place);
+    column.add(number, &first);
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).map_err(io)? == 0 {
+            break;
+        }
+        number += 1;
+        column.add(number, &line);
+    }
+    Ok(column.finish(name))
 }
 
 /// The column from `text` (one JSON value, or one per line), `place` (its path) naming it in
 /// warnings and, without `name` or an exported baseline's own, the column.
 pub fn parse(name: Option<&str>, place: &str, text: &str) -> Read {
-    let mut warnings = Vec::new();
-    let values: Vec<(String, Result<serde_json::Value, String>)> =
-        match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(value) => vec![(place.to_string(), Ok(value))],
-            Err(_) if is_jsonl(text) => text
-                .lines()
-                .enumerate()
-                .filter(|(_, line)| !line.trim().is_empty())
-                .map(|(i, line)| {
-                    let at = format!("{place}:{}", i + 1);
-                    (at, serde_json::from_str(line).map_err(|e| e.to_string()))
-                })
-                .collect(),
-            Err(error) => vec![(place.to_string(), Err(error.to_string()))],
-        };
-    let mut parts = Vec::new();
-    for (at, value) in values {
-        match value.map_err(|e| format!("not JSON ({e})")).and_then(part) {
-            Ok(p) => parts.push(p),
-            Err(why) => warnings.push(format!("{at}: {why}; left out")),
+    let mut column = Lines::new(place);
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value) => column.add_value(place.to_string(), Ok(value)),
+        Err(_) if is_jsonl(text) => {
+            for (i, line) in text.lines().enumerate() {
+                column.add(i + 1, line);
+            }
+        }
+        Err(error) => column.add_value(place.to_string(), Err(error.to_string())),
+    }
+    column.finish(name)
+}
+
+/// A file's values pooled into rows as they are read (nothing of a value is held but what
+/// its rows take), and a warning for each that is left out.
+struct Lines<'a> {
+    place: &'a str,
+    rows: Rows,
+    /// A point per row per value with a start time; kept when the file holds several.
+    over_time: Vec<TimePoint>,
+    /// An exported baseline's own name, the first given.
+    name: Option<String>,
+    parts_count: usize,
+    warnings: Vec<String>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(place: &'a str) -> Lines<'a> {
+        Lines {
+            place,
+            rows: Rows::default(),
+            over_time: Vec::new(),
+            name: None,
+            parts_count: 0,
+            warnings: Vec::new(),
         }
     }
-    let stem = Path::new(place).file_stem().map(|s| s.to_string_lossy());
-    let name = name
-        .map(String::from)
-        .or_else(|| parts.iter().find_map(|p| p.name.clone()))
-        .or_else(|| stem.map(|s| s.into_owned()))
-        .unwrap_or_else(|| place.to_string());
-    let column = pool(&name, parts, place, &mut warnings);
-    Read { column, warnings }
+
+    /// Line `number` of a JSON lines file, with or without its line end (blank lines are
+    /// skipped).
+    fn add(&mut self, number: usize, line: &str) {
+        let line = line.trim_end_matches(['\n', '\r']);
+        if !line.trim().is_empty() {
+            let value = serde_json::from_str(line).map_err(|e| e.to_string());
+            self.add_value(format!("{}:{number}", self.place), value);
+        }
+    }
+
+    fn add_value(&mut self, at: String, value: Result<serde_json::Value, String>) {
+        match value.map_err(|e| format!("not JSON ({e})")).and_then(part) {
+            Ok(p) => self.add_part(p),
+            Err(why) => self.warnings.push(format!("{at}: {why}; left out")),
+        }
+    }
+
+    /// A part's rows pooled, its time points kept, what it left out said.
+    fn add_part(&mut self, part: Part) {
+        self.parts_count += 1;
+        let place = self.place;
+        (self.warnings).extend(
+            part.skipped
+                .iter()
+                .map(|s| format!("{place}: {s}; left out")),
+        );
+        self.name = self.name.take().or(part.name);
+        self.rows.add_fixtures(part.fixtures);
+        for bench in part.benchmarks {
+            if let (Some(at), Some(p99_ns)) = (part.started_unix_ms, bench.p99_run_ns) {
+                self.over_time.push(TimePoint {
+                    benchmark: bench.id.clone(),
+                    started_unix_ms: at,
+                    samples_count: bench.sample_means_ns.len() as u64,
+                    median_ns: bench.median_ns,
+                    p99_ns: p99_ns as f64,
+                });
+            }
+            self.rows.add(bench);
+        }
+    }
+
+    fn finish(mut self, name: Option<&str>) -> Read {
+        let stem = Path::new(self.place)
+            .file_stem()
+            .map(|s| s.to_string_lossy());
+        let name = name
+            .map(String::from)
+            .or(self.name)
+            .or_else(|| stem.map(|s| s.into_owned()))
+            .unwrap_or_else(|| self.place.to_string());
+        if self.rows.rows.is_empty() {
+            let place = self.place;
+            (self.warnings).push(format!("{place}: nothing to compare in it; left out"));
+            return Read {
+                column: None,
+                warnings: self.warnings,
+            };
+        }
+        // One value is no series over time.
+        let over_time = if self.parts_count > 1 {
+            self.over_time
+        } else {
+            Vec::new()
+        };
+        Read {
+            column: Some(self.rows.into_column(&name, over_time)),
+            warnings: self.warnings,
+        }
+    }
 }
 
 /// More than one line, one of them a whole JSON object: JSON lines (any of them may be
@@ -255,53 +365,19 @@ fn drive_part(file: DriveFile) -> Result<Part, String> {
     })
 }
 
-/// One column from the parts of a file: each row's samples pooled over the parts, the
-/// payloads each once, a time point per part that has a start time.
-fn pool(name: &str, parts: Vec<Part>, place: &str, warnings: &mut Vec<String>) -> Option<Column> {
-    let mut rows = Rows::default();
-    let mut over_time = Vec::new();
-    let timed = parts.len() > 1;
-    for part in parts {
-        warnings.extend(
-            part.skipped
-                .iter()
-                .map(|s| format!("{place}: {s}; left out")),
-        );
-        rows.add_fixtures(part.fixtures);
-        for bench in part.benchmarks {
-            if let (true, Some(at), Some(p99_ns)) = (timed, part.started_unix_ms, bench.p99_run_ns)
-            {
-                over_time.push(TimePoint {
-                    benchmark: bench.id.clone(),
-                    started_unix_ms: at,
-                    samples_count: bench.sample_means_ns.len() as u64,
-                    median_ns: bench.median_ns,
-                    p99_ns: p99_ns as f64,
-                });
-            }
-            rows.add(bench);
-        }
-    }
-    if rows.rows.is_empty() {
-        warnings.push(format!("{place}: nothing to compare in it; left out"));
-        return None;
-    }
-    Some(rows.into_column(name, over_time))
-}
-
 /// Benchmarks gathered into rows by id, and the payloads they were measured on, each once:
 /// what the parts of a file, or the sources of a column, pool into.
 #[derive(Default)]
 struct Rows {
-    rows: Vec<Vec<Benchmark>>,
+    rows: Vec<Row>,
     fixtures: Vec<FixtureInfo>,
 }
 
 impl Rows {
     fn add(&mut self, bench: Benchmark) {
-        match self.rows.iter_mut().find(|row| row[0].id == bench.id) {
-            Some(row) => row.push(bench),
-            None => self.rows.push(vec![bench]),
+        match self.rows.iter_mut().find(|row| row.first.id == bench.id) {
+            Some(row) => row.add(bench),
+            None => self.rows.push(Row::new(bench)),
         }
     }
 
@@ -313,12 +389,12 @@ impl Rows {
         }
     }
 
-    /// The column named `name`: each row pooled ([`pooled`]).
+    /// The column named `name`: each row pooled ([`Row::pooled`]).
     fn into_column(self, name: &str, over_time: Vec<TimePoint>) -> Column {
         Column {
             baseline: Baseline {
                 name: name.to_string(),
-                benchmarks: self.rows.into_iter().map(pooled).collect(),
+                benchmarks: self.rows.into_iter().map(Row::pooled).collect(),
             },
             fixtures: self.fixtures,
             over_time,
@@ -326,31 +402,63 @@ impl Rows {
     }
 }
 
-/// One row's benchmarks from the parts of a file (or the files of a column) as one: a
-/// benchmark alone as it is, several by all their samples at once and all their replicates,
-/// the off-CPU share weighted by samples (when every part has one).
-fn pooled(mut row: Vec<Benchmark>) -> Benchmark {
-    if row.len() == 1 {
-        return row.remove(0);
+/// One row's benchmarks from the parts of a file (or the files of a column), pooled as
+/// they come: all their samples and all their replicates, the off-CPU share weighted by
+/// samples (when every member has one). A benchmark alone stays as it is (criterion's own
+/// estimates).
+struct Row {
+    first: Benchmark,
+    members: usize,
+    samples: Vec<f64>,
+    replicates: Vec<f64>,
+    /// Σ off-CPU share × samples; `None` once a member has no share.
+    off_cpu_weighted: Option<f64>,
+    throughput: Option<Throughput>,
+}
+
+impl Row {
+    fn new(first: Benchmark) -> Row {
+        Row {
+            members: 1,
+            samples: Vec::new(),
+            replicates: Vec::new(),
+            off_cpu_weighted: Some(0.0),
+            throughput: first.throughput,
+            first,
+        }
     }
-    let counts = row.iter().map(|b| b.sample_means_ns.len() as f64);
-    let weighted: Option<f64> = row
-        .iter()
-        .zip(counts.clone())
-        .map(|(b, n)| b.off_cpu_ratio.map(|r| r * n))
-        .sum();
-    let off_cpu = weighted.map(|sum| sum / counts.sum::<f64>().max(1.0));
-    let samples = row
-        .iter()
-        .flat_map(|b| b.sample_means_ns.iter().copied())
-        .collect();
-    let throughput = row.iter().find_map(|b| b.throughput);
-    let replicates: Vec<f64> = row.iter().flat_map(Benchmark::replicates_ns).collect();
-    let first = row.swap_remove(0);
-    let mut pooled =
-        Benchmark::from_samples(first.id.clone(), throughput, samples, off_cpu).unwrap_or(first);
-    pooled.replicate_medians_ns = replicates;
-    pooled
+
+    fn add(&mut self, bench: Benchmark) {
+        if self.members == 1 {
+            let samples = std::mem::take(&mut self.first.sample_means_ns);
+            let replicates = self.first.replicates_ns();
+            self.take(samples, replicates, self.first.off_cpu_ratio);
+        }
+        self.members += 1;
+        self.throughput = self.throughput.or(bench.throughput);
+        let replicates = bench.replicates_ns();
+        self.take(bench.sample_means_ns, replicates, bench.off_cpu_ratio);
+    }
+
+    fn take(&mut self, samples: Vec<f64>, replicates: Vec<f64>, off_cpu: Option<f64>) {
+        let n = samples.len() as f64;
+        self.samples.extend(samples);
+        self.replicates.extend(replicates);
+        self.off_cpu_weighted = (self.off_cpu_weighted.zip(off_cpu)).map(|(sum, r)| sum + r * n);
+    }
+
+    fn pooled(self) -> Benchmark {
+        if self.members == 1 {
+            return self.first;
+        }
+        let off_cpu = (self.off_cpu_weighted).map(|sum| sum / self.samples.len().max(1) as f64);
+        let first = self.first;
+        let pooled =
+            Benchmark::from_samples(first.id.clone(), self.throughput, self.samples, off_cpu);
+        let mut pooled = pooled.unwrap_or(first);
+        pooled.replicate_medians_ns = self.replicates;
+        pooled
+    }
 }
 
 /// One column named `name` from several sources, each `(place, column)` (a file or a saved
