@@ -46,6 +46,27 @@ impl Server {
         Server::spawn(command, &["--instance", instance])
     }
 
+    /// A server whose address space is limited to `kib` (as `ulimit -v` does).
+    fn start_limited(kib: u64) -> Server {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dynoprobe"));
+        // SAFETY: between fork and exec the closure only calls async-signal-safe setrlimit
+        // on a value on its own stack.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: kib * 1024,
+                    rlim_max: kib * 1024,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Server::spawn(command, &[])
+    }
+
     fn spawn(mut command: Command, args: &[&str]) -> Server {
         let mut defaults = Vec::new();
         for (flag, value) in [("--interval", "100ms"), ("--instance", "web.7")] {
@@ -1286,4 +1307,23 @@ fn drive_keeps_credentials_and_a_servers_control_bytes_off_the_terminal() {
     let with_password = base.replace("http://", "http://admin:hunter2@");
     let out = drive(&[&with_password, "-n", "1", "--json"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+}
+
+/// Under a limit on address space of 200,000 KiB (`ulimit -v 200000`), every route answers
+/// and the server stays up: with glibc's arena per thread it died in its first batch.
+#[test]
+fn a_server_under_an_address_space_limit_answers_every_route() {
+    let server = Server::start_limited(200_000);
+    for path in [
+        "/healthz",
+        "/metrics",
+        "/probe",
+        "/run?runs=1",
+        "/run?runs=1&workload=chase-l2",
+        "/run?runs=1&workload=json-serde-value",
+        "/healthz",
+    ] {
+        let (status, _, body) = server.get(path, &[]);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
 }
