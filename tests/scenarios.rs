@@ -112,14 +112,18 @@ fn assert_ledger_matches_the_kernel(label: &str, j: &Value) {
         preemptions <= in_gaps,
         "{label}: {preemptions} switched gaps but {in_gaps} switches in them"
     );
-    // The kernel's wait lies inside the switched gaps. A switch the loop did not see (in the
-    // reads just before its first clock read or after its last, inside the kernel's span)
-    // takes its wait with it: at most as long as the longest switched gap it saw (a whole
-    // 70 ms throttle, once in CI).
+    // The kernel's wait lies inside the switched gaps, or in the host's parts split off them
+    // (counted as stolen, unreported or interrupt: a throttle's host part is what the
+    // cgroup's throttled time does not cover, and the run-queue wait can run on into it; in
+    // one CI run in about a dozen, 70.8% of wait against 68.3% switched, with 1.2% split
+    // off). A switch the loop did not see (in the reads just before its first clock read or
+    // after its last, inside the kernel's span) takes its wait with it: at most as long as
+    // the longest switched gap it saw (a whole 70 ms throttle, once in CI).
     let unseen = (switches - in_gaps).max(0.0);
     let longest = j["off_cpu_gap_max_ms"].as_f64().unwrap_or(0.0) * 1e6 / duration_ns;
+    let split_off = share("stolen_ratio") + share("unreported_ratio") + share("interrupt_ratio");
     assert!(
-        wait <= switched + 0.02 + unseen * longest,
+        wait <= switched + split_off + 0.02 + unseen * longest,
         "{label}: run-queue wait {wait} vs preempted + throttled {switched} ({unseen} switches \
          outside the loop)"
     );
