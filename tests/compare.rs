@@ -474,9 +474,10 @@ fn columns_need_distinct_names() {
     assert!(text(&out.stderr).contains("two columns are named 'quiet'; name them with NAME=FILE"));
 }
 
-#[test]
-fn symlink_loops_count_each_benchmark_once_and_end() {
-    let dir = std::env::temp_dir().join(format!("dynoprobe-loops-{}", std::process::id()));
+/// A copy of the recorded criterion target under the temporary directory, to change; the
+/// test removes it.
+fn copy_of_target(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dynoprobe-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let copied = Command::new("cp")
         .arg("-r")
@@ -485,6 +486,12 @@ fn symlink_loops_count_each_benchmark_once_and_end() {
         .status()
         .unwrap();
     assert!(copied.success());
+    dir
+}
+
+#[test]
+fn symlink_loops_count_each_benchmark_once_and_end() {
+    let dir = copy_of_target("loops");
     let criterion = dir.join("criterion");
     std::os::unix::fs::symlink(".", criterion.join("loop")).unwrap();
     std::os::unix::fs::symlink("..", criterion.join("chase-l2").join("up")).unwrap();
@@ -519,15 +526,7 @@ fn symlink_loops_count_each_benchmark_once_and_end() {
 fn unreadable_folders_and_missing_files_are_named() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
-    let dir = std::env::temp_dir().join(format!("dynoprobe-unreadable-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let copied = Command::new("cp")
-        .arg("-r")
-        .arg(target())
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    let dir = copy_of_target("unreadable");
     let locked = dir.join("criterion/chase-l2");
     let mode = |path: &Path, mode: u32| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()

@@ -640,23 +640,33 @@ fn drive_every_appends_one_line_per_batch_and_goes_on_past_a_failure() {
     std::fs::remove_file(&jsonl).unwrap();
 }
 
+/// The head of the request `client` sends (up to its blank line), read a byte at a time so
+/// that nothing of the body is taken; `None` when the client closed first.
+#[cfg(feature = "drive")]
+fn request_head(client: &mut std::net::TcpStream) -> Option<String> {
+    use std::io::Read;
+    let (mut head, mut byte) = (Vec::new(), [0u8; 1]);
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
 /// A server on loopback that answers each connection with the next of `answers` (status and
 /// body), then closes it. Its base URL, and the heads of the requests it was sent.
 #[cfg(feature = "drive")]
 fn scripted_server(answers: Vec<(u16, String)>) -> (String, std::sync::mpsc::Receiver<String>) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (heads, received) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for ((status, body), client) in answers.into_iter().zip(listener.incoming()) {
             let Ok(mut client) = client else { continue };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).is_ok_and(|n| n == 1) {
-                head.push(byte[0]);
-            }
-            let _ = heads.send(String::from_utf8_lossy(&head).into_owned());
+            let _ = heads.send(request_head(&mut client).unwrap_or_default());
             let _ = write!(
                 client,
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -1159,7 +1169,7 @@ static TIMED: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// client opens a new one for its next call). Its address; it serves until the test ends.
 #[cfg(feature = "drive")]
 fn router(backends: Vec<String>) -> String {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let backends: Vec<String> = backends
@@ -1171,15 +1181,9 @@ fn router(backends: Vec<String>) -> String {
             let Ok(mut client) = client else { continue };
             let backend = backends[n % backends.len()].clone();
             std::thread::spawn(move || -> std::io::Result<()> {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if client.read(&mut byte)? == 0 {
-                        return Ok(());
-                    }
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head);
+                let Some(head) = request_head(&mut client) else {
+                    return Ok(());
+                };
                 let kept: Vec<&str> = (head.trim_end().lines())
                     .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
                     .collect();

@@ -69,14 +69,7 @@ const BUSY_PAUSE: Duration = Duration::from_millis(5);
 pub fn drive(args: DriveArgs) -> anyhow::Result<()> {
     let target = run_url(&args.url, args.workload.as_deref())?;
     args.pictures.check()?;
-    let token = args
-        .token
-        .clone()
-        .or_else(|| std::env::var("DYNOPROBE_TOKEN").ok())
-        .filter(|t| !t.trim().is_empty())
-        .map(parse::token)
-        .transpose()?
-        .map(|t| format!("Bearer {t}"));
+    let token = parse::given_token(args.token.clone())?.map(|t| format!("Bearer {t}"));
     if token.is_some() && target.credentials.is_some() {
         bail!(
             "the URL's user:password@ and a token (--token or DYNOPROBE_TOKEN) both want the \

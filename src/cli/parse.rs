@@ -245,6 +245,15 @@ pub fn parse_cpus(text: &str) -> Result<CpuList, String> {
     Ok(CpuList(cpus))
 }
 
+/// The server's token: `--token`, else `$DYNOPROBE_TOKEN`; `None` when neither is set or
+/// it is blank. Checked by [`token`].
+pub fn given_token(flag: Option<String>) -> anyhow::Result<Option<String>> {
+    flag.or_else(|| std::env::var("DYNOPROBE_TOKEN").ok())
+        .filter(|t| !t.trim().is_empty())
+        .map(token)
+        .transpose()
+}
+
 /// A bearer token as RFC 6750 writes one (`b64token`: letters, digits and `-._~+/`, then
 /// any `=`), checked where it is given: a token with a space or a character no header
 /// carries as such was accepted at start and could never match.

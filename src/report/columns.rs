@@ -79,9 +79,10 @@ pub fn read(name: Option<&str>, path: &Path) -> Result<Read, ColumnError> {
         }
         number += 1;
     }
-    let first_is_an_object =
-        serde_json::from_str::<serde_json::Value>(&first).is_ok_and(|v| v.is_object());
-    if !first_is_an_object {
+    let first_object = serde_json::from_str::<serde_json::Value>(&first)
+        .ok()
+        .filter(serde_json::Value::is_object);
+    let Some(first_object) = first_object else {
         let size = std::fs::metadata(path).map_err(io)?.len();
         if size > MAX_FILE_BYTES {
             return Err(io(std::io::Error::other(format!(
@@ -91,9 +92,9 @@ pub fn read(name: Option<&str>, path: &Path) -> Result<Read, ColumnError> {
         let mut text = first;
         std::io::Read::read_to_string(&mut lines, &mut text).map_err(io)?;
         return Ok(parse(name, &place, &text));
-    }
+    };
     let mut column = Lines::new(&place);
-    column.add(number, &first);
+    column.add_value(format!("{place}:{number}"), Ok(first_object));
     loop {
         line.clear();
         if lines.read_line(&mut line).map_err(io)? == 0 {
@@ -223,9 +224,7 @@ impl<'a> Lines<'a> {
 /// none of whose lines is an object of its own.
 fn is_jsonl(text: &str) -> bool {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let first = lines.next();
-    first.is_some()
-        && lines.next().is_some()
+    lines.nth(1).is_some()
         && text
             .lines()
             .any(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object()))

@@ -89,13 +89,7 @@ const TIME_BUCKETS: [f64; 14] = [
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     one_malloc_arena();
     let address = address(args.bind, args.port, std::env::var("PORT").ok())?;
-    let token = args
-        .token
-        .clone()
-        .or_else(|| std::env::var("DYNOPROBE_TOKEN").ok())
-        .filter(|t| !t.trim().is_empty())
-        .map(parse::token)
-        .transpose()?;
+    let token = parse::given_token(args.token.clone())?;
     let instance = args
         .instance
         .clone()
