@@ -41,7 +41,7 @@ fn layer(c: &mut Criterion) {
     // A real exporter, as in `dynoprobe serve`; the benchmark never renders it.
     let _prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder();
     let inner = || service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
-    let mut layered = QueueTimeLayer.layer(inner());
+    let mut layered = QueueTimeLayer::new().layer(inner());
     let mut bare = inner();
     let mut group = c.benchmark_group("queue-time-layer");
     group.bench_function("dynoprobe", |b| {

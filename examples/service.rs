@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/orders/{id}", get(order))
         .route("/metrics", get(move || async move { prometheus.render() }))
-        .layer(QueueTimeLayer);
+        .layer(QueueTimeLayer::new());
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("listening on http://{}", listener.local_addr()?);

@@ -5,9 +5,10 @@
 //! `t=${msec}`), milliseconds (Heroku), microseconds, nanoseconds (Render). As mature APM
 //! agents do, the unit is told by magnitude: the one that puts the time after 2000-01-01 and
 //! before 2100-01-01. A start in the future means the router's and the dyno's clocks
-//! disagree: that is `Skewed`, counted apart, never a negative queue time. A start more than
-//! [`MAX_QUEUE`] away either way is no queue and no skew but a broken or hostile header:
-//! `Invalid`, counted and not recorded, so one request cannot add years to a sum.
+//! disagree: that is `Skewed`, counted apart, never a negative queue time. A start further
+//! away than the window (by default [`MAX_QUEUE`]) either way is no queue and no skew but a
+//! broken or hostile header: `Invalid`, counted and not recorded, so one request cannot add
+//! years to a sum.
 
 use std::time::Duration;
 
@@ -19,9 +20,10 @@ pub const FLOOR_UNIX_S: u64 = 946_684_800;
 /// 2100-01-01T00:00:00Z: no router start can be later.
 pub const CEILING_UNIX_S: u64 = 4_102_444_800;
 
-/// The longest queue (and skew) believed: a router gives up on a request long before (30 s
-/// on Heroku), so more is a broken clock or a forged header. One request with a start 20
-/// years back added 630 million seconds to the queue-time sum before this limit.
+/// The longest queue (and skew) believed by default, and the widest window a layer may be
+/// given: a router gives up on a request long before (30 s on Heroku), so more is a broken
+/// clock or a forged header. One request with a start 20 years back added 630 million
+/// seconds to the queue-time sum before this limit.
 pub const MAX_QUEUE: Duration = Duration::from_secs(3600);
 
 /// What a request's headers say about its time in the router's queue.
@@ -51,7 +53,8 @@ impl QueueTime {
 
 /// Classifies the values of `X-Request-Start` and `X-Queue-Start` (each header may come more
 /// than once) against `now_unix_ns`, after subtracting `body_read` (time the app spent
-/// reading the request body before this point). The earliest start any value gives is the
+/// reading the request body before this point); a start further than `window` from now
+/// either way is `Invalid`. The earliest start any value gives is the
 /// request's, as New Relic takes it: a value that holds no time neither hides a good one in
 /// the other header nor lets a later duplicate win. Invalid, with the first reason, only
 /// when no value holds a time.
@@ -60,6 +63,7 @@ pub fn classify<'a>(
     queue_start: impl IntoIterator<Item = &'a [u8]>,
     now_unix_ns: u128,
     body_read: Duration,
+    window: Duration,
 ) -> QueueTime {
     let (mut earliest, mut first_invalid): (Option<u128>, Option<&'static str>) = (None, None);
     for value in request_start.into_iter().chain(queue_start) {
@@ -78,15 +82,15 @@ pub fn classify<'a>(
         (None, Some(reason)) => return QueueTime::Invalid(reason),
         (None, None) => return QueueTime::Absent,
     };
-    let limit_ns = MAX_QUEUE.as_nanos();
+    let limit_ns = window.as_nanos();
     if start_ns > now_unix_ns + limit_ns {
-        return QueueTime::Invalid("more than an hour in the future");
+        return QueueTime::Invalid("further in the future than the queue window");
     }
     if start_ns > now_unix_ns {
         return QueueTime::Skewed(duration_ns(start_ns - now_unix_ns));
     }
     if now_unix_ns - start_ns > limit_ns {
-        return QueueTime::Invalid("more than an hour in the past");
+        return QueueTime::Invalid("further in the past than the queue window");
     }
     QueueTime::Measured(duration_ns(now_unix_ns - start_ns).saturating_sub(body_read))
 }
@@ -149,7 +153,13 @@ mod tests {
     const NOW_NS: u128 = NOW_S * 1_000_000_000;
 
     fn classify_one(value: &str) -> QueueTime {
-        classify(Some(value.as_bytes()), None, NOW_NS, Duration::ZERO)
+        classify(
+            Some(value.as_bytes()),
+            None,
+            NOW_NS,
+            Duration::ZERO,
+            MAX_QUEUE,
+        )
     }
 
     #[test]
@@ -201,9 +211,16 @@ mod tests {
             None,
             NOW_NS,
             Duration::from_millis(10),
+            MAX_QUEUE,
         );
         assert_eq!(q, QueueTime::Measured(Duration::from_millis(15)));
-        let q = classify(Some(value.as_bytes()), None, NOW_NS, Duration::from_secs(1));
+        let q = classify(
+            Some(value.as_bytes()),
+            None,
+            NOW_NS,
+            Duration::from_secs(1),
+            MAX_QUEUE,
+        );
         assert_eq!(q, QueueTime::Measured(Duration::ZERO));
     }
 
@@ -211,11 +228,18 @@ mod tests {
     fn the_queue_start_header_is_the_fallback() {
         let value = format!("t={}", NOW_S * 1000 - 5);
         assert_eq!(
-            classify(None, Some(value.as_bytes()), NOW_NS, Duration::ZERO).duration(),
+            classify(
+                None,
+                Some(value.as_bytes()),
+                NOW_NS,
+                Duration::ZERO,
+                MAX_QUEUE
+            )
+            .duration(),
             Some(Duration::from_millis(5))
         );
         assert_eq!(
-            classify(None, None, NOW_NS, Duration::ZERO),
+            classify(None, None, NOW_NS, Duration::ZERO, MAX_QUEUE),
             QueueTime::Absent
         );
     }
@@ -230,15 +254,16 @@ mod tests {
             Some(five.as_bytes()),
             NOW_NS,
             Duration::ZERO,
+            MAX_QUEUE,
         );
         assert_eq!(q.duration(), Some(Duration::from_millis(5)));
         // A header twice: the earlier start, whichever came first.
         let both = [five.as_bytes(), nine.as_bytes()];
-        let q = classify(both, None, NOW_NS, Duration::ZERO);
+        let q = classify(both, None, NOW_NS, Duration::ZERO, MAX_QUEUE);
         assert_eq!(q.duration(), Some(Duration::from_millis(9)));
         let bad: [&[u8]; 2] = [b"x", b"t=y"];
         assert!(matches!(
-            classify(bad, None, NOW_NS, Duration::ZERO),
+            classify(bad, None, NOW_NS, Duration::ZERO, MAX_QUEUE),
             QueueTime::Invalid(_)
         ));
     }
@@ -264,7 +289,13 @@ mod tests {
             );
         }
         assert_eq!(
-            classify(Some(&b"t=\xff"[..]), None, NOW_NS, Duration::ZERO),
+            classify(
+                Some(&b"t=\xff"[..]),
+                None,
+                NOW_NS,
+                Duration::ZERO,
+                MAX_QUEUE
+            ),
             QueueTime::Invalid("not UTF-8")
         );
     }
@@ -275,8 +306,14 @@ mod tests {
         let hour_ms = 3_600_000;
         let now_ms = NOW_S * 1000;
         for (value, says) in [
-            (NOW_S - twenty_years_s, "more than an hour in the past"),
-            (NOW_S + twenty_years_s, "more than an hour in the future"),
+            (
+                NOW_S - twenty_years_s,
+                "further in the past than the queue window",
+            ),
+            (
+                NOW_S + twenty_years_s,
+                "further in the future than the queue window",
+            ),
         ] {
             assert_eq!(
                 classify_one(&format!("t={value}")),
@@ -285,7 +322,7 @@ mod tests {
         }
         assert_eq!(
             classify_one(&format!("t={}", now_ms - hour_ms - 1)),
-            QueueTime::Invalid("more than an hour in the past")
+            QueueTime::Invalid("further in the past than the queue window")
         );
         assert_eq!(
             classify_one(&format!("t={}", now_ms - hour_ms)),
@@ -295,6 +332,26 @@ mod tests {
         assert_eq!(
             classify_one(&format!("t={}", now_ms + hour_ms)),
             QueueTime::Skewed(MAX_QUEUE)
+        );
+    }
+
+    #[test]
+    fn a_narrower_window_refuses_what_lies_outside_it() {
+        let window = Duration::from_secs(30);
+        let at = |ms_ago: u128| format!("t={}", NOW_S * 1000 - ms_ago);
+        let within = at(30_000);
+        let outside = at(30_001);
+        let classify_in =
+            |value: &str| classify(Some(value.as_bytes()), None, NOW_NS, Duration::ZERO, window);
+        assert_eq!(classify_in(&within), QueueTime::Measured(window));
+        assert_eq!(
+            classify_in(&outside),
+            QueueTime::Invalid("further in the past than the queue window")
+        );
+        let ahead = format!("t={}", NOW_S * 1000 + 30_001);
+        assert_eq!(
+            classify_in(&ahead),
+            QueueTime::Invalid("further in the future than the queue window")
         );
     }
 }

@@ -19,11 +19,29 @@ thread_local! {
     /// This thread's allocations. A const-initialised `Cell` needs no allocation and no
     /// destructor, so the allocator may touch it.
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes this thread has allocated and not freed (what another thread frees of them is
+    /// not seen), and the most of them held at once since [`reset_peak`].
+    static LIVE: Cell<i64> = const { Cell::new(0) };
+    static PEAK: Cell<i64> = const { Cell::new(0) };
 }
 
 fn count_one() {
     // Never fails: no destructor, so the slot is never torn down.
     let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn hold(bytes: i64) {
+    let _ = LIVE.try_with(|live| {
+        live.set(live.get() + bytes);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+    });
+}
+
+/// Starts a new peak at what this thread holds now; returns that.
+fn reset_peak() -> i64 {
+    let live = LIVE.with(Cell::get);
+    PEAK.with(|peak| peak.set(live));
+    live
 }
 
 /// Allocations made by this thread so far.
@@ -35,15 +53,18 @@ fn allocations() -> u64 {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count_one();
+        hold(layout.size() as i64);
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        hold(-(layout.size() as i64));
         // SAFETY: same contract as ours.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count_one();
+        hold(new_size as i64 - layout.size() as i64);
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -90,4 +111,44 @@ fn snapshots_and_spans_do_not_allocate_after_the_first() {
         "/proc/stat was read: {:?}",
         snapshot.stat.err()
     );
+}
+
+/// Each workload's stated footprint bounds what it allocates at once, prepared and in a
+/// run (so serve's check before a batch asks for enough), and is no more than twice that
+/// plus 1 MiB (so the check does not refuse what would fit).
+#[test]
+fn each_workloads_footprint_bounds_what_it_allocates() {
+    let inputs = dynoprobe::workload::Inputs::shipped();
+    let within =
+        |stated: u64, peak: i64| stated as i64 >= peak && stated as i64 <= 2 * peak + (1 << 20);
+    for spec in dynoprobe::workload::catalog() {
+        let start = reset_peak();
+        let mut workload = spec.prepare(&inputs).unwrap();
+        let prepare = PEAK.with(Cell::get) - start;
+        let prepared = reset_peak();
+        for _ in 0..3 {
+            workload.run().unwrap();
+        }
+        let run = PEAK.with(Cell::get) - prepared;
+        drop(workload);
+        let stated = spec.footprint(&inputs);
+        eprintln!(
+            "{}: prepare {:.1} MiB (states {:.1}), a run {:.1} MiB more (states {:.1})",
+            spec.name,
+            prepare as f64 / 1048576.0,
+            stated.prepare as f64 / 1048576.0,
+            run as f64 / 1048576.0,
+            stated.run as f64 / 1048576.0,
+        );
+        assert!(
+            within(stated.prepare, prepare),
+            "{}: {stated:?}, prepare {prepare}",
+            spec.name
+        );
+        assert!(
+            within(stated.run, run),
+            "{}: {stated:?}, run {run}",
+            spec.name
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dynoprobe::queue_time::{QueueTime, classify};
+use dynoprobe::queue_time::{MAX_QUEUE, QueueTime, classify};
 use proptest::prelude::*;
 
 const NOW_NS: u128 = 1_763_900_000_000_000_000;
@@ -13,13 +13,13 @@ proptest! {
 
     #[test]
     fn any_bytes_are_classified(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
-        let q = classify(Some(bytes.as_slice()), None, NOW_NS, Duration::ZERO);
+        let q = classify(Some(bytes.as_slice()), None, NOW_NS, Duration::ZERO, MAX_QUEUE);
         prop_assert!(matches!(q, QueueTime::Measured(_) | QueueTime::Skewed(_) | QueueTime::Invalid(_)));
     }
 
     #[test]
     fn header_shaped_strings_are_classified(value in "(s=[a-z0-9-]{0,8} )?(t=)?[-+]?[0-9]{0,22}(\\.[0-9]{0,12})?( [a-z]=[0-9]{0,4})?|NaN|inf|t=-0") {
-        let q = classify(Some(value.as_bytes()), None, NOW_NS, Duration::from_millis(1));
+        let q = classify(Some(value.as_bytes()), None, NOW_NS, Duration::from_millis(1), MAX_QUEUE);
         prop_assert!(!matches!(q, QueueTime::Absent), "{}", value);
     }
 
@@ -32,7 +32,7 @@ proptest! {
             2 => format!("t={}", start_ns / 1000),
             _ => format!("t={start_ns}"),
         };
-        let q = classify(Some(value.as_bytes()), None, NOW_NS, Duration::ZERO);
+        let q = classify(Some(value.as_bytes()), None, NOW_NS, Duration::ZERO, MAX_QUEUE);
         let expected = Duration::from_micros(ago_us);
         let QueueTime::Measured(got) = q else { panic!("{value}: {q:?}") };
         // Milliseconds lose what is below a millisecond.

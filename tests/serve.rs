@@ -897,6 +897,72 @@ fn a_batch_stops_at_its_budget_and_when_its_client_leaves() {
     eprintln!("after its client left, the next batch ran {next:?} later");
 }
 
+/// One client holding every connection the server serves does not lock others out: the
+/// next connection's `/healthz` is answered, and anything else gets 503 with `Retry-After`
+/// rather than a reset.
+#[test]
+fn past_the_connection_limit_health_is_answered_and_the_rest_told_to_retry() {
+    use std::io::{Read as _, Write as _};
+    let server = Server::start();
+    let address = server.base.trim_start_matches("http://").to_string();
+    let held: Vec<std::net::TcpStream> = (0..512)
+        .map(|i| {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut answer = [0u8; 256];
+            let read = stream.read(&mut answer).unwrap_or(0);
+            let head = String::from_utf8_lossy(&answer[..read]).into_owned();
+            assert!(head.starts_with("HTTP/1.1 200"), "connection {i}: {head:?}");
+            stream
+        })
+        .collect();
+    let (status, _, body) = server.get("/healthz", &[]);
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, head, body) = server.get("/probe", &[]);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(header(&head, "retry-after"), Some("1"));
+    assert!(
+        json(&body)["error"].as_str().unwrap().contains("busy"),
+        "{body}"
+    );
+    drop(held);
+    let served_again = Instant::now();
+    while server.get("/probe", &[]).0 != 200 {
+        assert!(
+            served_again.elapsed() < Duration::from_secs(5),
+            "the freed connections were not given back"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `--queue-window 30s`: a start a minute old is counted invalid and not recorded.
+#[test]
+fn a_queue_window_refuses_starts_outside_it() {
+    let server = Server::start_with(&["--queue-window", "30s"]);
+    let scrape = |name: &str| -> u64 {
+        let (_, _, text) = server.get("/metrics", &[]);
+        (text.lines())
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let minute_ago = format!("t={}", unix_ms() - 60_000);
+    let (status, head, _) = server.get("/healthz", &[("X-Request-Start", &minute_ago)]);
+    assert_eq!((status, header(&head, "x-queue-time")), (200, None));
+    assert_eq!(scrape("dynoprobe_request_queue_invalid_total"), 1);
+    assert_eq!(scrape("dynoprobe_request_queue_seconds_count"), 0);
+    let just_now = format!("t={}", unix_ms() - 5);
+    let (_, head, _) = server.get("/healthz", &[("X-Request-Start", &just_now)]);
+    assert!(header(&head, "x-queue-time").is_some(), "{head:?}");
+    assert_eq!(scrape("dynoprobe_request_queue_seconds_count"), 1);
+}
+
 #[test]
 fn a_silent_connection_is_closed_after_the_header_timeout() {
     use std::io::Read as _;
@@ -1327,6 +1393,48 @@ fn a_server_under_an_address_space_limit_answers_every_route() {
         "/run?runs=1&workload=json-serde-value",
         "/healthz",
     ] {
+        let (status, _, body) = server.get(path, &[]);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+}
+
+/// A batch the memory left cannot hold is refused with a JSON 503 and the server goes on:
+/// its address space is capped (as `ulimit -v` does, by `prlimit` on the running server)
+/// at what it holds plus 40 MiB, less than chase-dram's working set (64 MiB or more).
+#[test]
+fn a_batch_that_cannot_get_its_memory_is_refused_and_the_server_goes_on() {
+    let server = Server::start();
+    assert_eq!(server.get("/run?runs=1&workload=chase-l2", &[]).0, 200);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let size_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmSize");
+    let cap = (size_kib + 40 * 1024) * 1024;
+    let limit = libc::rlimit {
+        rlim_cur: cap,
+        rlim_max: cap,
+    };
+    // SAFETY: prlimit reads `limit` and writes nothing (the old-limit pointer is null).
+    let set = unsafe {
+        libc::prlimit(
+            server.child.id() as libc::pid_t,
+            libc::RLIMIT_AS,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(set, 0, "prlimit: {}", std::io::Error::last_os_error());
+    let (status, head, body) = server.get("/run?runs=1&workload=chase-dram", &[]);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(header(&head, "content-type"), Some("application/json"));
+    let message = json(&body)["error"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("not enough memory to run chase-dram"),
+        "{message}"
+    );
+    for path in ["/healthz", "/metrics", "/run?runs=1&workload=chase-l2"] {
         let (status, _, body) = server.get(path, &[]);
         assert_eq!(status, 200, "{path}: {body}");
     }

@@ -58,10 +58,22 @@ pub fn parse_schedule(text: &str) -> Result<std::time::Duration, String> {
 /// `serve --batch-budget`: 1 s to 1 hour.
 #[cfg(feature = "serve")]
 pub fn parse_budget(text: &str) -> Result<std::time::Duration, String> {
+    second_to_hour(text, "a batch budget", "25s")
+}
+
+/// `serve --queue-window`: 1 s to 1 hour (the layer believes no wider window).
+#[cfg(feature = "serve")]
+pub fn parse_queue_window(text: &str) -> Result<std::time::Duration, String> {
+    second_to_hour(text, "a queue window", "30s")
+}
+
+/// A duration from 1 s to 1 hour, or a message naming `what` with an `example`.
+#[cfg(feature = "serve")]
+fn second_to_hour(text: &str, what: &str, example: &str) -> Result<std::time::Duration, String> {
     let d = parse_duration(text)?;
     if !(1.0..=3600.0).contains(&d.as_secs_f64()) {
         return Err(format!(
-            "expected a batch budget from 1s to 1h, e.g. 25s; got '{text}'"
+            "expected {what} from 1s to 1h, e.g. {example}; got '{text}'"
         ));
     }
     Ok(d)

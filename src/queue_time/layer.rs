@@ -8,7 +8,7 @@
 //! use tower::{ServiceBuilder, service_fn};
 //!
 //! dynoprobe::queue_time::layer::describe_metrics();
-//! let service = ServiceBuilder::new().layer(QueueTimeLayer).service(service_fn(
+//! let service = ServiceBuilder::new().layer(QueueTimeLayer::new()).service(service_fn(
 //!     |request: http::Request<()>| async move {
 //!         let queued = request.extensions().get::<QueueTime>().copied();
 //!         Ok::<_, std::convert::Infallible>(http::Response::new(format!("{queued:?}")))
@@ -25,7 +25,7 @@ use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::{QueueTime, classify};
+use super::{MAX_QUEUE, QueueTime, classify};
 
 /// Histogram of queue time, seconds (a skewed request records 0).
 pub const REQUEST_QUEUE_SECONDS: &str = "dynoprobe_request_queue_seconds";
@@ -58,14 +58,41 @@ pub fn describe_metrics() {
 }
 
 /// The layer; wraps services in [`QueueTimeService`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct QueueTimeLayer;
+#[derive(Debug, Clone, Copy)]
+pub struct QueueTimeLayer {
+    window: Duration,
+}
+
+impl Default for QueueTimeLayer {
+    fn default() -> Self {
+        QueueTimeLayer { window: MAX_QUEUE }
+    }
+}
+
+impl QueueTimeLayer {
+    /// A layer that believes a start up to [`MAX_QUEUE`] away from now.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Believes a start only up to `window` away from now (at most [`MAX_QUEUE`]): a start
+    /// further away is counted as invalid and not recorded. Behind a router that gives up on
+    /// a request after 30 s, a 30 s window lets no client's header add more than that.
+    pub fn window(self, window: Duration) -> Self {
+        QueueTimeLayer {
+            window: window.min(MAX_QUEUE),
+        }
+    }
+}
 
 impl<S> Layer<S> for QueueTimeLayer {
     type Service = QueueTimeService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        QueueTimeService { inner }
+        QueueTimeService {
+            inner,
+            window: self.window,
+        }
     }
 }
 
@@ -73,6 +100,7 @@ impl<S> Layer<S> for QueueTimeLayer {
 #[derive(Debug, Clone)]
 pub struct QueueTimeService<S> {
     inner: S,
+    window: Duration,
 }
 
 impl<S, B, R> Service<Request<B>> for QueueTimeService<S>
@@ -103,6 +131,7 @@ where
                 .map(HeaderValue::as_bytes),
             now_ns,
             Duration::ZERO,
+            self.window,
         );
         record(queue);
         request.headers_mut().remove(HEROKU_WAIT_HEADER);
@@ -178,11 +207,19 @@ mod tests {
 
     fn echo() -> impl Service<Request<()>, Response = Response<String>, Error = Infallible> + Clone
     {
-        QueueTimeLayer.layer(service_fn(|request: Request<()>| async move {
-            let queue = request.extensions().get::<QueueTime>().copied();
-            let heroku = request.headers().contains_key(HEROKU_WAIT_HEADER);
-            Ok::<_, Infallible>(Response::new(format!("{queue:?} heroku={heroku}")))
-        }))
+        echo_within(MAX_QUEUE)
+    }
+
+    fn echo_within(
+        window: Duration,
+    ) -> impl Service<Request<()>, Response = Response<String>, Error = Infallible> + Clone {
+        QueueTimeLayer::new()
+            .window(window)
+            .layer(service_fn(|request: Request<()>| async move {
+                let queue = request.extensions().get::<QueueTime>().copied();
+                let heroku = request.headers().contains_key(HEROKU_WAIT_HEADER);
+                Ok::<_, Infallible>(Response::new(format!("{queue:?} heroku={heroku}")))
+            }))
     }
 
     fn request(headers: &[(&str, String)]) -> Request<()> {
@@ -273,7 +310,7 @@ mod tests {
         });
         assert_eq!(
             response.body(),
-            "Some(Invalid(\"more than an hour in the past\")) heroku=false"
+            "Some(Invalid(\"further in the past than the queue window\")) heroku=false"
         );
         assert!(!response.headers().contains_key(QUEUE_TIME_HEADER));
         let metrics = snapshotter.snapshot().into_vec();
@@ -289,6 +326,25 @@ mod tests {
             named(REQUEST_QUEUE_SECONDS).is_none(),
             "nothing recorded: {metrics:?}"
         );
+    }
+
+    #[test]
+    fn a_window_refuses_a_start_outside_it_and_is_never_wider_than_an_hour() {
+        let minute_ago = || request(&[("x-request-start", format!("t={}", unix_ms() - 60_000))]);
+        let within_30s = now(echo_within(Duration::from_secs(30)).oneshot(minute_ago())).unwrap();
+        assert!(
+            within_30s.body().starts_with("Some(Invalid("),
+            "{}",
+            within_30s.body()
+        );
+        let default = now(echo().oneshot(minute_ago())).unwrap();
+        assert!(
+            default.body().starts_with("Some(Measured("),
+            "{}",
+            default.body()
+        );
+        let day = QueueTimeLayer::new().window(Duration::from_secs(86_400));
+        assert_eq!(day.window, MAX_QUEUE);
     }
 
     #[test]

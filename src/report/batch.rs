@@ -122,6 +122,12 @@ pub enum BatchError {
     Workload(#[from] WorkloadError),
     #[error("{0} panicked during the batch")]
     Panicked(&'static str),
+    #[error(
+        "not enough memory to run {workload}: it needs {:.0} MiB more, and the allocator \
+         cannot get them (a limit on address space, or strict overcommit)",
+        *bytes as f64 / 1_048_576.0
+    )]
+    NoMemory { workload: &'static str, bytes: u64 },
 }
 
 /// Workloads prepared on first use and kept warm, so a batch needs no warm-up. One thread
@@ -171,6 +177,18 @@ impl Workloads {
         request: &BatchRequest,
         stop: &dyn Fn() -> Option<CutShort>,
     ) -> Result<Batch, BatchError> {
+        let footprint = request.spec.footprint(&self.inputs);
+        let needed = if self.prepared.contains_key(request.spec.name) {
+            footprint.run
+        } else {
+            footprint.prepare
+        };
+        if !room_for(needed) {
+            return Err(BatchError::NoMemory {
+                workload: request.spec.name,
+                bytes: needed,
+            });
+        }
         let workload = match self.prepared.entry(request.spec.name) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => entry.insert(request.spec.prepare(&self.inputs)?),
@@ -198,6 +216,18 @@ impl Workloads {
             contention,
         })
     }
+}
+
+/// Whether `bytes` more could be allocated now: asks the allocator for them and gives them
+/// back at once, untouched, so the check costs no memory. Where an allocation would fail (a
+/// limit on address space, strict overcommit) it fails here, and the batch is refused,
+/// rather than in the batch, which would abort the server. A cgroup's memory limit is not
+/// seen this way: there the kernel grants the address space and reclaims, or kills, later.
+fn room_for(bytes: u64) -> bool {
+    let Ok(bytes) = usize::try_from(bytes) else {
+        return false;
+    };
+    Vec::<u8>::new().try_reserve_exact(bytes).is_ok()
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub struct Spec {
     /// fixed (it allocates, and the allocator's state varies between runs).
     pub fixed: bool,
     build: Build,
+    footprint: fn(&Inputs) -> Footprint,
 }
 
 impl Spec {
@@ -49,6 +50,44 @@ impl Spec {
 impl std::fmt::Debug for Spec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Spec").field("name", &self.name).finish()
+    }
+}
+
+impl Spec {
+    /// The most bytes the workload allocates at once, so that a server can see before a
+    /// batch whether its memory allows it.
+    pub fn footprint(&self, inputs: &Inputs) -> Footprint {
+        (self.footprint)(inputs)
+    }
+}
+
+/// What a workload allocates at its peak, bytes: each a multiple of its input measured on
+/// the shipped payload (`tests/alloc.rs` checks each bounds what the workload allocates,
+/// and is less than twice it plus 1 MiB). A parse's tree grows with the payload's shape too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// While it is prepared (which runs it once).
+    pub prepare: u64,
+    /// In one run once prepared, on top of what it holds: 0 for all but the parses.
+    pub run: u64,
+}
+
+/// A JSON workload's footprint, as multiples of the payload's length: its copies of the
+/// input, and the tree a run builds.
+fn json_times(inputs: &Inputs, prepare: f64, run: f64) -> Footprint {
+    let bytes = inputs.fixture.json.len() as f64;
+    Footprint {
+        prepare: (bytes * prepare) as u64,
+        run: (bytes * run) as u64,
+    }
+}
+
+/// A chase's lines plus the order it shuffles to link them (4 bytes per 64-byte line); a
+/// run allocates nothing.
+fn chase_footprint(level: chase::Level, inputs: &Inputs) -> Footprint {
+    Footprint {
+        prepare: level.working_set_bytes(&inputs.caches) / 16 * 17 + (64 << 10),
+        run: 0,
     }
 }
 
@@ -82,6 +121,7 @@ static CATALOG: [Spec; 10] = [
                 &i.fixture.json,
             )))
         },
+        footprint: |i| json_times(i, 10.5, 9.5),
     },
     Spec {
         name: json::Parser::SerdeTyped.name(),
@@ -93,6 +133,7 @@ static CATALOG: [Spec; 10] = [
                 &i.fixture.json,
             )))
         },
+        footprint: |i| json_times(i, 3.0, 2.0),
     },
     Spec {
         name: json::Parser::SimdValue.name(),
@@ -104,6 +145,7 @@ static CATALOG: [Spec; 10] = [
                 &i.fixture.json,
             )))
         },
+        footprint: |i| json_times(i, 13.5, 8.5),
     },
     Spec {
         name: json::Parser::SimdTyped.name(),
@@ -115,24 +157,28 @@ static CATALOG: [Spec; 10] = [
                 &i.fixture.json,
             )))
         },
+        footprint: |i| json_times(i, 12.0, 6.5),
     },
     Spec {
         name: decrypt::Cbc::NAME,
         summary: "AES-256-CBC decrypt of the encrypted payload into a reused buffer",
         fixed: true,
         build: |i| Ok(Box::new(decrypt::Cbc::new(&i.fixture.ciphertext))),
+        footprint: |i| json_times(i, 2.1, 0.0),
     },
     Spec {
         name: decrypt::Ctr::NAME,
         summary: "AES-256-CTR decrypt of the payload (CTR twin made in preparation)",
         fixed: true,
         build: |i| Ok(Box::new(decrypt::Ctr::new(&i.fixture.json))),
+        footprint: |i| json_times(i, 2.1, 0.0),
     },
     Spec {
         name: decrypt::DecryptParse::NAME,
         summary: "AES-256-CBC decrypt, then serde_json into a Value: a typical API endpoint",
         fixed: false,
         build: |i| Ok(Box::new(decrypt::DecryptParse::new(&i.fixture.ciphertext))),
+        footprint: |i| json_times(i, 11.5, 9.5),
     },
     Spec {
         name: chase::Level::L2.name(),
@@ -144,6 +190,7 @@ static CATALOG: [Spec; 10] = [
                 &i.caches,
             )))
         },
+        footprint: |i| chase_footprint(chase::Level::L2, i),
     },
     Spec {
         name: chase::Level::Llc.name(),
@@ -155,6 +202,7 @@ static CATALOG: [Spec; 10] = [
                 &i.caches,
             )))
         },
+        footprint: |i| chase_footprint(chase::Level::Llc, i),
     },
     Spec {
         name: chase::Level::Dram.name(),
@@ -166,6 +214,7 @@ static CATALOG: [Spec; 10] = [
                 &i.caches,
             )))
         },
+        footprint: |i| chase_footprint(chase::Level::Dram, i),
     },
 ];
 

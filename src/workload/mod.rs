@@ -24,7 +24,7 @@ pub mod payload;
 mod rng;
 
 #[cfg(feature = "workloads")]
-pub use catalog::{Inputs, Spec, catalog, find, names};
+pub use catalog::{Footprint, Inputs, Spec, catalog, find, names};
 #[cfg(feature = "workloads")]
 pub use fixture::Fixture;
 

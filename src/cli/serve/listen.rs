@@ -2,6 +2,11 @@
 //! a header-read timeout (which also closes idle keep-alive connections), at most
 //! [`MAX_CONNECTIONS`] at once, accept errors (out of file descriptors) waited out rather
 //! than fatal, and on shutdown every connection asked to finish within [`SHUTDOWN_GRACE`].
+//!
+//! A connection beyond the limit is not reset: up to [`MAX_OVERFLOW`] more are served one
+//! request each by the `overflow` router (which answers `/healthz` and says "busy, retry"
+//! to the rest), so one client holding every connection cannot make the platform's health
+//! check fail or leave other clients without an answer.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,6 +26,11 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// router opens, and half a process's default limit of 1024 file descriptors, which leaves
 /// room for the probe's and the exporter's files.
 pub const MAX_CONNECTIONS: usize = 512;
+/// Connections beyond [`MAX_CONNECTIONS`] served at once by the overflow router, one request
+/// each; more are closed as they arrive.
+pub const MAX_OVERFLOW: usize = 64;
+/// How long an overflow connection may take to send its request's headers.
+const OVERFLOW_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long connections get to finish on shutdown: a batch stops within a run, so this is
 /// the time to write the last answers. A PaaS sends SIGKILL 30 s after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -28,9 +38,16 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets connections finish
-/// for up to [`SHUTDOWN_GRACE`].
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+/// for up to [`SHUTDOWN_GRACE`]; connections beyond the limit get one answer from
+/// `overflow`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    overflow: Router,
+    shutdown: impl Future<Output = ()>,
+) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let overflow_permits = Arc::new(Semaphore::new(MAX_OVERFLOW));
     let (closing, closing_seen) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -45,7 +62,10 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
             () = &mut shutdown => break,
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            continue; // dropped: closed at once
+            if let Ok(permit) = overflow_permits.clone().try_acquire_owned() {
+                tokio::spawn(answer_once(stream, overflow.clone(), permit));
+            }
+            continue; // else dropped: closed at once
         };
         let service = TowerToHyperService::new(router.clone());
         let mut closing_seen = closing_seen.clone();
@@ -66,4 +86,18 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
     let _ = closing.send(true);
     let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
+}
+
+/// Serves one request on `stream` with `router`, then closes it.
+async fn answer_once(
+    stream: tokio::net::TcpStream,
+    router: Router,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(OVERFLOW_HEADER_TIMEOUT)
+        .keep_alive(false);
+    let service = TowerToHyperService::new(router);
+    let _ = http.serve_connection(TokioIo::new(stream), service).await;
 }

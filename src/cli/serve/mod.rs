@@ -31,7 +31,7 @@ use axum::routing::get;
 use dynoprobe::probe::Probe;
 use dynoprobe::probe::metrics::SLEEP_OVERSHOOT_SECONDS;
 use dynoprobe::queue_time::layer::{QueueTimeLayer, REQUEST_QUEUE_SECONDS};
-use dynoprobe::report::batch::{BatchRequest, instance_name};
+use dynoprobe::report::batch::{BatchError, BatchRequest, instance_name};
 use dynoprobe::workload::Inputs;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -65,6 +65,11 @@ pub struct ServeArgs {
     /// short. Under a PaaS router's timeout (30 s on Heroku), so the answer still arrives.
     #[arg(long, value_name = "DURATION", default_value = "25s", value_parser = parse::parse_budget)]
     batch_budget: Duration,
+    /// The furthest from now a request's X-Request-Start may lie and still be taken as a
+    /// queue time (or a clock skew); further is counted invalid and not recorded. Set it to
+    /// the router's timeout (30s on Heroku) so that no header can add more than that.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse::parse_queue_window)]
+    queue_window: Duration,
     /// Also push the metrics to a Prometheus Pushgateway at URL (http://HOST:PORT), as job
     /// dynoprobe and this instance, for a fleet that cannot be scraped one by one.
     #[arg(long, value_name = "URL")]
@@ -152,7 +157,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             shutdown().await;
             stopping.store(true, Ordering::Relaxed);
         };
-        listen::serve(listener, router(app), shutdown).await;
+        listen::serve(
+            listener,
+            router(app, args.queue_window),
+            overflow(),
+            shutdown,
+        )
+        .await;
         Ok(())
     })
 }
@@ -218,21 +229,47 @@ fn one_malloc_arena() {
     }
 }
 
-/// The routes, behind the queue-time layer, the token check (outside it, so that only a
-/// request that may be measured is) and the request limits.
-pub fn router(app: App) -> Router {
+/// The routes, behind the queue-time layer (believing starts up to `queue_window` away), the
+/// token check (outside it, so that only a request that may be measured is) and the request
+/// limits.
+pub fn router(app: App, queue_window: Duration) -> Router {
     let authorize = middleware::from_fn_with_state(app.clone(), authorize);
     Router::new()
         .route("/run", get(run).head(no_batch))
         .route("/probe", get(probe))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
-        .layer(QueueTimeLayer)
+        .layer(QueueTimeLayer::new().window(queue_window))
         .layer(authorize)
         .layer(middleware::from_fn(limits))
+}
+
+/// What a connection beyond [`listen::MAX_CONNECTIONS`] is answered: `/healthz` as usual
+/// (the server is alive, and a platform that restarts a dyno failing its health check must
+/// not restart it for being popular), everything else `503` with `Retry-After`.
+pub fn overflow() -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(|| async {
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "busy: {} connections are open, the most this server serves; retry later",
+                    listen::MAX_CONNECTIONS
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+            response
+        })
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
 }
 
 /// What every handler shares.
@@ -268,7 +305,13 @@ async fn run(State(app): State<App>, RawQuery(query): RawQuery) -> Response {
     };
     match started.run(request).await {
         Ok(batch) => axum::Json(batch).into_response(),
-        Err(failure) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{failure:#}")),
+        Err(failure) => {
+            let status = match failure.downcast_ref::<BatchError>() {
+                Some(BatchError::NoMemory { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            error(status, &format!("{failure:#}"))
+        }
     }
 }
 
