@@ -686,6 +686,67 @@ fn run_answer(ns: u64) -> String {
     )
 }
 
+/// 256 calls at once against one server: its `429`s are drive's own calls waiting their
+/// turn, so drive waits them out and every call is made (it gave up after 30 s before).
+/// A server that stays busy while none of drive's calls is served is another client's
+/// doing: after 30 s drive says so, and keeps the calls made before.
+#[cfg(feature = "drive")]
+#[test]
+fn drive_waits_behind_its_own_calls_but_not_behind_another_client() {
+    let server = Server::start();
+    let started = Instant::now();
+    let out = drive(&[
+        &server.base,
+        "-n",
+        "256",
+        "-c",
+        "256",
+        "-w",
+        "chase-l2",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        report["calls"].as_array().map(Vec::len),
+        Some(256),
+        "{stderr}"
+    );
+    let busy = report["busy_count"].as_u64().unwrap();
+    assert!(busy > 0, "256 calls at once on one server met no 429");
+    eprintln!(
+        "drive -n 256 -c 256 against one serve: {:?}, {busy} busy answers waited out",
+        started.elapsed()
+    );
+
+    let mut answers: Vec<(u16, String)> = (1..=3).map(|i| (200, run_answer(i * 1_000))).collect();
+    answers.extend(std::iter::repeat_n(
+        (429, r#"{"error": "busy"}"#.to_string()),
+        100_000,
+    ));
+    let (base, _) = scripted_server(answers);
+    let started = Instant::now();
+    let out = drive(&[&base, "-n", "5", "--json"]);
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("stayed busy (429) for 30 s") && stderr.contains("another client"),
+        "{stderr}"
+    );
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        report["calls"].as_array().map(Vec::len),
+        Some(3),
+        "{stderr}"
+    );
+    assert!(
+        (Duration::from_secs(30)..Duration::from_secs(40)).contains(&took),
+        "gave up after {took:?}"
+    );
+}
+
 /// A call that fails ends the drive, but the calls made before it are the report, which
 /// says why it stopped, and the exit status says it is partial.
 #[cfg(feature = "drive")]
