@@ -65,9 +65,10 @@ pub struct Benchmark {
     pub replicate_medians_ns: Vec<f64>,
 }
 
-/// `x` as written, or in exponent form where that would be long (1e308 is 309 digits).
+/// `x` as written, or in exponent form where that would be long (1e308 is 309 digits,
+/// 1e-320 has 320 zeros).
 fn short(x: f64) -> String {
-    if x.abs() < 1e12 {
+    if x == 0.0 || (1e-6..1e12).contains(&x.abs()) {
         format!("{x}")
     } else {
         format!("{x:e}")
@@ -77,15 +78,24 @@ fn short(x: f64) -> String {
 /// The longest time per iteration believed: a day. Longer is a corrupt or edited file (a
 /// median of 1e308 ns printed a 300-digit cell).
 pub const MAX_PLAUSIBLE_NS: f64 = 86_400e9;
+/// The shortest median or mean time per iteration believed: a picosecond, far below one
+/// instruction. Shorter is a corrupt file (a median of 1e-320 ns printed "0.0 ns" beside
+/// "inf MiB/s" and "inf" runs per dollar).
+pub const MIN_PLAUSIBLE_NS: f64 = 1e-3;
 
 impl Benchmark {
     /// Why its figures cannot be measurements, if they cannot: a time per iteration that is
-    /// not finite, not positive or over [`MAX_PLAUSIBLE_NS`] (a sample's may be 0, a MAD 0),
-    /// or an off-CPU share outside 0–1. Files from outside (criterion's, exported
+    /// not finite, negative (-0 too), under [`MIN_PLAUSIBLE_NS`] or over
+    /// [`MAX_PLAUSIBLE_NS`] (a sample's may be 0, a MAD 0), or an off-CPU share outside 0–1. Files from outside (criterion's, exported
     /// baselines) are checked with it; a negative median printed "-5.0 ns ± -1.0 ns".
     pub fn implausible(&self) -> Option<String> {
         let time = |name: &str, ns: f64, zero_too: bool| {
-            let low = if zero_too { ns >= 0.0 } else { ns > 0.0 };
+            // -0 is refused too: it passes `>= 0.0` and prints "-0.0 ns".
+            let low = if zero_too {
+                ns >= 0.0
+            } else {
+                ns >= MIN_PLAUSIBLE_NS
+            } && !ns.is_sign_negative();
             (!(ns.is_finite() && low && ns <= MAX_PLAUSIBLE_NS))
                 .then(|| format!("{name} {} ns is no time per iteration", short(ns)))
         };
@@ -101,7 +111,7 @@ impl Benchmark {
             })
             .or_else(|| {
                 self.off_cpu_ratio
-                    .filter(|r| !(0.0..=1.0).contains(r))
+                    .filter(|r| !(0.0..=1.0).contains(r) || r.is_sign_negative())
                     .map(|r| format!("off_cpu_ratio {} is no share of the time", short(r)))
             })
     }
@@ -145,7 +155,10 @@ impl Benchmark {
         samples_ns: Vec<f64>,
         off_cpu_ratio: Option<f64>,
     ) -> Option<Benchmark> {
-        if samples_ns.iter().any(|ns| !ns.is_finite() || *ns < 0.0) {
+        if samples_ns
+            .iter()
+            .any(|ns| !ns.is_finite() || ns.is_sign_negative())
+        {
             return None;
         }
         let q = crate::stats::Quartiles::of(&samples_ns)?;
@@ -421,7 +434,7 @@ mod tests {
             Benchmark::from_samples("w".into(), None, vec![4.0, 5.0, 6.0], Some(0.5)).unwrap();
         assert_eq!(good.implausible(), None);
         type Edit = fn(&mut Benchmark);
-        let cases: [(&str, Edit); 8] = [
+        let cases: [(&str, Edit); 11] = [
             ("median -5 ns", |b| b.median_ns = -5.0),
             ("median 1e308 ns", |b| b.median_ns = 1e308),
             ("mean NaN ns", |b| b.mean_ns = f64::NAN),
@@ -434,6 +447,10 @@ mod tests {
                 b.replicate_medians_ns = vec![0.0]
             }),
             ("off_cpu_ratio 1e308", |b| b.off_cpu_ratio = Some(1e308)),
+            // Found by tests/fuzz_files.rs: -0 passed and printed "± -0.0 ns", "-0.0%".
+            ("MAD -0 ns", |b| b.mad_ns = -0.0),
+            ("off_cpu_ratio -0", |b| b.off_cpu_ratio = Some(-0.0)),
+            ("median 1e-320 ns", |b| b.median_ns = 1e-320),
         ];
         for (said, edit) in cases {
             let mut bad = good.clone();
