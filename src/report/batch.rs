@@ -130,7 +130,8 @@ pub enum BatchError {
     NoMemory { workload: &'static str, bytes: u64 },
 }
 
-/// Workloads prepared on first use and kept warm, so a batch needs no warm-up. One thread
+/// Workloads prepared on first use and kept warm, so a batch needs no warm-up; when memory
+/// runs short, the others are dropped before a batch is refused. One thread
 /// owns them and runs every batch: the same thread every time, so batches are alike and
 /// freed memory is reused rather than spread over allocator arenas.
 pub struct Workloads {
@@ -177,17 +178,23 @@ impl Workloads {
         request: &BatchRequest,
         stop: &dyn Fn() -> Option<CutShort>,
     ) -> Result<Batch, BatchError> {
+        let name = request.spec.name;
         let footprint = request.spec.footprint(&self.inputs);
-        let needed = if self.prepared.contains_key(request.spec.name) {
+        let needed = if self.prepared.contains_key(name) {
             footprint.run
         } else {
             footprint.prepare
         };
         if !room_for(needed) {
-            return Err(BatchError::NoMemory {
-                workload: request.spec.name,
-                bytes: needed,
-            });
+            // The other workloads kept warm give their memory back first: each is prepared
+            // again on its next batch.
+            self.prepared.retain(|kept, _| *kept == name);
+            if !room_for(needed) {
+                return Err(BatchError::NoMemory {
+                    workload: name,
+                    bytes: needed,
+                });
+            }
         }
         let workload = match self.prepared.entry(request.spec.name) {
             Entry::Occupied(entry) => entry.into_mut(),

@@ -220,12 +220,20 @@ pub fn address(
 /// reserved apiece: under a limit on address space (`ulimit -v 200000`) the server died in
 /// its first batch ("memory allocation of 4 bytes failed", SIGABRT) while holding far less
 /// than the limit. With one arena it does not. The server's threads allocate little but the
-/// batch thread, so they lose nothing to sharing it. Called before any thread starts.
+/// batch thread, so they lose nothing to sharing it.
+///
+/// And every block of 1 MiB or more is mapped apart and unmapped when freed. By default
+/// glibc raises that threshold to the largest block freed (up to 32 MiB), after which a
+/// workload's megabyte buffers land in the heap among other blocks, and a workload dropped
+/// to make room gives no address space back: with room for chase-dram alone, chase-dram
+/// was refused after the other workloads had run and been dropped. Called before any thread
+/// starts.
 fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter, and no other thread runs yet.
+    // SAFETY: mallopt only sets allocator parameters, and no other thread runs yet.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 
