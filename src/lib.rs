@@ -29,6 +29,8 @@ pub mod jitter;
 #[cfg(feature = "criterion")]
 pub mod measurement;
 pub mod probe;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod queue_time;
 pub mod render;
 pub mod report;

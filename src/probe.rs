@@ -274,7 +274,10 @@ pub fn totals(first: &Snapshot, now: &Snapshot) -> Totals {
         .as_ref()
         .ok()
         .zip(first.process_usage.as_ref().ok());
-    let cgroup = now.cgroup.as_ref().ok().zip(first.cgroup.as_ref().ok());
+    // The quota's counters mean something only once a quota period has elapsed: without a
+    // quota the kernel counts none, and they would be published as a misleading 0.
+    let cgroup = (now.cgroup.as_ref().ok().zip(first.cgroup.as_ref().ok()))
+        .filter(|(n, f)| both(n.nr_periods, f.nr_periods).is_some_and(|periods| periods > 0));
     let pressure = now.pressure.as_ref().ok().zip(first.pressure.as_ref().ok());
     Totals {
         steal_seconds: stat

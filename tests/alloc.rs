@@ -38,6 +38,7 @@ fn hold(bytes: i64) {
 }
 
 /// Starts a new peak at what this thread holds now; returns that.
+#[cfg(feature = "workloads")]
 fn reset_peak() -> i64 {
     let live = LIVE.with(Cell::get);
     PEAK.with(|peak| peak.set(live));
@@ -116,6 +117,7 @@ fn snapshots_and_spans_do_not_allocate_after_the_first() {
 /// Each workload's stated footprint bounds what it allocates at once, prepared and in a
 /// run (so serve's check before a batch asks for enough), and is no more than twice that
 /// plus 1 MiB (so the check does not refuse what would fit).
+#[cfg(feature = "workloads")]
 #[test]
 fn each_workloads_footprint_bounds_what_it_allocates() {
     let inputs = dynoprobe::workload::Inputs::shipped();

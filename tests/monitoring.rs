@@ -208,3 +208,152 @@ fn the_alerts_pass_their_promtool_unit_tests() {
     assert!(said.contains("SUCCESS"), "{said}");
     eprintln!("{said}");
 }
+
+/// The library path, as a service embeds it (`dynoprobe::prometheus::install` and the
+/// queue-time layer): its scrape passes `promtool check metrics`, has the histograms' buckets
+/// the rules and the dashboard query, publishes the quota's series only where a quota period
+/// elapsed, and, fed to Prometheus as series, gives the recording rules data.
+#[cfg(feature = "prometheus")]
+#[test]
+fn a_scrape_of_the_library_path_feeds_the_rules_and_the_dashboard() {
+    use dynoprobe::queue_time::layer::QueueTimeLayer;
+    use tower::{Layer, ServiceExt, service_fn};
+
+    let metrics = dynoprobe::prometheus::Builder::default()
+        .instance(Some("web.test".into()))
+        .interval(std::time::Duration::from_millis(100))
+        .install()
+        .unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    for waited_ms in (0..200).step_by(10) {
+        let service = QueueTimeLayer::new().layer(service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(()))
+        }));
+        let request = http::Request::builder()
+            .header("x-request-start", format!("t={}", now_ms - waited_ms))
+            .body(())
+            .unwrap();
+        let answered = std::pin::pin!(service.oneshot(request))
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        assert!(answered.is_ready());
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let scrape = metrics.render();
+
+    assert!(
+        scrape.contains("# TYPE dynoprobe_request_queue_seconds histogram"),
+        "{scrape}"
+    );
+    for series in [
+        "dynoprobe_request_queue_seconds_bucket{instance=\"web.test\",le=\"0.25\"} 20",
+        "dynoprobe_request_queue_seconds_count{instance=\"web.test\"} 20",
+        "dynoprobe_cpu_steal_ratio{instance=\"web.test\"} ",
+        "dynoprobe_cpu_steal_seconds_total{instance=\"web.test\"} ",
+        "dynoprobe_runqueue_wait_seconds_total{instance=\"web.test\"} ",
+    ] {
+        assert!(scrape.contains(series), "no {series} in\n{scrape}");
+    }
+    let quota_period_elapsed = metrics.probe().latest().totals.periods.is_some();
+    for name in [
+        "dynoprobe_cgroup_periods_total",
+        "dynoprobe_cgroup_throttled_ratio",
+    ] {
+        assert_eq!(
+            scrape.contains(&format!("\n{name}{{")),
+            quota_period_elapsed,
+            "{name} published without a quota period, or missing with one:\n{scrape}"
+        );
+    }
+
+    let Some(mut promtool) = promtool() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("dynoprobe-scrape-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut check = promtool
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let checked = check.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    let tests = rule_tests_on(&scrape, &monitoring("dynoprobe.rules.yml"));
+    let file = dir.join("scrape.tests.yml");
+    std::fs::write(&file, &tests).unwrap();
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}\n{tests}");
+}
+
+/// A promtool unit test of `rules`: every sample of `scrape` as a series over 20 minutes (a
+/// counter or a histogram's part growing by its value each minute, a gauge steady), and the
+/// recording rules for queue time, steal and run-queue wait each giving one series, the
+/// queue-time p99 in the bucket the requests' 0–190 ms puts it.
+#[cfg(feature = "prometheus")]
+fn rule_tests_on(scrape: &str, rules: &Path) -> String {
+    let mut counters = Vec::new();
+    let mut series = String::new();
+    for line in scrape.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split_whitespace();
+            if let (Some(name), Some("counter" | "histogram")) = (parts.next(), parts.next()) {
+                counters.push(name.to_string());
+            }
+            continue;
+        }
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (name_and_labels, value) = line.rsplit_once(' ').unwrap();
+        let name = name_and_labels.split('{').next().unwrap();
+        let growing = counters.iter().any(|c| name.starts_with(c.as_str()));
+        let values = if growing {
+            format!("0+{value}x20")
+        } else {
+            format!("{value}x20")
+        };
+        series.push_str(&format!(
+            "      - series: '{name_and_labels}'\n        values: '{values}'\n"
+        ));
+    }
+    let one = |expr: &str| {
+        format!(
+            "      - expr: '{expr}'\n        eval_time: 10m\n        exp_samples:\n          - labels: '{{}}'\n            value: 1\n"
+        )
+    };
+    format!(
+        "rule_files:\n  - {}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    promql_expr_test:\n{}{}{}",
+        rules.display(),
+        one("count(instance:dynoprobe_request_queue_seconds:p99_5m > 0.1 <= 0.25)"),
+        one("count(instance:dynoprobe_cpu_steal:ratio_avg5m)"),
+        one("count(instance:dynoprobe_runqueue_wait_seconds:rate5m)"),
+    )
+}

@@ -106,15 +106,6 @@ impl BatchRequest {
     }
 }
 
-/// The instance's name: `DYNO` (Heroku's `web.1`), else `HOSTNAME`, else the kernel's host
-/// name; `None` when none is set.
-pub fn instance_name(env: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let named = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    named(env("DYNO"))
-        .or_else(|| named(env("HOSTNAME")))
-        .or_else(|| named(std::fs::read_to_string("/proc/sys/kernel/hostname").ok()))
-}
-
 /// Why a batch has no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -265,33 +256,6 @@ mod tests {
         assert!(unknown.contains("chase-l2"), "{unknown}");
         let typo = BatchRequest::from_params(&params(&[("run", "5")])).unwrap_err();
         assert!(typo.contains("unknown parameter"), "{typo}");
-    }
-
-    #[test]
-    fn the_instance_is_dyno_then_hostname_then_the_kernels() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |key: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        assert_eq!(
-            instance_name(env(&[("DYNO", "web.2"), ("HOSTNAME", "abc")])).as_deref(),
-            Some("web.2")
-        );
-        assert_eq!(
-            instance_name(env(&[("DYNO", " "), ("HOSTNAME", "abc")])).as_deref(),
-            Some("abc")
-        );
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
-        assert_eq!(
-            instance_name(env(&[])),
-            kernel
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-        );
     }
 
     proptest::proptest! {

@@ -189,6 +189,17 @@ impl Snapshot {
                 pick(&then).ok_or(no_quota)?,
             )
         };
+        // A share of quota periods, or of time throttled, needs a period to have elapsed:
+        // without a quota the kernel counts none, and 0 would read as "never throttled".
+        let periods = match counter(|c| c.nr_periods) {
+            Ok(0) => Err(Unavailable::new(
+                "cgroup cpu.stat",
+                Reason::NotApplicable(
+                    "no CFS periods elapsed: the cgroup has no CPU quota, or did not run",
+                ),
+            )),
+            other => other,
+        };
         let pressure_ratio =
             |now: &Result<Pressure, Unavailable>, then: &Result<Pressure, Unavailable>, source| {
                 let (now, then): (Pressure, Pressure) = both(now, then)?;
@@ -211,20 +222,14 @@ impl Snapshot {
             ),
             involuntary_switches_per_s: Signal(switches(|u| u.involuntary_switches)),
             voluntary_switches_per_s: Signal(switches(|u| u.voluntary_switches)),
-            throttled_period_ratio: Signal(counter(|c| c.nr_throttled).and_then(|throttled| {
-                match counter(|c| c.nr_periods)? {
-                    0 => Err(Unavailable::new(
-                        "cgroup cpu.stat",
-                        Reason::NotApplicable(
-                            "no CFS periods elapsed: the cgroup has no CPU quota, or did not run",
-                        ),
-                    )),
-                    periods => ratio("cgroup cpu.stat", throttled, periods),
-                }
-            })),
-            throttled_ratio: Signal(
-                counter(|c| c.throttled_ns).and_then(|ns| ratio("cgroup cpu.stat", ns, elapsed_ns)),
+            throttled_period_ratio: Signal(
+                counter(|c| c.nr_throttled)
+                    .and_then(|throttled| ratio("cgroup cpu.stat", throttled, periods?)),
             ),
+            throttled_ratio: Signal(counter(|c| c.throttled_ns).and_then(|ns| {
+                periods?;
+                ratio("cgroup cpu.stat", ns, elapsed_ns)
+            })),
             pressure_some_ratio: Signal(pressure_ratio(
                 &self.pressure,
                 &earlier.pressure,
@@ -435,6 +440,23 @@ mod tests {
         assert_eq!(c.process_cpu_seconds_per_s.value(), Some(0.6));
         assert_eq!(c.pressure_some_ratio.value(), Some(0.0));
         assert!(c.unavailable["cgroup_pressure_some_ratio"].contains("cgroup v1"));
+    }
+
+    #[test]
+    fn without_a_quota_period_no_throttling_share_is_claimed() {
+        let no_periods = |mut s: Snapshot| {
+            if let Ok(stat) = &mut s.cgroup {
+                (stat.nr_periods, stat.nr_throttled, stat.throttled_ns) =
+                    (Some(0), Some(0), Some(0));
+            }
+            s
+        };
+        let earlier = no_periods(snapshot(0, 0, 0, 0, 0, 0));
+        let c = no_periods(snapshot(1_000_000_000, 0, 100, 0, 0, 0)).since(&earlier);
+        for signal in [&c.throttled_ratio, &c.throttled_period_ratio] {
+            let why = signal.unavailable().unwrap().to_string();
+            assert!(why.contains("no CFS periods elapsed"), "{why}");
+        }
     }
 
     #[test]

@@ -237,7 +237,16 @@ fn boot(kernel: &Path, initrd: &Path) -> Result<String, Skip> {
         match qemu.0.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if start.elapsed() > DEADLINE => {
-                return Err(format!("the guest did not power off within {DEADLINE:?}"));
+                // Where it stopped: the console's last lines, once qemu is gone.
+                drop(qemu);
+                let console = reader.join().unwrap_or_default();
+                let console = String::from_utf8_lossy(&console);
+                let tail: Vec<&str> = console.lines().rev().take(25).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Err(format!(
+                    "the guest did not power off within {DEADLINE:?}; its console ended:\n{}",
+                    tail.join("\n")
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(200)),
             Err(e) => return Err(format!("cannot wait for qemu: {e}")),

@@ -1,5 +1,5 @@
 //! `dynoprobe serve`: the benchmark server for a dyno. Deployed as a web process, it runs a
-//! workload batch per request (`/run`), shows what a background [`Probe`] sees (`/probe`),
+//! workload batch per request (`/run`), shows what a background probe sees (`/probe`),
 //! and exports both as Prometheus metrics (`/metrics`). Every request passes the queue-time
 //! layer, so the router's `X-Request-Start` becomes `X-Queue-Time` on the response.
 //!
@@ -28,12 +28,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use dynoprobe::probe::Probe;
-use dynoprobe::probe::metrics::SLEEP_OVERSHOOT_SECONDS;
-use dynoprobe::queue_time::layer::{QueueTimeLayer, REQUEST_QUEUE_SECONDS};
-use dynoprobe::report::batch::{BatchError, BatchRequest, instance_name};
+use dynoprobe::prometheus::{self, Metrics, instance_name};
+use dynoprobe::queue_time::layer::QueueTimeLayer;
+use dynoprobe::report::batch::{BatchError, BatchRequest};
 use dynoprobe::workload::Inputs;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use self::bench::Bench;
 use super::parse;
@@ -86,10 +84,6 @@ const RETRY_AFTER_SECONDS: u32 = 1;
 const MAX_URI_BYTES: usize = 2048;
 /// The most header bytes accepted (431 beyond): browsers and routers send a few kilobytes.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// Histogram buckets for times, seconds: 0.5 ms to 10 s.
-const TIME_BUCKETS: [f64; 14] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     one_malloc_arena();
@@ -106,23 +100,19 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             anyhow::bail!("--push needs this instance's name: set --instance, DYNO or HOSTNAME")
         }
     };
-    let prometheus = install_prometheus(instance.as_deref())?;
-    let probe = Probe::builder()
+    let metrics = prometheus::Builder::default()
+        .instance(instance.clone())
         .interval(args.interval)
         .sleep_jitter(!args.no_sleep_jitter)
-        .whole_second_counters(false)
-        .start()
-        .context("starting the probe's thread")?;
+        .install()?;
     let app = App {
         bench: Arc::new(Bench::spawn(
             Inputs::shipped(),
-            instance.clone(),
+            instance,
             args.batch_budget,
         )?),
-        probe: Arc::new(probe),
-        prometheus,
+        metrics,
         token: token.map(Arc::from),
-        instance: instance.map(Arc::from),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -143,14 +133,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 local.ip()
             );
         }
-        tokio::spawn(upkeep(app.prometheus.clone()));
         if let Some(push) = push {
             eprintln!(
                 "dynoprobe serve: pushing the metrics to {} every {:?}",
                 push.url, push.every
             );
-            let app = app.clone();
-            tokio::spawn(push::pushing(push, move || metrics_text(&app)));
+            let metrics = app.metrics.clone();
+            tokio::spawn(push::pushing(push, move || metrics.render()));
         }
         let stopping = app.bench.stopping.clone();
         let shutdown = async move {
@@ -166,28 +155,6 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await;
         Ok(())
     })
-}
-
-/// Installs the Prometheus recorder and describes every metric to it. The time histograms
-/// get buckets, which add up across dynos (the exporter's default, a summary, does not).
-/// Every series carries `instance`, the instance's name, when it has one: behind a router
-/// the scraper's own `instance` (the target address) is the same for every dyno.
-fn install_prometheus(instance: Option<&str>) -> anyhow::Result<PrometheusHandle> {
-    let mut builder = PrometheusBuilder::new();
-    if let Some(name) = instance {
-        builder = builder.add_global_label("instance", name);
-    }
-    for name in [REQUEST_QUEUE_SECONDS, SLEEP_OVERSHOOT_SECONDS] {
-        builder = builder
-            .set_buckets_for_metric(Matcher::Full(name.into()), &TIME_BUCKETS)
-            .context("histogram buckets")?;
-    }
-    let handle = builder
-        .install_recorder()
-        .context("installing the Prometheus recorder")?;
-    dynoprobe::probe::metrics::describe_metrics();
-    dynoprobe::queue_time::layer::describe_metrics();
-    Ok(handle)
 }
 
 /// Where to listen: `--bind`/`--port` first; then `0.0.0.0:$PORT` (a Heroku web process);
@@ -284,12 +251,10 @@ async fn healthz() -> &'static str {
 #[derive(Clone)]
 pub struct App {
     bench: Arc<Bench>,
-    probe: Arc<Probe>,
-    prometheus: PrometheusHandle,
+    /// The exporter and the background probe.
+    metrics: Metrics,
     /// Required on /run and /probe when set.
     token: Option<Arc<str>>,
-    /// The `instance` label of the float counters /metrics appends.
-    instance: Option<Arc<str>>,
 }
 
 async fn run(State(app): State<App>, RawQuery(query): RawQuery) -> Response {
@@ -415,7 +380,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 }
 
 async fn probe(State(app): State<App>) -> Response {
-    axum::Json(app.probe.latest().as_ref().clone()).into_response()
+    axum::Json(app.metrics.probe().latest().as_ref().clone()).into_response()
 }
 
 async fn metrics(State(app): State<App>) -> Response {
@@ -424,26 +389,9 @@ async fn metrics(State(app): State<App>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics_text(&app),
+        app.metrics.render(),
     )
         .into_response()
-}
-
-/// The exporter's text, then the probe's `_seconds_total` counters as floats, rendered now
-/// from its latest totals (the facade's would be whole seconds).
-fn metrics_text(app: &App) -> String {
-    let labels: Vec<(&str, &str)> = app
-        .instance
-        .as_deref()
-        .map(|name| ("instance", name))
-        .into_iter()
-        .collect();
-    let mut text = app.prometheus.render();
-    text.push_str(&dynoprobe::probe::metrics::render_seconds_totals(
-        &app.probe.latest().totals,
-        &labels,
-    ));
-    text
 }
 
 async fn not_found(uri: Uri) -> Response {
@@ -459,15 +407,6 @@ async fn not_found(uri: Uri) -> Response {
 /// A JSON error body: `{"error": "..."}`.
 fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
-}
-
-/// Drains the exporter's histograms now and then, so its memory stays flat.
-async fn upkeep(prometheus: PrometheusHandle) {
-    let mut every = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        every.tick().await;
-        prometheus.run_upkeep();
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what Heroku sends before stopping a dyno).
