@@ -61,13 +61,26 @@ impl ThreadSchedstat {
 }
 
 /// The sum over all of this process's threads (`/proc/self/schedstat` alone is only the
-/// main thread's). Task files are kept open; the task list is read again, which allocates,
-/// only when a thread has come or gone.
+/// main thread's), those that have exited included. Task files are kept open; the task list
+/// is read again, which allocates, only when a thread has come or gone.
 #[derive(Debug)]
 pub struct ProcessSchedstat {
-    tasks: Vec<ProcFile>,
+    tasks: Vec<Task>,
+    /// What threads that have exited had counted when last read: the kernel drops a
+    /// thread's counters with it, and without these the sum went backwards whenever a
+    /// thread ended (a runtime's idle worker, say), so the process's total wait vanished
+    /// from a service's metrics for that interval.
+    departed: SchedStat,
     /// `/proc/self/stat`, whose `num_threads` tells when the task list changed.
     stat: ProcFile,
+}
+
+/// One thread's schedstat file and what it said last.
+#[derive(Debug)]
+struct Task {
+    tid: u32,
+    file: ProcFile,
+    last: SchedStat,
 }
 
 impl Default for ProcessSchedstat {
@@ -80,6 +93,7 @@ impl ProcessSchedstat {
     pub fn new() -> Self {
         let mut reader = ProcessSchedstat {
             tasks: Vec::new(),
+            departed: SchedStat::default(),
             stat: ProcFile::open("/proc/self/stat", "/proc/self/stat"),
         };
         reader.rescan();
@@ -90,22 +104,39 @@ impl ProcessSchedstat {
         parse_thread_count(self.stat.read().ok()?)
     }
 
+    /// Lists the threads again: files of those still there are kept, those gone add what
+    /// they counted last to `departed`, new ones are opened.
     fn rescan(&mut self) {
-        let Ok(entries) = std::fs::read_dir("/proc/self/task") else {
-            self.tasks.clear();
-            return;
+        let listed: Vec<u32> = match std::fs::read_dir("/proc/self/task") {
+            Ok(entries) => entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect(),
+            Err(_) => Vec::new(),
         };
-        self.tasks = entries
-            .flatten()
-            .map(|e| {
-                let path: PathBuf = e.path().join("schedstat");
-                ProcFile::open("/proc/self/task/*/schedstat", path)
-            })
-            .collect();
+        let mut kept = Vec::with_capacity(listed.len());
+        for task in std::mem::take(&mut self.tasks) {
+            if listed.contains(&task.tid) {
+                kept.push(task);
+            } else {
+                self.departed.add(&task.last);
+            }
+        }
+        for tid in listed {
+            if !kept.iter().any(|t| t.tid == tid) {
+                let path = PathBuf::from(format!("/proc/self/task/{tid}/schedstat"));
+                kept.push(Task {
+                    tid,
+                    file: ProcFile::open("/proc/self/task/*/schedstat", path),
+                    last: SchedStat::default(),
+                });
+            }
+        }
+        self.tasks = kept;
     }
 
-    /// Sums every thread's counters. Threads that exited take their counts with them, so
-    /// the sum can go backwards; [`super::snapshot`] reports that interval as a reset.
+    /// Sums every thread's counters, those of threads that have exited included (as they
+    /// were when last read).
     pub fn read(&mut self) -> Result<SchedStat, Unavailable> {
         if Some(self.tasks.len()) != self.thread_count() {
             self.rescan();
@@ -123,15 +154,23 @@ impl ProcessSchedstat {
         if self.tasks.is_empty() {
             return Err(Unavailable::new("/proc/self/task", Reason::Missing));
         }
-        let mut total = SchedStat::default();
+        let mut total = self.departed;
         for task in &mut self.tasks {
-            let source = task.source();
-            let one = parse(task.read()?).map_err(|reason| Unavailable::new(source, reason))?;
-            total.on_cpu_ns += one.on_cpu_ns;
-            total.wait_ns += one.wait_ns;
-            total.timeslices += one.timeslices;
+            let source = task.file.source();
+            let one =
+                parse(task.file.read()?).map_err(|reason| Unavailable::new(source, reason))?;
+            task.last = one;
+            total.add(&one);
         }
         Ok(total)
+    }
+}
+
+impl SchedStat {
+    fn add(&mut self, other: &SchedStat) {
+        self.on_cpu_ns += other.on_cpu_ns;
+        self.wait_ns += other.wait_ns;
+        self.timeslices += other.timeslices;
     }
 }
 
@@ -168,6 +207,41 @@ mod tests {
             b"4242 (my (weird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 7 0 1234 0";
         assert_eq!(parse_thread_count(stat), Some(7));
         assert_eq!(parse_thread_count(b"4242 (x) S 1"), None);
+    }
+
+    #[test]
+    fn a_thread_that_exits_keeps_its_counts_in_the_sum() {
+        let mut process = ProcessSchedstat::new();
+        let (ready, seen) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(20);
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                ready.wait();
+                seen.wait();
+            });
+            ready.wait();
+            let with_worker = process.read().unwrap();
+            seen.wait();
+            worker.join().unwrap();
+            // The worker is gone once the task list no longer has it.
+            let gone = std::time::Instant::now();
+            while std::fs::read_dir("/proc/self/task").unwrap().count() > process.tasks.len() - 1
+                && gone.elapsed() < std::time::Duration::from_secs(5)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let without = process.read().unwrap();
+            assert!(with_worker.on_cpu_ns >= 15_000_000, "{with_worker:?}");
+            assert!(
+                without.on_cpu_ns >= with_worker.on_cpu_ns
+                    && without.wait_ns >= with_worker.wait_ns
+                    && without.timeslices >= with_worker.timeslices,
+                "{with_worker:?} then {without:?}"
+            );
+        });
     }
 
     #[test]
