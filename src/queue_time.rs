@@ -102,14 +102,20 @@ fn duration_ns(ns: u128) -> Duration {
 /// The start time in ns since the Unix epoch, from a header value: `t=…` (alone or after other
 /// fields such as `s=server`, separated by spaces, commas or semicolons) or a bare number.
 pub fn parse_start_ns(value: &str) -> Result<u128, &'static str> {
-    let mut tokens = value.split([' ', ',', ';', '\t']).filter(|t| !t.is_empty());
-    let number = match tokens.clone().find_map(|t| t.strip_prefix("t=")) {
-        Some(number) => number,
-        None => match (tokens.next(), tokens.next()) {
-            (Some(only), None) => only,
-            (None, _) => return Err("empty header"),
-            (Some(_), Some(_)) => return Err("several fields and no t="),
-        },
+    let separator = |b: u8| matches!(b, b' ' | b',' | b';' | b'\t');
+    let number = if !value.is_empty() && !value.bytes().any(separator) {
+        // One field, as every router writes it: no splitting (half the layer's cost before).
+        value.strip_prefix("t=").unwrap_or(value)
+    } else {
+        let mut tokens = value.split([' ', ',', ';', '\t']).filter(|t| !t.is_empty());
+        match tokens.clone().find_map(|t| t.strip_prefix("t=")) {
+            Some(number) => number,
+            None => match (tokens.next(), tokens.next()) {
+                (Some(only), None) => only,
+                (None, _) => return Err("empty header"),
+                (Some(_), Some(_)) => return Err("several fields and no t="),
+            },
+        }
     };
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
     if whole.is_empty()
@@ -118,17 +124,19 @@ pub fn parse_start_ns(value: &str) -> Result<u128, &'static str> {
     {
         return Err("not a non-negative decimal number");
     }
-    let whole: u128 = whole.parse().map_err(|_| "number too long")?;
-    // The unit that puts the time between 2000 and 2100: s, ms, µs or ns.
+    // 2100 in ns is under u64::MAX: a longer number is no time in any unit.
+    let whole: u64 = whole.parse().map_err(|_| "number too long")?;
+    // The unit that puts the time between 2000 and 2100: s, ms, µs or ns. Compared with
+    // each unit's bounds rather than divided (a division each cost more than the rest).
     for (ns_per_unit, per_second) in [
-        (1_000_000_000u128, 1u128),
+        (1_000_000_000u64, 1u64),
         (1_000_000, 1_000),
         (1_000, 1_000_000),
         (1, 1_000_000_000),
     ] {
-        let seconds = whole / per_second;
-        if (u128::from(FLOOR_UNIX_S)..u128::from(CEILING_UNIX_S)).contains(&seconds) {
-            return Ok(whole * ns_per_unit + fraction_ns(fraction, ns_per_unit));
+        if (FLOOR_UNIX_S * per_second..CEILING_UNIX_S * per_second).contains(&whole) {
+            return Ok(u128::from(whole) * u128::from(ns_per_unit)
+                + fraction_ns(fraction, u128::from(ns_per_unit)));
         }
     }
     Err("not a time between 2000 and 2100 in s, ms, µs or ns")
