@@ -32,10 +32,21 @@ impl Throughput {
         match *self {
             Throughput::Bytes(b) => (b as f64 * per_s / (1 << 20) as f64, "MiB/s"),
             Throughput::BytesDecimal(b) => (b as f64 * per_s / 1e6, "MB/s"),
-            Throughput::Elements(e) => (e as f64 * per_s, "elem/s"),
+            Throughput::Elements(e) => elements(e as f64 * per_s),
             Throughput::Bits(b) => (b as f64 * per_s / 1e6, "Mbit/s"),
-            Throughput::ElementsAndBytes { elements, .. } => (elements as f64 * per_s, "elem/s"),
+            Throughput::ElementsAndBytes { elements: e, .. } => elements(e as f64 * per_s),
         }
+    }
+}
+
+/// Elements a second in the decimal unit that leaves one to a thousand of them (76,674,153
+/// printed raw as "76674152.8 elem/s").
+fn elements(per_s: f64) -> (f64, &'static str) {
+    match per_s {
+        x if x >= 1e9 => (x / 1e9, "Gelem/s"),
+        x if x >= 1e6 => (x / 1e6, "Melem/s"),
+        x if x >= 1e3 => (x / 1e3, "Kelem/s"),
+        x => (x, "elem/s"),
     }
 }
 
@@ -478,6 +489,12 @@ mod tests {
         assert_eq!(Throughput::Bytes(1 << 20).rate(1e9), (1.0, "MiB/s"));
         assert_eq!(Throughput::BytesDecimal(1_000_000).rate(1e9), (1.0, "MB/s"));
         assert_eq!(Throughput::Elements(10).rate(1e9), (10.0, "elem/s"));
+        assert_eq!(
+            Throughput::Elements(76_674_153).rate(1e9),
+            (76.674153, "Melem/s")
+        );
+        assert_eq!(Throughput::Elements(2_500).rate(1e9), (2.5, "Kelem/s"));
+        assert_eq!(Throughput::Elements(3).rate(1.0), (3.0, "Gelem/s"));
         let both: Throughput =
             serde_json::from_str(r#"{"ElementsAndBytes":{"elements":3,"bytes":9}}"#).unwrap();
         assert_eq!(both.rate(1e9), (3.0, "elem/s"));
