@@ -5,7 +5,7 @@
 //! spread over single runs, nor how much of it was spent off the CPU. A bench that measures
 //! with `iter_custom` and [`Recorder::batch`] runs each iteration inside a [`Span`], and
 //! [`Recorder::summary`] turns the measured batches into per-run distributions. No criterion
-//! types appear here, so benches using it build with a bare `cargo bench`.
+//! types appear here but in [`bench`] (feature `criterion`), the whole of it in one call.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -101,6 +101,69 @@ pub struct Summary {
     pub timeslice_ms: Option<f64>,
     /// Kernel counters from the start of recording to the summary.
     pub contention: Contention,
+}
+
+/// criterion's own default number of samples.
+pub const DEFAULT_SAMPLES: usize = 100;
+
+/// Benchmarks `routine` under criterion as `group/name` and writes dynoprobe's sidecar beside
+/// criterion's files (unless criterion only lists or tests, or a filter skips it), printing
+/// its per-run line. The sidecar's id is criterion's, and the batches it summarises are
+/// criterion's samples: the helper sets the group's sample count itself, from
+/// `--sample-size` or [`DEFAULT_SAMPLES`], so the two cannot drift.
+///
+/// ```no_run
+/// use criterion::{Criterion, criterion_group, criterion_main};
+///
+/// fn benches(c: &mut Criterion) {
+///     dynoprobe::sidecar::bench(c, "sum", "iter", || (0..1000u64).sum::<u64>());
+/// }
+/// criterion_group!(group, benches);
+/// criterion_main!(group);
+/// ```
+///
+/// # Panics
+///
+/// When `group` or `name` holds anything but letters, digits, `-`, `_` and `.`: criterion
+/// rewrites other characters in its directory names, and the sidecar would miss them.
+#[cfg(feature = "criterion")]
+pub fn bench<O>(
+    c: &mut criterion::Criterion,
+    group: &str,
+    name: &str,
+    mut routine: impl FnMut() -> O,
+) {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && (s.bytes()).all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    assert!(
+        plain(group) && plain(name),
+        "dynoprobe::sidecar::bench: {group:?}/{name:?}: use letters, digits, '-', '_' and '.'"
+    );
+    let args = BenchArgs::from_env();
+    let samples = args.sample_size.unwrap_or(DEFAULT_SAMPLES);
+    let mut recorder = Recorder::new();
+    let mut benchmarks = c.benchmark_group(group);
+    benchmarks.sample_size(samples);
+    benchmarks.bench_function(name, |b| {
+        b.iter_custom(|iters| recorder.batch(iters, &mut routine))
+    });
+    benchmarks.finish();
+    let Some(summary) = recorder.summary(&format!("{group}/{name}"), samples) else {
+        return; // filtered out: criterion never called it
+    };
+    if args.dry {
+        return;
+    }
+    println!("{}", crate::render::sidecar::line(&summary));
+    let dir = criterion_home().join(group).join(name);
+    if let Err(error) = summary.write(&dir, args.save_baseline.as_deref()) {
+        eprintln!(
+            "dynoprobe: cannot write the sidecar in {}: {error}",
+            dir.display()
+        );
+    }
 }
 
 /// The criterion version the sidecar names (the one this crate is built and tested with).
