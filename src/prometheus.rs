@@ -52,16 +52,15 @@ pub fn install() -> Result<Metrics, InstallError> {
 #[derive(Debug, Clone)]
 pub struct Builder {
     instance: Option<String>,
-    interval: Duration,
-    sleep_jitter: bool,
+    /// The probe it starts; its seconds counters are always left to [`Metrics::render`].
+    probe: crate::probe::Builder,
 }
 
 impl Default for Builder {
     fn default() -> Self {
         Builder {
             instance: instance_name(|key| std::env::var(key).ok()),
-            interval: crate::probe::DEFAULT_INTERVAL,
-            sleep_jitter: true,
+            probe: Probe::builder().sleep_jitter(true),
         }
     }
 }
@@ -78,13 +77,13 @@ impl Builder {
 
     /// The probe's sampling interval (see [`crate::probe::Builder::interval`]).
     pub fn interval(mut self, interval: Duration) -> Builder {
-        self.interval = interval;
+        self.probe = self.probe.interval(interval);
         self
     }
 
     /// Whether the probe measures its sleeps' overshoot (it then wakes ten times a second).
     pub fn sleep_jitter(mut self, on: bool) -> Builder {
-        self.sleep_jitter = on;
+        self.probe = self.probe.sleep_jitter(on);
         self
     }
 
@@ -101,11 +100,7 @@ impl Builder {
         crate::probe::metrics::describe_metrics();
         #[cfg(feature = "tower")]
         crate::queue_time::layer::describe_metrics();
-        let probe = Probe::builder()
-            .interval(self.interval)
-            .sleep_jitter(self.sleep_jitter)
-            .whole_second_counters(false)
-            .start()?;
+        let probe = self.probe.whole_second_counters(false).start()?;
         let inner = Arc::new(Inner {
             handle,
             probe,

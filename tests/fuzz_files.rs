@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use dynoprobe::baseline::{self, Baseline, Exported};
 use dynoprobe::render;
 use dynoprobe::report::columns::{self, Column};
-use dynoprobe::report::compare::{ComparePlan, TimePoint, compare};
+use dynoprobe::report::compare::{ComparePlan, compare};
 use proptest::prelude::*;
 use regex_lite::Regex;
 
@@ -104,12 +104,7 @@ fn reference() -> Column {
 /// Compares `columns` and renders the result every way compare does; panics on a figure
 /// that cannot be one.
 fn compare_and_render(columns: Vec<Column>) {
-    let baselines: Vec<Baseline> = columns.iter().map(|c| c.baseline.clone()).collect();
-    let over_time: Vec<(String, Vec<TimePoint>)> = columns
-        .into_iter()
-        .filter(|c| !c.over_time.is_empty())
-        .map(|c| (c.baseline.name, c.over_time))
-        .collect();
+    let (baselines, over_time) = columns::split(columns);
     let prices: BTreeMap<String, f64> = baselines.iter().map(|b| (b.name.clone(), 25.0)).collect();
     let key = |id: &str| Some(id.to_string());
     let result = compare(&ComparePlan {

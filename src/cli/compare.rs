@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use dynoprobe::baseline::{self, Baseline, Exported};
 use dynoprobe::render;
 use dynoprobe::report::columns::{self, Column};
-use dynoprobe::report::compare::{ComparePlan, TimePoint, compare as comparison};
+use dynoprobe::report::compare::{ComparePlan, compare as comparison};
 use dynoprobe::sidecar::criterion_home;
 use regex_lite::Regex;
 
@@ -78,12 +78,7 @@ pub struct CompareArgs {
 pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     args.pictures.check()?;
     let (columns, left_out) = load(&args)?;
-    let baselines: Vec<Baseline> = columns.iter().map(|c| c.baseline.clone()).collect();
-    let over_time: Vec<(String, Vec<TimePoint>)> = columns
-        .into_iter()
-        .filter(|c| !c.over_time.is_empty())
-        .map(|c| (c.baseline.name, c.over_time))
-        .collect();
+    let (baselines, over_time) = columns::split(columns);
     if args.baselines {
         for b in &baselines {
             outln!("{}\t{} benchmarks", b.name, b.benchmarks.len())?;

@@ -460,6 +460,18 @@ impl Row {
     }
 }
 
+/// The columns as a comparison takes them: every column's baseline, in order, and the
+/// results over time of the columns that have any, by column name.
+pub fn split(columns: Vec<Column>) -> (Vec<Baseline>, Vec<(String, Vec<TimePoint>)>) {
+    let baselines = columns.iter().map(|c| c.baseline.clone()).collect();
+    let over_time = columns
+        .into_iter()
+        .filter(|c| !c.over_time.is_empty())
+        .map(|c| (c.baseline.name, c.over_time))
+        .collect();
+    (baselines, over_time)
+}
+
 /// One column named `name` from several sources, each `(place, column)` (a file or a saved
 /// baseline), as replicates: each row's replicates and samples pooled. Refused, naming the
 /// source, when two sources were measured on different payloads or do not hold the same

@@ -229,17 +229,13 @@ pub fn overflow() -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .fallback(|| async {
-            let mut response = error(
+            busy(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!(
                     "busy: {} connections are open, the most this server serves; retry later",
                     listen::MAX_CONNECTIONS
                 ),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
-            response
+            )
         })
 }
 
@@ -267,14 +263,10 @@ async fn run(State(app): State<App>, RawQuery(query): RawQuery) -> Response {
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
     let Some(started) = app.bench.try_start() else {
-        let mut response = error(
+        return busy(
             StatusCode::TOO_MANY_REQUESTS,
             "busy: another batch is running, and two would measure each other; retry later",
         );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
-        return response;
     };
     match started.run(request).await {
         Ok(batch) => axum::Json(batch).into_response(),
@@ -402,6 +394,15 @@ async fn not_found(uri: Uri) -> Response {
             uri.path()
         ),
     )
+}
+
+/// A JSON error that asks the client to come back after [`RETRY_AFTER_SECONDS`].
+fn busy(status: StatusCode, message: &str) -> Response {
+    let mut response = error(status, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+    response
 }
 
 /// A JSON error body: `{"error": "..."}`.
