@@ -4,8 +4,8 @@
 //! class and compare them with `dynoprobe compare`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dynoprobe::measurement::{OffCpuTime, ThreadCpuTime};
 use dynoprobe::workload::{Inputs, find};
+use dynoprobe::{OffCpuTime, ThreadCpuTime};
 
 fn cpu_time(c: &mut Criterion<ThreadCpuTime>) {
     let inputs = Inputs::shipped();

@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use dynoprobe::queue_time::layer::QueueTimeLayer;
+use dynoprobe::QueueTimeLayer;
 use http::{Request, Response};
 use tower::{Layer, Service, service_fn};
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use dynoprobe::probe::Probe;
+use dynoprobe::Probe;
 use dynoprobe::signal::rusage::{Who, read};
 
 fn cpu_ns() -> u64 {

@@ -14,8 +14,7 @@
 use axum::extract::{Extension, Path};
 use axum::routing::get;
 use axum::{Json, Router};
-use dynoprobe::queue_time::QueueTime;
-use dynoprobe::queue_time::layer::QueueTimeLayer;
+use dynoprobe::{QueueTime, QueueTimeLayer};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

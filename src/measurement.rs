@@ -1,14 +1,6 @@
 //! criterion `Measurement`s that split a benchmark's time the way a [`crate::span::Span`]
 //! does (feature `criterion`): [`ThreadCpuTime`], the CPU time of the benchmarking thread,
-//! and [`OffCpuTime`], wall time minus that. Use them in any criterion bench:
-//!
-//! ```no_run
-//! use criterion::Criterion;
-//! use dynoprobe::measurement::ThreadCpuTime;
-//!
-//! let mut c = Criterion::default().with_measurement(ThreadCpuTime);
-//! c.bench_function("sum", |b| b.iter(|| (0..1000u64).sum::<u64>()));
-//! ```
+//! and [`OffCpuTime`], wall time minus that, for any criterion bench.
 //!
 //! On a shared CPU, `ThreadCpuTime` is the cost of the code itself (it does not grow while
 //! the thread waits for a CPU) and `OffCpuTime` is what the platform added: compare the two
@@ -20,7 +12,16 @@ use criterion::measurement::{Measurement, ValueFormatter};
 
 use crate::signal::clock::{monotonic_ns, thread_cpu_ns};
 
-/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`), ns.
+/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`), ns: the cost of the code
+/// itself, which does not grow while the thread waits for a CPU.
+///
+/// ```no_run
+/// use criterion::Criterion;
+/// use dynoprobe::ThreadCpuTime;
+///
+/// let mut c = Criterion::default().with_measurement(ThreadCpuTime);
+/// c.bench_function("sum", |b| b.iter(|| (0..1000u64).sum::<u64>()));
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ThreadCpuTime;
 

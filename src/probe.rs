@@ -20,18 +20,18 @@ use serde::Serialize;
 use crate::jitter::sleep::sleep_until;
 use crate::signal::clock::{monotonic_ns, ticks_per_second};
 use crate::signal::snapshot::{Contention, Sampler, Snapshot};
-use crate::stats::{Distribution, Recorder};
+use crate::stats::{Distribution, Histogram};
 
 #[cfg(feature = "metrics")]
-pub mod metrics;
+pub(crate) mod metrics;
 
 /// The default sampling interval.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// With sleep jitter on, the probe sleeps in steps of this length.
-pub const SLEEP_TICK: Duration = Duration::from_millis(100);
+pub(crate) const SLEEP_TICK: Duration = Duration::from_millis(100);
 /// The first interval, when the interval is longer: [`Builder::start`] returns after the
 /// first reading, so the first scrape already has every series.
-pub const FIRST_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const FIRST_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Counters since the probe started, in the units of their names. `None` where the source is
 /// unavailable.
@@ -62,7 +62,7 @@ pub struct Reading {
     pub contention: Option<Contention>,
     /// Totals since the probe started.
     pub totals: Totals,
-    /// With `sleep_jitter(true)`: how late each of the last interval's [`SLEEP_TICK`] sleeps
+    /// With `sleep_jitter(true)`: how late each of the last interval's 100 ms sleeps
     /// woke up, ns. Timer slack plus the wait for a CPU: what a periodic task would see.
     pub sleep_overshoot_ns: Option<Distribution>,
 }
@@ -96,6 +96,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Probe {
+    /// A probe that samples every second, without sleep jitter, publishing whole-second
+    /// counters (with the `metrics` feature); [`ProbeBuilder::start`] starts it.
+    ///
+    /// [`ProbeBuilder::start`]: crate::ProbeBuilder::start
     pub fn builder() -> Builder {
         Builder {
             interval: DEFAULT_INTERVAL,
@@ -122,7 +126,7 @@ impl Builder {
         self
     }
 
-    /// Also measure wake-up lateness (off by default): the probe sleeps in [`SLEEP_TICK`]
+    /// Also measure wake-up lateness (off by default): the probe sleeps in 100 ms
     /// steps to absolute deadlines, cyclictest's method, and records how late each wake-up
     /// is: ten wake-ups a second instead of one. The README gives the measured cost.
     pub fn sleep_jitter(mut self, on: bool) -> Builder {
@@ -133,7 +137,7 @@ impl Builder {
     /// Publish the `_seconds_total` counters through the `metrics` facade (on by default),
     /// in whole seconds, since the facade's counters are integers. A Prometheus endpoint of
     /// your own does better with this off, appending
-    /// [`metrics::render_seconds_totals`] of [`Probe::latest`]'s totals to the exporter's
+    /// [`render_seconds_totals`](crate::render_seconds_totals) of [`Probe::latest`]'s totals to the exporter's
     /// text: float counters rendered at scrape time, as node_exporter does.
     pub fn whole_second_counters(mut self, on: bool) -> Builder {
         self.whole_second_counters = on;
@@ -141,7 +145,7 @@ impl Builder {
     }
 
     /// Starts the sampling thread, and returns after its first reading (at most
-    /// [`FIRST_INTERVAL`] away), so that `latest()` and the metrics have every signal from
+    /// 100 ms away), so that `latest()` and the metrics have every signal from
     /// the start.
     pub fn start(self) -> std::io::Result<Probe> {
         let shared = Arc::new(Shared {
@@ -203,7 +207,7 @@ fn sample(shared: &Shared, config: Builder, first_read: std::sync::mpsc::SyncSen
     let first = sampler.take();
     let mut earlier = first.clone();
     let mut later = first.clone();
-    let mut overshoot = config.sleep_jitter.then(Recorder::new);
+    let mut overshoot = config.sleep_jitter.then(Histogram::new);
     let mut samples_count = 0;
     let mut interval = config.interval.min(FIRST_INTERVAL);
     while wait(shared, interval, overshoot.as_mut()) {
@@ -232,7 +236,7 @@ fn sample(shared: &Shared, config: Builder, first_read: std::sync::mpsc::SyncSen
 /// that a stop cuts short. With one, sleeps to absolute deadlines [`SLEEP_TICK`] apart and
 /// records how late each wake-up was; a wake-up later than a whole tick skips the missed
 /// deadlines rather than counting one stall several times.
-fn wait(shared: &Shared, interval: Duration, overshoot: Option<&mut Recorder>) -> bool {
+fn wait(shared: &Shared, interval: Duration, overshoot: Option<&mut Histogram>) -> bool {
     let stopping = || *lock(&shared.stop);
     let Some(overshoot) = overshoot else {
         let stop = lock(&shared.stop);
@@ -259,7 +263,7 @@ fn wait(shared: &Shared, interval: Duration, overshoot: Option<&mut Recorder>) -
 }
 
 /// Counter differences between the probe's first snapshot and `now`.
-pub fn totals(first: &Snapshot, now: &Snapshot) -> Totals {
+pub(crate) fn totals(first: &Snapshot, now: &Snapshot) -> Totals {
     let seconds = |ns: u64| ns as f64 / 1e9;
     let hz = ticks_per_second().ok();
     let both = |a: Option<u64>, b: Option<u64>| a?.checked_sub(b?);

@@ -35,8 +35,10 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// Why [`install`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
+    /// The exporter could not be built or installed (another recorder is installed).
     #[error("installing the Prometheus recorder: {0}")]
     Exporter(#[from] metrics_exporter_prometheus::BuildError),
+    /// The probe's sampling thread could not be started.
     #[error("starting the probe's thread: {0}")]
     Probe(#[from] std::io::Error),
 }
@@ -97,9 +99,7 @@ impl Builder {
             builder = builder.set_buckets_for_metric(Matcher::Full(name.into()), &TIME_BUCKETS)?;
         }
         let handle = builder.install_recorder()?;
-        crate::probe::metrics::describe_metrics();
-        #[cfg(feature = "tower")]
-        crate::queue_time::layer::describe_metrics();
+        crate::describe_metrics();
         let probe = self.probe.whole_second_counters(false).start()?;
         let inner = Arc::new(Inner {
             handle,

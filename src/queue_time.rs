@@ -13,12 +13,12 @@
 use std::time::Duration;
 
 #[cfg(feature = "tower")]
-pub mod layer;
+pub(crate) mod layer;
 
 /// 2000-01-01T00:00:00Z, seconds since the Unix epoch: no router start can be earlier.
-pub const FLOOR_UNIX_S: u64 = 946_684_800;
+pub(crate) const FLOOR_UNIX_S: u64 = 946_684_800;
 /// 2100-01-01T00:00:00Z: no router start can be later.
-pub const CEILING_UNIX_S: u64 = 4_102_444_800;
+pub(crate) const CEILING_UNIX_S: u64 = 4_102_444_800;
 
 /// The longest queue (and skew) believed by default, and the widest window a layer may be
 /// given: a router gives up on a request long before (30 s on Heroku), so more is a broken
@@ -58,6 +58,39 @@ impl QueueTime {
 /// request's, as New Relic takes it: a value that holds no time neither hides a good one in
 /// the other header nor lets a later duplicate win. Invalid, with the first reason, only
 /// when no value holds a time.
+///
+/// Each router's form of the header, a request that reached the app 50 ms after the router
+/// took it:
+///
+/// ```
+/// use std::time::Duration;
+/// use dynoprobe::{MAX_QUEUE, QueueTime, classify};
+///
+/// let now_ns = 1_700_000_000_250_000_000; // 2023-11-14T22:13:20.250Z
+/// let queued = |value: &str| classify([value.as_bytes()], [], now_ns, Duration::ZERO, MAX_QUEUE);
+/// let fifty_ms = QueueTime::Measured(Duration::from_millis(50));
+/// assert_eq!(queued("1700000000200"), fifty_ms); // Heroku: ms
+/// assert_eq!(queued("t=1700000000.200"), fifty_ms); // nginx t=${msec}: s with a fraction
+/// assert_eq!(queued("t=1700000000200000"), fifty_ms); // µs
+/// assert_eq!(queued("1700000000200000000"), fifty_ms); // Render: ns
+/// assert_eq!(queued("s=web.1 t=1700000000200"), fifty_ms); // with other fields
+/// // A start after now is clock skew, recorded as a queue time of 0.
+/// assert_eq!(queued("1700000000300"), QueueTime::Skewed(Duration::from_millis(50)));
+/// assert_eq!(queued("1700000000300").duration(), Some(Duration::ZERO));
+/// // Ten years back: no queue, a broken or forged header.
+/// assert_eq!(
+///     queued("1384855200000"),
+///     QueueTime::Invalid("further in the past than the queue window")
+/// );
+/// assert_eq!(queued("soon"), QueueTime::Invalid("not a non-negative decimal number"));
+/// assert_eq!(classify([], [], now_ns, Duration::ZERO, MAX_QUEUE), QueueTime::Absent);
+/// // Time spent reading the body before the clock was read is not queue time.
+/// let body = Duration::from_millis(20);
+/// assert_eq!(
+///     classify([&b"1700000000200"[..]], [], now_ns, body, MAX_QUEUE),
+///     QueueTime::Measured(Duration::from_millis(30))
+/// );
+/// ```
 pub fn classify<'a>(
     request_start: impl IntoIterator<Item = &'a [u8]>,
     queue_start: impl IntoIterator<Item = &'a [u8]>,
@@ -101,7 +134,7 @@ fn duration_ns(ns: u128) -> Duration {
 
 /// The start time in ns since the Unix epoch, from a header value: `t=…` (alone or after other
 /// fields such as `s=server`, separated by spaces, commas or semicolons) or a bare number.
-pub fn parse_start_ns(value: &str) -> Result<u128, &'static str> {
+pub(crate) fn parse_start_ns(value: &str) -> Result<u128, &'static str> {
     let separator = |b: u8| matches!(b, b' ' | b',' | b';' | b'\t');
     let number = if !value.is_empty() && !value.bytes().any(separator) {
         // One field, as every router writes it: no splitting (half the layer's cost before).

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::span::{Span, SpanStats};
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{Distribution, Recorder, Spread};
+use crate::stats::{Distribution, Histogram, Spread};
 use crate::workload::{Workload, WorkloadError};
 
 /// The most runs one workload may be asked for.
@@ -130,7 +130,7 @@ impl ByRun {
 
 /// A workload's name. An alias, not `&'static str` written out, because serde borrows a
 /// field written as `&str` from its input (so a `Measured` could be read only from a
-/// `'static` string); this one is read by [`interned`] instead.
+/// `'static` string); this one is read by `interned` instead.
 pub type StaticName = &'static str;
 
 /// `name` as a `&'static str`: the same allocation for every name read more than once (the
@@ -286,14 +286,14 @@ const PS_PER_NS: f64 = 1000.0;
 /// Span results accumulated over runs.
 #[derive(Debug, Default)]
 struct Tally {
-    wall: Recorder,
-    on_cpu: Recorder,
-    off_cpu: Recorder,
+    wall: Histogram,
+    on_cpu: Histogram,
+    off_cpu: Histogram,
     wall_total_ns: u64,
     off_cpu_total_ns: u64,
     wait_total_ns: Option<u64>,
     preempted_runs: Option<u64>,
-    ps_per_op: Recorder,
+    ps_per_op: Histogram,
 }
 
 impl Tally {

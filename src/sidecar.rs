@@ -5,7 +5,7 @@
 //! spread over single runs, nor how much of it was spent off the CPU. A bench that measures
 //! with `iter_custom` and [`Recorder::batch`] runs each iteration inside a [`Span`], and
 //! [`Recorder::summary`] turns the measured batches into per-run distributions. No criterion
-//! types appear here but in [`bench`] (feature `criterion`), the whole of it in one call.
+//! types appear here but in [`bench()`] (feature `criterion`), the whole of it in one call.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::signal::machine::Machine;
 use crate::signal::snapshot::{Contention, Sampler, Snapshot};
 use crate::span::{Span, SpanStats};
-use crate::stats::{Distribution, Recorder as Histogram, nearest_rank};
+use crate::stats::{Distribution, Histogram, nearest_rank};
 
 /// Version of the sidecar's layout.
 pub const SIDECAR_VERSION: u32 = 1;
@@ -80,16 +80,23 @@ impl Recorder {
 /// the whole benchmark. Units are in the field names.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// The layout of this file ([`SIDECAR_VERSION`]).
     pub sidecar_version: u32,
     /// criterion's id, `group/function`.
     pub benchmark: String,
+    /// The dynoprobe that wrote it.
     pub dynoprobe_version: &'static str,
     /// The criterion this bench was built with.
     pub criterion_version: &'static str,
+    /// The CPU, kernel and cgroup limits it ran on.
     pub machine: Machine,
+    /// Runs summarised: criterion's samples (each a batch of iterations).
     pub runs_count: u64,
+    /// Wall time per run.
     pub wall_ns: Distribution,
+    /// The thread's CPU time per run.
     pub on_cpu_ns: Distribution,
+    /// Wall minus CPU time per run: preempted, stolen, throttled or blocked.
     pub off_cpu_ns: Distribution,
     /// Total off-CPU time / total wall time.
     pub off_cpu_ratio: f64,
@@ -236,6 +243,7 @@ impl BenchArgs {
         Self::parse(std::env::args().skip(1))
     }
 
+    /// Reads criterion's arguments from `args` (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> BenchArgs {
         let mut parsed = BenchArgs::default();
         let mut args = args.into_iter();

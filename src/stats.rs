@@ -5,10 +5,10 @@
 //! least Q% of the samples at or below it. Values below 2048 are exact; larger ones are
 //! within 0.1%. Mean and standard deviation are over the whole population (divide by n).
 
-use hdrhistogram::Histogram;
+use hdrhistogram::Histogram as Hdr;
 use serde::{Deserialize, Serialize};
 
-/// The largest value a [`Recorder`] keeps apart: one hour in nanoseconds. Larger values are
+/// The largest value a [`Histogram`] keeps apart: one hour in nanoseconds. Larger values are
 /// recorded as this.
 pub const MAX_TRACKED: u64 = 3_600_000_000_000;
 
@@ -51,30 +51,30 @@ impl Quartiles {
     }
 }
 
-/// Collects values; cheap to record into (no allocation after [`Recorder::new`]). The
+/// Collects values; cheap to record into (no allocation after [`Histogram::new`]). The
 /// histogram keeps three significant digits; the smallest, largest and mean value are kept
 /// exactly beside it, so that one value of 1,234,567,890 does not read as min 1,234,173,951
 /// < mean < max 1,234,698,239, and every percentile lies between them.
 #[derive(Debug, Clone)]
-pub struct Recorder {
-    histogram: Histogram<u64>,
+pub struct Histogram {
+    histogram: Hdr<u64>,
     min: u64,
     max: u64,
     sum: u128,
 }
 
-impl Default for Recorder {
+impl Default for Histogram {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Recorder {
-    pub fn new() -> Recorder {
+impl Histogram {
+    pub fn new() -> Histogram {
         // Bounds and precision are constants within hdrhistogram's limits: this cannot fail.
-        let histogram = Histogram::new_with_bounds(1, MAX_TRACKED, 3)
+        let histogram = Hdr::new_with_bounds(1, MAX_TRACKED, 3)
             .unwrap_or_else(|e| unreachable!("constant histogram bounds rejected: {e}"));
-        Recorder {
+        Histogram {
             histogram,
             min: u64::MAX,
             max: 0,
@@ -132,15 +132,23 @@ impl Recorder {
 /// it says which, e.g. `wall_ns`), except `cv` and `tail_ratio`, which are plain ratios.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Distribution {
+    /// Values recorded.
     pub count: u64,
+    /// The smallest value.
     pub min: u64,
+    /// The arithmetic mean.
     pub mean: f64,
+    /// The 10th percentile (nearest rank, as every percentile here).
     pub p10: u64,
     /// The median.
     pub p50: u64,
+    /// The 90th percentile.
     pub p90: u64,
+    /// The 99th percentile.
     pub p99: u64,
+    /// The 99.9th percentile.
     pub p999: u64,
+    /// The largest value.
     pub max: u64,
     /// Population standard deviation.
     pub stddev: f64,
@@ -155,7 +163,7 @@ pub struct Distribution {
 impl Distribution {
     /// Summarises `values`; `None` when there are none.
     pub fn of(values: impl IntoIterator<Item = u64>) -> Option<Distribution> {
-        let mut recorder = Recorder::new();
+        let mut recorder = Histogram::new();
         values.into_iter().for_each(|v| recorder.record(v));
         recorder.summary()
     }
@@ -207,7 +215,7 @@ impl Distribution {
 }
 
 /// The nearest-rank median of |value − median| over the histogram's buckets.
-fn median_absolute_deviation(h: &Histogram<u64>, median: u64) -> u64 {
+fn median_absolute_deviation(h: &Hdr<u64>, median: u64) -> u64 {
     let mut deviations: Vec<(u64, u64)> = h
         .iter_recorded()
         .map(|v| (v.value_iterated_to().abs_diff(median), v.count_at_value()))

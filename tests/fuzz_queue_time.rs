@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dynoprobe::queue_time::{MAX_QUEUE, QueueTime, classify};
+use dynoprobe::{MAX_QUEUE, QueueTime, classify};
 use proptest::prelude::*;
 
 const NOW_NS: u128 = 1_763_900_000_000_000_000;

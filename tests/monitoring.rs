@@ -7,9 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dynoprobe::queue_time::layer::{
-    REQUEST_QUEUE_INVALID_TOTAL, REQUEST_QUEUE_SECONDS, REQUEST_QUEUE_SKEWED_TOTAL,
-};
 use serde_json::Value;
 
 fn monitoring(file: &str) -> PathBuf {
@@ -20,13 +17,8 @@ fn monitoring(file: &str) -> PathBuf {
 
 /// Every metric name dynoprobe exports, with a histogram's `_bucket`, `_sum` and `_count`.
 fn exported() -> Vec<String> {
-    let mut names: Vec<String> = dynoprobe::probe::metrics::names()
+    let mut names: Vec<String> = dynoprobe::metric_names::all()
         .into_iter()
-        .chain([
-            REQUEST_QUEUE_SECONDS,
-            REQUEST_QUEUE_SKEWED_TOTAL,
-            REQUEST_QUEUE_INVALID_TOTAL,
-        ])
         .map(String::from)
         .collect();
     let histograms: Vec<String> = names
@@ -216,7 +208,7 @@ fn the_alerts_pass_their_promtool_unit_tests() {
 #[cfg(feature = "prometheus")]
 #[test]
 fn a_scrape_of_the_library_path_feeds_the_rules_and_the_dashboard() {
-    use dynoprobe::queue_time::layer::QueueTimeLayer;
+    use dynoprobe::QueueTimeLayer;
     use tower::{Layer, ServiceExt, service_fn};
 
     let metrics = dynoprobe::prometheus::Builder::default()

@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use dynoprobe::probe::Probe;
-use dynoprobe::probe::metrics::*;
+use dynoprobe::Probe;
+use dynoprobe::describe_metrics;
+use dynoprobe::metric_names::*;
 use dynoprobe::signal::catalog::SIGNALS;
 use metrics::Unit;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::signal::clock::monotonic_ns;
-use crate::stats::{Distribution, Recorder};
+use crate::stats::{Distribution, Histogram};
 
 /// How long past its `duration` the phase may go on waking up for deadlines it has fallen
 /// behind on: with an interval shorter than a wake-up (`--sleep-interval 1ns`), deadlines
@@ -14,14 +14,14 @@ const BEHIND_ALLOWANCE: Duration = Duration::from_millis(100);
 
 /// Sleeps to deadlines `interval` apart for `duration`; returns the overshoot per wake-up, ns.
 /// Every deadline is slept to, as cyclictest does, unless the phase has run past `duration`
-/// by [`BEHIND_ALLOWANCE`].
+/// by `BEHIND_ALLOWANCE` (100 ms).
 pub fn overshoot(duration: Duration, interval: Duration) -> Option<Distribution> {
     let interval_ns = interval.as_nanos().max(1) as u64;
     let start = monotonic_ns();
     let end = start + duration.as_nanos() as u64;
     let give_up = end + BEHIND_ALLOWANCE.as_nanos() as u64;
     let mut deadline = start;
-    let mut late = Recorder::new();
+    let mut late = Histogram::new();
     while deadline + interval_ns <= end && monotonic_ns() < give_up {
         deadline += interval_ns;
         sleep_until(deadline);

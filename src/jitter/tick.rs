@@ -2,7 +2,7 @@
 //! 1/`CONFIG_HZ` s at a fixed phase of `CLOCK_MONOTONIC` (the tick timer's expiries are a
 //! grid), so the gaps it makes line up when their spans are folded onto one tick period.
 //! Where interrupts cannot be counted per gap (no perf: not root), the spin names the
-//! `unreported` gaps that cover the tick's phase `interrupt` ([`crate::jitter::spin`]).
+//! `unreported` gaps that cover the tick's phase `interrupt` (`crate::jitter::spin`).
 
 /// A gap within this of the tick's phase is taken to cover it: the interrupt fires after the
 /// timer's expiry by the delivery latency, which varies by a few µs here.

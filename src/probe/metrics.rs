@@ -19,13 +19,21 @@ use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogra
 use super::{Reading, Totals};
 use crate::signal::catalog::{self, SIGNALS};
 
+/// Steal over all CPUs since the probe started, seconds (`/proc/stat`).
 pub const CPU_STEAL_SECONDS_TOTAL: &str = "dynoprobe_cpu_steal_seconds_total";
+/// Time this process's threads waited on a run queue, seconds (schedstat).
 pub const RUNQUEUE_WAIT_SECONDS_TOTAL: &str = "dynoprobe_runqueue_wait_seconds_total";
+/// Times the scheduler took a CPU away from this process.
 pub const INVOLUNTARY_SWITCHES_TOTAL: &str = "dynoprobe_involuntary_switches_total";
+/// CFS periods the CPU cgroup's quota has run (`cpu.stat`); unpublished without a quota.
 pub const CGROUP_PERIODS_TOTAL: &str = "dynoprobe_cgroup_periods_total";
+/// CFS periods in which the cgroup was throttled.
 pub const CGROUP_THROTTLED_PERIODS_TOTAL: &str = "dynoprobe_cgroup_throttled_periods_total";
+/// Time the cgroup was throttled, seconds.
 pub const CGROUP_THROTTLED_SECONDS_TOTAL: &str = "dynoprobe_cgroup_throttled_seconds_total";
+/// Time some task on the machine waited for a CPU, seconds (PSI `some`).
 pub const PRESSURE_CPU_WAITING_SECONDS_TOTAL: &str = "dynoprobe_pressure_cpu_waiting_seconds_total";
+/// Histogram of how late the probe's 100 ms sleeps woke, seconds (with sleep jitter on).
 pub const SLEEP_OVERSHOOT_SECONDS: &str = "dynoprobe_sleep_overshoot_seconds";
 
 /// A counter of the probe's [`Totals`].
@@ -83,7 +91,7 @@ static TOTALS: [Total; 7] = [
 
 /// Every metric the probe may publish: its counters, its gauges and the overshoot
 /// histogram. Dashboards and alert rules are checked against this list.
-pub fn names() -> Vec<&'static str> {
+pub(crate) fn names() -> Vec<&'static str> {
     TOTALS
         .iter()
         .map(|t| t.name)
@@ -94,7 +102,7 @@ pub fn names() -> Vec<&'static str> {
 
 /// Describes every probe metric (unit and meaning) to the installed recorder; call once,
 /// after installing it.
-pub fn describe_metrics() {
+pub(crate) fn describe() {
     for total in &TOTALS {
         match total.value {
             TotalValue::Seconds(_) => describe_counter!(

@@ -1,20 +1,4 @@
-//! A tower `Layer` (feature `tower`) for axum, hyper or tonic services: measures each
-//! request's queue time from its headers, records it through the `metrics` facade (so any
-//! exporter works), hands it to the handler in the request's extensions, and reports it to
-//! the client as `X-Queue-Time: <ms>`.
-//!
-//! ```no_run
-//! use dynoprobe::queue_time::{QueueTime, layer::QueueTimeLayer};
-//! use tower::{ServiceBuilder, service_fn};
-//!
-//! dynoprobe::queue_time::layer::describe_metrics();
-//! let service = ServiceBuilder::new().layer(QueueTimeLayer::new()).service(service_fn(
-//!     |request: http::Request<()>| async move {
-//!         let queued = request.extensions().get::<QueueTime>().copied();
-//!         Ok::<_, std::convert::Infallible>(http::Response::new(format!("{queued:?}")))
-//!     },
-//! ));
-//! ```
+//! The queue-time tower `Layer` (feature `tower`), its service and its metrics.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -41,7 +25,7 @@ pub const QUEUE_TIME_HEADER: &str = "x-queue-time";
 pub const HEROKU_WAIT_HEADER: &str = "x-heroku-queue-wait-time";
 
 /// Describes the layer's metrics (unit and meaning) to the installed recorder; call once.
-pub fn describe_metrics() {
+pub(crate) fn describe() {
     metrics::describe_histogram!(
         REQUEST_QUEUE_SECONDS,
         metrics::Unit::Seconds,
@@ -59,7 +43,23 @@ pub fn describe_metrics() {
     );
 }
 
-/// The layer; wraps services in [`QueueTimeService`].
+/// A tower `Layer` for axum, hyper or tonic services: measures each request's queue time
+/// from its headers ([`classify`](crate::classify)), records it through the `metrics`
+/// facade (so any exporter works), hands it to the handler in the request's extensions, and
+/// reports it to the client as `X-Queue-Time: <ms>`.
+///
+/// ```no_run
+/// use dynoprobe::{QueueTime, QueueTimeLayer};
+/// use tower::{ServiceBuilder, service_fn};
+///
+/// dynoprobe::describe_metrics();
+/// let service = ServiceBuilder::new().layer(QueueTimeLayer::new()).service(service_fn(
+///     |request: http::Request<()>| async move {
+///         let queued = request.extensions().get::<QueueTime>().copied();
+///         Ok::<_, std::convert::Infallible>(http::Response::new(format!("{queued:?}")))
+///     },
+/// ));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct QueueTimeLayer {
     window: Duration,

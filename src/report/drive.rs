@@ -16,7 +16,7 @@ use super::kind::Kind;
 use crate::credentials::Credentials;
 use crate::effect::{geometric_mean, outlier_p};
 use crate::queue_time::MAX_QUEUE;
-use crate::stats::{Distribution, Quartiles, Recorder};
+use crate::stats::{Distribution, Histogram, Quartiles};
 use crate::workload;
 
 /// Version of the drive result's JSON layout; bumped when a field changes meaning or goes
@@ -441,12 +441,12 @@ pub struct Split {
 
 /// Distributions over the calls; `None` when there were none.
 pub fn split(calls: &[Call]) -> Option<Split> {
-    let mut latency = Recorder::new();
-    let mut queue = Recorder::new();
-    let mut run = Recorder::new();
-    let mut on_cpu = Recorder::new();
-    let mut off_cpu = Recorder::new();
-    let mut rest = Recorder::new();
+    let mut latency = Histogram::new();
+    let mut queue = Histogram::new();
+    let mut run = Histogram::new();
+    let mut on_cpu = Histogram::new();
+    let mut off_cpu = Histogram::new();
+    let mut rest = Histogram::new();
     for c in calls {
         latency.record(c.latency_ns);
         if let Some(q) = c.queue_ns {

@@ -178,7 +178,7 @@ pub fn measure_replicate(
 }
 
 /// Where a replicate is measured: a worker process, or [`measure_replicate`] in this one.
-pub type ReplicateSource<'s> =
+pub(crate) type ReplicateSource<'s> =
     dyn FnMut(usize, &mut dyn FnMut(RunEvent<'_>)) -> Result<ReplicateOutcome, RunError> + 's;
 
 /// Measures every workload of `plan` in replicates, each from `replicate` (a worker process,
@@ -273,7 +273,7 @@ pub enum ReferenceError {
 
 /// The shortest time per op a reference may give: one cycle of a 10 GHz clock. A median of
 /// 0 or 1e-5 ns made `slowed` read 689151×.
-pub const MIN_NS_PER_OP: f64 = 0.1;
+pub(crate) const MIN_NS_PER_OP: f64 = 0.1;
 
 /// `ns_per_op` medians by fixed-work workload from the bytes of an earlier `--json` report,
 /// which must have run on the same payload as `fixture` (when it says which: reports before

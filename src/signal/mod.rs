@@ -27,6 +27,7 @@ use serde::{Serialize, Serializer};
 pub struct Unavailable {
     /// The file or call, e.g. `/proc/stat` or `cgroup cpu.stat`.
     pub source: &'static str,
+    /// What went wrong.
     pub reason: Reason,
 }
 
@@ -72,15 +73,18 @@ impl Unavailable {
 pub struct Signal<T>(pub Result<T, Unavailable>);
 
 impl<T> Signal<T> {
+    /// The value, if the signal could be read.
     pub fn ok(&self) -> Option<&T> {
         self.0.as_ref().ok()
     }
+    /// Why the signal could not be read, if it could not.
     pub fn unavailable(&self) -> Option<&Unavailable> {
         self.0.as_ref().err()
     }
 }
 
 impl<T: Copy> Signal<T> {
+    /// The value, copied, if the signal could be read.
     pub fn value(&self) -> Option<T> {
         self.0.as_ref().ok().copied()
     }

@@ -268,6 +268,7 @@ pub const RUNQUEUE_MIN_RUNNABLE_RATIO: f64 = 0.05;
 /// with the reason under `unavailable`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Contention {
+    /// The interval, ns.
     pub elapsed_ns: u64,
     /// Steal ticks / all ticks, all CPUs (`/proc/stat`): the hypervisor ran someone else.
     pub steal_ratio: Signal<f64>,
@@ -307,7 +308,9 @@ pub struct Contention {
 /// One CPU's steal ratio.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct CpuSteal {
+    /// The CPU's number, as in `/proc/stat`'s `cpuN`.
     pub cpu: u32,
+    /// Its steal ticks / all its ticks over the interval.
     pub steal_ratio: Signal<f64>,
 }
 

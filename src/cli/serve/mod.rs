@@ -28,8 +28,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use dynoprobe::QueueTimeLayer;
 use dynoprobe::prometheus::{self, Metrics, instance_name};
-use dynoprobe::queue_time::layer::QueueTimeLayer;
 use dynoprobe::report::batch::{BatchError, BatchRequest};
 use dynoprobe::workload::Inputs;
 
