@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::report::kind::Kind;
+use crate::sidecar::MeasuredTime;
 
 /// criterion's `Throughput`, as it serialises it (`{"Bytes": 4096}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +70,10 @@ pub struct Benchmark {
     /// From our sidecar, when the bench wrote one.
     pub p99_run_ns: Option<u64>,
     pub off_cpu_ratio: Option<f64>,
+    /// The time the figures are in: from the sidecar; wall time (criterion's default) where
+    /// there is none, or in files written before this field.
+    #[serde(default)]
+    pub measured_time: MeasuredTime,
     /// The median of each independent replicate (a worker process of `run`, a `drive` batch,
     /// a saved `cargo bench`), ns per iteration: what `compare` tests. Empty in baselines
     /// exported before replicates were kept: then the median is the one replicate.
@@ -190,6 +195,7 @@ impl Benchmark {
                 .count() as u64,
             p99_run_ns: crate::stats::nearest_rank(&sorted, 0.99).map(|ns| ns.round() as u64),
             off_cpu_ratio,
+            measured_time: MeasuredTime::Wall,
             sample_means_ns: samples_ns,
             replicate_medians_ns: vec![q.median_ns],
         })
@@ -345,6 +351,8 @@ struct SampleFile {
 struct SidecarFile {
     wall_ns: SidecarWall,
     off_cpu_ratio: f64,
+    #[serde(default)]
+    measured_time: MeasuredTime,
 }
 
 #[derive(Deserialize)]
@@ -394,7 +402,8 @@ fn read_benchmark(dir: &Path) -> Result<Benchmark, String> {
         sample_means_ns,
         severe_outliers_count,
         p99_run_ns: sidecar.as_ref().map(|s| s.wall_ns.p99),
-        off_cpu_ratio: sidecar.map(|s| s.off_cpu_ratio),
+        off_cpu_ratio: sidecar.as_ref().map(|s| s.off_cpu_ratio),
+        measured_time: sidecar.map(|s| s.measured_time).unwrap_or_default(),
         // One `cargo bench` is one replicate, whatever its sample count.
         replicate_medians_ns: vec![estimates.median.point_estimate],
     };
@@ -512,6 +521,7 @@ mod tests {
             severe_outliers_count: 0,
             p99_run_ns: None,
             off_cpu_ratio: None,
+            measured_time: MeasuredTime::Wall,
             replicate_medians_ns: Vec::new(),
         };
         // mean 5, sum of squares 32, s = sqrt(32/7)

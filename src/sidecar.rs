@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::signal::machine::Machine;
 use crate::signal::snapshot::{Contention, Sampler, Snapshot};
@@ -22,6 +22,22 @@ use crate::stats::{Distribution, Histogram, nearest_rank};
 pub const SIDECAR_VERSION: u32 = 1;
 /// The sidecar's file name, in `<bench dir>/new/` and `<bench dir>/<baseline>/`.
 pub const SIDECAR_FILE: &str = "dynoprobe.json";
+
+/// Which time a benchmark's figures are: criterion's wall time, or dynoprobe's
+/// `ThreadCpuTime` or `OffCpuTime`. Different quantities: a price buys wall time, so only
+/// wall time has a cost per run, and off-CPU time is compared as a share of the wall time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeasuredTime {
+    /// criterion's default `WallTime` (`CLOCK_MONOTONIC`), and what a sidecar written before
+    /// this field was measured in.
+    #[default]
+    Wall,
+    /// The benchmarking thread's CPU time (`ThreadCpuTime`).
+    ThreadCpu,
+    /// Wall time minus the thread's CPU time (`OffCpuTime`).
+    OffCpu,
+}
 
 /// Collects spans of every iteration a benchmark runs, batch by batch.
 #[derive(Debug)]
@@ -52,18 +68,24 @@ impl Recorder {
     /// Runs `routine` `iters` times, each inside a span, and returns the total wall time of
     /// the iterations (what `iter_custom` wants). The spans' own cost (4.5 µs here) falls
     /// outside the wall time they report.
-    pub fn batch<O>(&mut self, iters: u64, mut routine: impl FnMut() -> O) -> Duration {
+    pub fn batch<O>(&mut self, iters: u64, routine: impl FnMut() -> O) -> Duration {
+        Duration::from_nanos(self.batch_ns(iters, routine).0)
+    }
+
+    /// [`Recorder::batch`], returning the iterations' total wall and CPU time, ns.
+    fn batch_ns<O>(&mut self, iters: u64, mut routine: impl FnMut() -> O) -> (u64, u64) {
         let mut spans = Vec::with_capacity(iters as usize);
-        let mut wall_ns = 0;
+        let (mut wall_ns, mut on_cpu_ns) = (0, 0);
         for _ in 0..iters {
             let span = Span::start();
             black_box(routine());
             let stats = span.finish();
             wall_ns += stats.wall_ns;
+            on_cpu_ns += stats.on_cpu_ns;
             spans.push(stats);
         }
         self.batches.push(spans);
-        Duration::from_nanos(wall_ns)
+        (wall_ns, on_cpu_ns)
     }
 
     /// Summarises the last `measured_batches` batches (criterion's samples; the batches before
@@ -88,6 +110,8 @@ pub struct Summary {
     pub dynoprobe_version: &'static str,
     /// The criterion this bench was built with.
     pub criterion_version: &'static str,
+    /// The time criterion's own figures (its estimates and samples) are in.
+    pub measured_time: MeasuredTime,
     /// The CPU, kernel and cgroup limits it ran on.
     pub machine: Machine,
     /// Runs summarised: criterion's samples (each a batch of iterations).
@@ -108,6 +132,40 @@ pub struct Summary {
     pub timeslice_ms: Option<f64>,
     /// Kernel counters from the start of recording to the summary.
     pub contention: Contention,
+}
+
+/// A criterion measurement [`bench()`] can feed from its spans: criterion's `WallTime`, and
+/// dynoprobe's `ThreadCpuTime` and `OffCpuTime`.
+#[cfg(feature = "criterion")]
+pub trait Time: criterion::measurement::Measurement {
+    /// What the sidecar says criterion measured.
+    const MEASURED: MeasuredTime;
+    /// A batch's value from its iterations' total wall and CPU time, ns.
+    fn value(wall_ns: u64, on_cpu_ns: u64) -> Self::Value;
+}
+
+#[cfg(feature = "criterion")]
+impl Time for criterion::measurement::WallTime {
+    const MEASURED: MeasuredTime = MeasuredTime::Wall;
+    fn value(wall_ns: u64, _: u64) -> Duration {
+        Duration::from_nanos(wall_ns)
+    }
+}
+
+#[cfg(feature = "criterion")]
+impl Time for crate::ThreadCpuTime {
+    const MEASURED: MeasuredTime = MeasuredTime::ThreadCpu;
+    fn value(_: u64, on_cpu_ns: u64) -> u64 {
+        on_cpu_ns
+    }
+}
+
+#[cfg(feature = "criterion")]
+impl Time for crate::OffCpuTime {
+    const MEASURED: MeasuredTime = MeasuredTime::OffCpu;
+    fn value(wall_ns: u64, on_cpu_ns: u64) -> u64 {
+        wall_ns.saturating_sub(on_cpu_ns)
+    }
 }
 
 /// criterion's own default number of samples.
@@ -133,9 +191,12 @@ pub const DEFAULT_SAMPLES: usize = 100;
 ///
 /// When `group` or `name` holds anything but letters, digits, `-`, `_` and `.`: criterion
 /// rewrites other characters in its directory names, and the sidecar would miss them.
+///
+/// With `Criterion::default().with_measurement(dynoprobe::ThreadCpuTime)` (or `OffCpuTime`)
+/// criterion's figures are that time instead, and the sidecar says so, for `compare`.
 #[cfg(feature = "criterion")]
-pub fn bench<O>(
-    c: &mut criterion::Criterion,
+pub fn bench<M: Time, O>(
+    c: &mut criterion::Criterion<M>,
     group: &str,
     name: &str,
     mut routine: impl FnMut() -> O,
@@ -154,12 +215,16 @@ pub fn bench<O>(
     let mut benchmarks = c.benchmark_group(group);
     benchmarks.sample_size(samples);
     benchmarks.bench_function(name, |b| {
-        b.iter_custom(|iters| recorder.batch(iters, &mut routine))
+        b.iter_custom(|iters| {
+            let (wall_ns, on_cpu_ns) = recorder.batch_ns(iters, &mut routine);
+            M::value(wall_ns, on_cpu_ns)
+        })
     });
     benchmarks.finish();
-    let Some(summary) = recorder.summary(&format!("{group}/{name}"), samples) else {
+    let Some(mut summary) = recorder.summary(&format!("{group}/{name}"), samples) else {
         return; // filtered out: criterion never called it
     };
+    summary.measured_time = M::MEASURED;
     if args.dry {
         return;
     }
@@ -192,6 +257,7 @@ impl Summary {
         by_wall.sort_unstable_by_key(|r| r.wall_ns);
         Some(Summary {
             sidecar_version: SIDECAR_VERSION,
+            measured_time: MeasuredTime::Wall,
             benchmark: benchmark.to_string(),
             dynoprobe_version: env!("CARGO_PKG_VERSION"),
             criterion_version: CRITERION_VERSION,

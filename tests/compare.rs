@@ -40,7 +40,7 @@ fn medians_are_criterions_and_one_bench_a_column_claims_nothing() {
     let out = compare(&["quiet", "shared-cpu", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["schema_version"], 3);
     assert_eq!(json["alpha"], 0.05);
     let rows = &json["rows"];
     let row = rows

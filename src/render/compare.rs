@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use super::units::{confidence, percent_cell, ratio_with_interval, time};
 use crate::baseline::Throughput;
-use crate::report::compare::{Cell, Comparison, Row, Series};
+use crate::report::compare::{Cell, Comparison, Definition, Row, Series};
+use crate::sidecar::MeasuredTime;
 
 /// The table, as aligned text or Markdown. Only formats what `rows` computed.
 pub fn comparison(c: &Comparison, markdown: bool) -> String {
@@ -37,11 +38,21 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
                 },
                 c.baseline.clone(),
                 c.replicates_count.to_string(),
-                format!("{} ± {}", time(c.median_ns), time(c.mad_ns)),
+                format!(
+                    "{}{} ± {}",
+                    time(c.median_ns),
+                    of_time(c.measured_time),
+                    time(c.mad_ns)
+                ),
                 percent_cell(c.sample_cv),
                 opt(c.p99_run_ns.map(|ns| time(ns as f64))),
-                percent_cell(c.off_cpu_ratio),
-                opt(c.throughput.map(|(v, unit)| format!("{v:.1} {unit}"))),
+                match c.off_cpu_points {
+                    Some(points) => format!("{} ({points:+.1} pts)", percent_cell(c.off_cpu_ratio)),
+                    None => percent_cell(c.off_cpu_ratio),
+                },
+                opt(c
+                    .throughput
+                    .map(|(v, unit)| format!("{v:.1} {unit}{}", of_time(c.measured_time)))),
                 opt(c
                     .ratio
                     .map(|r| ratio_with_interval(r, "", c.ci_low.zip(c.ci_high)))),
@@ -110,20 +121,41 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
          * = the interval excludes 1{band}. runs/$: runs in a month of 730 h at --price; cost: this baseline's\n\
          cost per run / the first's (above 1 = dearer)."
     );
+    let measured = |time: MeasuredTime| {
+        (rows.iter()).any(|r| r.cells.first().is_some_and(|c| c.measured_time == time))
+    };
+    if measured(MeasuredTime::ThreadCpu) {
+        let _ = writeln!(
+            out,
+            "CPU: criterion measured the thread's CPU time (ThreadCpuTime), which does not grow \
+             while the thread waits;\nthroughput is per second of CPU, and there is no runs/$ or \
+             cost: a price buys wall time."
+        );
+    }
+    if measured(MeasuredTime::OffCpu) {
+        let _ = writeln!(
+            out,
+            "off-CPU: criterion measured wall minus CPU time (OffCpuTime), which is near 0 \
+             when nothing waits: those rows\ncompare the off-CPU share of wall time (pts: \
+             percentage points against the first baseline), not a ratio."
+        );
+    }
     if c.single_replicate_rows_count() > 0 {
         let _ = writeln!(out, "{}", single_replicate_note(c));
     }
     for conflict in &c.left_out {
+        let ((first, theirs), (other, mine)) = (&conflict.first, &conflict.other);
+        let (key, benchmark) = (&conflict.key, &conflict.benchmark);
+        let (verb, unit, what) = match theirs {
+            Definition::Throughput(_) => ("does", " per iteration", "different work"),
+            Definition::MeasuredTime(_) => ("is measured in", "", "different quantities"),
+        };
         let _ = writeln!(
             out,
-            "left out: {}: {} does {} per iteration in {} but {} in {}; the rows would compare \
-             different work.",
-            conflict.key,
-            conflict.benchmark,
-            work(&conflict.first.1),
-            conflict.first.0,
-            work(&conflict.other.1),
-            conflict.other.0
+            "left out: {key}: {benchmark} {verb} {}{unit} in {first} but {} in {other}; the row \
+             would compare {what}.",
+            definition(theirs),
+            definition(mine),
         );
     }
     for series in &c.over_time {
@@ -147,6 +179,25 @@ pub fn single_replicate_note(c: &Comparison) -> String {
 }
 
 /// The work one iteration does, as criterion or a run report declared it.
+/// What follows a time measured in `time`: nothing for wall time.
+fn of_time(time: MeasuredTime) -> &'static str {
+    match time {
+        MeasuredTime::Wall => "",
+        MeasuredTime::ThreadCpu => " CPU",
+        MeasuredTime::OffCpu => " off-CPU",
+    }
+}
+
+/// "4096 bytes", "thread CPU time".
+fn definition(d: &Definition) -> String {
+    match d {
+        Definition::Throughput(t) => work(t),
+        Definition::MeasuredTime(MeasuredTime::Wall) => "wall time".into(),
+        Definition::MeasuredTime(MeasuredTime::ThreadCpu) => "thread CPU time".into(),
+        Definition::MeasuredTime(MeasuredTime::OffCpu) => "off-CPU time".into(),
+    }
+}
+
 fn work(t: &Throughput) -> String {
     match *t {
         Throughput::Bytes(b) | Throughput::BytesDecimal(b) => format!("{b} bytes"),
@@ -234,8 +285,10 @@ mod tests {
             mad_ns: 1_000.0,
             sample_cv: Some(0.02),
             samples: None,
+            measured_time: crate::sidecar::MeasuredTime::Wall,
             p99_run_ns: None,
             off_cpu_ratio: Some(0.5),
+            off_cpu_points: None,
             throughput: None,
             replicates_count: 3,
             replicate_medians_ns: vec![median_ns; 3],
@@ -305,14 +358,69 @@ mod tests {
     }
 
     #[test]
+    fn cpu_and_off_cpu_time_are_named_where_they_are_shown() {
+        let mut c = two_baselines();
+        for cell in &mut c.rows[0].cells {
+            cell.measured_time = MeasuredTime::OffCpu;
+            (cell.ratio, cell.ci_low, cell.ci_high, cell.p_value) = (None, None, None, None);
+        }
+        c.rows[0].cells[1].off_cpu_points = Some(-12.5);
+        let text = comparison(&c, false);
+        let line = text.lines().find(|l| l.contains("shared")).unwrap();
+        assert!(line.contains("µs off-CPU ±"), "{line}");
+        assert!(line.contains("50.0% (-12.5 pts)"), "{line}");
+        assert!(
+            text.contains("compare the off-CPU share of wall time"),
+            "{text}"
+        );
+        assert!(!text.contains("ThreadCpuTime"), "{text}");
+
+        c.rows[0]
+            .cells
+            .iter_mut()
+            .for_each(|cell| cell.measured_time = MeasuredTime::ThreadCpu);
+        let text = comparison(&c, false);
+        assert!(text.contains("µs CPU ±"), "{text}");
+        assert!(
+            text.contains("no runs/$ or cost: a price buys wall time"),
+            "{text}"
+        );
+
+        use crate::report::compare::Conflict;
+        c.left_out.push(Conflict {
+            key: "k".into(),
+            benchmark: "k/x".into(),
+            first: ("a".into(), Definition::MeasuredTime(MeasuredTime::Wall)),
+            other: (
+                "b".into(),
+                Definition::MeasuredTime(MeasuredTime::ThreadCpu),
+            ),
+        });
+        let text = comparison(&c, false);
+        assert!(
+            text.contains(
+                "left out: k: k/x is measured in wall time in a but thread CPU time \
+                           in b; the row would compare different quantities."
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn conflicts_and_hours_of_the_day_are_spelled_out() {
         use crate::report::compare::{Conflict, TimePoint};
         let mut c = two_baselines();
         c.left_out.push(Conflict {
             key: "chase-llc".into(),
             benchmark: "chase-llc".into(),
-            first: ("a.json".into(), Throughput::Bytes(32 << 20)),
-            other: ("b.json".into(), Throughput::Bytes(16 << 20)),
+            first: (
+                "a.json".into(),
+                Definition::Throughput(Throughput::Bytes(32 << 20)),
+            ),
+            other: (
+                "b.json".into(),
+                Definition::Throughput(Throughput::Bytes(16 << 20)),
+            ),
         });
         let point = |hour: u64, median_ns: f64| TimePoint {
             benchmark: "w (server run)".into(),

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::kind::Kind;
 use crate::baseline::{Baseline, Benchmark, Throughput, runs_per_dollar};
 use crate::effect::{Effect, effect, geometric_mean};
+use crate::sidecar::MeasuredTime;
 use crate::stats::{Quartiles, nearest_rank};
 
 /// Version of the comparison's JSON layout; bumped when a field changes meaning or goes away.
@@ -20,8 +21,11 @@ use crate::stats::{Quartiles, nearest_rank};
 /// interval (`ci_low`, `ci_high`) and `replicates_count`; `p_value` is Welch's on their logs,
 /// `significant` says the interval excludes 1 (or the `min_effect` band); a cell of one
 /// replicate (or against a first column of one) has no interval and no significance. Since
-/// added: `kind`.
-pub const COMPARE_SCHEMA_VERSION: u32 = 2;
+/// added: `kind`. Version 3: cells say their `measured_time` (wall, thread CPU or off-CPU
+/// time); off-CPU cells have no ratio (they compare `off_cpu_points`), and only wall time has
+/// a cost; a `left_out` conflict's `first` and `other` name what differs
+/// (`{"throughput": …}` or `{"measured_time": …}`).
+pub const COMPARE_SCHEMA_VERSION: u32 = 3;
 
 /// What to compare and how.
 pub struct ComparePlan<'a> {
@@ -72,14 +76,24 @@ pub struct Comparison {
     pub over_time: Vec<Series>,
 }
 
-/// One benchmark whose work differs between two baselines (its throughput: bytes or
-/// elements per iteration), so its row compares different work and is left out.
+/// One benchmark defined differently in two baselines, so its row would compare different
+/// work or different quantities and is left out.
 #[derive(Debug, Serialize)]
 pub struct Conflict {
     pub key: String,
     pub benchmark: String,
-    pub first: (String, Throughput),
-    pub other: (String, Throughput),
+    pub first: (String, Definition),
+    pub other: (String, Definition),
+}
+
+/// What a benchmark's figures stand for, where two baselines may disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Definition {
+    /// The work per iteration: bytes or elements.
+    Throughput(Throughput),
+    /// The time measured: wall, thread CPU or off-CPU.
+    MeasuredTime(MeasuredTime),
 }
 
 /// One baseline's batches of one row, in time order.
@@ -148,17 +162,23 @@ pub struct Cell {
     pub sample_cv: Option<f64>,
     /// The spread of criterion's per-sample means (ns per iteration), for a box plot.
     pub samples: Option<Quartiles>,
+    /// The time `median_ns`, `mad_ns` and the replicates are in (the row's, for every cell).
+    pub measured_time: MeasuredTime,
     /// From dynoprobe's sidecar, when the bench wrote one.
     pub p99_run_ns: Option<u64>,
     pub off_cpu_ratio: Option<f64>,
-    /// At the median, in the unit named beside it.
+    /// `off_cpu_ratio` − the first column's, percentage points: how off-CPU time compares
+    /// (a ratio of two off-CPU times near 0 read 15445×).
+    pub off_cpu_points: Option<f64>,
+    /// At the median, in the unit named beside it; per second of CPU time for thread CPU
+    /// time, none for off-CPU time.
     pub throughput: Option<(f64, &'static str)>,
     /// Independent replicates (processes, batches, saved benches) behind this cell.
     pub replicates_count: usize,
     /// Each replicate's median, ns per iteration.
     pub replicate_medians_ns: Vec<f64>,
     /// The geometric mean of the replicates' medians / the first column's (with one
-    /// replicate each: median / median).
+    /// replicate each: median / median); none for off-CPU time.
     pub ratio: Option<f64>,
     /// The ratio's confidence interval at 1 − alpha (Welch's t on the logs of the replicate
     /// medians); `None` with fewer than two replicates here or in the first column.
@@ -168,7 +188,8 @@ pub struct Cell {
     pub p_value: Option<f64>,
     /// The interval excludes 1 (and the `min_effect` band); `None` where there is none.
     pub significant: Option<bool>,
-    /// Runs in a month of 730 h at the baseline's price.
+    /// Runs in a month of 730 h at the baseline's price: wall time only (a price buys wall
+    /// time; a CPU shared with a hog read "cost 0.50" from its halved CPU time).
     pub runs_per_dollar: Option<f64>,
     /// Cost per run / the first column's (above 1 = dearer).
     pub cost_ratio: Option<f64>,
@@ -211,18 +232,23 @@ pub fn compare(plan: &ComparePlan) -> Comparison {
     }
 }
 
-/// The first benchmark of a row whose throughput in one baseline differs from another's.
+/// The first benchmark of a row whose throughput (of one benchmark in two baselines) or
+/// measured time (of any two cells) differs from another's.
 fn conflict(key: &str, cells: &[Labelled]) -> Option<Conflict> {
+    let time = |b: &Benchmark| Some(Definition::MeasuredTime(b.measured_time));
+    let work = |b: &Benchmark| b.throughput.map(Definition::Throughput);
     cells.iter().enumerate().find_map(|(i, (_, name, bench))| {
-        let mine = bench.throughput?;
         cells[..i].iter().find_map(|(_, first_name, first)| {
-            let theirs = first.throughput?;
-            (first.id == bench.id && theirs != mine).then(|| Conflict {
-                key: key.to_string(),
-                benchmark: bench.id.clone(),
-                first: (first_name.to_string(), theirs),
-                other: (name.to_string(), mine),
-            })
+            let differs = |of: &dyn Fn(&Benchmark) -> Option<Definition>| {
+                let (theirs, mine) = (of(first)?, of(bench)?);
+                (theirs != mine).then(|| Conflict {
+                    key: key.to_string(),
+                    benchmark: bench.id.clone(),
+                    first: (first_name.to_string(), theirs),
+                    other: (name.to_string(), mine),
+                })
+            };
+            differs(&time).or_else(|| (first.id == bench.id).then(|| differs(&work)).flatten())
         })
     })
 }
@@ -319,10 +345,11 @@ fn gather<'a>(plan: &ComparePlan<'a>) -> Vec<(String, Vec<Labelled<'a>>)> {
 fn cells_against_first(cells: &[Labelled], plan: &ComparePlan) -> Vec<Cell> {
     let (_, first_name, first) = cells[0];
     let cost = |name: &str, b: &Benchmark| {
-        plan.prices_usd_per_month
-            .get(name)
-            .map(|&usd| runs_per_dollar(b.median_ns, usd))
+        let usd = plan.prices_usd_per_month.get(name)?;
+        (b.measured_time == MeasuredTime::Wall).then(|| runs_per_dollar(b.median_ns, *usd))
     };
+    // Off-CPU time near 0 makes ratios of noise: it is compared as a share of wall time.
+    let timed = first.measured_time != MeasuredTime::OffCpu;
     let first_cost = cost(first_name, first);
     let first_replicates = first.replicates_ns();
     cells
@@ -330,12 +357,15 @@ fn cells_against_first(cells: &[Labelled], plan: &ComparePlan) -> Vec<Cell> {
         .enumerate()
         .map(|(i, (label, name, bench))| {
             let replicates = bench.replicates_ns();
-            let effect: Option<Effect> = (i > 0)
+            let effect: Option<Effect> = (i > 0 && timed)
                 .then(|| effect(&first_replicates, &replicates, plan.alpha))
                 .flatten();
-            let ratio = geometric_mean(&replicates)
-                .zip(geometric_mean(&first_replicates))
+            let ratio = (geometric_mean(&replicates).zip(geometric_mean(&first_replicates)))
+                .filter(|_| timed)
                 .map(|(mine, theirs)| mine / theirs);
+            let off_cpu_points = (bench.off_cpu_ratio.zip(first.off_cpu_ratio))
+                .filter(|_| i > 0)
+                .map(|(mine, theirs)| (mine - theirs) * 100.0);
             let replicates_count = replicates.len();
             let runs_per_dollar = cost(name, bench);
             Cell {
@@ -345,9 +375,13 @@ fn cells_against_first(cells: &[Labelled], plan: &ComparePlan) -> Vec<Cell> {
                 mad_ns: bench.mad_ns,
                 sample_cv: bench.sample_cv(),
                 samples: Quartiles::of(&bench.sample_means_ns),
+                measured_time: bench.measured_time,
                 p99_run_ns: bench.p99_run_ns,
                 off_cpu_ratio: bench.off_cpu_ratio,
-                throughput: bench.throughput.map(|t| t.rate(bench.median_ns)),
+                off_cpu_points,
+                throughput: (bench.throughput)
+                    .filter(|_| timed)
+                    .map(|t| t.rate(bench.median_ns)),
                 replicates_count,
                 replicate_medians_ns: replicates,
                 ratio,
@@ -379,6 +413,7 @@ mod tests {
             severe_outliers_count: 0,
             p99_run_ns: None,
             off_cpu_ratio: None,
+            measured_time: MeasuredTime::Wall,
             replicate_medians_ns: replicates.to_vec(),
         }
     }
@@ -535,11 +570,57 @@ mod tests {
         assert_eq!(keys, ["b/x"]);
         let left = &c.left_out[0];
         assert_eq!(left.key, "a/x");
-        assert_eq!(left.first, ("std".into(), Throughput::Bytes(4096)));
-        assert_eq!(left.other, ("perf".into(), Throughput::Bytes(8192)));
+        let work = |bytes| Definition::Throughput(Throughput::Bytes(bytes));
+        assert_eq!(left.first, ("std".into(), work(4096)));
+        assert_eq!(left.other, ("perf".into(), work(8192)));
         baselines[1].benchmarks[0].throughput = None;
         let c = compare(&plan(&baselines, &key, &prices));
         assert!(c.left_out.is_empty(), "unknown work is not other work");
+    }
+
+    #[test]
+    fn cpu_time_has_no_cost_and_off_cpu_time_compares_as_a_share() {
+        let mut baselines = baselines();
+        let prices = BTreeMap::from([("std".to_string(), 25.0), ("perf".to_string(), 25.0)]);
+        for b in &mut baselines {
+            b.benchmarks[0].measured_time = MeasuredTime::ThreadCpu;
+            b.benchmarks[1].measured_time = MeasuredTime::OffCpu;
+        }
+        // Off-CPU time of 50 ns against 51: a ratio of such times is noise; the shares of
+        // wall time they are (0.1% and 2.6%) are what compares.
+        baselines[0].benchmarks[1].off_cpu_ratio = Some(0.001);
+        baselines[1].benchmarks[1].off_cpu_ratio = Some(0.026);
+        let key = |id: &str| Some(id.to_string());
+        let c = compare(&plan(&baselines, &key, &prices));
+        let cpu = &c.rows[0].cells[1];
+        assert_eq!(cpu.measured_time, MeasuredTime::ThreadCpu);
+        assert!(
+            (cpu.ratio.unwrap() - 2.0).abs() < 0.01,
+            "CPU time is a time"
+        );
+        assert_eq!(
+            (cpu.runs_per_dollar, cpu.cost_ratio),
+            (None, None),
+            "no price for CPU time"
+        );
+        let off = &c.rows[1].cells[1];
+        assert_eq!(
+            (off.ratio, off.p_value, off.significant),
+            (None, None, None)
+        );
+        assert!((off.off_cpu_points.unwrap() - 2.5).abs() < 1e-9);
+        assert_eq!(off.runs_per_dollar, None);
+
+        // One baseline's CPU time against another's wall time compares different quantities.
+        baselines[1].benchmarks[0].measured_time = MeasuredTime::Wall;
+        let c = compare(&plan(&baselines, &key, &prices));
+        assert_eq!(c.rows.len(), 1);
+        let left = &c.left_out[0];
+        assert_eq!(
+            left.first.1,
+            Definition::MeasuredTime(MeasuredTime::ThreadCpu)
+        );
+        assert_eq!(left.other.1, Definition::MeasuredTime(MeasuredTime::Wall));
     }
 
     #[test]
