@@ -100,10 +100,7 @@ pub fn classify<'a>(
 ) -> QueueTime {
     let (mut earliest, mut first_invalid): (Option<u128>, Option<&'static str>) = (None, None);
     for value in request_start.into_iter().chain(queue_start) {
-        match std::str::from_utf8(value)
-            .map_err(|_| "not UTF-8")
-            .and_then(parse_start_ns)
-        {
+        match parse_start_ns(value) {
             Ok(ns) => earliest = Some(earliest.map_or(ns, |e| e.min(ns))),
             Err(reason) => {
                 first_invalid.get_or_insert(reason);
@@ -134,31 +131,9 @@ fn duration_ns(ns: u128) -> Duration {
 
 /// The start time in ns since the Unix epoch, from a header value: `t=…` (alone or after other
 /// fields such as `s=server`, separated by spaces, commas or semicolons) or a bare number.
-pub(crate) fn parse_start_ns(value: &str) -> Result<u128, &'static str> {
-    let separator = |b: u8| matches!(b, b' ' | b',' | b';' | b'\t');
-    let number = if !value.is_empty() && !value.bytes().any(separator) {
-        // One field, as every router writes it: no splitting (half the layer's cost before).
-        value.strip_prefix("t=").unwrap_or(value)
-    } else {
-        let mut tokens = value.split([' ', ',', ';', '\t']).filter(|t| !t.is_empty());
-        match tokens.clone().find_map(|t| t.strip_prefix("t=")) {
-            Some(number) => number,
-            None => match (tokens.next(), tokens.next()) {
-                (Some(only), None) => only,
-                (None, _) => return Err("empty header"),
-                (Some(_), Some(_)) => return Err("several fields and no t="),
-            },
-        }
-    };
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty()
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || !fraction.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err("not a non-negative decimal number");
-    }
-    // 2100 in ns is under u64::MAX: a longer number is no time in any unit.
-    let whole: u64 = whole.parse().map_err(|_| "number too long")?;
+/// Read as bytes: a header value is bytes, and every byte of a time is an ASCII digit or `.`.
+fn parse_start_ns(value: &[u8]) -> Result<u128, &'static str> {
+    let (whole, fraction) = decimal(number_field(value)?)?;
     // The unit that puts the time between 2000 and 2100: s, ms, µs or ns. Compared with
     // each unit's bounds rather than divided (a division each cost more than the rest).
     for (ns_per_unit, per_second) in [
@@ -175,11 +150,46 @@ pub(crate) fn parse_start_ns(value: &str) -> Result<u128, &'static str> {
     Err("not a time between 2000 and 2100 in s, ms, µs or ns")
 }
 
+/// The field of a header value that holds the time: the value after `t=` when it is one field,
+/// as every router writes it (no splitting: half the layer's cost before), else the `t=` field
+/// or the one field there is.
+fn number_field(value: &[u8]) -> Result<&[u8], &'static str> {
+    let separator = |b: &u8| matches!(b, b' ' | b',' | b';' | b'\t');
+    if !value.is_empty() && !value.iter().any(separator) {
+        return Ok(value.strip_prefix(b"t=").unwrap_or(value));
+    }
+    let mut fields = value.split(separator).filter(|f| !f.is_empty());
+    match fields.clone().find_map(|f| f.strip_prefix(b"t=")) {
+        Some(number) => Ok(number),
+        None => match (fields.next(), fields.next()) {
+            (Some(only), None) => Ok(only),
+            (None, _) => Err("empty header"),
+            (Some(_), Some(_)) => Err("several fields and no t="),
+        },
+    }
+}
+
+/// A non-negative decimal: its whole part, and the digits of its fraction.
+fn decimal(number: &[u8]) -> Result<(u64, &[u8]), &'static str> {
+    let (whole, fraction) = match number.iter().position(|&b| b == b'.') {
+        Some(point) => (&number[..point], &number[point + 1..]),
+        None => (number, &[][..]),
+    };
+    if whole.is_empty() || !whole.iter().chain(fraction).all(u8::is_ascii_digit) {
+        return Err("not a non-negative decimal number");
+    }
+    // 2100 in ns is under u64::MAX: a longer number is no time in any unit.
+    let whole = (whole.iter()).try_fold(0u64, |n, &digit| {
+        n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    });
+    Ok((whole.ok_or("number too long")?, fraction))
+}
+
 /// `fraction` (the digits after the point) of one unit of `ns_per_unit`, in ns.
-fn fraction_ns(fraction: &str, ns_per_unit: u128) -> u128 {
+fn fraction_ns(fraction: &[u8], ns_per_unit: u128) -> u128 {
     let mut ns = 0u128;
     let mut scale = ns_per_unit;
-    for digit in fraction.bytes().take(18) {
+    for digit in fraction.iter().take(18) {
         scale /= 10;
         ns += u128::from(digit - b'0') * scale;
     }
@@ -337,7 +347,7 @@ mod tests {
                 Duration::ZERO,
                 MAX_QUEUE
             ),
-            QueueTime::Invalid("not UTF-8")
+            QueueTime::Invalid("not a non-negative decimal number")
         );
     }
 

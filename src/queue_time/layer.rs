@@ -146,23 +146,22 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let now_ns = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
         let headers = request.headers();
-        let queue = classify(
-            headers
-                .get_all(&REQUEST_START)
-                .iter()
-                .map(HeaderValue::as_bytes),
-            headers
-                .get_all(&QUEUE_START)
-                .iter()
-                .map(HeaderValue::as_bytes),
-            now_ns,
-            Duration::ZERO,
-            self.window,
-        );
+        let values = |name| (headers.get_all(name).iter().map(HeaderValue::as_bytes)).peekable();
+        let (mut request_start, mut queue_start) = (values(&REQUEST_START), values(&QUEUE_START));
+        let queue = if request_start.peek().is_none() && queue_start.peek().is_none() {
+            QueueTime::Absent // and no clock read
+        } else {
+            let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
+            let now_ns = now.map_or(0, |d| d.as_nanos());
+            classify(
+                request_start,
+                queue_start,
+                now_ns,
+                Duration::ZERO,
+                self.window,
+            )
+        };
         self.handles.record(queue);
         request.headers_mut().remove(&HEROKU_WAIT);
         request.extensions_mut().insert(queue);
