@@ -28,7 +28,31 @@ fn console() -> Option<&'static str> {
     }
     let run = RUN.get_or_init(|| {
         let started = std::time::Instant::now();
-        let run = vm::run(std::path::Path::new(env!("CARGO_BIN_EXE_dynoprobe")));
+        // The shipped static binary when CI built one (DYNOPROBE_GUEST_BINARY): the guest
+        // then has no library for it to load.
+        let shipped = std::env::var_os("DYNOPROBE_GUEST_BINARY");
+        let binary = (shipped.clone()).map_or(
+            env!("CARGO_BIN_EXE_dynoprobe").into(),
+            std::path::PathBuf::from,
+        );
+        let alone = vm::is_static(&binary).unwrap_or(false);
+        eprintln!(
+            "guest: running {} ({})",
+            binary.display(),
+            if alone {
+                "static: no library in the guest"
+            } else {
+                "with its libraries"
+            }
+        );
+        let run = if shipped.is_some() && !alone {
+            Err(format!(
+                "DYNOPROBE_GUEST_BINARY {} is not static",
+                binary.display()
+            ))
+        } else {
+            vm::run(&binary)
+        };
         if let (Ok(console), Ok(path)) = (&run, std::env::var("DYNOPROBE_GUEST_CONSOLE")) {
             let _ = std::fs::write(path, console);
         }

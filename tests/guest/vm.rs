@@ -15,6 +15,9 @@ const BUSYBOX: &str = "/bin/busybox";
 /// util-linux's `unshare`, for `-C` (a cgroup namespace), which busybox's lacks; copied in
 /// with its libraries.
 const UNSHARE: &str = "/usr/bin/unshare";
+/// Where a static dynoprobe's guest keeps `unshare` and its libraries, run through their own
+/// loader: the guest's `/lib` and `/lib64` stay empty, so the binary runs with no library.
+const UNSHARE_ALONE: &str = "opt/unshare";
 /// Booting and running every scenario takes about 40 s under TCG here; past this, the guest
 /// is taken to have hung.
 const DEADLINE: Duration = Duration::from_secs(240);
@@ -151,6 +154,15 @@ fn copy_into(root: &Path, from: &Path) -> Result<(), Skip> {
         .map_err(|e| format!("cannot copy {} into the initramfs: {e}", from.display()))
 }
 
+/// Whether `binary` loads no library: `ldd` says "statically linked" (a static PIE) or "not
+/// a dynamic executable".
+pub fn is_static(binary: &Path) -> Result<bool, Skip> {
+    let out = (Command::new("ldd").arg(binary).output())
+        .map_err(|e| format!("cannot run ldd {}: {e}", binary.display()))?;
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    Ok(said.contains("statically linked") || said.contains("not a dynamic executable"))
+}
+
 /// The libraries `ldd` says `binary` loads, the dynamic loader among them.
 fn libraries(binary: &Path) -> Result<Vec<PathBuf>, Skip> {
     let ldd = output(Command::new("ldd").arg(binary))?;
@@ -167,7 +179,8 @@ fn libraries(binary: &Path) -> Result<Vec<PathBuf>, Skip> {
 }
 
 /// The gzipped cpio initramfs: busybox, `binary` as /bin/dynoprobe, util-linux's unshare,
-/// their libraries, the kernel's `config` under /boot, and /init.
+/// their libraries, the kernel's `config` under /boot, and /init. A static `binary` gets no
+/// library: unshare's go apart with it ([`UNSHARE_ALONE`]).
 fn initramfs(scratch: &Path, binary: &Path, config: &Path) -> Result<PathBuf, Skip> {
     let root = scratch.join("root");
     let boot = root.join("boot");
@@ -176,12 +189,16 @@ fn initramfs(scratch: &Path, binary: &Path, config: &Path) -> Result<PathBuf, Sk
         .map_err(|e| format!("cannot copy {}: {e}", config.display()))?;
     std::fs::copy(BUSYBOX, root.join("bin/busybox")).map_err(|e| e.to_string())?;
     std::fs::copy(binary, root.join("bin/dynoprobe")).map_err(|e| e.to_string())?;
-    copy_into(&root, Path::new(UNSHARE))?;
-    for library in libraries(binary)?
-        .into_iter()
-        .chain(libraries(Path::new(UNSHARE))?)
-    {
-        copy_into(&root, &library)?;
+    if is_static(binary)? {
+        unshare_alone(&root)?;
+    } else {
+        copy_into(&root, Path::new(UNSHARE))?;
+        for library in libraries(binary)?
+            .into_iter()
+            .chain(libraries(Path::new(UNSHARE))?)
+        {
+            copy_into(&root, &library)?;
+        }
     }
     let init = root.join("init");
     std::fs::write(&init, include_str!("init.sh")).map_err(|e| e.to_string())?;
@@ -193,6 +210,34 @@ fn initramfs(scratch: &Path, binary: &Path, config: &Path) -> Result<PathBuf, Sk
         initrd.display()
     ))?;
     Ok(initrd)
+}
+
+/// `unshare` and its libraries in [`UNSHARE_ALONE`], and a `/usr/bin/unshare` that runs it
+/// through its own loader: nothing in the standard library directories.
+fn unshare_alone(root: &Path) -> Result<(), Skip> {
+    let alone = root.join(UNSHARE_ALONE);
+    std::fs::create_dir_all(&alone).map_err(|e| e.to_string())?;
+    let mut loader = None;
+    for library in libraries(Path::new(UNSHARE))? {
+        let name = library.file_name().unwrap_or_default().to_owned();
+        if name.to_string_lossy().starts_with("ld-linux") {
+            loader = Some(name.clone());
+        }
+        std::fs::copy(&library, alone.join(&name))
+            .map_err(|e| format!("cannot copy {}: {e}", library.display()))?;
+    }
+    let loader = loader.ok_or(format!("ldd {UNSHARE} names no ld-linux loader"))?;
+    std::fs::copy(UNSHARE, alone.join("unshare")).map_err(|e| e.to_string())?;
+    let wrapper = root.join(UNSHARE.trim_start_matches('/'));
+    std::fs::create_dir_all(wrapper.parent().unwrap_or(root)).map_err(|e| e.to_string())?;
+    let dir = format!("/{UNSHARE_ALONE}");
+    let loader = loader.to_string_lossy();
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec {dir}/{loader} --library-path {dir} {dir}/unshare \"$@\"\n"),
+    )
+    .map_err(|e| e.to_string())?;
+    sh(&format!("chmod 755 {}", wrapper.display())).map(drop)
 }
 
 /// A running qemu, killed when dropped.
