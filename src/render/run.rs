@@ -28,9 +28,10 @@ fn machine(out: &mut String, report: &Report) {
     let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
     let _ = writeln!(
         out,
-        "machine: {} · {} CPUs · kernel {} · clocksource {} · virtualization: {}",
+        "machine: {} · {} CPUs · AES: {} · kernel {} · clocksource {} · virtualization: {}",
         or_unknown(&m.cpu_model),
         m.logical_cpus_count.map_or("?".into(), |n| n.to_string()),
+        m.aes_backend.unwrap_or("unknown"),
         or_unknown(&m.kernel),
         or_unknown(&m.clocksource),
         or_unknown(&m.virtualization),

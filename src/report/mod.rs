@@ -50,7 +50,8 @@ pub use run_file::REFERENCE_MIN_SCHEMA;
 /// `machine.accounting` and `jitter.interrupts` say how gaps were attributed. Version 5: each
 /// workload is measured in several independent worker processes (replicates):
 /// `workloads[].replicates[]` holds each one's summary, and the workload's distributions pool
-/// all their runs; `by_run.on_cpu_ns` keeps each run's CPU time. Since added: `kind`.
+/// all their runs; `by_run.on_cpu_ns` keeps each run's CPU time. Since added: `kind`,
+/// `machine.aes_backend`.
 pub const SCHEMA_VERSION: u32 = 5;
 
 /// A whole `dynoprobe run`.

@@ -82,6 +82,9 @@ pub struct Machine {
     pub kernel: Option<String>,
     /// The first `model name` in `/proc/cpuinfo`.
     pub cpu_model: Option<String>,
+    /// The AES code the decrypt workloads run ([`aes_backend`]): one class on two CPU
+    /// generations can differ here alone.
+    pub aes_backend: Option<&'static str>,
     /// CPUs this process may run on (`std::thread::available_parallelism`, which honours
     /// the affinity mask and, on Linux, a cgroup quota).
     pub logical_cpus_count: Option<u64>,
@@ -117,6 +120,7 @@ impl Machine {
         Machine {
             kernel: read_trimmed("/proc/sys/kernel/osrelease"),
             cpu_model: cpuinfo.as_deref().and_then(parse_cpu_model),
+            aes_backend: aes_backend(),
             logical_cpus_count: std::thread::available_parallelism()
                 .ok()
                 .map(|n| n.get() as u64),
@@ -220,9 +224,47 @@ pub fn parse_cpu_model(cpuinfo: &str) -> Option<String> {
         .filter(|model| !model.is_empty())
 }
 
+/// The AES code the `aes` crate (0.9) picks on this CPU, the way it picks it at run time:
+/// VAES on AVX-512 registers (`avx512f` and `vaes`), VAES on 256-bit registers (`vaes`),
+/// AES-NI (`aes`), else its constant-time software. `None` off x86-64, where it is not told.
+pub fn aes_backend() -> Option<&'static str> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        Some(match () {
+            () if has!("avx512f") && has!("vaes") => "VAES-512",
+            () if has!("vaes") => "VAES-256",
+            () if has!("aes") => "AES-NI",
+            () => "software",
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_aes_backend_follows_the_kernels_cpu_flags() {
+        let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo") else {
+            eprintln!("skipped: no /proc/cpuinfo");
+            return;
+        };
+        let flags: Vec<&str> = (cpuinfo.lines())
+            .find_map(|l| l.strip_prefix("flags")?.split_once(':'))
+            .map_or(Vec::new(), |(_, flags)| flags.split_whitespace().collect());
+        let has = |flag| flags.contains(&flag);
+        let expected = match () {
+            () if has("avx512f") && has("vaes") => "VAES-512",
+            () if has("vaes") => "VAES-256",
+            () if has("aes") => "AES-NI",
+            () => "software",
+        };
+        assert_eq!(aes_backend(), Some(expected), "flags: {flags:?}");
+    }
 
     #[test]
     fn sizes_parse_as_sysfs_writes_them() {
