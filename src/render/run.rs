@@ -31,7 +31,7 @@ fn machine(out: &mut String, report: &Report) {
         "machine: {} · {} CPUs · AES: {} · kernel {} · clocksource {} · virtualization: {}",
         or_unknown(&m.cpu_model),
         m.logical_cpus_count.map_or("?".into(), |n| n.to_string()),
-        m.aes_backend.unwrap_or("unknown"),
+        m.aes_backend,
         or_unknown(&m.kernel),
         or_unknown(&m.clocksource),
         or_unknown(&m.virtualization),

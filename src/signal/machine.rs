@@ -82,9 +82,8 @@ pub struct Machine {
     pub kernel: Option<String>,
     /// The first `model name` in `/proc/cpuinfo`.
     pub cpu_model: Option<String>,
-    /// The AES code the decrypt workloads run ([`aes_backend`]): one class on two CPU
-    /// generations can differ here alone.
-    pub aes_backend: Option<&'static str>,
+    /// The AES instructions the decrypt workloads run ([`AesBackend`]).
+    pub aes_backend: &'static str,
     /// CPUs this process may run on (`std::thread::available_parallelism`, which honours
     /// the affinity mask and, on Linux, a cgroup quota).
     pub logical_cpus_count: Option<u64>,
@@ -120,7 +119,7 @@ impl Machine {
         Machine {
             kernel: read_trimmed("/proc/sys/kernel/osrelease"),
             cpu_model: cpuinfo.as_deref().and_then(parse_cpu_model),
-            aes_backend: aes_backend(),
+            aes_backend: AesBackend::detect().name(),
             logical_cpus_count: std::thread::available_parallelism()
                 .ok()
                 .map(|n| n.get() as u64),
@@ -224,22 +223,42 @@ pub fn parse_cpu_model(cpuinfo: &str) -> Option<String> {
         .filter(|model| !model.is_empty())
 }
 
-/// The AES code the `aes` crate (0.9) picks on this CPU, the way it picks it at run time:
-/// VAES on AVX-512 registers (`avx512f` and `vaes`), VAES on 256-bit registers (`vaes`),
-/// AES-NI (`aes`), else its constant-time software. `None` off x86-64, where it is not told.
-pub fn aes_backend() -> Option<&'static str> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        Some(match () {
-            () if has!("avx512f") && has!("vaes") => "VAES-512",
-            () if has!("vaes") => "VAES-256",
-            () if has!("aes") => "AES-NI",
-            () => "software",
-        })
+/// The AES instructions the decrypt workloads run on this CPU (`workload::aes_fused`):
+/// one class on two CPU generations can differ here alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AesBackend {
+    /// 16 blocks at a time in eight 256-bit registers (`vaes`, `avx2` and `aes`).
+    Vaes256,
+    /// 8 blocks at a time in 128-bit registers (`aes` and `ssse3`).
+    AesNi,
+    /// The RustCrypto crates' constant-time software AES.
+    Software,
+}
+
+impl AesBackend {
+    /// The fastest this CPU has, from CPUID as the standard library reads it.
+    pub fn detect() -> AesBackend {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("vaes") && has!("avx2") && has!("aes") {
+                return AesBackend::Vaes256;
+            }
+            if has!("aes") && has!("ssse3") {
+                return AesBackend::AesNi;
+            }
+        }
+        AesBackend::Software
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    None
+
+    /// As reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AesBackend::Vaes256 => "VAES-256",
+            AesBackend::AesNi => "AES-NI",
+            AesBackend::Software => "software",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -258,12 +277,11 @@ mod tests {
             .map_or(Vec::new(), |(_, flags)| flags.split_whitespace().collect());
         let has = |flag| flags.contains(&flag);
         let expected = match () {
-            () if has("avx512f") && has("vaes") => "VAES-512",
-            () if has("vaes") => "VAES-256",
-            () if has("aes") => "AES-NI",
-            () => "software",
+            () if has("vaes") && has("avx2") && has("aes") => AesBackend::Vaes256,
+            () if has("aes") && has("ssse3") => AesBackend::AesNi,
+            () => AesBackend::Software,
         };
-        assert_eq!(aes_backend(), Some(expected), "flags: {flags:?}");
+        assert_eq!(AesBackend::detect(), expected, "flags: {flags:?}");
     }
 
     #[test]

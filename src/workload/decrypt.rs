@@ -8,6 +8,7 @@ use aes::cipher::block_padding::{Padding, Pkcs7};
 use aes::cipher::{BlockModeDecrypt, KeyIvInit, StreamCipher};
 use serde_json::Value;
 
+use super::aes_fused::Keys;
 use super::fixture::{IV, KEY};
 use super::{Blocks, Workload, WorkloadError};
 
@@ -51,41 +52,46 @@ pub fn decrypt_cbc_into(ciphertext: &[u8], out: &mut [u8]) -> Result<usize, Stri
         .map_err(|_| "ciphertext is not whole AES blocks or its PKCS#7 padding is wrong".into())
 }
 
-/// Decrypts `ciphertext` (AES-256-CBC, PKCS#7) into `out` in timed blocks of
-/// [`BYTES_PER_BLOCK`] (a shorter last block is decrypted but not timed); returns the
-/// plaintext's length. The same bytes as [`decrypt_cbc_into`], which the tests check.
+/// Decrypts `ciphertext` (AES-256-CBC, PKCS#7) into `out` with `keys` ([`super::aes_fused`])
+/// in timed blocks of [`BYTES_PER_BLOCK`] (a shorter last block is decrypted but not timed);
+/// returns the plaintext's length. The same bytes as [`decrypt_cbc_into`] (the `cbc` crate),
+/// which the tests check.
 pub fn decrypt_cbc_timed(
+    keys: &Keys,
     ciphertext: &[u8],
     out: &mut [u8],
     blocks: &mut Blocks,
 ) -> Result<usize, String> {
     let not_blocks = || "ciphertext is not whole AES blocks or its PKCS#7 padding is wrong";
-    let (input, rest) = AesBlock::slice_as_chunks(ciphertext);
-    let (output, _) = AesBlock::slice_as_chunks_mut(&mut out[..ciphertext.len()]);
-    if !rest.is_empty() || input.is_empty() {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(AES_BLOCK_BYTES) {
         return Err(not_blocks().into());
     }
-    let mut decryptor = cbc::Decryptor::<Aes256>::new(&KEY.into(), &IV.into());
-    let per_block = BYTES_PER_BLOCK / AES_BLOCK_BYTES;
+    let out = &mut out[..ciphertext.len()];
+    let mut previous = IV;
     blocks.clear();
-    for (from, to) in input.chunks(per_block).zip(output.chunks_mut(per_block)) {
-        let mut decrypt = || decryptor.decrypt_blocks_b2b(from, to);
-        let done = match from.len() == per_block {
+    for (from, to) in ciphertext
+        .chunks(BYTES_PER_BLOCK)
+        .zip(out.chunks_mut(BYTES_PER_BLOCK))
+    {
+        let mut decrypt = || keys.cbc_decrypt_b2b(previous, from, to);
+        previous = match from.len() == BYTES_PER_BLOCK {
             true => blocks.time(decrypt),
             false => decrypt(),
         };
-        done.map_err(|_| not_blocks().to_string())?;
     }
-    let padded = &output[output.len().saturating_sub(1)..];
+    let (output, _) = AesBlock::slice_as_chunks(out);
+    let padded = &output[output.len() - 1..];
     let last = Pkcs7::unpad_blocks(padded).map_err(|_| not_blocks().to_string())?;
     Ok(ciphertext.len() - AES_BLOCK_BYTES + last.len())
 }
 
-/// AES-256-CBC decryption into a buffer allocated in preparation, timed in blocks.
+/// AES-256-CBC decryption into a buffer allocated in preparation, timed in blocks, by
+/// [`super::aes_fused`] (rounds and XOR in registers, as OpenSSL's).
 pub struct Cbc {
     ciphertext: Vec<u8>,
     plaintext: Vec<u8>,
     blocks: Blocks,
+    keys: Keys,
 }
 
 impl Cbc {
@@ -95,6 +101,7 @@ impl Cbc {
             ciphertext: ciphertext.to_vec(),
             plaintext: vec![0; ciphertext.len()],
             blocks: blocks_for(ciphertext.len()),
+            keys: Keys::new(&KEY),
         }
     }
 }
@@ -107,8 +114,13 @@ impl Workload for Cbc {
         self.ciphertext.len() as u64
     }
     fn run(&mut self) -> Result<u64, WorkloadError> {
-        let len = decrypt_cbc_timed(&self.ciphertext, &mut self.plaintext, &mut self.blocks)
-            .map_err(|e| WorkloadError::new(Self::NAME, e))?;
+        let len = decrypt_cbc_timed(
+            &self.keys,
+            &self.ciphertext,
+            &mut self.plaintext,
+            &mut self.blocks,
+        )
+        .map_err(|e| WorkloadError::new(Self::NAME, e))?;
         Ok(checksum(&self.plaintext[..len]))
     }
 
@@ -117,12 +129,15 @@ impl Workload for Cbc {
     }
 }
 
-/// AES-256-CTR (128-bit big-endian counter starting at the IV) decryption. There is no
-/// shipped CTR blob: preparation encrypts the payload, and each run decrypts it.
+/// AES-256-CTR (128-bit big-endian counter starting at the IV) decryption, by
+/// [`super::aes_fused`] (counters, rounds and XOR in registers, as OpenSSL's). There is no
+/// shipped CTR blob: preparation encrypts the payload (with the `ctr` crate, so each run is
+/// checked against it), and each run decrypts it.
 pub struct Ctr {
     ciphertext: Vec<u8>,
     plaintext: Vec<u8>,
     blocks: Blocks,
+    keys: Keys,
 }
 
 type Aes256Ctr = ctr::Ctr128BE<Aes256>;
@@ -136,6 +151,7 @@ impl Ctr {
             plaintext: vec![0; ciphertext.len()],
             blocks: blocks_for(ciphertext.len()),
             ciphertext,
+            keys: Keys::new(&KEY),
         }
     }
 }
@@ -149,16 +165,15 @@ impl Workload for Ctr {
     }
     /// The keystream in timed blocks of [`BYTES_PER_BLOCK`]; the shorter last one untimed.
     fn run(&mut self) -> Result<u64, WorkloadError> {
-        let mut cipher = Aes256Ctr::new(&KEY.into(), &IV.into());
+        let mut counter = u128::from_be_bytes(IV);
         self.blocks.clear();
         let chunks = self.ciphertext.chunks(BYTES_PER_BLOCK);
         for (from, to) in chunks.zip(self.plaintext.chunks_mut(BYTES_PER_BLOCK)) {
-            let mut apply = || cipher.try_apply_keystream_b2b(from, to);
-            let done = match from.len() == BYTES_PER_BLOCK {
+            let mut apply = || self.keys.apply_b2b(counter, from, to);
+            counter = match from.len() == BYTES_PER_BLOCK {
                 true => self.blocks.time(apply),
                 false => apply(),
             };
-            done.map_err(|e| WorkloadError::new(Self::NAME, e))?;
         }
         Ok(checksum(&self.plaintext))
     }
@@ -236,9 +251,10 @@ mod tests {
         let mut whole = vec![0; fixture.ciphertext.len()];
         let mut timed = vec![0; fixture.ciphertext.len()];
         let mut blocks = blocks_for(fixture.ciphertext.len());
+        let keys = Keys::new(&KEY);
         let len = decrypt_cbc_into(&fixture.ciphertext, &mut whole).unwrap();
         assert_eq!(
-            decrypt_cbc_timed(&fixture.ciphertext, &mut timed, &mut blocks),
+            decrypt_cbc_timed(&keys, &fixture.ciphertext, &mut timed, &mut blocks),
             Ok(len)
         );
         assert_eq!(whole[..len], timed[..len]);
@@ -250,9 +266,12 @@ mod tests {
         );
         // A short message, one block, no whole timed block, padding still checked.
         let short = encrypt_cbc(b"[1,2,3]");
-        assert_eq!(decrypt_cbc_timed(&short, &mut timed, &mut blocks), Ok(7));
+        assert_eq!(
+            decrypt_cbc_timed(&keys, &short, &mut timed, &mut blocks),
+            Ok(7)
+        );
         assert_eq!(&timed[..7], b"[1,2,3]");
-        assert!(decrypt_cbc_timed(&[], &mut timed, &mut blocks).is_err());
+        assert!(decrypt_cbc_timed(&keys, &[], &mut timed, &mut blocks).is_err());
     }
 
     #[test]

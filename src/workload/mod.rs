@@ -9,6 +9,8 @@
 //! need the `workloads` feature (on by default).
 
 #[cfg(feature = "workloads")]
+pub mod aes_fused;
+#[cfg(feature = "workloads")]
 mod catalog;
 #[cfg(feature = "workloads")]
 pub mod chase;
