@@ -102,6 +102,33 @@ fn bad_fixtures_name_the_file_and_the_position() {
 }
 
 #[test]
+fn a_slower_aes_backend_can_be_named_and_decrypts_the_same_bytes() {
+    let decrypt = |backend: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dynoprobe"));
+        command.args(["run", "-w", "decrypt-cbc", "-w", "decrypt-ctr", "--runs", "2"]);
+        command.args(["--processes", "1", "--json"]);
+        match backend {
+            Some(name) => command.env("DYNOPROBE_AES", name),
+            None => command.env_remove("DYNOPROBE_AES"),
+        };
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON on stdout")
+    };
+    let fastest = decrypt(None);
+    let software = decrypt(Some("software"));
+    let json = dynoprobe::workload::fixture::Fixture::shipped().json;
+    let expected = dynoprobe::workload::decrypt::checksum(&json);
+    assert_eq!(software["machine"]["aes_backend"], "software");
+    assert!(fastest["machine"]["aes_backend"].is_string());
+    for i in 0..2 {
+        let checksum = |r: &serde_json::Value| r["workloads"][i]["checksum"].clone();
+        assert_eq!(checksum(&fastest), checksum(&software), "workload {i}");
+        assert_eq!(checksum(&software), expected, "workload {i}: the plaintext's checksum");
+    }
+}
+
+#[test]
 fn json_output_follows_the_schema_with_the_known_checksum() {
     let out = dynoprobe(&[
         "run",

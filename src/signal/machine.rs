@@ -235,9 +235,23 @@ pub enum AesBackend {
     Software,
 }
 
+/// Names a slower AES backend to run instead of the fastest (`AES-NI` or `software`), to
+/// compare a class with an older CPU generation; a faster one than the CPU has is ignored.
+pub const AES_BACKEND_VAR: &str = "DYNOPROBE_AES";
+
 impl AesBackend {
-    /// The fastest this CPU has, from CPUID as the standard library reads it.
+    /// The fastest this CPU has, from CPUID as the standard library reads it, or a slower
+    /// one named by [`AES_BACKEND_VAR`].
     pub fn detect() -> AesBackend {
+        let fastest = Self::fastest();
+        match std::env::var(AES_BACKEND_VAR).ok().as_deref() {
+            Some("AES-NI") if fastest == AesBackend::Vaes256 => AesBackend::AesNi,
+            Some("software") => AesBackend::Software,
+            _ => fastest,
+        }
+    }
+
+    fn fastest() -> AesBackend {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::is_x86_feature_detected as has;
@@ -281,7 +295,7 @@ mod tests {
             () if has("aes") && has("ssse3") => AesBackend::AesNi,
             () => AesBackend::Software,
         };
-        assert_eq!(AesBackend::detect(), expected, "flags: {flags:?}");
+        assert_eq!(AesBackend::fastest(), expected, "flags: {flags:?}");
     }
 
     #[test]
