@@ -105,7 +105,15 @@ fn bad_fixtures_name_the_file_and_the_position() {
 fn a_slower_aes_backend_can_be_named_and_decrypts_the_same_bytes() {
     let decrypt = |backend: Option<&str>| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_dynoprobe"));
-        command.args(["run", "-w", "decrypt-cbc", "-w", "decrypt-ctr", "--runs", "2"]);
+        command.args([
+            "run",
+            "-w",
+            "decrypt-cbc",
+            "-w",
+            "decrypt-ctr",
+            "--runs",
+            "2",
+        ]);
         command.args(["--processes", "1", "--json"]);
         match backend {
             Some(name) => command.env("DYNOPROBE_AES", name),
@@ -124,7 +132,11 @@ fn a_slower_aes_backend_can_be_named_and_decrypts_the_same_bytes() {
     for i in 0..2 {
         let checksum = |r: &serde_json::Value| r["workloads"][i]["checksum"].clone();
         assert_eq!(checksum(&fastest), checksum(&software), "workload {i}");
-        assert_eq!(checksum(&software), expected, "workload {i}: the plaintext's checksum");
+        assert_eq!(
+            checksum(&software),
+            expected,
+            "workload {i}: the plaintext's checksum"
+        );
     }
 }
 

@@ -47,7 +47,7 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
                 percent_cell(c.sample_cv),
                 opt(c.p99_run_ns.map(|ns| time(ns as f64))),
                 match c.off_cpu_points {
-                    Some(points) => format!("{} ({points:+.1} pts)", percent_cell(c.off_cpu_ratio)),
+                    Some(points) => format!("{} ({})", percent_cell(c.off_cpu_ratio), pts(points)),
                     None => percent_cell(c.off_cpu_ratio),
                 },
                 opt(c
@@ -179,6 +179,17 @@ pub fn single_replicate_note(c: &Comparison) -> String {
 }
 
 /// The work one iteration does, as criterion or a run report declared it.
+/// A difference of shares in percentage points, signed, to 0.1: "+2.5 pts", "-12.5 pts";
+/// "0.0 pts" when it rounds to nothing (not "-0.0").
+fn pts(points: f64) -> String {
+    let tenths = (points * 10.0).round();
+    if tenths == 0.0 {
+        "0.0 pts".into()
+    } else {
+        format!("{:+.1} pts", tenths / 10.0)
+    }
+}
+
 /// What follows a time measured in `time`: nothing for wall time.
 fn of_time(time: MeasuredTime) -> &'static str {
     match time {
@@ -364,11 +375,16 @@ mod tests {
             cell.measured_time = MeasuredTime::OffCpu;
             (cell.ratio, cell.ci_low, cell.ci_high, cell.p_value) = (None, None, None, None);
         }
+        c.rows[0].cells[0].off_cpu_points = Some(-0.04);
         c.rows[0].cells[1].off_cpu_points = Some(-12.5);
         let text = comparison(&c, false);
         let line = text.lines().find(|l| l.contains("shared")).unwrap();
         assert!(line.contains("µs off-CPU ±"), "{line}");
         assert!(line.contains("50.0% (-12.5 pts)"), "{line}");
+        assert!(
+            text.contains("50.0% (0.0 pts)"),
+            "rounds to 0, not -0.0: {text}"
+        );
         assert!(
             text.contains("compare the off-CPU share of wall time"),
             "{text}"
