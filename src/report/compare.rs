@@ -235,20 +235,24 @@ pub fn compare(plan: &ComparePlan) -> Comparison {
 /// The first benchmark of a row whose throughput (of one benchmark in two baselines) or
 /// measured time (of any two cells) differs from another's.
 fn conflict(key: &str, cells: &[Labelled]) -> Option<Conflict> {
-    let time = |b: &Benchmark| Some(Definition::MeasuredTime(b.measured_time));
-    let work = |b: &Benchmark| b.throughput.map(Definition::Throughput);
     cells.iter().enumerate().find_map(|(i, (_, name, bench))| {
         cells[..i].iter().find_map(|(_, first_name, first)| {
-            let differs = |of: &dyn Fn(&Benchmark) -> Option<Definition>| {
-                let (theirs, mine) = (of(first)?, of(bench)?);
-                (theirs != mine).then(|| Conflict {
-                    key: key.to_string(),
-                    benchmark: bench.id.clone(),
-                    first: (first_name.to_string(), theirs),
-                    other: (name.to_string(), mine),
-                })
+            let (theirs, mine) = match (first.throughput, bench.throughput) {
+                _ if first.measured_time != bench.measured_time => (
+                    Definition::MeasuredTime(first.measured_time),
+                    Definition::MeasuredTime(bench.measured_time),
+                ),
+                (Some(theirs), Some(mine)) if first.id == bench.id && theirs != mine => {
+                    (Definition::Throughput(theirs), Definition::Throughput(mine))
+                }
+                _ => return None,
             };
-            differs(&time).or_else(|| (first.id == bench.id).then(|| differs(&work)).flatten())
+            Some(Conflict {
+                key: key.to_string(),
+                benchmark: bench.id.clone(),
+                first: (first_name.to_string(), theirs),
+                other: (name.to_string(), mine),
+            })
         })
     })
 }

@@ -82,7 +82,7 @@ pub struct Machine {
     pub kernel: Option<String>,
     /// The first `model name` in `/proc/cpuinfo`.
     pub cpu_model: Option<String>,
-    /// The AES instructions the decrypt workloads run ([`AesBackend`]).
+    /// The AES instructions `decrypt-cbc` and `decrypt-ctr` run ([`AesBackend`]).
     pub aes_backend: &'static str,
     /// CPUs this process may run on (`std::thread::available_parallelism`, which honours
     /// the affinity mask and, on Linux, a cgroup quota).
@@ -223,8 +223,9 @@ pub fn parse_cpu_model(cpuinfo: &str) -> Option<String> {
         .filter(|model| !model.is_empty())
 }
 
-/// The AES instructions the decrypt workloads run on this CPU (`workload::aes_fused`):
-/// one class on two CPU generations can differ here alone.
+/// The AES instructions `decrypt-cbc` and `decrypt-ctr` run on this CPU
+/// (`workload::aes_fused`; `decrypt-parse` decrypts with the `cbc` crate): one class on two
+/// CPU generations can differ here alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AesBackend {
     /// 16 blocks at a time in eight 256-bit registers (`vaes`, `avx2` and `aes`).

@@ -9,13 +9,14 @@
 use aes::Aes256;
 use aes::cipher::{BlockModeDecrypt, KeyIvInit, StreamCipher};
 
-pub use crate::signal::machine::AesBackend as Backend;
+use crate::signal::machine::AesBackend;
 
-/// An AES-256 key made ready for [`Keys::apply_b2b`] on this CPU.
+/// An AES-256 key made ready for [`Keys::apply_b2b`] and [`Keys::cbc_decrypt_b2b`] on this
+/// CPU: its encryption and decryption round keys, expanded once.
 pub struct Keys {
     key: [u8; 32],
     #[cfg(target_arch = "x86_64")]
-    expanded: Option<(x86::RoundKeys, Backend)>,
+    expanded: Option<(x86::Schedule, AesBackend)>,
 }
 
 impl Keys {
@@ -23,9 +24,9 @@ impl Keys {
     pub fn new(key: &[u8; 32]) -> Keys {
         #[cfg(target_arch = "x86_64")]
         {
-            let backend = Some(Backend::detect()).filter(|b| *b != Backend::Software);
+            let backend = Some(AesBackend::detect()).filter(|b| *b != AesBackend::Software);
             // SAFETY: the CPU has AES-NI whenever a backend was chosen.
-            let expanded = backend.map(|b| (unsafe { x86::expand(key) }, b));
+            let expanded = backend.map(|b| (unsafe { x86::Schedule::of(key) }, b));
             Keys {
                 key: *key,
                 expanded,
@@ -36,12 +37,12 @@ impl Keys {
     }
 
     /// Which code [`Keys::apply_b2b`] runs.
-    pub fn backend(&self) -> Backend {
+    pub fn backend(&self) -> AesBackend {
         #[cfg(target_arch = "x86_64")]
         if let Some((_, backend)) = self.expanded {
             return backend;
         }
-        Backend::Software
+        AesBackend::Software
     }
 
     /// `out[..input.len()]` = `input` XOR the keystream of the 128-bit big-endian `counter`
@@ -54,11 +55,12 @@ impl Keys {
         let out = &mut out[..input.len()];
         let next = counter.wrapping_add(input.len().div_ceil(16) as u128);
         #[cfg(target_arch = "x86_64")]
-        if let Some((keys, backend)) = &self.expanded {
+        if let Some((schedule, backend)) = &self.expanded {
+            let keys = &schedule.encryption;
             // SAFETY: `backend` was chosen for features this CPU has.
             unsafe {
                 match backend {
-                    Backend::Vaes256 => x86::ctr_vaes256(keys, counter, input, out),
+                    AesBackend::Vaes256 => x86::ctr_vaes256(keys, counter, input, out),
                     _ => x86::ctr_aesni(keys, counter, input, out),
                 }
             }
@@ -69,9 +71,7 @@ impl Keys {
         ctr::Ctr128BE::<Aes256>::new(&self.key.into(), &iv.into()).apply_keystream(out);
         next
     }
-}
 
-impl Keys {
     /// Decrypts the whole AES blocks of `input` (AES-256-CBC, no unpadding) into
     /// `out[..input.len()]`; `previous` is the IV, or the ciphertext block before `input`.
     /// Returns the last ciphertext block: the `previous` of the blocks that follow.
@@ -87,14 +87,14 @@ impl Keys {
         let out = &mut out[..input.len()];
         let last = input.last_chunk::<16>().copied().unwrap_or(previous);
         #[cfg(target_arch = "x86_64")]
-        if let Some((keys, backend)) = &self.expanded {
+        if let Some((schedule, backend)) = &self.expanded {
+            let keys = &schedule.decryption;
             // SAFETY: `backend` was chosen for features this CPU has; whole blocks, and `out`
             // as long as `input`.
             unsafe {
-                let keys = x86::decryption(keys);
                 match backend {
-                    Backend::Vaes256 => x86::cbc_vaes256(&keys, previous, input, out),
-                    _ => x86::cbc_aesni(&keys, previous, input, out),
+                    AesBackend::Vaes256 => x86::cbc_vaes256(keys, previous, input, out),
+                    _ => x86::cbc_aesni(keys, previous, input, out),
                 }
             }
             return last;
@@ -116,6 +116,40 @@ mod x86 {
     #[derive(Clone, Copy)]
     pub(super) struct RoundKeys([__m128i; 15]);
 
+    /// A key's round keys for encryption (CTR) and decryption (CBC).
+    #[derive(Clone, Copy)]
+    pub(super) struct Schedule {
+        pub(super) encryption: RoundKeys,
+        pub(super) decryption: RoundKeys,
+    }
+
+    impl Schedule {
+        /// Both schedules of `key`.
+        ///
+        /// # Safety
+        ///
+        /// The CPU must have AES-NI.
+        #[target_feature(enable = "aes")]
+        pub(super) unsafe fn of(key: &[u8; 32]) -> Schedule {
+            // SAFETY: the caller's CPU has AES-NI.
+            let encryption = unsafe { expand(key) };
+            Schedule {
+                encryption,
+                decryption: decryption(&encryption),
+            }
+        }
+    }
+
+    /// The round keys in 256-bit registers, each twice, for VAES.
+    #[target_feature(enable = "avx2")]
+    fn wide(keys: &RoundKeys) -> [__m256i; 15] {
+        let mut wide = [_mm256_setzero_si256(); 15];
+        for (wide, key) in wide.iter_mut().zip(&keys.0) {
+            *wide = _mm256_broadcastsi128_si256(*key);
+        }
+        wide
+    }
+
     /// One step of the AES-256 key schedule (Intel's AES-NI white paper, `KEY_256_ASSIST_1`
     /// and `_2`): `previous` with its three left shifts folded in, XOR `word`.
     #[target_feature(enable = "aes")]
@@ -135,7 +169,7 @@ mod x86 {
     ///
     /// The CPU must have AES-NI.
     #[target_feature(enable = "aes")]
-    pub(super) unsafe fn expand(key: &[u8; 32]) -> RoundKeys {
+    unsafe fn expand(key: &[u8; 32]) -> RoundKeys {
         // SAFETY: `key` is 32 bytes: two unaligned 16-byte loads.
         let (mut a, mut b) = unsafe {
             let at = key.as_ptr().cast::<__m128i>();
@@ -263,13 +297,9 @@ mod x86 {
             counter = counter.wrapping_add(AESNI_BLOCKS as u128);
         }
         for (from, to) in tail.chunks(16).zip(out_tail.chunks_mut(16)) {
-            let mut b = _mm_xor_si128(block(counter), k[0]);
-            for key in &k[1..14] {
-                b = _mm_aesenc_si128(b, *key);
-            }
             let mut stream = [0u8; 16];
             // SAFETY: a 16-byte store into a 16-byte array.
-            unsafe { _mm_storeu_si128(stream.as_mut_ptr().cast(), _mm_aesenclast_si128(b, k[14])) };
+            unsafe { _mm_storeu_si128(stream.as_mut_ptr().cast(), encrypt(k, block(counter))) };
             for ((to, from), key) in to.iter_mut().zip(from).zip(stream) {
                 *to = from ^ key;
             }
@@ -279,18 +309,27 @@ mod x86 {
 
     /// The decryption round keys of `keys` (the equivalent inverse cipher): in reverse, the
     /// middle ones through InvMixColumns.
-    ///
-    /// # Safety
-    ///
-    /// The CPU must have AES-NI.
     #[target_feature(enable = "aes")]
-    pub(super) unsafe fn decryption(keys: &RoundKeys) -> RoundKeys {
+    fn decryption(keys: &RoundKeys) -> RoundKeys {
         let mut inverse = keys.0;
         inverse.reverse();
         for key in &mut inverse[1..14] {
             *key = _mm_aesimc_si128(*key);
         }
         RoundKeys(inverse)
+    }
+
+    /// One block through the encryption rounds of `k`.
+    #[inline(always)]
+    fn encrypt(k: &[__m128i; 15], block: __m128i) -> __m128i {
+        // SAFETY: called only from functions with the `aes` target feature.
+        unsafe {
+            let mut b = _mm_xor_si128(block, k[0]);
+            for key in &k[1..14] {
+                b = _mm_aesenc_si128(b, *key);
+            }
+            _mm_aesenclast_si128(b, k[14])
+        }
     }
 
     /// One block through the decryption rounds of `k` (from [`decryption`]).
@@ -370,10 +409,7 @@ mod x86 {
         input: &[u8],
         out: &mut [u8],
     ) {
-        let mut k = [_mm256_setzero_si256(); 15];
-        for (wide, key) in k.iter_mut().zip(&keys.0) {
-            *wide = _mm256_broadcastsi128_si256(*key);
-        }
+        let k = wide(keys);
         // SAFETY: a 16-byte load from a 16-byte array.
         let mut before_chunk = unsafe { _mm_loadu_si128(previous.as_ptr().cast()) };
         let (chunks, tail) = input.as_chunks::<{ 32 * VAES_REGISTERS }>();
@@ -431,10 +467,7 @@ mod x86 {
         input: &[u8],
         out: &mut [u8],
     ) {
-        let mut k = [_mm256_setzero_si256(); 15];
-        for (wide, key) in k.iter_mut().zip(&keys.0) {
-            *wide = _mm256_broadcastsi128_si256(*key);
-        }
+        let k = wide(keys);
         let (chunks, tail) = input.as_chunks::<{ 32 * VAES_REGISTERS }>();
         let (out_chunks, out_tail) = out.as_chunks_mut::<{ 32 * VAES_REGISTERS }>();
         // Counters kept little-endian, two to a register, stepped by 64-bit adds and turned
@@ -503,10 +536,10 @@ mod tests {
         {
             // The slower backends this CPU also has, and the crate's software.
             let fastest = Keys::new(&KEY);
-            if let Some((keys, Backend::Vaes256)) = fastest.expanded {
+            if let Some((keys, AesBackend::Vaes256)) = fastest.expanded {
                 backends.push(Keys {
                     key: KEY,
-                    expanded: Some((keys, Backend::AesNi)),
+                    expanded: Some((keys, AesBackend::AesNi)),
                 });
             }
             backends.push(Keys {
