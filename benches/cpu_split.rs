@@ -14,12 +14,12 @@ fn cpu_time(c: &mut Criterion<ThreadCpuTime>) {
     else {
         return;
     };
-    dynoprobe::sidecar::bench(c, "cpu-time", "json-serde-typed", || parse.run());
+    dynoprobe::bench(c, "cpu-time", "json-serde-typed", || parse.run());
 }
 
 fn off_cpu_time(c: &mut Criterion<OffCpuTime>) {
     // Work that blocks: a 200 µs sleep stands in for an I/O wait, so off-CPU time is not 0.
-    dynoprobe::sidecar::bench(c, "off-cpu-time", "sleep-200us", || {
+    dynoprobe::bench(c, "off-cpu-time", "sleep-200us", || {
         std::thread::sleep(std::time::Duration::from_micros(200))
     });
 }

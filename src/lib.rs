@@ -12,7 +12,7 @@
 //!   `X-Request-Start`. With `prometheus`, `prometheus::install` does both in one call and
 //!   hands back the `/metrics` text the shipped monitoring kit reads.
 //! - **In criterion benches** (`criterion`): the `ThreadCpuTime` and `OffCpuTime`
-//!   measurements, and `sidecar::bench`, which records each run's off-CPU time and the
+//!   measurements, and `bench`, which records each run's off-CPU time and the
 //!   machine's contention beside criterion's own figures.
 //! - **Fixed work** (`workloads`): the cache-heavy workloads the command line runs
 //!   (`find_workload`), and `measure` to time any `Workload` run by run.
@@ -123,6 +123,12 @@ pub fn describe_metrics() {
 #[cfg(feature = "criterion")]
 #[cfg_attr(docsrs, doc(cfg(feature = "criterion")))]
 pub use measurement::{OffCpuTime, ThreadCpuTime};
+
+#[cfg(feature = "criterion")]
+mod bench;
+#[cfg(feature = "criterion")]
+#[cfg_attr(docsrs, doc(cfg(feature = "criterion")))]
+pub use bench::{Time, bench};
 
 #[cfg(feature = "workloads")]
 #[cfg_attr(docsrs, doc(cfg(feature = "workloads")))]

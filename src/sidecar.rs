@@ -5,7 +5,7 @@
 //! spread over single runs, nor how much of it was spent off the CPU. A bench that measures
 //! with `iter_custom` and [`Recorder::batch`] runs each iteration inside a [`Span`], and
 //! [`Recorder::summary`] turns the measured batches into per-run distributions. No criterion
-//! types appear here but in [`bench()`] (feature `criterion`), the whole of it in one call.
+//! types appear here: [`bench`](crate::bench) (feature `criterion`) does it in one call.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -73,7 +73,7 @@ impl Recorder {
     }
 
     /// [`Recorder::batch`], returning the iterations' total wall and CPU time, ns.
-    fn batch_ns<O>(&mut self, iters: u64, mut routine: impl FnMut() -> O) -> (u64, u64) {
+    pub(crate) fn batch_ns<O>(&mut self, iters: u64, mut routine: impl FnMut() -> O) -> (u64, u64) {
         let mut spans = Vec::with_capacity(iters as usize);
         let (mut wall_ns, mut on_cpu_ns) = (0, 0);
         for _ in 0..iters {
@@ -134,109 +134,8 @@ pub struct Summary {
     pub contention: Contention,
 }
 
-/// A criterion measurement [`bench()`] can feed from its spans: criterion's `WallTime`, and
-/// dynoprobe's `ThreadCpuTime` and `OffCpuTime`.
-#[cfg(feature = "criterion")]
-pub trait Time: criterion::measurement::Measurement {
-    /// What the sidecar says criterion measured.
-    const MEASURED: MeasuredTime;
-    /// A batch's value from its iterations' total wall and CPU time, ns.
-    fn value(wall_ns: u64, on_cpu_ns: u64) -> Self::Value;
-}
-
-#[cfg(feature = "criterion")]
-impl Time for criterion::measurement::WallTime {
-    const MEASURED: MeasuredTime = MeasuredTime::Wall;
-    fn value(wall_ns: u64, _: u64) -> Duration {
-        Duration::from_nanos(wall_ns)
-    }
-}
-
-#[cfg(feature = "criterion")]
-impl Time for crate::ThreadCpuTime {
-    const MEASURED: MeasuredTime = MeasuredTime::ThreadCpu;
-    fn value(_: u64, on_cpu_ns: u64) -> u64 {
-        on_cpu_ns
-    }
-}
-
-#[cfg(feature = "criterion")]
-impl Time for crate::OffCpuTime {
-    const MEASURED: MeasuredTime = MeasuredTime::OffCpu;
-    fn value(wall_ns: u64, on_cpu_ns: u64) -> u64 {
-        wall_ns.saturating_sub(on_cpu_ns)
-    }
-}
-
 /// criterion's own default number of samples.
 pub const DEFAULT_SAMPLES: usize = 100;
-
-/// Benchmarks `routine` under criterion as `group/name` and writes dynoprobe's sidecar beside
-/// criterion's files (unless criterion only lists or tests, or a filter skips it), printing
-/// its per-run line. The sidecar's id is criterion's, and the batches it summarises are
-/// criterion's samples: the helper sets the group's sample count itself, from
-/// `--sample-size` or [`DEFAULT_SAMPLES`], so the two cannot drift.
-///
-/// ```no_run
-/// use criterion::{Criterion, criterion_group, criterion_main};
-///
-/// fn benches(c: &mut Criterion) {
-///     dynoprobe::sidecar::bench(c, "sum", "iter", || (0..1000u64).sum::<u64>());
-/// }
-/// criterion_group!(group, benches);
-/// criterion_main!(group);
-/// ```
-///
-/// # Panics
-///
-/// When `group` or `name` holds anything but letters, digits, `-`, `_` and `.`: criterion
-/// rewrites other characters in its directory names, and the sidecar would miss them.
-///
-/// With `Criterion::default().with_measurement(dynoprobe::ThreadCpuTime)` (or `OffCpuTime`)
-/// criterion's figures are that time instead, and the sidecar says so, for `compare`.
-#[cfg(feature = "criterion")]
-pub fn bench<M: Time, O>(
-    c: &mut criterion::Criterion<M>,
-    group: &str,
-    name: &str,
-    mut routine: impl FnMut() -> O,
-) {
-    let plain = |s: &str| {
-        !s.is_empty()
-            && (s.bytes()).all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    };
-    assert!(
-        plain(group) && plain(name),
-        "dynoprobe::sidecar::bench: {group:?}/{name:?}: use letters, digits, '-', '_' and '.'"
-    );
-    let args = BenchArgs::from_env();
-    let samples = args.sample_size.unwrap_or(DEFAULT_SAMPLES);
-    let mut recorder = Recorder::new();
-    let mut benchmarks = c.benchmark_group(group);
-    benchmarks.sample_size(samples);
-    benchmarks.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let (wall_ns, on_cpu_ns) = recorder.batch_ns(iters, &mut routine);
-            M::value(wall_ns, on_cpu_ns)
-        })
-    });
-    benchmarks.finish();
-    let Some(mut summary) = recorder.summary(&format!("{group}/{name}"), samples) else {
-        return; // filtered out: criterion never called it
-    };
-    summary.measured_time = M::MEASURED;
-    if args.dry {
-        return;
-    }
-    println!("{}", crate::render::sidecar::line(&summary));
-    let dir = criterion_home().join(group).join(name);
-    if let Err(error) = summary.write(&dir, args.save_baseline.as_deref()) {
-        eprintln!(
-            "dynoprobe: cannot write the sidecar in {}: {error}",
-            dir.display()
-        );
-    }
-}
 
 /// The criterion version the sidecar names (the one this crate is built and tested with).
 pub const CRITERION_VERSION: &str = "0.8";

@@ -1,4 +1,4 @@
-//! `dynoprobe::sidecar::bench`: one call benchmarks a routine under criterion and writes the
+//! `dynoprobe::bench`: one call benchmarks a routine under criterion and writes the
 //! sidecar, whose runs are exactly criterion's samples' iterations. Runs criterion in
 //! process, into a temporary CRITERION_HOME (its own test binary: the variable is the
 //! process's).
@@ -15,7 +15,7 @@ fn the_sidecar_holds_exactly_criterions_samples() {
         .warm_up_time(Duration::from_millis(100))
         .measurement_time(Duration::from_millis(300))
         .without_plots();
-    dynoprobe::sidecar::bench(&mut c, "helper", "sum", || {
+    dynoprobe::bench(&mut c, "helper", "sum", || {
         (0..1000u64).map(std::hint::black_box).sum::<u64>()
     });
     let mut cpu = criterion::Criterion::default()
@@ -23,7 +23,7 @@ fn the_sidecar_holds_exactly_criterions_samples() {
         .measurement_time(Duration::from_millis(300))
         .without_plots()
         .with_measurement(dynoprobe::ThreadCpuTime);
-    dynoprobe::sidecar::bench(&mut cpu, "helper", "cpu", || {
+    dynoprobe::bench(&mut cpu, "helper", "cpu", || {
         (0..1000u64).map(std::hint::black_box).sum::<u64>()
     });
     let read_in = |id: &str, file: &str| -> serde_json::Value {
@@ -90,7 +90,7 @@ fn the_sidecar_holds_exactly_criterions_samples() {
 
     // A name criterion would rewrite in its directory names is refused.
     let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        dynoprobe::sidecar::bench(&mut c, "a b", "x/y", || ());
+        dynoprobe::bench(&mut c, "a b", "x/y", || ());
     }));
     let message = refused.expect_err("a b/x/y was taken");
     let message = message

@@ -54,10 +54,6 @@ pub struct DriveArgs {
     pictures: PictureArgs,
 }
 
-/// The most calls one drive makes.
-pub const MAX_CALLS: u32 = 1_000_000;
-/// The most calls in flight at once.
-pub const MAX_CONCURRENCY: u32 = 256;
 /// How often a wait between batches looks for a Ctrl-C.
 const TICK: Duration = Duration::from_millis(100);
 /// How long one call may keep getting `429 busy` before drive gives up.

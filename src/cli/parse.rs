@@ -4,9 +4,6 @@
 use dynoprobe::report::MAX_PROCESSES;
 use dynoprobe::runner::MAX_RUNS;
 
-#[cfg(feature = "drive")]
-use super::drive::{MAX_CALLS, MAX_CONCURRENCY};
-
 /// A duration with a unit: `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, `d`, or plain seconds.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
@@ -188,6 +185,13 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
         )),
     }
 }
+
+/// The most calls one drive makes.
+#[cfg(feature = "drive")]
+pub const MAX_CALLS: u32 = 1_000_000;
+/// The most calls in flight at once.
+#[cfg(feature = "drive")]
+pub const MAX_CONCURRENCY: u32 = 256;
 
 /// `drive --calls`.
 #[cfg(feature = "drive")]

@@ -161,7 +161,7 @@ pub(super) fn publish(reading: &Reading, whole_second_counters: bool) {
         return;
     };
     for d in &SIGNALS {
-        if let (Some(name), Some(value)) = (d.gauge, (d.value)(contention).value()) {
+        if let (Some(name), Some(value)) = (d.gauge, d.value(contention)) {
             gauge!(name).set(value);
         }
     }

@@ -16,7 +16,7 @@ pub fn contention(out: &mut String, c: &Contention) {
     );
     for d in &SIGNALS {
         let Some(name) = d.row else { continue };
-        let value = value(d.unit, (d.value)(c).value());
+        let value = value(d.unit, d.value(c));
         let _ = writeln!(out, "  {name:<18} {value:>8}  {} ({})", d.meaning, d.source);
     }
     for (field, why) in &c.unavailable {
@@ -42,7 +42,7 @@ pub fn signals_header() -> String {
 /// One `dynoprobe signals` line: percentages without `%`, rates whole, `-` when missing.
 pub fn signals_row(c: &Contention) -> String {
     columns(|d| {
-        let value = (d.value)(c).value();
+        let value = d.value(c);
         d.column.map(|_| match d.unit {
             Unit::Ratio => percent_number(value),
             Unit::PerSecond => value.map_or("-".into(), |v| format!("{v:.0}")),

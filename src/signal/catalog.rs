@@ -5,9 +5,8 @@
 //!
 //! Adding a signal: its parser in `signal/`, its raw counter in
 //! [`Snapshot`](super::snapshot::Snapshot), its field and computation in [`Contention`]
-//! (`Snapshot::since`), and one entry here.
+//! (`Snapshot::since`) with its name in [`Contention::signals`], and one entry here.
 
-use super::Signal;
 use super::snapshot::Contention;
 
 /// What a signal's number is.
@@ -40,7 +39,15 @@ pub struct Declared {
     pub column: Option<&'static str>,
     /// The Probe's gauge over its last interval, when it publishes one.
     pub gauge: Option<&'static str>,
-    pub value: fn(&Contention) -> &Signal<f64>,
+}
+
+impl Declared {
+    /// Its number in `c`, when it was measured.
+    pub fn value(&self, c: &Contention) -> Option<f64> {
+        let signals = c.signals();
+        let (_, signal) = signals.iter().find(|(field, _)| *field == self.field)?;
+        signal.value()
+    }
 }
 
 /// Every signal of [`Contention`], in the order the report shows them.
@@ -53,7 +60,6 @@ pub static SIGNALS: [Declared; 12] = [
         row: Some("steal"),
         column: Some("steal%"),
         gauge: Some("dynoprobe_cpu_steal_ratio"),
-        value: |c| &c.steal_ratio,
     },
     Declared {
         field: "runqueue_wait_ratio",
@@ -63,7 +69,6 @@ pub static SIGNALS: [Declared; 12] = [
         row: Some("run-queue wait"),
         column: Some("rqwait%"),
         gauge: None,
-        value: |c| &c.runqueue_wait_ratio,
     },
     Declared {
         field: "runqueue_wait_per_s",
@@ -73,7 +78,6 @@ pub static SIGNALS: [Declared; 12] = [
         row: None,
         column: None,
         gauge: Some("dynoprobe_runqueue_wait_seconds_per_second"),
-        value: |c| &c.runqueue_wait_per_s,
     },
     Declared {
         field: "thread_runqueue_wait_ratio",
@@ -83,7 +87,6 @@ pub static SIGNALS: [Declared; 12] = [
         row: None,
         column: None,
         gauge: None,
-        value: |c| &c.thread_runqueue_wait_ratio,
     },
     Declared {
         field: "involuntary_switches_per_s",
@@ -93,7 +96,6 @@ pub static SIGNALS: [Declared; 12] = [
         row: Some("preemptions"),
         column: Some("preempt/s"),
         gauge: None,
-        value: |c| &c.involuntary_switches_per_s,
     },
     Declared {
         field: "voluntary_switches_per_s",
@@ -103,7 +105,6 @@ pub static SIGNALS: [Declared; 12] = [
         row: None,
         column: None,
         gauge: None,
-        value: |c| &c.voluntary_switches_per_s,
     },
     Declared {
         field: "throttled_period_ratio",
@@ -113,7 +114,6 @@ pub static SIGNALS: [Declared; 12] = [
         row: Some("throttled periods"),
         column: None,
         gauge: None,
-        value: |c| &c.throttled_period_ratio,
     },
     Declared {
         field: "throttled_ratio",
@@ -123,7 +123,6 @@ pub static SIGNALS: [Declared; 12] = [
         row: Some("throttled"),
         column: Some("thrott%"),
         gauge: Some("dynoprobe_cgroup_throttled_ratio"),
-        value: |c| &c.throttled_ratio,
     },
     Declared {
         field: "pressure_some_ratio",
@@ -133,7 +132,6 @@ pub static SIGNALS: [Declared; 12] = [
         row: Some("CPU pressure"),
         column: Some("psi-some%"),
         gauge: Some("dynoprobe_pressure_cpu_waiting_ratio"),
-        value: |c| &c.pressure_some_ratio,
     },
     Declared {
         field: "cgroup_pressure_some_ratio",
@@ -143,7 +141,6 @@ pub static SIGNALS: [Declared; 12] = [
         row: None,
         column: None,
         gauge: None,
-        value: |c| &c.cgroup_pressure_some_ratio,
     },
     Declared {
         field: "process_cpu_seconds_per_s",
@@ -153,7 +150,6 @@ pub static SIGNALS: [Declared; 12] = [
         row: None,
         column: Some("proc-cpu"),
         gauge: None,
-        value: |c| &c.process_cpu_seconds_per_s,
     },
     Declared {
         field: "cpu_usage_ratio",
@@ -163,39 +159,18 @@ pub static SIGNALS: [Declared; 12] = [
         row: Some("CPU busy"),
         column: Some("busy%"),
         gauge: None,
-        value: |c| &c.cpu_usage_ratio,
     },
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signal::snapshot::Snapshot;
+    use crate::signal::Signal;
 
-    #[test]
-    fn every_signal_of_contention_is_declared_once_under_its_json_name() {
-        let json = serde_json::to_value(Snapshot::take().since(&Snapshot::take())).unwrap();
-        let signals: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .iter()
-            .filter(|(_, v)| v.is_number() || v.is_null())
-            .map(|(k, _)| k.as_str())
-            .filter(|k| *k != "elapsed_ns")
-            .collect();
-        let mut declared: Vec<&str> = SIGNALS.iter().map(|d| d.field).collect();
-        declared.sort();
-        declared.dedup();
-        assert_eq!(declared.len(), SIGNALS.len(), "a field declared twice");
-        let mut fields = signals.clone();
-        fields.sort();
-        assert_eq!(declared, fields);
-    }
-
-    #[test]
-    fn each_declaration_reads_its_own_field() {
+    /// A `Contention` whose every signal holds a different number.
+    fn numbered() -> Contention {
         let n = |i: u32| Signal(Ok(f64::from(i)));
-        let contention = Contention {
+        Contention {
             elapsed_ns: 1,
             steal_ratio: n(1),
             runqueue_wait_ratio: n(2),
@@ -211,15 +186,39 @@ mod tests {
             process_cpu_seconds_per_s: n(11),
             steal_per_cpu_ratio: Vec::new(),
             unavailable: Default::default(),
-        };
+        }
+    }
+
+    fn sorted<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        let mut names: Vec<&str> = names.into_iter().collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_signal_of_contention_is_listed_and_declared_once_under_its_json_name() {
+        let contention = numbered();
+        let json = serde_json::to_value(&contention).unwrap();
+        let in_json = json
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, v)| v.is_number() && *k != "elapsed_ns")
+            .map(|(k, _)| k.as_str());
+        let declared = sorted(SIGNALS.iter().map(|d| d.field));
+        let mut unique = declared.clone();
+        unique.dedup();
+        assert_eq!(unique, declared, "a field declared twice");
+        assert_eq!(declared, sorted(in_json));
+        assert_eq!(declared, sorted(contention.signals().map(|(f, _)| f)));
+    }
+
+    #[test]
+    fn each_declaration_reads_its_own_field() {
+        let contention = numbered();
         let json = serde_json::to_value(&contention).unwrap();
         for d in &SIGNALS {
-            assert_eq!(
-                (d.value)(&contention).value(),
-                json[d.field].as_f64(),
-                "{}",
-                d.field
-            );
+            assert_eq!(d.value(&contention), json[d.field].as_f64(), "{}", d.field);
         }
     }
 }

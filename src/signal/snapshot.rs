@@ -8,11 +8,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::catalog::SIGNALS;
 use super::cgroup::{CgroupReader, CpuStat};
 use super::clock::monotonic_ns;
 use super::pressure::{Pressure, PressureReader};
-use super::procstat::{ProcStat, ProcStatReader};
+use super::procstat::{CpuTimes, ProcStat, ProcStatReader};
 use super::rusage::{self, Rusage, Who};
 use super::schedstat::{ProcessSchedstat, SchedStat, ThreadSchedstat};
 use super::{Reason, Signal, Unavailable};
@@ -118,143 +117,144 @@ impl Snapshot {
         Sampler::new().take()
     }
 
-    /// What happened between `earlier` and this snapshot.
+    /// What happened between `earlier` and this snapshot: each signal from its source's two
+    /// readings, or the reason it cannot be had.
     pub fn since(&self, earlier: &Snapshot) -> Contention {
         let elapsed_ns = self.at_ns.saturating_sub(earlier.at_ns);
         let per_s = |count: u64| count as f64 * 1e9 / elapsed_ns.max(1) as f64;
-
-        let stat = self.stat.as_ref().map_err(|e| *e).and_then(|now| {
-            let then = earlier.stat.as_ref().map_err(|e| *e)?;
-            Ok((now, then))
-        });
-        let steal_ratio = Signal(stat.and_then(|(now, then)| steal(&now.all, &then.all)));
-        let steal_per_cpu_ratio = match &stat {
-            Ok((now, then)) => now
-                .per_cpu
-                .iter()
-                .filter_map(|(cpu, times)| {
-                    let before = then.per_cpu.iter().find(|(c, _)| c == cpu)?;
-                    Some(CpuSteal {
-                        cpu: *cpu,
-                        steal_ratio: Signal(steal(times, &before.1)),
-                    })
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        let cpu_usage_ratio = Signal(stat.and_then(|(now, then)| {
-            let total = delta("/proc/stat", now.all.total(), then.all.total())?;
-            let busy = delta("/proc/stat", now.all.busy(), then.all.busy())?;
-            ratio("/proc/stat", busy, total)
-        }));
-
-        // (run-queue wait, time on the CPU) over the interval, ns.
-        let sched = |now: &Result<SchedStat, Unavailable>,
-                     then: &Result<SchedStat, Unavailable>| {
-            let (now, then): (SchedStat, SchedStat) = both(now, then)?;
-            Ok((
-                delta("schedstat", now.wait_ns, then.wait_ns)?,
-                delta("schedstat", now.on_cpu_ns, then.on_cpu_ns)?,
-            ))
-        };
-        let wait_share = |(wait, run): (u64, u64)| {
-            if ((wait + run) as f64) < elapsed_ns as f64 * RUNQUEUE_MIN_RUNNABLE_RATIO {
-                return Err(Unavailable::new(
-                    "schedstat",
-                    Reason::NotApplicable(
-                        "runnable for under 5% of the interval: a share of so little time is noise",
-                    ),
-                ));
-            }
-            ratio("schedstat", wait, wait + run)
-        };
-        let process = sched(&self.process_sched, &earlier.process_sched);
-        let usage = both(&self.process_usage, &earlier.process_usage);
-        let switches = |pick: fn(&Rusage) -> u64| {
-            let (now, then): (Rusage, Rusage) = usage?;
-            Ok(per_s(delta("getrusage", pick(&now), pick(&then))?))
+        let of_elapsed = |ns: u64| ns as f64 / elapsed_ns.max(1) as f64;
+        let stat = both_ref(&self.stat, &earlier.stat);
+        let all_cpus = stat.map(|(now, then)| (&now.all, &then.all));
+        let process = sched_delta(&self.process_sched, &earlier.process_sched);
+        let thread = sched_delta(&self.thread_sched, &earlier.thread_sched);
+        let usage = |pick: fn(&Rusage) -> u64| {
+            let (now, then) = both(&self.process_usage, &earlier.process_usage)?;
+            delta("getrusage", pick(&now), pick(&then))
         };
         let cgroup = both(&self.cgroup, &earlier.cgroup);
-        let counter = |pick: fn(&CpuStat) -> Option<u64>| -> Result<u64, Unavailable> {
-            let (now, then): (CpuStat, CpuStat) = cgroup?;
-            let no_quota = Unavailable::new(
-                "cgroup cpu.stat",
-                Reason::NotApplicable(
-                    "no throttling counters: the cgroup has no CPU controller limits",
-                ),
-            );
-            delta(
-                "cgroup cpu.stat",
-                pick(&now).ok_or(no_quota)?,
-                pick(&then).ok_or(no_quota)?,
-            )
+        let pressure = |now: &Result<Pressure, Unavailable>, then, source| {
+            let (now, then): (Pressure, Pressure) = both(now, then)?;
+            let waited_us = delta(source, now.some.total_us, then.some.total_us)?;
+            ratio(source, waited_us * 1000, elapsed_ns)
         };
-        // A share of quota periods, or of time throttled, needs a period to have elapsed:
-        // without a quota the kernel counts none, and 0 would read as "never throttled".
-        let periods = match counter(|c| c.nr_periods) {
-            Ok(0) => Err(Unavailable::new(
-                "cgroup cpu.stat",
-                Reason::NotApplicable(
-                    "no CFS periods elapsed: the cgroup has no CPU quota, or did not run",
-                ),
-            )),
-            other => other,
-        };
-        let pressure_ratio =
-            |now: &Result<Pressure, Unavailable>, then: &Result<Pressure, Unavailable>, source| {
-                let (now, then): (Pressure, Pressure) = both(now, then)?;
-                ratio(
-                    source,
-                    delta(source, now.some.total_us, then.some.total_us)? * 1000,
-                    elapsed_ns,
-                )
-            };
-
         let mut contention = Contention {
             elapsed_ns,
-            steal_ratio,
-            runqueue_wait_ratio: Signal(process.and_then(wait_share)),
-            runqueue_wait_per_s: Signal(
-                process.map(|(wait, _)| wait as f64 / elapsed_ns.max(1) as f64),
-            ),
-            thread_runqueue_wait_ratio: Signal(
-                sched(&self.thread_sched, &earlier.thread_sched).and_then(wait_share),
-            ),
-            involuntary_switches_per_s: Signal(switches(|u| u.involuntary_switches)),
-            voluntary_switches_per_s: Signal(switches(|u| u.voluntary_switches)),
-            throttled_period_ratio: Signal(
-                counter(|c| c.nr_throttled)
-                    .and_then(|throttled| ratio("cgroup cpu.stat", throttled, periods?)),
-            ),
-            throttled_ratio: Signal(counter(|c| c.throttled_ns).and_then(|ns| {
-                periods?;
-                ratio("cgroup cpu.stat", ns, elapsed_ns)
-            })),
-            pressure_some_ratio: Signal(pressure_ratio(
+            steal_ratio: Signal(all_cpus.and_then(|(now, then)| steal(now, then))),
+            runqueue_wait_ratio: Signal(process.and_then(|d| wait_share(d, elapsed_ns))),
+            runqueue_wait_per_s: Signal(process.map(|(wait_ns, _)| of_elapsed(wait_ns))),
+            thread_runqueue_wait_ratio: Signal(thread.and_then(|d| wait_share(d, elapsed_ns))),
+            involuntary_switches_per_s: Signal(usage(|u| u.involuntary_switches).map(per_s)),
+            voluntary_switches_per_s: Signal(usage(|u| u.voluntary_switches).map(per_s)),
+            throttled_period_ratio: Signal(throttled_period_ratio(cgroup)),
+            throttled_ratio: Signal(throttled_ratio(cgroup, elapsed_ns)),
+            pressure_some_ratio: Signal(pressure(
                 &self.pressure,
                 &earlier.pressure,
                 "/proc/pressure/cpu",
             )),
-            cgroup_pressure_some_ratio: Signal(pressure_ratio(
+            cgroup_pressure_some_ratio: Signal(pressure(
                 &self.cgroup_pressure,
                 &earlier.cgroup_pressure,
                 "cgroup cpu.pressure",
             )),
-            cpu_usage_ratio,
-            process_cpu_seconds_per_s: Signal(usage.and_then(|(now, then): (Rusage, Rusage)| {
-                let used = delta(
-                    "getrusage",
-                    now.user_ns + now.system_ns,
-                    then.user_ns + then.system_ns,
-                )?;
-                Ok(used as f64 / elapsed_ns.max(1) as f64)
-            })),
-            steal_per_cpu_ratio,
+            cpu_usage_ratio: Signal(all_cpus.and_then(|(now, then)| busy(now, then))),
+            process_cpu_seconds_per_s: Signal(usage(|u| u.user_ns + u.system_ns).map(of_elapsed)),
+            steal_per_cpu_ratio: stat.map_or(Vec::new(), |(now, then)| steal_per_cpu(now, then)),
             unavailable: BTreeMap::new(),
         };
         contention.unavailable = contention.reasons();
         contention
     }
+}
+
+/// Each CPU's steal ratio, for the CPUs both readings have.
+fn steal_per_cpu(now: &ProcStat, then: &ProcStat) -> Vec<CpuSteal> {
+    (now.per_cpu.iter())
+        .filter_map(|(cpu, times)| {
+            let (_, before) = then.per_cpu.iter().find(|(c, _)| c == cpu)?;
+            let steal_ratio = Signal(steal(times, before));
+            Some(CpuSteal {
+                cpu: *cpu,
+                steal_ratio,
+            })
+        })
+        .collect()
+}
+
+/// The share of all CPU time that was busy.
+fn busy(now: &CpuTimes, then: &CpuTimes) -> Result<f64, Unavailable> {
+    let total = delta("/proc/stat", now.total(), then.total())?;
+    let busy = delta("/proc/stat", now.busy(), then.busy())?;
+    ratio("/proc/stat", busy, total)
+}
+
+/// (run-queue wait, time on the CPU) between two schedstat readings, ns.
+fn sched_delta(
+    now: &Result<SchedStat, Unavailable>,
+    then: &Result<SchedStat, Unavailable>,
+) -> Result<(u64, u64), Unavailable> {
+    let (now, then) = both(now, then)?;
+    Ok((
+        delta("schedstat", now.wait_ns, then.wait_ns)?,
+        delta("schedstat", now.on_cpu_ns, then.on_cpu_ns)?,
+    ))
+}
+
+/// The share of runnable time spent waiting, when there was enough runnable time to say.
+fn wait_share((wait_ns, run_ns): (u64, u64), elapsed_ns: u64) -> Result<f64, Unavailable> {
+    if ((wait_ns + run_ns) as f64) < elapsed_ns as f64 * RUNQUEUE_MIN_RUNNABLE_RATIO {
+        return Err(Unavailable::new(
+            "schedstat",
+            Reason::NotApplicable(
+                "runnable for under 5% of the interval: a share of so little time is noise",
+            ),
+        ));
+    }
+    ratio("schedstat", wait_ns, wait_ns + run_ns)
+}
+
+type CgroupReadings = Result<(CpuStat, CpuStat), Unavailable>;
+
+/// How much a `cpu.stat` throttling counter grew; unavailable without CPU limits.
+fn cgroup_delta(
+    cgroup: CgroupReadings,
+    pick: fn(&CpuStat) -> Option<u64>,
+) -> Result<u64, Unavailable> {
+    let (now, then) = cgroup?;
+    let no_quota = Unavailable::new(
+        "cgroup cpu.stat",
+        Reason::NotApplicable("no throttling counters: the cgroup has no CPU controller limits"),
+    );
+    delta(
+        "cgroup cpu.stat",
+        pick(&now).ok_or(no_quota)?,
+        pick(&then).ok_or(no_quota)?,
+    )
+}
+
+/// The quota periods that elapsed. A share of them, or of time throttled, needs one to
+/// have: without a quota the kernel counts none, and 0 would read as "never throttled".
+fn periods(cgroup: CgroupReadings) -> Result<u64, Unavailable> {
+    match cgroup_delta(cgroup, |c| c.nr_periods)? {
+        0 => Err(Unavailable::new(
+            "cgroup cpu.stat",
+            Reason::NotApplicable(
+                "no CFS periods elapsed: the cgroup has no CPU quota, or did not run",
+            ),
+        )),
+        periods => Ok(periods),
+    }
+}
+
+fn throttled_period_ratio(cgroup: CgroupReadings) -> Result<f64, Unavailable> {
+    let throttled = cgroup_delta(cgroup, |c| c.nr_throttled)?;
+    ratio("cgroup cpu.stat", throttled, periods(cgroup)?)
+}
+
+fn throttled_ratio(cgroup: CgroupReadings, elapsed_ns: u64) -> Result<f64, Unavailable> {
+    let throttled_ns = cgroup_delta(cgroup, |c| c.throttled_ns)?;
+    periods(cgroup)?;
+    ratio("cgroup cpu.stat", throttled_ns, elapsed_ns)
 }
 
 /// A run-queue wait share needs this much runnable time (run + wait, summed over threads),
@@ -315,18 +315,43 @@ pub struct CpuSteal {
 }
 
 impl Contention {
+    /// Each signal by its field (and JSON) name, in the report's order: the one list of
+    /// them, which `catalog` describes.
+    pub fn signals(&self) -> [(&'static str, &Signal<f64>); 12] {
+        [
+            ("steal_ratio", &self.steal_ratio),
+            ("runqueue_wait_ratio", &self.runqueue_wait_ratio),
+            ("runqueue_wait_per_s", &self.runqueue_wait_per_s),
+            (
+                "thread_runqueue_wait_ratio",
+                &self.thread_runqueue_wait_ratio,
+            ),
+            (
+                "involuntary_switches_per_s",
+                &self.involuntary_switches_per_s,
+            ),
+            ("voluntary_switches_per_s", &self.voluntary_switches_per_s),
+            ("throttled_period_ratio", &self.throttled_period_ratio),
+            ("throttled_ratio", &self.throttled_ratio),
+            ("pressure_some_ratio", &self.pressure_some_ratio),
+            (
+                "cgroup_pressure_some_ratio",
+                &self.cgroup_pressure_some_ratio,
+            ),
+            ("process_cpu_seconds_per_s", &self.process_cpu_seconds_per_s),
+            ("cpu_usage_ratio", &self.cpu_usage_ratio),
+        ]
+    }
+
     fn reasons(&self) -> BTreeMap<&'static str, String> {
-        SIGNALS
-            .iter()
-            .filter_map(|d| Some((d.field, (d.value)(self).unavailable()?.to_string())))
+        self.signals()
+            .into_iter()
+            .filter_map(|(field, signal)| Some((field, signal.unavailable()?.to_string())))
             .collect()
     }
 }
 
-fn steal(
-    now: &super::procstat::CpuTimes,
-    then: &super::procstat::CpuTimes,
-) -> Result<f64, Unavailable> {
+fn steal(now: &CpuTimes, then: &CpuTimes) -> Result<f64, Unavailable> {
     const SOURCE: &str = "/proc/stat steal";
     let missing = Unavailable::new(
         SOURCE,
@@ -348,6 +373,17 @@ fn both<T: Copy>(
     Ok((
         *now.as_ref().map_err(|e| *e)?,
         *then.as_ref().map_err(|e| *e)?,
+    ))
+}
+
+/// Both readings of a source that is not `Copy`.
+fn both_ref<'a, T>(
+    now: &'a Result<T, Unavailable>,
+    then: &'a Result<T, Unavailable>,
+) -> Result<(&'a T, &'a T), Unavailable> {
+    Ok((
+        now.as_ref().map_err(|e| *e)?,
+        then.as_ref().map_err(|e| *e)?,
     ))
 }
 
