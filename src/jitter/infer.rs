@@ -245,6 +245,13 @@ pub struct Throttle {
     pub matches_cgroup_period: Option<bool>,
 }
 
+impl Throttle {
+    /// The time the quota held the cgroup off the CPU in each period, ms.
+    pub fn stopped_ms(&self) -> f64 {
+        self.period_ms * (1.0 - self.quota_ratio)
+    }
+}
+
 /// Infers the jitter section from `record` and the kernel's counters over it.
 pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
     let duration = record.duration_ns.max(1) as f64;

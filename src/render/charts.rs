@@ -3,7 +3,7 @@
 //! only what the report holds, with axis units and a caption that says how to read it.
 
 use super::svg::{Axis, Plot};
-use super::units::{confidence, ratio_with_interval, time, times};
+use super::units::{confidence, p_value, ratio_with_interval, runs_per_dollar, time, times};
 use crate::jitter::{Cause, Jitter};
 use crate::report::WorkloadReport;
 use crate::report::compare::{Row, Series};
@@ -35,6 +35,8 @@ const WALL: &str = "#1f77b4";
 const FLAGGED: &str = "#d62728";
 /// A replicate's median across its box.
 const REPLICATE: &str = "#9467bd";
+/// Off-CPU time not split into run-queue wait and the rest (schedstat was not readable).
+const UNSPLIT: &str = "#7f7f7f";
 
 /// `key` with every character but letters, digits, `-` and `.` as `_`: a file name.
 fn file_name(key: &str) -> String {
@@ -220,17 +222,22 @@ pub fn workloads_time(workloads: &[WorkloadReport]) -> Chart {
     );
     for (row, w) in workloads.iter().enumerate() {
         let m = &w.measured;
-        let wait = m.runqueue_wait_ratio.unwrap_or(0.0);
-        let parts = [
-            ("on CPU", 1.0 - m.off_cpu_ratio, ON_CPU),
-            ("run-queue wait", wait, color(Cause::Preempted)),
-            (
-                "other off-CPU",
-                w.other_off_cpu_ratio.unwrap_or(m.off_cpu_ratio - wait),
-                color(Cause::Stolen),
-            ),
-        ];
-        stack(&mut plot, row as f64, &parts);
+        let on_cpu = ("on CPU", 1.0 - m.off_cpu_ratio, ON_CPU);
+        match (m.runqueue_wait_ratio, w.other_off_cpu_ratio) {
+            (Some(wait), Some(other)) => {
+                let wait = ("run-queue wait", wait, color(Cause::Preempted));
+                let other = ("other off-CPU", other, color(Cause::Stolen));
+                stack(&mut plot, row as f64, &[on_cpu, wait, other]);
+            }
+            _ => {
+                let off = (
+                    "off CPU (no schedstat: wait unknown)",
+                    m.off_cpu_ratio,
+                    UNSPLIT,
+                );
+                stack(&mut plot, row as f64, &[on_cpu, off]);
+            }
+        }
     }
     Chart {
         name: "workloads-time".into(),
@@ -405,11 +412,11 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
             } else {
                 ""
             };
-            format!(", p {p:.4}{mark}")
+            format!(", p {}{mark}", p_value(p))
         });
-        let cost = c
-            .runs_per_dollar
-            .map_or(String::new(), |r| format!(", {r:.2e} runs/$"));
+        let cost = c.runs_per_dollar.map_or(String::new(), |r| {
+            format!(", {} runs/$", runs_per_dollar(r))
+        });
         plot.label(
             (0.0, y + 0.42),
             &format!("median {}, {ratio}{p}{cost}", time(c.median_ns)),
@@ -504,7 +511,7 @@ pub fn drive_instances(report: &crate::report::drive::DriveReport) -> Chart {
         whisker_box(&mut plot, y, five.map(ms), color);
         let versus = i
             .ratio_to_others
-            .map_or(String::new(), |r| format!(", {r:.2}× the rest"));
+            .map_or(String::new(), |r| format!(", {} the rest", times(r)));
         plot.label(
             (0.0, y + 0.42),
             &format!(
@@ -581,7 +588,8 @@ mod tests {
     fn ledgers_and_workloads_add_up_to_the_full_width() {
         let w = WorkloadReport::from_measured(measured());
         let chart = workloads_time(std::slice::from_ref(&w));
-        // Off-CPU ratio 0.5, no run-queue wait reading: half on CPU, half other off-CPU.
+        // Off-CPU ratio 0.5, no run-queue wait reading: half on CPU, half off it, unsplit.
+        assert!(chart.svg.contains("wait unknown") && !chart.svg.contains("run-queue wait"));
         let widths: Vec<f64> = chart
             .svg
             .lines()
@@ -597,6 +605,13 @@ mod tests {
             (total - crate::render::svg::PLOT_WIDTH).abs() < 1.0,
             "{widths:?}"
         );
+        let mut waited = measured();
+        waited.runqueue_wait_ratio = Some(0.2);
+        let chart = workloads_time(&[WorkloadReport::from_measured(waited)]);
+        let keys = |colour: &str| chart.svg.matches(&format!("fill=\"{colour}\"/>")).count();
+        assert_eq!(keys(color(Cause::Preempted)), 2, "the wait's bar and key");
+        assert_eq!(keys(color(Cause::Stolen)), 2, "the rest of off-CPU time");
+        assert_eq!(keys(UNSPLIT), 0);
     }
 
     #[test]
@@ -638,7 +653,7 @@ mod tests {
         assert!(
             chart
                 .svg
-                .contains("median 2.000 ms, 2.00× [1.80, 2.20], p 0.0010 *, 1.00e7 runs/$"),
+                .contains("median 2.000 ms, 2.00× [1.80, 2.20], p 0.0010 *, 1.000e7 runs/$"),
             "{}",
             chart.svg
         );

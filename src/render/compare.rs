@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::units::{confidence, percent_cell, ratio_with_interval, time};
+use super::units::{confidence, p_value, percent_cell, ratio_with_interval, runs_per_dollar, time};
 use crate::baseline::Throughput;
 use crate::report::compare::{Cell, Comparison, Definition, Row, Series};
 use crate::sidecar::MeasuredTime;
@@ -62,9 +62,9 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
                     } else {
                         ""
                     };
-                    format!("{p:.4}{mark}")
+                    format!("{}{mark}", p_value(p))
                 })),
-                opt(c.runs_per_dollar.map(|r| format!("{r:.3e}"))),
+                opt(c.runs_per_dollar.map(runs_per_dollar)),
                 opt(c.cost_ratio.map(|r| format!("{r:.2}"))),
             ]);
         }
@@ -271,7 +271,7 @@ pub fn slower(percent: f64, cells: &[(&Row, &Cell)]) -> String {
                     "×",
                     cell.ci_low.zip(cell.ci_high)
                 )),
-                cell.p_value.map_or("-".into(), |p| format!("{p:.4}"))
+                cell.p_value.map_or("-".into(), p_value)
             )
         })
         .collect();

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::units::{ms, percent_cell, seconds, utc};
+use super::units::{ms, p_value, percent_cell, seconds, times, utc};
 use crate::report::drive::{DriveReport, OUTLIER_ALPHA, OUTLIER_MIN_INSTANCES, OUTLIER_MIN_RATIO};
 use crate::stats::Distribution;
 
@@ -134,8 +134,8 @@ fn instances(out: &mut String, report: &DriveReport) {
             percent_cell(Some(i.off_cpu_ratio)),
             percent_cell(i.steal_ratio),
             percent_cell(i.throttled_ratio),
-            i.ratio_to_others.map_or("-".into(), |r| format!("{r:.2}×")),
-            i.p_value.map_or("-".into(), |p| format!("{p:.4}")),
+            i.ratio_to_others.map_or("-".into(), times),
+            i.p_value.map_or("-".into(), p_value),
             if i.outlier { "  ◀ outlier" } else { "" }
         );
     }

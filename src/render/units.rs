@@ -89,6 +89,16 @@ pub fn times(ratio: f64) -> String {
     format!("{ratio:.2}×")
 }
 
+/// A test's p-value, four decimals: `0.0312`.
+pub fn p_value(p: f64) -> String {
+    format!("{p:.4}")
+}
+
+/// Runs bought per dollar, in scientific notation with four figures: `3.051e11`.
+pub fn runs_per_dollar(runs: f64) -> String {
+    format!("{runs:.3e}")
+}
+
 /// A ratio with `unit` after it and its confidence interval: `1.05× [0.98, 1.12]`, or the
 /// ratio alone where there is no interval.
 pub fn ratio_with_interval(ratio: f64, unit: &str, interval: Option<(f64, f64)>) -> String {

@@ -90,7 +90,7 @@ pub fn summary(v: &Verdict) -> String {
         Class::Throttled => match spin.and_then(|s| s.throttle) {
             Some(t) => format!(
                 "The cgroup's CPU quota stopped it {cost}: {:.0} ms in every {:.0} ms period; ask for a larger quota or use fewer threads.",
-                t.period_ms * (1.0 - t.quota_ratio),
+                t.stopped_ms(),
                 t.period_ms
             ),
             None => format!(
