@@ -280,11 +280,8 @@ fn load_reference(path: &Path, fixture: &FixtureInfo) -> anyhow::Result<Vec<(Str
 
 /// The specs named by `--workload`, in catalog order without repeats; all when none is named.
 fn select(names: &[String]) -> anyhow::Result<Vec<&'static Spec>> {
-    if let Some(unknown) = names.iter().find(|n| workload::find(n).is_none()) {
-        bail!(
-            "unknown workload '{unknown}'; valid names: {}",
-            workload::names()
-        );
+    for name in names {
+        workload::lookup(name)?;
     }
     Ok(workload::catalog()
         .iter()

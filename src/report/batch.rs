@@ -89,8 +89,7 @@ impl BatchRequest {
         let name = params
             .get("workload")
             .map_or(DEFAULT_WORKLOAD, String::as_str);
-        let spec = workload::find(name)
-            .ok_or_else(|| format!("unknown workload {name:?}; one of: {}", workload::names()))?;
+        let spec = workload::lookup(name).map_err(|unknown| unknown.to_string())?;
         let runs = match params.get("runs") {
             None => DEFAULT_RUNS,
             Some(text) => match text.trim().parse::<u32>() {

@@ -173,8 +173,8 @@ pub enum UrlError {
          /run?runs=1 and --workload itself"
     )]
     Query(String),
-    #[error("unknown workload '{0}'; one of: {names}", names = workload::names())]
-    Workload(String),
+    #[error(transparent)]
+    Workload(#[from] workload::UnknownWorkload),
 }
 
 /// What a drive calls: its `/run` URL, without the credentials the base URL carried
@@ -234,9 +234,7 @@ pub fn run_url(base: &str, workload: Option<&str>) -> Result<Target, UrlError> {
     let base = base.strip_suffix("/run").unwrap_or(base);
     let mut url = format!("{base}/run?runs=1");
     if let Some(name) = workload {
-        if workload::find(name).is_none() {
-            return Err(UrlError::Workload(name.into()));
-        }
+        workload::lookup(name)?;
         url.push_str("&workload=");
         url.push_str(name);
     }

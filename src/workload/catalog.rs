@@ -101,8 +101,25 @@ pub fn find(name: &str) -> Option<&'static Spec> {
     CATALOG.iter().find(|spec| spec.name == name)
 }
 
+/// The spec named `name`, or an error that lists the names there are.
+pub fn lookup(name: &str) -> Result<&'static Spec, UnknownWorkload> {
+    find(name).ok_or_else(|| UnknownWorkload(name.to_owned()))
+}
+
+/// A workload name that is not in the catalog; its message lists the ones that are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownWorkload(pub String);
+
+impl std::fmt::Display for UnknownWorkload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown workload '{}'; one of: {}", self.0, names())
+    }
+}
+
+impl std::error::Error for UnknownWorkload {}
+
 /// The catalog's names, comma separated, for error messages.
-pub fn names() -> String {
+fn names() -> String {
     CATALOG
         .iter()
         .map(|s| s.name)

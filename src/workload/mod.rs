@@ -26,7 +26,7 @@ pub mod payload;
 mod rng;
 
 #[cfg(feature = "workloads")]
-pub use catalog::{Footprint, Inputs, Spec, catalog, find, names};
+pub use catalog::{Footprint, Inputs, Spec, UnknownWorkload, catalog, find, lookup};
 #[cfg(feature = "workloads")]
 pub use fixture::Fixture;
 
