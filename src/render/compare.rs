@@ -2,17 +2,17 @@
 
 use std::fmt::Write as _;
 
+use super::table::{Align, Table};
 use super::units::{confidence, p_value, percent_cell, ratio_with_interval, runs_per_dollar, time};
 use crate::baseline::Throughput;
 use crate::report::compare::{Cell, Comparison, Definition, Row, Series};
 use crate::sidecar::MeasuredTime;
 
-/// The table, as aligned text or Markdown. Only formats what `rows` computed.
+/// The table, as aligned text or Markdown, and what its columns mean. Only formats what
+/// `rows` computed.
 pub fn comparison(c: &Comparison, markdown: bool) -> String {
-    let rows = &c.rows;
-    let confidence = confidence(c.alpha);
-    let interval_header = format!("ratio [{confidence} CI]");
-    let header = [
+    let interval_heading = format!("ratio [{} CI]", confidence(c.alpha));
+    let headings = [
         "benchmark",
         "baseline",
         "reps",
@@ -21,108 +21,91 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
         "p99 run",
         "off-CPU",
         "throughput",
-        interval_header.as_str(),
+        interval_heading.as_str(),
         "p (Welch)",
         "runs/$",
         "cost",
-    ];
-    let mut lines: Vec<[String; 12]> = Vec::new();
-    for row in rows.iter() {
-        for (i, c) in row.cells.iter().enumerate() {
-            let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-            lines.push([
-                if i == 0 {
-                    row.key.clone()
-                } else {
-                    String::new()
-                },
-                c.baseline.clone(),
-                c.replicates_count.to_string(),
-                format!(
-                    "{}{} ± {}",
-                    time(c.median_ns),
-                    of_time(c.measured_time),
-                    time(c.mad_ns)
-                ),
-                percent_cell(c.sample_cv),
-                opt(c.p99_run_ns.map(|ns| time(ns as f64))),
-                match c.off_cpu_points {
-                    Some(points) => format!("{} ({})", percent_cell(c.off_cpu_ratio), pts(points)),
-                    None => percent_cell(c.off_cpu_ratio),
-                },
-                opt(c
-                    .throughput
-                    .map(|(v, unit)| format!("{v:.1} {unit}{}", of_time(c.measured_time)))),
-                opt(c
-                    .ratio
-                    .map(|r| ratio_with_interval(r, "", c.ci_low.zip(c.ci_high)))),
-                opt(c.p_value.map(|p| {
-                    let mark = if c.significant == Some(true) {
-                        " *"
-                    } else {
-                        ""
-                    };
-                    format!("{}{mark}", p_value(p))
-                })),
-                opt(c.runs_per_dollar.map(runs_per_dollar)),
-                opt(c.cost_ratio.map(|r| format!("{r:.2}"))),
-            ]);
+    ]
+    .map(|h| (h, Align::Left));
+    let mut table = Table::new("", &headings);
+    for row in &c.rows {
+        for (i, cell) in row.cells.iter().enumerate() {
+            table.row(cells(if i == 0 { &row.key } else { "" }, cell));
         }
     }
-    let mut out = String::new();
-    if markdown {
-        let _ = writeln!(out, "| {} |", header.join(" | "));
-        let _ = writeln!(out, "|{}", " --- |".repeat(header.len()));
-        for line in &lines {
-            let _ = writeln!(out, "| {} |", line.join(" | "));
-        }
+    let mut out = if markdown {
+        table.markdown()
     } else {
-        let widths: Vec<usize> = (0..header.len())
-            .map(|i| {
-                lines
-                    .iter()
-                    .map(|l| l[i].chars().count())
-                    .chain([header[i].chars().count()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let pad = |cells: Vec<String>| -> String {
-            cells
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_string()
-        };
-        let _ = writeln!(
-            out,
-            "{}",
-            pad(header.iter().map(|h| h.to_string()).collect())
-        );
-        for line in &lines {
-            let _ = writeln!(out, "{}", pad(line.to_vec()));
-        }
+        table.text()
+    };
+    out += &legend(c);
+    notes(&mut out, c);
+    for series in &c.over_time {
+        over_time(&mut out, series);
     }
+    out
+}
+
+/// One baseline's cells in a row of the table.
+fn cells(key: &str, c: &Cell) -> Vec<String> {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let mark = if c.significant == Some(true) {
+        " *"
+    } else {
+        ""
+    };
+    vec![
+        key.to_owned(),
+        c.baseline.clone(),
+        c.replicates_count.to_string(),
+        format!(
+            "{}{} ± {}",
+            time(c.median_ns),
+            of_time(c.measured_time),
+            time(c.mad_ns)
+        ),
+        percent_cell(c.sample_cv),
+        opt(c.p99_run_ns.map(|ns| time(ns as f64))),
+        match c.off_cpu_points {
+            Some(points) => format!("{} ({})", percent_cell(c.off_cpu_ratio), pts(points)),
+            None => percent_cell(c.off_cpu_ratio),
+        },
+        opt(c
+            .throughput
+            .map(|(v, unit)| format!("{v:.1} {unit}{}", of_time(c.measured_time)))),
+        opt(c
+            .ratio
+            .map(|r| ratio_with_interval(r, "", c.ci_low.zip(c.ci_high)))),
+        opt(c.p_value.map(|p| format!("{}{mark}", p_value(p)))),
+        opt(c.runs_per_dollar.map(runs_per_dollar)),
+        opt(c.cost_ratio.map(|r| format!("{r:.2}"))),
+    ]
+}
+
+/// What each column means and where it comes from.
+fn legend(c: &Comparison) -> String {
+    let confidence = confidence(c.alpha);
     let band = if c.min_effect > 0.0 {
         format!(" and the band of --min-effect {}%", c.min_effect * 100.0)
     } else {
         String::new()
     };
-    let _ = writeln!(
-        out,
+    format!(
         "\nreps: independent replicates (worker processes of a run, drive batches, saved benches, files). median ±\n\
          MAD: per iteration, criterion's estimates; for run and drive results, over every run or call (nearest\n\
          rank). CV: of criterion's per-sample means, or of the runs or calls. p99 run and off-CPU: from dynoprobe's\n\
          sidecar (per-run spans) or its results. ratio: the geometric mean of the replicates' medians / the first\n\
          baseline's, with its {confidence} confidence interval (Welch's t on their logs); p: Welch's, two-sided;\n\
          * = the interval excludes 1{band}. runs/$: runs in a month of 730 h at --price; cost: this baseline's\n\
-         cost per run / the first's (above 1 = dearer)."
-    );
+         cost per run / the first's (above 1 = dearer).\n"
+    )
+}
+
+/// What the table's readers must know about these rows: what criterion measured, columns
+/// of one replicate, rows left out.
+fn notes(out: &mut String, c: &Comparison) {
     let measured = |time: MeasuredTime| {
-        (rows.iter()).any(|r| r.cells.first().is_some_and(|c| c.measured_time == time))
+        (c.rows.iter()).any(|r| r.cells.first().is_some_and(|c| c.measured_time == time))
     };
     if measured(MeasuredTime::ThreadCpu) {
         let _ = writeln!(
@@ -158,10 +141,6 @@ pub fn comparison(c: &Comparison, markdown: bool) -> String {
             definition(mine),
         );
     }
-    for series in &c.over_time {
-        over_time(&mut out, series);
-    }
-    out
 }
 
 /// Why some rows claim nothing, and how to get replicates.

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::table::{Align, Table, numbers};
 use super::units::{ms, p_value, percent_cell, seconds, times, utc};
 use crate::report::drive::{DriveReport, OUTLIER_ALPHA, OUTLIER_MIN_INSTANCES, OUTLIER_MIN_RATIO};
 use crate::stats::Distribution;
@@ -23,24 +24,20 @@ pub fn drive(summary: &DriveReport) -> String {
     if let Some(why) = &summary.drive.stopped {
         let _ = writeln!(out, "partial: {why}; these are the calls made.\n");
     }
-    let _ = writeln!(
-        out,
-        "{:<18} {:>10} {:>10} {:>10} {:>10} {:>7}",
-        "per call", "p50 ms", "p90 ms", "p99 ms", "max ms", "CV"
-    );
+    let headings = numbers("per call", &["p50 ms", "p90 ms", "p99 ms", "max ms", "CV"]);
+    let mut table = Table::new("", &headings);
     let mut row = |label: &str, d: Option<&Distribution>| {
-        let _ = match d {
-            Some(d) => writeln!(
-                out,
-                "{label:<18} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        let figures = match d {
+            Some(d) => vec![
                 ms(d.p50),
                 ms(d.p90),
                 ms(d.p99),
                 ms(d.max),
                 percent_cell(d.cv),
-            ),
-            None => writeln!(out, "{label:<18} {:>10}", "-"),
+            ],
+            None => vec!["-".into()],
         };
+        table.row([label.to_owned()].into_iter().chain(figures).collect());
     };
     row("latency", Some(&s.latency_ns));
     row("  router queue", s.queue_ns.as_ref());
@@ -48,6 +45,7 @@ pub fn drive(summary: &DriveReport) -> String {
     row("    on-CPU", Some(&s.on_cpu_ns));
     row("    off-CPU", Some(&s.off_cpu_ns));
     row("  rest", Some(&s.rest_ns));
+    out += &table.text();
     let _ = writeln!(
         out,
         "\nlatency: measured here, request sent to body read. router queue: the server's \
@@ -110,25 +108,25 @@ fn instances(out: &mut String, report: &DriveReport) {
     if report.instances.len() < 2 {
         return;
     }
-    let _ = writeln!(
-        out,
-        "\n{:<20} {:>6} {:>10} {:>10} {:>8} {:>7} {:>9} {:>9} {:>8}",
+    let mut headings = numbers(
         "instance",
-        "calls",
-        "run p50 ms",
-        "run p99 ms",
-        "off-CPU",
-        "steal",
-        "throttled",
-        "vs rest",
-        "p"
+        &[
+            "calls",
+            "run p50 ms",
+            "run p99 ms",
+            "off-CPU",
+            "steal",
+            "throttled",
+            "vs rest",
+            "p",
+        ],
     );
+    headings.push(("", Align::Left));
+    let mut table = Table::new("", &headings);
     for i in &report.instances {
-        let _ = writeln!(
-            out,
-            "{:<20} {:>6} {:>10} {:>10} {:>8} {:>7} {:>9} {:>9} {:>8}{}",
-            i.instance.as_deref().unwrap_or("(unnamed)"),
-            i.calls_count,
+        table.row(vec![
+            i.instance.as_deref().unwrap_or("(unnamed)").to_owned(),
+            i.calls_count.to_string(),
             ms(i.run_ns.p50),
             ms(i.run_ns.p99),
             percent_cell(Some(i.off_cpu_ratio)),
@@ -136,9 +134,11 @@ fn instances(out: &mut String, report: &DriveReport) {
             percent_cell(i.throttled_ratio),
             i.ratio_to_others.map_or("-".into(), times),
             i.p_value.map_or("-".into(), p_value),
-            if i.outlier { "  ◀ outlier" } else { "" }
-        );
+            if i.outlier { "◀ outlier" } else { "" }.into(),
+        ]);
     }
+    out.push('\n');
+    out.push_str(&table.text());
     let _ = writeln!(
         out,
         "run: the server's run time per call. vs rest: its median / the geometric mean of the \

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::contention::contention;
 use super::jitter::jitter;
+use super::table::{Table, numbers};
 use super::units::{mb_per_s, megabytes, ms, percent, percent_cell};
 use super::verdict::verdict;
 use crate::report::{Report, WorkloadReport};
@@ -61,38 +62,39 @@ fn machine(out: &mut String, report: &Report) {
 }
 
 fn wall(out: &mut String, workloads: &[WorkloadReport]) {
-    let _ = writeln!(
-        out,
-        "{:<18} {:>5} {:>7} {:>10} {:>10} {:>10} {:>10} {:>7} {:>12} {:>9}",
-        "workload",
-        "procs",
-        "runs",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "max ms",
-        "CV",
-        "proc max/min",
-        "MB/s"
+    let mut table = Table::new(
+        "",
+        &numbers(
+            "workload",
+            &[
+                "procs",
+                "runs",
+                "p50 ms",
+                "p90 ms",
+                "p99 ms",
+                "max ms",
+                "CV",
+                "proc max/min",
+                "MB/s",
+            ],
+        ),
     );
     for w in workloads {
         let (m, d) = (&w.measured, &w.measured.wall_ns);
-        let _ = writeln!(
-            out,
-            "{:<18} {:>5} {:>7} {:>10} {:>10} {:>10} {:>10} {:>7} {:>12} {:>9}",
-            m.name,
-            w.replicates.len(),
-            m.runs_count,
+        table.row(vec![
+            m.name.to_string(),
+            w.replicates.len().to_string(),
+            m.runs_count.to_string(),
             ms(d.p50),
             ms(d.p90),
             ms(d.p99),
             ms(d.max),
             percent_cell(d.cv),
-            w.replicate_p50_max_over_min
-                .map_or("-".into(), |r| format!("{r:.2}")),
+            (w.replicate_p50_max_over_min).map_or("-".into(), |r| format!("{r:.2}")),
             mb_per_s(w.throughput_bytes_per_s),
-        );
+        ]);
     }
+    out.push_str(&table.text());
     out.push_str(
         "Wall-clock time per run (CLOCK_MONOTONIC), nearest-rank percentiles over the runs of all\n\
          procs (independent worker processes, the workloads interleaved); CV = stddev / mean.\n\
@@ -103,40 +105,39 @@ fn wall(out: &mut String, workloads: &[WorkloadReport]) {
 }
 
 fn split(out: &mut String, workloads: &[WorkloadReport]) {
-    let _ = writeln!(
-        out,
-        "{:<18} {:>11} {:>11} {:>12} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
-        "where time went",
-        "on-CPU p50",
-        "on-CPU p90",
-        "off-CPU p99",
-        "off-CPU",
-        "rq-wait",
-        "rest",
-        "preempted",
-        "ns/op p50",
-        "p90/p10"
+    let mut table = Table::new(
+        "",
+        &numbers(
+            "where time went",
+            &[
+                "on-CPU p50",
+                "on-CPU p90",
+                "off-CPU p99",
+                "off-CPU",
+                "rq-wait",
+                "rest",
+                "preempted",
+                "ns/op p50",
+                "p90/p10",
+            ],
+        ),
     );
     for w in workloads {
         let m = &w.measured;
-        let _ = writeln!(
-            out,
-            "{:<18} {:>11} {:>11} {:>12} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
-            m.name,
+        table.row(vec![
+            m.name.to_string(),
             ms(m.on_cpu_ns.p50),
             ms(m.on_cpu_ns.p90),
             ms(m.off_cpu_ns.p99),
             percent(Some(m.off_cpu_ratio)),
             percent(m.runqueue_wait_ratio),
             percent(w.other_off_cpu_ratio),
-            m.preempted_runs_count
-                .map_or("-".into(), |n| format!("{n}/{}", m.runs_count)),
+            (m.preempted_runs_count).map_or("-".into(), |n| format!("{n}/{}", m.runs_count)),
             m.ns_per_op.map_or("-".into(), |d| format!("{:.3}", d.p50)),
-            m.ns_per_op
-                .and_then(|d| d.p90_over_p10())
-                .map_or("-".into(), |r| format!("{r:.2}")),
-        );
+            (m.ns_per_op.and_then(|d| d.p90_over_p10())).map_or("-".into(), |r| format!("{r:.2}")),
+        ]);
     }
+    out.push_str(&table.text());
     out.push_str(
         "ms per run. on-CPU: thread CPU time (CLOCK_THREAD_CPUTIME_ID); off-CPU: wall − on-CPU.\n\
          off-CPU = rq-wait + rest, each a share of all runs' wall time. rq-wait: the kernel's run-queue\n\
