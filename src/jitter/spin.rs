@@ -216,6 +216,40 @@ struct GapLog<A> {
     switches: u64,
 }
 
+impl<A> GapLog<A> {
+    /// An empty log with room for `capacity` gaps.
+    fn new(attributor: A, capacity: usize, attribute_ticks: u64, allowance: Allowance) -> Self {
+        GapLog {
+            kept: Vec::with_capacity(capacity),
+            tallies: ByCause::default(),
+            attributor,
+            attribute_ticks,
+            allowance,
+            read_ticks: 0,
+            switched: 0,
+            switches: 0,
+        }
+    }
+
+    /// The kept gaps and the tallies with their ticks in ns, each gap's ticks from `origin`.
+    fn in_ns(&self, clock: &Choice, origin: u64) -> (Vec<Gap>, ByCause<Tally>) {
+        let gap = |&(start, len, a): &(u64, u64, Attribution)| Gap {
+            start_ns: clock.to_ns(start),
+            len_ns: clock.to_ns(len),
+            cause: a.cause,
+            wait_ns: a.wait_ns,
+            start_tick: origin + start,
+            end_tick: origin + start + len,
+            delta: a.delta,
+        };
+        let tallies = (self.tallies).map(|t| Tally {
+            total_ns: clock.to_ns(t.total_ns),
+            ..t
+        });
+        (self.kept.iter().map(gap).collect(), tallies)
+    }
+}
+
 impl<A: Attribute> GapLog<A> {
     /// Records the gap from tick `from` to tick `to` (kept as ticks since `origin`), and
     /// returns the tick the loop goes on from. A gap long enough is attributed. If the reads
@@ -485,56 +519,22 @@ fn spin_with<T: Ticks>(
         .interrupt_events()
         .map(<[String]>::to_vec)
         .map_err(str::to_string);
-    let mut log = GapLog {
-        kept: Vec::with_capacity(GAP_CAPACITY),
-        tallies: ByCause::default(),
-        attributor,
-        attribute_ticks: clock.to_ticks(attribute_threshold_ns).max(threshold + 1),
-        allowance,
-        read_ticks: 0,
-        switched: 0,
-        switches: 0,
-    };
-    let span = Span::start();
-    // Calibration moved the baseline. The first gap is measured from the loop's start, and
-    // the cgroup's throttled time from the same moment as the kernel's view of the spin: a
-    // throttle during `Span::start`'s reads is neither the loop's nor counted in its span.
-    log.attributor.restart(ticks.ticks());
-    let mono_before = monotonic_ns();
-    let (origin, iterations) = spin_loop(
-        ticks,
-        clock.to_ticks(duration.as_nanos() as u64),
-        threshold,
-        &mut log,
-    );
-    let end = (ticks.ticks(), monotonic_ns());
-    let kernel = span.finish();
-    let to_mono = ToMono::between((origin, mono_before), end);
+    let attribute_ticks = clock.to_ticks(attribute_threshold_ns).max(threshold + 1);
+    let mut log = GapLog::new(attributor, GAP_CAPACITY, attribute_ticks, allowance);
+    let duration_ticks = clock.to_ticks(duration.as_nanos() as u64);
+    let (origin, iterations, kernel, to_mono) = timed(ticks, duration_ticks, threshold, &mut log);
     let cgroup_throttled_ns = log.attributor.throttled_since_restart();
-    let mut gaps: Vec<Gap> = log
-        .kept
-        .iter()
-        .map(|&(start, len, a)| Gap {
-            start_ns: clock.to_ns(start),
-            len_ns: clock.to_ns(len),
-            cause: a.cause,
-            wait_ns: a.wait_ns,
-            start_tick: origin + start,
-            end_tick: origin + start + len,
-            delta: a.delta,
-        })
-        .collect();
-    let mut tallies = log.tallies.map(|t| Tally {
-        total_ns: clock.to_ns(t.total_ns),
-        ..t
-    });
+    let (mut gaps, mut tallies) = log.in_ns(clock, origin);
     let interrupts = match counted {
         Ok(events) => Interrupts::Counted(events),
         Err(why) => {
-            let on_cpu_ns = kernel
-                .wall_ns
-                .saturating_sub(tallies.iter().map(|(_, t)| t.total_ns).sum());
-            let tick = name_the_tick(&mut gaps, &mut tallies, &to_mono, on_cpu_ns, accounting);
+            let tick = name_the_tick(
+                &mut gaps,
+                &mut tallies,
+                &to_mono,
+                kernel.wall_ns,
+                accounting,
+            );
             Interrupts::NotCounted { why, tick }
         }
     };
@@ -563,16 +563,40 @@ fn spin_with<T: Ticks>(
     }
 }
 
+/// The loop of `duration_ticks`, with the kernel's view of it (its span) and the map from
+/// its ticks to `CLOCK_MONOTONIC`: (its first read, its iterations, the span, the map).
+fn timed<T: Ticks>(
+    ticks: &T,
+    duration_ticks: u64,
+    threshold: u64,
+    log: &mut GapLog<Attributor>,
+) -> (u64, u64, SpanStats, ToMono) {
+    let span = Span::start();
+    // Calibration moved the baseline. The first gap is measured from the loop's start, and
+    // the cgroup's throttled time from the same moment as the kernel's view of the spin: a
+    // throttle during `Span::start`'s reads is neither the loop's nor counted in its span.
+    log.attributor.restart(ticks.ticks());
+    let mono_before = monotonic_ns();
+    let (origin, iterations) = spin_loop(ticks, duration_ticks, threshold, log);
+    let end = (ticks.ticks(), monotonic_ns());
+    let kernel = span.finish();
+    let to_mono = ToMono::between((origin, mono_before), end);
+    (origin, iterations, kernel, to_mono)
+}
+
 /// Where interrupts were not counted per gap: names the kept `unreported` gaps that cover
 /// the timer tick's phase (see [`tick`](super::tick)) `interrupt`, moving them between the
-/// tallies; returns the tick found, or why none was.
+/// tallies; returns the tick found, or why none was. The spin's time on the CPU, which the
+/// fit needs, is its `wall_ns` less its gaps.
 fn name_the_tick(
     gaps: &mut [Gap],
     tallies: &mut ByCause<Tally>,
     to_mono: &ToMono,
-    on_cpu_ns: u64,
+    wall_ns: u64,
     accounting: &Accounting,
 ) -> Result<TickFit, String> {
+    let lost_ns: u64 = tallies.iter().map(|(_, t)| t.total_ns).sum();
+    let on_cpu_ns = wall_ns.saturating_sub(lost_ns);
     let hz = match accounting.tick_hz {
         None => return Err("the kernel's HZ is unknown".into()),
         Some(_) if nohz_full_cpus() => return Err("nohz_full CPUs may run without a tick".into()),
@@ -707,19 +731,11 @@ mod tests {
         attribute_ticks: u64,
         allowance_ticks: u64,
     ) -> GapLog<A> {
-        GapLog {
-            kept: Vec::with_capacity(capacity),
-            tallies: ByCause::default(),
-            attributor,
-            attribute_ticks,
-            allowance: Allowance {
-                quick: allowance_ticks,
-                full: allowance_ticks,
-            },
-            read_ticks: 0,
-            switched: 0,
-            switches: 0,
-        }
+        let allowance = Allowance {
+            quick: allowance_ticks,
+            full: allowance_ticks,
+        };
+        GapLog::new(attributor, capacity, attribute_ticks, allowance)
     }
 
     #[test]

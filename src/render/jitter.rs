@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::contention::contention;
+use super::table::{Align, Table, numbers};
 use super::units::{count, ms_f, percent, seconds, us, whole_us};
 use super::verdict::verdict;
 use crate::jitter::infer::Method;
@@ -66,6 +67,34 @@ pub fn accounting(a: &Accounting) -> String {
 /// A spin phase's findings: the ledger, each cause with its gaps, and the kernel's figures
 /// beside ours.
 pub fn jitter(out: &mut String, j: &Jitter) {
+    heading(out, j);
+    out.push_str(&ledger(j));
+    let _ = writeln!(out, "  interrupts: {}", j.interrupts.how);
+    let _ = writeln!(
+        out,
+        "  timeslice (run between preemptions, less steal) p50 {}, p90 {}; from counters (on-CPU / switches) {}",
+        ms_f(j.timeslice_p50_ms),
+        ms_f(j.timeslice_p90_ms),
+        ms_f(j.timeslice_from_counters_ms)
+    );
+    if let Some(t) = j.throttle {
+        let _ = writeln!(
+            out,
+            "  throttling pattern: a throttle every {:.1} ms, running {:.0}% of each period (matches the cgroup's period: {})",
+            t.period_ms,
+            t.quota_ratio * 100.0,
+            t.matches_cgroup_period
+                .map_or("not readable".into(), |m| if m {
+                    "yes".to_string()
+                } else {
+                    "no".to_string()
+                })
+        );
+    }
+}
+
+/// The spin's clock, threshold and gap count, and what went wrong with the threshold.
+fn heading(out: &mut String, j: &Jitter) {
     let cpu = j
         .cpu
         .map_or("unpinned".to_string(), |c| format!("on CPU {c}"));
@@ -101,18 +130,35 @@ pub fn jitter(out: &mut String, j: &Jitter) {
             j.threshold_ns
         );
     }
-    let _ = writeln!(
-        out,
-        "  {:<12} {:>8} {:>8} {:>10} {:>10} {:>10}  kernel's figure",
-        "where time went", "share", "gaps", "p50 µs", "p99 µs", "max µs"
+}
+
+/// The ledger: each cause's share and gaps, and the kernel's own figure beside it.
+fn ledger(j: &Jitter) -> String {
+    let mut headings = numbers(
+        "where time went",
+        &["share", "gaps", "p50 µs", "p99 µs", "max µs"],
     );
-    let _ = writeln!(
-        out,
-        "  {:<12} {:>8}",
-        "on CPU",
-        percent(Some(j.ledger.on_cpu_ratio))
-    );
-    let kernel = |cause: Cause| match cause {
+    headings.push(("kernel's figure", Align::Left));
+    let mut table = Table::new("  ", &headings);
+    table.row(vec!["on CPU".into(), percent(Some(j.ledger.on_cpu_ratio))]);
+    for cause in Cause::ALL {
+        let gaps = &j.causes[cause];
+        table.row(vec![
+            cause.name().into(),
+            percent(Some(j.ledger.ratio(cause))),
+            gaps.count.to_string(),
+            us(gaps.p50_ns),
+            us(gaps.p99_ns),
+            us(gaps.max_ns),
+            kernel_figure(j, cause),
+        ]);
+    }
+    table.text()
+}
+
+/// What the kernel's counters say of the time `cause` took.
+fn kernel_figure(j: &Jitter, cause: Cause) -> String {
+    match cause {
         Cause::Preempted => format!(
             "with throttled: run-queue wait {} (schedstat); {} involuntary switches for our {} gaps{}",
             percent(j.runqueue_wait_ratio),
@@ -143,42 +189,6 @@ pub fn jitter(out: &mut String, j: &Jitter) {
         },
         Cause::Unreported => "none: counted as this thread's CPU time".into(),
         Cause::Short => "none: too short to attribute".into(),
-    };
-    for cause in Cause::ALL {
-        let gaps = &j.causes[cause];
-        let _ = writeln!(
-            out,
-            "  {:<12} {:>8} {:>8} {:>10} {:>10} {:>10}  {}",
-            cause.name(),
-            percent(Some(j.ledger.ratio(cause))),
-            gaps.count,
-            us(gaps.p50_ns),
-            us(gaps.p99_ns),
-            us(gaps.max_ns),
-            kernel(cause)
-        );
-    }
-    let _ = writeln!(out, "  interrupts: {}", j.interrupts.how);
-    let _ = writeln!(
-        out,
-        "  timeslice (run between preemptions, less steal) p50 {}, p90 {}; from counters (on-CPU / switches) {}",
-        ms_f(j.timeslice_p50_ms),
-        ms_f(j.timeslice_p90_ms),
-        ms_f(j.timeslice_from_counters_ms)
-    );
-    if let Some(t) = j.throttle {
-        let _ = writeln!(
-            out,
-            "  throttling pattern: a throttle every {:.1} ms, running {:.0}% of each period (matches the cgroup's period: {})",
-            t.period_ms,
-            t.quota_ratio * 100.0,
-            t.matches_cgroup_period
-                .map_or("not readable".into(), |m| if m {
-                    "yes".to_string()
-                } else {
-                    "no".to_string()
-                })
-        );
     }
 }
 
