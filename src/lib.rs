@@ -89,6 +89,9 @@ pub mod report;
 #[doc(hidden)]
 pub mod verdict;
 
+#[cfg(test)]
+mod test_support;
+
 pub use probe::{Builder as ProbeBuilder, Probe, Reading, Totals};
 pub use signal::snapshot::{Contention, CpuSteal};
 pub use signal::{Reason, Signal, Unavailable};

@@ -471,31 +471,9 @@ impl WorkloadReport {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// Three runs of 1, 2 and 3 ms wall time, 1 ms each on the CPU, 4 MB each.
-    pub(crate) fn measured() -> Measured {
-        Measured {
-            name: "json-serde-value",
-            bytes_per_run: 4_000_000,
-            runs_count: 3,
-            wall_ns: Distribution::of([1_000_000, 2_000_000, 3_000_000]).unwrap(),
-            on_cpu_ns: Distribution::of([1_000_000, 1_000_000, 1_000_000]).unwrap(),
-            off_cpu_ns: Distribution::of([0, 1_000_000, 2_000_000]).unwrap(),
-            off_cpu_ratio: 0.5,
-            preempted_runs_count: Some(2),
-            runqueue_wait_ratio: None,
-            ns_per_op: None,
-            checksum: 42,
-            by_run: ByRun {
-                every: 1,
-                wall_ns: vec![1_000_000, 2_000_000, 3_000_000],
-                on_cpu_ns: vec![1_000_000; 3],
-                ns_per_op: Vec::new(),
-            },
-        }
-    }
+    use crate::test_support::measured;
 
     struct Counter(u64);
     impl Workload for Counter {

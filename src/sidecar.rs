@@ -279,32 +279,15 @@ fn cargo_target_directory(dir: &Path) -> Option<PathBuf> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// One run's counters, off-CPU time all run-queue wait.
-    pub(crate) fn run(wall_ns: u64, on_cpu_ns: u64, preemptions: u64) -> SpanStats {
-        SpanStats {
-            wall_ns,
-            on_cpu_ns,
-            off_cpu_ns: wall_ns - on_cpu_ns,
-            runqueue_wait_ns: Some(wall_ns - on_cpu_ns),
-            preemptions: Some(preemptions),
-            voluntary_switches: Some(0),
-        }
-    }
-
-    pub(crate) fn contention() -> Contention {
-        let mut sampler = Sampler::new();
-        let start = sampler.take();
-        sampler.take().since(&start)
-    }
+    use crate::test_support::{quiet_contention, run};
 
     #[test]
     fn the_summary_splits_runs_and_finds_the_tail_runs_off_cpu_time() {
         let mut runs: Vec<SpanStats> = (0..99).map(|_| run(1000, 1000, 0)).collect();
         runs.push(run(1900, 1000, 1));
-        let s = Summary::of("g/f", &runs, contention()).unwrap();
+        let s = Summary::of("g/f", &runs, quiet_contention()).unwrap();
         assert_eq!(s.runs_count, 100);
         assert_eq!(s.wall_ns.p50, 1000);
         // p99 by nearest rank is the 99th of 100 runs: still a 1000 ns run, 0 off-CPU.
@@ -313,7 +296,7 @@ pub(crate) mod tests {
         assert_eq!(s.preemptions_per_run, Some(0.01));
         assert_eq!(s.timeslice_ms, Some(100_000.0 / 1e6));
         runs.push(run(2000, 1200, 2));
-        let s = Summary::of("g/f", &runs, contention()).unwrap();
+        let s = Summary::of("g/f", &runs, quiet_contention()).unwrap();
         assert_eq!(
             s.p99_run_off_cpu_ns, 900,
             "the 100th of 101 runs is the 1900 ns one"
@@ -357,7 +340,7 @@ pub(crate) mod tests {
     #[test]
     fn sidecars_go_to_new_and_the_saved_baseline() {
         let dir = std::env::temp_dir().join(format!("dynoprobe-sidecar-{}", std::process::id()));
-        let s = Summary::of("g/f", &[run(1000, 900, 0)], contention()).unwrap();
+        let s = Summary::of("g/f", &[run(1000, 900, 0)], quiet_contention()).unwrap();
         let written = s.write(&dir.join("g/f"), Some("std-1x")).unwrap();
         assert_eq!(
             written,

@@ -415,18 +415,8 @@ mod tests {
     use crate::jitter::spin::SpinRecord;
     use crate::jitter::{Cause, KernelView, infer};
     use crate::runner::Measured;
-    use crate::signal::snapshot::Sampler;
     use crate::stats::Distribution;
-
-    fn quiet_contention() -> Contention {
-        let mut sampler = Sampler::new();
-        let earlier = sampler.take();
-        let mut c = sampler.take().since(&earlier);
-        c.steal_ratio = crate::signal::Signal(Ok(0.0));
-        c.throttled_ratio = crate::signal::Signal(Ok(0.0));
-        c.runqueue_wait_ratio = crate::signal::Signal(Ok(0.0));
-        c
-    }
+    use crate::test_support::quiet_contention;
 
     fn workload(name: &'static str, ps_per_op: Option<&[u64]>, wait: f64) -> WorkloadReport {
         let d = Distribution::of([1_000_000]).unwrap();

@@ -119,7 +119,7 @@ pub fn over_time(key: &str, series: &[&Series]) -> Chart {
             let (low, high) = mark(p99, 0.5);
             plot.rect(low, high, color);
         }
-        plot.name(&s.baseline, color);
+        plot.legend(&s.baseline, color);
     }
     Chart {
         name: format!("over-time-{}", file_name(key)),
@@ -159,7 +159,7 @@ pub fn gap_timeline(j: &Jitter) -> Chart {
             (start_s + step_s * 0.8, p.worst_ns as f64 / 1e6),
             color(p.cause),
         );
-        plot.name(p.cause.name(), color(p.cause));
+        plot.legend(p.cause.name(), color(p.cause));
     }
     let period = j.throttle.map_or(String::new(), |t| {
         format!(
@@ -257,7 +257,7 @@ fn stack(plot: &mut Plot, row: f64, parts: &[(&str, f64, &str)]) {
         if width > 0.0 {
             plot.rect((left, row - 0.3), (left + width, row + 0.3), color);
         }
-        plot.name(name, color);
+        plot.legend(name, color);
         left += width;
     }
 }
@@ -329,7 +329,7 @@ pub fn ns_per_op_by_run(w: &WorkloadReport) -> Option<Chart> {
         let half = (last_run / 400.0).max(0.2);
         plot.rect((run - half, ns * 0.995), (run + half, ns * 1.005), WALL);
     }
-    plot.name("one run", WALL);
+    plot.legend("one run", WALL);
     plot.line(
         &[(1.0, spread.p50), (last_run.max(2.0), spread.p50)],
         ON_CPU,
@@ -422,9 +422,9 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
             &format!("median {}, {ratio}{p}{cost}", time(c.median_ns)),
         );
     }
-    plot.name("significantly different from the first", FLAGGED);
-    plot.name("not significantly different", WALL);
-    plot.name("a replicate", REPLICATE);
+    plot.legend("significantly different from the first", FLAGGED);
+    plot.legend("not significantly different", WALL);
+    plot.legend("a replicate", REPLICATE);
     Chart {
         name: format!("compare-{}", file_name(&row.key)),
         caption: format!(
@@ -475,7 +475,7 @@ pub fn drive_calls(report: &crate::report::drive::DriveReport) -> Chart {
             if ms > 0.0 {
                 plot.rect((x, bottom_ms), (x + width_s, bottom_ms + ms), color);
             }
-            plot.name(name, color);
+            plot.legend(name, color);
             bottom_ms += ms;
         }
     }
@@ -521,8 +521,8 @@ pub fn drive_instances(report: &crate::report::drive::DriveReport) -> Chart {
             ),
         );
     }
-    plot.name("outlier", FLAGGED);
-    plot.name("not an outlier", WALL);
+    plot.legend("outlier", FLAGGED);
+    plot.legend("not an outlier", WALL);
     Chart {
         name: "drive-instances".into(),
         caption: format!(
@@ -541,7 +541,7 @@ mod tests {
     use super::*;
     use crate::jitter::infer::{KernelView, TimelinePoint, infer};
     use crate::jitter::spin::{Gap, SpinRecord};
-    use crate::runner::tests::measured;
+    use crate::test_support::measured;
 
     /// A 1 s spin with one throttle of 70 ms and one stolen gap of 5 µs.
     fn jitter() -> Jitter {
@@ -594,7 +594,7 @@ mod tests {
             .svg
             .lines()
             .filter(|l| l.starts_with("<rect x=") && l.contains("fill=\"#"))
-            .filter(|l| !l.contains("width=\"10\"")) // the legend's keys
+            .filter(|l| !l.contains("class=\"key\"")) // the legend's keys
             .filter_map(|l| {
                 let w = l.split("width=\"").nth(1)?.split('"').next()?;
                 w.parse().ok()
@@ -695,7 +695,7 @@ mod tests {
             .svg
             .lines()
             .filter(|l| l.starts_with("<rect x=") && l.contains("fill=\"#1f77b4\""))
-            .filter(|l| !l.contains("width=\"10\"")) // the legend's key
+            .filter(|l| !l.contains("class=\"key\"")) // the legend's keys
             .count();
         assert_eq!(marks, 3);
         assert!(chart.svg.contains("median block time per op (ns)"));
@@ -722,7 +722,7 @@ mod tests {
             .svg
             .lines()
             .filter(|l| l.starts_with("<rect x=") && l.contains(COLUMNS[0]))
-            .filter(|l| !l.contains("width=\"10\"")) // the legend's key
+            .filter(|l| !l.contains("class=\"key\"")) // the legend's keys
             .count();
         assert_eq!(marks, 4, "a median and a p99 mark per batch");
         assert!(chart.svg.contains("(ms, log)"));

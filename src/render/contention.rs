@@ -71,11 +71,11 @@ fn columns(cell: impl Fn(&Declared) -> Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signal::snapshot::Snapshot;
+    use crate::test_support::numbered_contention;
 
     #[test]
     fn every_row_and_column_comes_from_the_catalog() {
-        let c = Snapshot::take().since(&Snapshot::take());
+        let c = numbered_contention();
         let mut out = String::new();
         contention(&mut out, &c);
         for d in SIGNALS.iter().filter(|d| d.row.is_some()) {

@@ -205,7 +205,7 @@ mod tests {
                 ]
             })
             .collect();
-        let report = DriveReport::new(crate::report::drive::tests::drive(), calls).unwrap();
+        let report = DriveReport::new(crate::test_support::drive(), calls).unwrap();
         let text = drive(&report);
         let row = |name: &str| {
             text.lines()
@@ -238,7 +238,7 @@ mod tests {
         )
         .unwrap();
         let report = DriveReport::new(
-            crate::report::drive::tests::drive(),
+            crate::test_support::drive(),
             vec![served.call.clone(), served.call],
         )
         .unwrap();

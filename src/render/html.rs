@@ -101,7 +101,7 @@ pre{font-size:0.75em;overflow-x:auto;background:#f6f6f6;padding:1em}";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::report;
+    use crate::test_support::report;
 
     #[test]
     fn a_page_is_self_contained_and_holds_every_chart_and_the_text() {

@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn text_has_one_row_per_workload_in_milliseconds() {
-        let text = report(&crate::report::tests::report());
+        let text = report(&crate::test_support::report());
         let row = text
             .lines()
             .find(|l| l.starts_with("json-serde-value"))

@@ -26,13 +26,13 @@ pub fn line(s: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sidecar::tests::{contention, run};
+    use crate::test_support::{quiet_contention, run};
 
     #[test]
     fn the_line_gives_each_figure_its_unit() {
         let mut runs = vec![run(1000, 1000, 0); 99];
         runs.push(run(100_000, 99_100, 1));
-        let s = Summary::of("g/f", &runs, contention()).unwrap();
+        let s = Summary::of("g/f", &runs, quiet_contention()).unwrap();
         let text = line(&s);
         assert!(
             text.starts_with("dynoprobe g/f: 100 runs, p50 0.001 ms, p99 0.001 ms"),

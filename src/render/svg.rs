@@ -225,7 +225,7 @@ impl Plot {
                 r#"<circle cx="{px:.1}" cy="{py:.1}" r="3" fill="{color}"/>"#
             );
         }
-        self.name(name, color);
+        self.legend(name, color);
     }
 
     /// A filled rectangle between two data corners.
@@ -254,7 +254,7 @@ impl Plot {
     }
 
     /// Adds `name` in `color` to the legend (once).
-    pub fn name(&mut self, name: &str, color: &str) {
+    pub fn legend(&mut self, name: &str, color: &str) {
         if !self.legend.iter().any(|(n, _)| n == name) {
             self.legend.push((name.to_string(), color.to_string()));
         }
@@ -266,7 +266,7 @@ impl Plot {
         for (name, color) in std::mem::take(&mut self.legend) {
             let _ = writeln!(
                 self.body,
-                r#"<rect x="{x:.1}" y="24" width="10" height="10" fill="{color}"/><text x="{:.1}" y="33" class="tick">{}</text>"#,
+                r#"<rect class="key" x="{x:.1}" y="24" width="10" height="10" fill="{color}"/><text x="{:.1}" y="33" class="tick">{}</text>"#,
                 x + 14.0,
                 escape(&name)
             );

@@ -76,7 +76,7 @@ struct Answer {
     #[serde(default)]
     fixture: Option<FixtureInfo>,
     #[serde(default)]
-    contention: Option<Seen>,
+    contention: Option<AnswerContention>,
 }
 
 /// What one answer said: the call, and the workload and payload the server ran.
@@ -89,7 +89,7 @@ pub struct Served {
 }
 
 #[derive(Deserialize)]
-struct Seen {
+struct AnswerContention {
     steal_ratio: Option<f64>,
     throttled_ratio: Option<f64>,
 }
@@ -97,13 +97,13 @@ struct Seen {
 #[derive(Deserialize)]
 struct RunTimes {
     name: String,
-    wall_ns: Stat,
-    on_cpu_ns: Stat,
-    off_cpu_ns: Stat,
+    wall_ns: Max,
+    on_cpu_ns: Max,
+    off_cpu_ns: Max,
 }
 
 #[derive(Deserialize)]
-struct Stat {
+struct Max {
     max: u64,
 }
 
@@ -468,21 +468,9 @@ pub fn split(calls: &[Call]) -> Option<Split> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub(crate) fn drive() -> Drive {
-        Drive {
-            url: "http://h/run?runs=1".into(),
-            workload: "chase-l2".into(),
-            concurrency: 1,
-            busy_count: 0,
-            started_unix_ms: 1_700_000_000_000,
-            elapsed_ns: 9,
-            fixtures: Vec::new(),
-            stopped: None,
-        }
-    }
+    use crate::test_support::drive;
 
     const ANSWER: &str = r#"{"schema_version": 1, "workload": {"name": "chase-l2",
         "wall_ns": {"max": 900}, "on_cpu_ns": {"max": 600}, "off_cpu_ns": {"max": 300},

@@ -97,44 +97,8 @@ impl FixtureInfo {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    use crate::runner::tests::measured;
-    use crate::signal::snapshot::Sampler;
-    use crate::verdict::{Basis, Class};
-
-    /// A report of one measured workload and a quiet verdict, for tests of its rendering.
-    pub(crate) fn report() -> Report {
-        let mut sampler = Sampler::new();
-        let earlier = sampler.take();
-        Report {
-            kind: kind::Kind::Run,
-            schema_version: SCHEMA_VERSION,
-            machine: Machine::default(),
-            fixture: FixtureInfo {
-                source: "shipped".into(),
-                json_bytes: 4_000_000,
-                digest: Some("fnv1a64:0123456789abcdef".into()),
-            },
-            workloads: vec![WorkloadReport::from_measured(measured())],
-            contention: sampler.take().since(&earlier),
-            jitter: None,
-            verdict: Verdict {
-                class: Class::Quiet,
-                platform: None,
-                causes: Vec::new(),
-                slowed: Vec::new(),
-                basis: Basis {
-                    steal_ratio: Some(0.0),
-                    runqueue_wait_ratio: None,
-                    throttled_ratio: None,
-                    throttled_period_ratio: None,
-                    spin: None,
-                },
-            },
-        }
-    }
+mod tests {
+    use crate::test_support::report;
 
     #[test]
     fn json_carries_units_and_nulls_for_what_was_not_measured() {

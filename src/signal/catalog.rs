@@ -165,29 +165,7 @@ pub static SIGNALS: [Declared; 12] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signal::Signal;
-
-    /// A `Contention` whose every signal holds a different number.
-    fn numbered() -> Contention {
-        let n = |i: u32| Signal(Ok(f64::from(i)));
-        Contention {
-            elapsed_ns: 1,
-            steal_ratio: n(1),
-            runqueue_wait_ratio: n(2),
-            runqueue_wait_per_s: n(12),
-            thread_runqueue_wait_ratio: n(3),
-            involuntary_switches_per_s: n(4),
-            voluntary_switches_per_s: n(5),
-            throttled_period_ratio: n(6),
-            throttled_ratio: n(7),
-            pressure_some_ratio: n(8),
-            cgroup_pressure_some_ratio: n(9),
-            cpu_usage_ratio: n(10),
-            process_cpu_seconds_per_s: n(11),
-            steal_per_cpu_ratio: Vec::new(),
-            unavailable: Default::default(),
-        }
-    }
+    use crate::test_support::numbered_contention;
 
     fn sorted<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
         let mut names: Vec<&str> = names.into_iter().collect();
@@ -197,7 +175,7 @@ mod tests {
 
     #[test]
     fn every_signal_of_contention_is_listed_and_declared_once_under_its_json_name() {
-        let contention = numbered();
+        let contention = numbered_contention();
         let json = serde_json::to_value(&contention).unwrap();
         let in_json = json
             .as_object()
@@ -215,7 +193,7 @@ mod tests {
 
     #[test]
     fn each_declaration_reads_its_own_field() {
-        let contention = numbered();
+        let contention = numbered_contention();
         let json = serde_json::to_value(&contention).unwrap();
         for d in &SIGNALS {
             assert_eq!(d.value(&contention), json[d.field].as_f64(), "{}", d.field);
