@@ -30,7 +30,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 
 use dynoprobe::jitter::attribute::{Attributor, DEFAULT_ATTRIBUTE_THRESHOLD_NS, Rules};
-use dynoprobe::jitter::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
+use dynoprobe::jitter::clock::{Clock, Kind, Monotonic, Ticks, Tsc};
 use dynoprobe::jitter::{Cause, spin};
 use dynoprobe::signal::cgroup::{CgroupReader, Version};
 use dynoprobe::signal::kconfig::Accounting;
@@ -142,7 +142,7 @@ fn spin_iteration(c: &mut Criterion) {
     const N: u32 = 1000;
     let mut group = c.benchmark_group("spin-iteration");
     group.throughput(criterion::Throughput::Elements(u64::from(N)));
-    let choice = Choice::detect();
+    let choice = Clock::detect();
     match choice.kind {
         Kind::Tsc => group.bench_function("dynoprobe", |b| b.iter(|| loop_body(&Tsc, N, 1 << 20))),
         Kind::Monotonic => group.bench_function("dynoprobe", |b| {
@@ -203,7 +203,7 @@ fn attribution(c: &mut Criterion) {
 
 /// Time in gaps of 2 µs or more in a read-free spin of `duration` on the TSC (or
 /// `CLOCK_MONOTONIC`): what the platform took, with nothing read after a gap.
-fn bare_gap_time(clock: &Choice, duration: Duration) -> Duration {
+fn bare_gap_time(clock: &Clock, duration: Duration) -> Duration {
     let gap_ticks = clock.to_ticks(DEFAULT_ATTRIBUTE_THRESHOLD_NS);
     let spin_ticks = clock.to_ticks(duration.as_nanos() as u64);
     let ticks = match clock.kind {
@@ -230,7 +230,7 @@ fn gap_ticks_in<T: Ticks>(clock: &T, spin_ticks: u64, gap_ticks: u64) -> u64 {
 
 /// Time in attributed gaps of `jitter::spin` over `duration`: what dynoprobe says the
 /// platform took, with its reads after each gap (not counted as gaps themselves).
-fn attributed_gap_time(clock: &Choice, duration: Duration) -> Duration {
+fn attributed_gap_time(clock: &Clock, duration: Duration) -> Duration {
     let record = spin(clock, duration, None, DEFAULT_ATTRIBUTE_THRESHOLD_NS).expect("a spin");
     let short = record.tally(Cause::Short).total_ns;
     Duration::from_nanos(record.gaps_total_ns() - short)
@@ -277,7 +277,7 @@ impl Drop for HeldCounters {
 /// run, and several runs.
 fn observer(c: &mut Criterion) {
     const SPIN: Duration = Duration::from_millis(20);
-    let clock = Choice::detect();
+    let clock = Clock::detect();
     let _held = HeldCounters::open();
     let mut group = c.benchmark_group("observer");
     group.sample_size(20);

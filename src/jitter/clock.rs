@@ -52,7 +52,7 @@ impl Ticks for Monotonic {
 
 /// Which clock was chosen, its rate, and why.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Choice {
+pub struct Clock {
     pub kind: Kind,
     /// Nanoseconds per tick (1.0 for `CLOCK_MONOTONIC`).
     pub ns_per_tick: f64,
@@ -66,23 +66,23 @@ pub enum Kind {
     Monotonic,
 }
 
-impl Choice {
+impl Clock {
     /// The TSC if `cpuinfo` shows it reliable and calibration agrees with itself; else the OS.
-    pub fn detect() -> Choice {
+    pub fn detect() -> Clock {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         match tsc_flags(&cpuinfo) {
-            Err(missing) if cfg!(target_arch = "x86_64") => Choice::monotonic(format!(
+            Err(missing) if cfg!(target_arch = "x86_64") => Clock::monotonic(format!(
                 "CLOCK_MONOTONIC: the TSC lacks {missing} in /proc/cpuinfo, so it may drift"
             )),
-            Err(_) => Choice::monotonic("CLOCK_MONOTONIC: no TSC on this architecture".into()),
+            Err(_) => Clock::monotonic("CLOCK_MONOTONIC: no TSC on this architecture".into()),
             Ok(()) => {
                 let (a, b) = (calibrate(), calibrate());
                 if (a / b - 1.0).abs() > 0.01 {
-                    return Choice::monotonic(format!(
+                    return Clock::monotonic(format!(
                         "CLOCK_MONOTONIC: two TSC calibrations disagreed ({a:.4} vs {b:.4} ns/tick)"
                     ));
                 }
-                Choice {
+                Clock {
                     kind: Kind::Tsc,
                     ns_per_tick: b,
                     reason: format!(
@@ -94,8 +94,8 @@ impl Choice {
         }
     }
 
-    fn monotonic(reason: String) -> Choice {
-        Choice {
+    fn monotonic(reason: String) -> Clock {
+        Clock {
             kind: Kind::Monotonic,
             ns_per_tick: 1.0,
             reason,
@@ -150,7 +150,7 @@ mod tests {
     /// wake-up: a busy machine can stretch a 20 ms sleep, not the clocks' agreement.
     #[test]
     fn the_chosen_clock_measures_a_sleep() {
-        let choice = Choice::detect();
+        let choice = Clock::detect();
         let ticks = || match choice.kind {
             Kind::Tsc => Tsc.ticks(),
             Kind::Monotonic => Monotonic.ticks(),

@@ -280,7 +280,7 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
         off_cpu_ratio: share(gaps_total_ns),
         ledger,
         causes: gaps,
-        preemptions_count: record.switched_gaps_count,
+        preemptions_count: record.preemptions_count,
         switches_in_gaps_count: record.switches_in_gaps_count,
         involuntary_switches_count: kernel.involuntary_switches,
         runqueue_wait_ratio: kernel.runqueue_wait_ns.map(share),

@@ -14,7 +14,7 @@ pub mod tick;
 use std::time::Duration;
 
 use crate::signal::snapshot::{Contention, Sampler};
-use clock::Choice;
+use clock::Clock;
 
 pub use cause::{ByCause, Cause, Ratios};
 pub use infer::{CgroupPeriod, Jitter, KernelView, Ledger, Throttle, infer};
@@ -55,7 +55,7 @@ pub fn current_cpu() -> Option<usize> {
 
 /// Spins on the calling thread (pinned if asked) with the kernel's counters read around it,
 /// and infers what happened. Also returns the contention over the spin.
-pub fn measure(clock: &Choice, options: &Options) -> Result<(Jitter, Contention), SpinError> {
+pub fn measure(clock: &Clock, options: &Options) -> Result<(Jitter, Contention), SpinError> {
     if let Some(cpu) = options.cpu
         && !core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
     {

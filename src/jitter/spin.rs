@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::attribute::{Attribution, Attributor, Delta, READ_ALLOWANCE_FACTOR, Rules};
 use super::cause::{ByCause, Cause};
-use super::clock::{Choice, Kind, Monotonic, Ticks, Tsc};
+use super::clock::{Clock, Kind, Monotonic, Ticks, Tsc};
 use super::tick::{TickFit, fit};
 use crate::signal::clock::monotonic_ns;
 use crate::signal::kconfig::{Accounting, nohz_full_cpus};
@@ -103,7 +103,7 @@ pub struct SpinRecord {
     /// Time spent reading counters after gaps, ns: the cost of attribution.
     pub attribution_ns: u64,
     /// Gaps whose reading saw the thread's involuntary switches move.
-    pub switched_gaps_count: u64,
+    pub preemptions_count: u64,
     /// The involuntary switches those readings saw, summed: every switch of the loop falls
     /// in a gap, so this is the kernel's count over the loop.
     pub switches_in_gaps_count: u64,
@@ -167,7 +167,7 @@ impl SpinRecord {
             gaps,
             tallies,
             attribution_ns: 0,
-            switched_gaps_count: tallies[Cause::Preempted].count + tallies[Cause::Throttled].count,
+            preemptions_count: tallies[Cause::Preempted].count + tallies[Cause::Throttled].count,
             switches_in_gaps_count: tallies[Cause::Preempted].count
                 + tallies[Cause::Throttled].count,
             cgroup_throttled_ns: None,
@@ -211,9 +211,9 @@ struct GapLog<A> {
     /// Ticks spent in the attribution reads that kept within their allowance.
     read_ticks: u64,
     /// Gaps whose reading saw the thread's involuntary switches move.
-    switched: u64,
+    preemptions_count: u64,
     /// The switches those readings saw, summed.
-    switches: u64,
+    switches_in_gaps_count: u64,
 }
 
 impl<A> GapLog<A> {
@@ -226,13 +226,13 @@ impl<A> GapLog<A> {
             attribute_ticks,
             allowance,
             read_ticks: 0,
-            switched: 0,
-            switches: 0,
+            preemptions_count: 0,
+            switches_in_gaps_count: 0,
         }
     }
 
     /// The kept gaps and the tallies with their ticks in ns, each gap's ticks from `origin`.
-    fn in_ns(&self, clock: &Choice, origin: u64) -> (Vec<Gap>, ByCause<Tally>) {
+    fn in_ns(&self, clock: &Clock, origin: u64) -> (Vec<Gap>, ByCause<Tally>) {
         let gap = |&(start, len, a): &(u64, u64, Attribution)| Gap {
             start_ns: clock.to_ns(start),
             len_ns: clock.to_ns(len),
@@ -300,8 +300,8 @@ impl<A: Attribute> GapLog<A> {
         if self.kept.len() < self.kept.capacity() {
             self.kept.push((start, len, attribution));
         }
-        self.switched += u64::from(attribution.switches > 0);
-        self.switches += attribution.switches;
+        self.preemptions_count += u64::from(attribution.switches > 0);
+        self.switches_in_gaps_count += attribution.switches;
         let tally = &mut self.tallies[attribution.cause];
         tally.count += 1;
         tally.total_ns += len;
@@ -442,7 +442,7 @@ pub struct Raised {
 /// [`MAX_GAPS_PER_ITERATION`] of the iterations were gaps was wrong: it is raised and the
 /// spin done again, and the record says so ([`SpinRecord::raised`]).
 pub fn spin(
-    clock: &Choice,
+    clock: &Clock,
     duration: Duration,
     threshold_ns: Option<u64>,
     attribute_threshold_ns: u64,
@@ -461,7 +461,7 @@ pub fn spin(
 
 fn spin_checked<T: Ticks>(
     ticks: &T,
-    clock: &Choice,
+    clock: &Clock,
     duration: Duration,
     threshold_ns: Option<u64>,
     attribute_threshold_ns: u64,
@@ -505,7 +505,7 @@ fn spin_checked<T: Ticks>(
 /// One spin with a threshold of `threshold` ticks, its gaps attributed under `accounting`.
 fn spin_with<T: Ticks>(
     ticks: &T,
-    clock: &Choice,
+    clock: &Clock,
     duration: Duration,
     threshold: u64,
     attribute_threshold_ns: u64,
@@ -552,8 +552,8 @@ fn spin_with<T: Ticks>(
         gaps,
         tallies,
         attribution_ns: clock.to_ns(log.read_ticks),
-        switched_gaps_count: log.switched,
-        switches_in_gaps_count: log.switches,
+        preemptions_count: log.preemptions_count,
+        switches_in_gaps_count: log.switches_in_gaps_count,
         cgroup_throttled_ns,
         kernel,
         tid: thread_id(),
@@ -854,7 +854,7 @@ mod tests {
         assert_eq!((pause_start, pause, first.cause), (0, 4, Cause::Unreported));
         assert_eq!((wait_start, wait, second.cause), (4, 2, Cause::Preempted));
         // One switch, its wait with the preempted part; the pause counts as a gap.
-        assert_eq!((log.switched, log.switches), (1, 1));
+        assert_eq!((log.preemptions_count, log.switches_in_gaps_count), (1, 1));
         assert_eq!(tally(&log, Cause::Unreported), (1, 4, 0));
         assert_eq!(tally(&log, Cause::Preempted), (1, 2, 9));
     }
@@ -949,7 +949,7 @@ mod tests {
                 100
             }
         });
-        let choice = Choice {
+        let choice = Clock {
             kind: Kind::Monotonic,
             ns_per_tick: 1.0,
             reason: "scripted".into(),
@@ -966,7 +966,7 @@ mod tests {
 
     #[test]
     fn a_short_spin_sees_a_sleep_free_loop_and_every_gap_is_tallied() {
-        let clock = Choice::detect();
+        let clock = Clock::detect();
         let record = spin(&clock, Duration::from_millis(50), None, 2_000).unwrap();
         assert!(record.duration_ns >= 50_000_000);
         assert!(
@@ -990,7 +990,7 @@ mod tests {
 
     #[test]
     fn absurd_thresholds_are_refused() {
-        let clock = Choice::detect();
+        let clock = Clock::detect();
         let error = spin(&clock, Duration::from_millis(1), Some(0), 2_000).unwrap_err();
         assert!(matches!(error, SpinError::ThresholdBelowIteration { .. }));
     }

@@ -37,7 +37,7 @@ pub struct Column {
 
 /// A file read as a column, with a line for each part that was left out.
 #[derive(Debug)]
-pub struct Read {
+pub struct FileColumn {
     /// `None` when nothing in the file could be compared.
     pub column: Option<Column>,
     pub warnings: Vec<String>,
@@ -62,7 +62,7 @@ pub const MAX_FILE_BYTES: u64 = 1 << 30;
 /// file's name without its extension. A file whose first line is a whole JSON object is
 /// read as JSON lines, one at a time, each line dropped once its figures are taken: memory
 /// does not grow with the file's length beyond what each line adds to the column.
-pub fn read(name: Option<&str>, path: &Path) -> Result<Read, ColumnError> {
+pub fn read(name: Option<&str>, path: &Path) -> Result<FileColumn, ColumnError> {
     use std::io::BufRead as _;
     let io = |source| ColumnError::Io {
         path: path.display().to_string(),
@@ -108,7 +108,7 @@ pub fn read(name: Option<&str>, path: &Path) -> Result<Read, ColumnError> {
 
 /// The column from `text` (one JSON value, or one per line), `place` (its path) naming it in
 /// warnings and, without `name` or an exported baseline's own, the column.
-pub fn parse(name: Option<&str>, place: &str, text: &str) -> Read {
+pub fn parse(name: Option<&str>, place: &str, text: &str) -> FileColumn {
     let mut column = Lines::new(place);
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(value) => column.add_value(place.to_string(), Ok(value)),
@@ -165,7 +165,7 @@ impl<'a> Lines<'a> {
     }
 
     /// A part's rows pooled, its time points kept, what it left out said.
-    fn add_part(&mut self, part: Part) {
+    fn add_part(&mut self, part: Contents) {
         self.parts_count += 1;
         let place = self.place;
         (self.warnings).extend(
@@ -189,7 +189,7 @@ impl<'a> Lines<'a> {
         }
     }
 
-    fn finish(mut self, name: Option<&str>) -> Read {
+    fn finish(mut self, name: Option<&str>) -> FileColumn {
         let stem = Path::new(self.place)
             .file_stem()
             .map(|s| s.to_string_lossy());
@@ -201,7 +201,7 @@ impl<'a> Lines<'a> {
         if self.rows.rows.is_empty() {
             let place = self.place;
             (self.warnings).push(format!("{place}: nothing to compare in it; left out"));
-            return Read {
+            return FileColumn {
                 column: None,
                 warnings: self.warnings,
             };
@@ -212,7 +212,7 @@ impl<'a> Lines<'a> {
         } else {
             Vec::new()
         };
-        Read {
+        FileColumn {
             column: Some(self.rows.into_column(&name, over_time)),
             warnings: self.warnings,
         }
@@ -231,7 +231,7 @@ fn is_jsonl(text: &str) -> bool {
 }
 
 /// What one JSON value holds.
-struct Part {
+struct Contents {
     /// An exported baseline's own name.
     name: Option<String>,
     benchmarks: Vec<Benchmark>,
@@ -241,7 +241,7 @@ struct Part {
     skipped: Vec<String>,
 }
 
-fn part(value: serde_json::Value) -> Result<Part, String> {
+fn part(value: serde_json::Value) -> Result<Contents, String> {
     match Kind::of(&value) {
         Some(Kind::Run) => {
             let file = RunFile::from_value(value).map_err(|e| e.to_string())?;
@@ -255,7 +255,7 @@ fn part(value: serde_json::Value) -> Result<Part, String> {
             let baseline: Baseline = serde_json::from_value(value)
                 .map_err(|e| format!("not an exported baseline ({e})"))?;
             let (benchmarks, skipped) = plausible(baseline.benchmarks);
-            Ok(Part {
+            Ok(Contents {
                 name: Some(baseline.name),
                 benchmarks,
                 fixtures: Vec::new(),
@@ -291,7 +291,7 @@ fn plausible(benchmarks: Vec<Benchmark>) -> (Vec<Benchmark>, Vec<String>) {
 
 /// A run report's workloads, each a row: its runs the samples, its worker processes the
 /// replicates.
-fn run_part(file: RunFile) -> Part {
+fn run_part(file: RunFile) -> Contents {
     let mut skipped = Vec::new();
     let benchmarks = file
         .workloads
@@ -324,7 +324,7 @@ fn run_part(file: RunFile) -> Part {
         .collect();
     let (benchmarks, implausible) = plausible(benchmarks);
     skipped.extend(implausible);
-    Part {
+    Contents {
         name: None,
         benchmarks,
         fixtures: file.fixture.into_iter().collect(),
@@ -334,7 +334,7 @@ fn run_part(file: RunFile) -> Part {
 }
 
 /// A drive result's two rows, the calls' latency and the server's run, each call a sample.
-fn drive_part(file: DriveFile) -> Result<Part, String> {
+fn drive_part(file: DriveFile) -> Result<Contents, String> {
     let calls = &file.calls;
     let all = |pick: fn(&DriveFileCall) -> u64| calls.iter().map(|c| pick(c) as f64).collect();
     let total = |pick: fn(&DriveFileCall) -> u64| calls.iter().map(pick).sum::<u64>();
@@ -355,7 +355,7 @@ fn drive_part(file: DriveFile) -> Result<Part, String> {
     if benchmarks.is_empty() {
         return Err("a drive result with no calls".into());
     }
-    Ok(Part {
+    Ok(Contents {
         name: None,
         benchmarks,
         fixtures: file.fixtures,

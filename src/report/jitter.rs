@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::SCHEMA_VERSION;
 use super::kind::Kind;
-use crate::jitter::{self, Jitter, Options, SpinError, clock::Choice, sleep::overshoot};
+use crate::jitter::{self, Jitter, Options, SpinError, clock::Clock, sleep::overshoot};
 use crate::signal::machine::Machine;
 use crate::signal::snapshot::Contention;
 use crate::stats::Distribution;
@@ -52,7 +52,7 @@ pub struct JitterReport {
 /// Spins on every CPU of `plan` at once, then sleeps to deadlines; decides from the worst
 /// spin.
 pub fn jitter(plan: &JitterPlan) -> Result<JitterReport, SpinError> {
-    let clock = Choice::detect();
+    let clock = Clock::detect();
     let options = |cpu| Options {
         duration: plan.duration,
         threshold_ns: plan.threshold_ns,

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::run_file::{RunFile, RunFileError};
 use super::{FixtureInfo, Report, SCHEMA_VERSION, WorkloadReport};
-use crate::jitter::{self, SpinError, clock::Choice};
+use crate::jitter::{self, SpinError, clock::Clock};
 use crate::runner::{Measured, Plan, PoolError, Progress, Runs, measure};
 use crate::signal::machine::Machine;
 use crate::signal::snapshot::Sampler;
@@ -231,7 +231,7 @@ pub fn run(
         cpu: plan.cpu.or_else(jitter::current_cpu),
         ..jitter::Options::default()
     };
-    let (jitter, _) = jitter::measure(&Choice::detect(), &options)?;
+    let (jitter, _) = jitter::measure(&Clock::detect(), &options)?;
     let contention = sampler.take().since(&start);
     let verdict = decide(&Evidence {
         contention: &contention,
