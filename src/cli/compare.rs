@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use dynoprobe::baseline::{self, Baseline, Exported};
+use dynoprobe::baseline::{self, Baseline, Benchmark, Exported};
 use dynoprobe::render;
 use dynoprobe::report::columns::{self, Column};
-use dynoprobe::report::compare::{ComparePlan, compare as comparison};
+use dynoprobe::report::compare::{ComparePlan, Comparison, compare as comparison};
 use dynoprobe::sidecar::criterion_home;
 use regex_lite::Regex;
 
@@ -79,26 +79,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     args.pictures.check()?;
     let (columns, left_out) = load(&args)?;
     let (baselines, over_time) = columns::split(columns);
-    if args.baselines {
-        for b in &baselines {
-            outln!("{}\t{} benchmarks", b.name, b.benchmarks.len())?;
-        }
-        return Ok(());
-    }
-    if args.list {
-        for b in &baselines {
-            for bench in &b.benchmarks {
-                outln!("{}\t{}", b.name, bench.id)?;
-            }
-        }
-        return Ok(());
-    }
-    if let Some(name) = &args.export {
-        let baseline = baselines
-            .iter()
-            .find(|b| &b.name == name)
-            .with_context(|| format!("no baseline named '{name}'; found: {}", names(&baselines)))?;
-        outln!("{}", serde_json::to_string_pretty(&Exported::of(baseline))?)?;
+    if listed(&args, &baselines)? {
         return Ok(());
     }
     let filter = args
@@ -135,155 +116,85 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         &render::html::compare_charts(&result),
         &table,
     )?;
-    if let Some(percent) = args.fail_if_slower {
-        let slower = result.slower_than(percent);
-        if !slower.is_empty() {
-            bail!("{}", render::compare::slower(percent, &slower));
-        }
-        // A gate does not pass on what it could not read.
-        if left_out > 0 {
-            bail!(
-                "--fail-if-slower: {left_out} inputs or rows were left out (see the warnings), \
-                 so the gate cannot say nothing got slower"
-            );
-        }
+    match args.fail_if_slower {
+        Some(percent) => gate(percent, &result, left_out),
+        None => Ok(()),
+    }
+}
+
+/// `--fail-if-slower`: an error naming what got slower than `percent`, or, since a gate
+/// does not pass on what it could not read, that inputs were left out.
+fn gate(percent: f64, result: &Comparison, left_out: usize) -> anyhow::Result<()> {
+    let slower = result.slower_than(percent);
+    if !slower.is_empty() {
+        bail!("{}", render::compare::slower(percent, &slower));
+    }
+    if left_out > 0 {
+        bail!(
+            "--fail-if-slower: {left_out} inputs or rows were left out (see the warnings), \
+             so the gate cannot say nothing got slower"
+        );
     }
     Ok(())
 }
 
+/// `--baselines`, `--list` and `--export`, which print what was found instead of comparing
+/// it; whether one of them was asked for.
+fn listed(args: &CompareArgs, baselines: &[Baseline]) -> anyhow::Result<bool> {
+    if args.baselines {
+        for b in baselines {
+            outln!("{}\t{} benchmarks", b.name, b.benchmarks.len())?;
+        }
+    } else if args.list {
+        for b in baselines {
+            for bench in &b.benchmarks {
+                outln!("{}\t{}", b.name, bench.id)?;
+            }
+        }
+    } else if let Some(name) = &args.export {
+        let baseline = (baselines.iter())
+            .find(|b| &b.name == name)
+            .with_context(|| format!("no baseline named '{name}'; found: {}", names(baselines)))?;
+        outln!("{}", serde_json::to_string_pretty(&Exported::of(baseline))?)?;
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// The columns named on the command line, in that order (files, or baseline names in the
 /// target directory, one or several a column); every baseline in the directory when none is
-/// named. Parts of files that cannot be compared are named in a warning each; different
-/// payloads are refused.
+/// named. Parts of files that cannot be compared are named in a warning each, and counted
+/// (the second value); different payloads are refused.
 fn load(args: &CompareArgs) -> anyhow::Result<(Vec<Column>, usize)> {
-    let wanted: Vec<ColumnArg> = args
-        .baselines_or_files
-        .iter()
+    let wanted: Vec<ColumnArg> = (args.baselines_or_files.iter())
         .map(|a| ColumnArg::parse(a))
         .collect::<anyhow::Result<_>>()?;
-    let mut found = BTreeMap::new();
-    // Inputs and rows left out, each said in a warning; the criterion directory's count
-    // where they belong to a baseline compared, or could.
-    let mut left_out = 0;
-    let mut skipped: Vec<baseline::Skipped> = Vec::new();
-    let mut compared: Vec<&str> = Vec::new();
-    let needs_baselines = wanted
-        .iter()
-        .flat_map(|c| &c.sources)
+    let needs_baselines = (wanted.iter().flat_map(|c| &c.sources))
         .any(|s| matches!(s, Source::Baseline(_) | Source::Baselines(_)));
-    if needs_baselines || wanted.is_empty() {
-        let dir = args
-            .target_dir
-            .clone()
-            .map_or_else(criterion_home, |d| d.join("criterion"));
-        let read = baseline::read_dir(&dir)?;
-        for skipped in &read.warnings {
-            eprintln!("dynoprobe: warning: skipped {}", skipped.why);
-        }
-        skipped = read.warnings;
-        found = read.baselines;
-    }
-    let criterion = |name: String, benchmarks| Column {
-        baseline: Baseline { name, benchmarks },
-        fixtures: Vec::new(),
-        over_time: Vec::new(),
+    let found = if needs_baselines || wanted.is_empty() {
+        read_baselines(args)?
+    } else {
+        baseline::Found::default()
     };
-    let mut chosen: Vec<Column> = Vec::new();
+    let mut loader = Loader {
+        found: &found.baselines,
+        left_out: 0,
+        compared: Vec::new(),
+    };
+    let mut chosen = Vec::new();
     for column in &wanted {
-        let mut sources = Vec::new();
-        // A source named twice (a file and a pattern that matches it, say) would count one
-        // replicate twice, and the interval would claim noise it never saw.
-        let mut seen: Vec<String> = Vec::new();
-        let mut once = |source: String| {
-            if seen.contains(&source) {
-                bail!(
-                    "column {}: {source} is named twice; each source is one replicate, counted once",
-                    column.name.unwrap_or("(unnamed)")
-                );
-            }
-            seen.push(source);
-            Ok(())
-        };
-        for source in &column.sources {
-            match source {
-                Source::File(path) => {
-                    let real = path.canonicalize().unwrap_or_else(|_| path.clone());
-                    once(real.display().to_string())?;
-                    let read = columns::read(column.name, path)?;
-                    for warning in &read.warnings {
-                        eprintln!("dynoprobe: warning: {warning}");
-                    }
-                    left_out += read.warnings.len();
-                    if let Some(read) = read.column {
-                        sources.push((path.display().to_string(), read));
-                    }
-                }
-                Source::Baseline(name) => {
-                    let benchmarks = found.get(name.as_str()).cloned().with_context(|| {
-                        format!(
-                            "no baseline named '{name}' and no such file; baselines found: {}",
-                            found.keys().cloned().collect::<Vec<_>>().join(", ")
-                        )
-                    })?;
-                    once(format!("baseline {name}"))?;
-                    compared.push(name);
-                    sources.push((
-                        format!("baseline {name}"),
-                        criterion(name.clone(), benchmarks),
-                    ));
-                }
-                Source::Baselines(pattern) => {
-                    let matching: Vec<_> = found
-                        .iter()
-                        .filter(|(name, _)| wildcard(pattern, name))
-                        .collect();
-                    if matching.is_empty() {
-                        bail!(
-                            "no file and no baseline matches '{pattern}'; baselines found: {}",
-                            found.keys().cloned().collect::<Vec<_>>().join(", ")
-                        );
-                    }
-                    for (name, benchmarks) in matching {
-                        once(format!("baseline {name}"))?;
-                        compared.push(name);
-                        let column = criterion(name.clone(), benchmarks.clone());
-                        sources.push((format!("baseline {name}"), column));
-                    }
-                }
-            }
-        }
-        match (sources.len(), column.name) {
-            (0, _) => {}
-            (1, _) => chosen.extend(sources.pop().map(|(_, mut c)| {
-                // `NAME=BASELINE` names the column, as `NAME=FILE` does.
-                if let Some(name) = column.name {
-                    c.baseline.name = name.to_string();
-                }
-                c
-            })),
-            (_, Some(name)) => {
-                chosen.push(columns::merge(name, sources).map_err(anyhow::Error::msg)?)
-            }
-            (_, None) => bail!(
-                "a column of several sources needs a name: NAME={}",
-                column
-                    .sources
-                    .iter()
-                    .map(Source::shown)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-        }
+        chosen.extend(loader.column(column)?);
     }
-    left_out += (skipped.iter())
-        .filter(|s| {
-            (s.baseline.as_deref()).is_none_or(|b| wanted.is_empty() || compared.contains(&b))
-        })
-        .count();
+    // The criterion directory's rows left out count where they belong to a baseline
+    // compared, or could.
+    let counted = |s: &&baseline::Skipped| {
+        (s.baseline.as_deref()).is_none_or(|b| wanted.is_empty() || loader.compared.contains(&b))
+    };
+    let left_out = loader.left_out + found.warnings.iter().filter(counted).count();
     if wanted.is_empty() {
-        chosen = found
-            .into_iter()
-            .map(|(name, benchmarks)| criterion(name, benchmarks))
+        chosen = (found.baselines.into_iter())
+            .map(|(name, benchmarks)| criterion_column(name, benchmarks))
             .collect();
     }
     if chosen.is_empty() {
@@ -297,6 +208,126 @@ fn load(args: &CompareArgs) -> anyhow::Result<(Vec<Column>, usize)> {
     }
     columns::check_payloads(&chosen).map_err(anyhow::Error::msg)?;
     Ok((chosen, left_out))
+}
+
+/// The criterion directory's baselines, each part it could not read said in a warning.
+fn read_baselines(args: &CompareArgs) -> anyhow::Result<baseline::Found> {
+    let dir = (args.target_dir.clone()).map_or_else(criterion_home, |d| d.join("criterion"));
+    let found = baseline::read_dir(&dir)?;
+    for skipped in &found.warnings {
+        eprintln!("dynoprobe: warning: skipped {}", skipped.why);
+    }
+    Ok(found)
+}
+
+fn criterion_column(name: String, benchmarks: Vec<Benchmark>) -> Column {
+    Column {
+        baseline: Baseline { name, benchmarks },
+        fixtures: Vec::new(),
+        over_time: Vec::new(),
+    }
+}
+
+/// Refuses a source a column named before: each source is one replicate.
+fn once(seen: &mut Vec<String>, column: &ColumnArg, source: String) -> anyhow::Result<()> {
+    if seen.contains(&source) {
+        let column = column.name.unwrap_or("(unnamed)");
+        bail!(
+            "column {column}: {source} is named twice; each source is one replicate, counted once"
+        );
+    }
+    seen.push(source);
+    Ok(())
+}
+
+/// Reads the columns named on the command line, counting what it leaves out.
+struct Loader<'a> {
+    found: &'a BTreeMap<String, Vec<Benchmark>>,
+    /// Inputs and rows left out, each said in a warning.
+    left_out: usize,
+    /// The baselines a column named.
+    compared: Vec<&'a str>,
+}
+
+impl<'a> Loader<'a> {
+    /// One column: its sources read, several merged under its name; `None` when every
+    /// source was left out.
+    fn column(&mut self, column: &ColumnArg<'a>) -> anyhow::Result<Option<Column>> {
+        let mut sources = self.sources(column)?;
+        Ok(match (sources.len(), column.name) {
+            (0, _) => None,
+            (1, name) => sources.pop().map(|(_, mut c)| {
+                // `NAME=BASELINE` names the column, as `NAME=FILE` does.
+                if let Some(name) = name {
+                    c.baseline.name = name.to_string();
+                }
+                c
+            }),
+            (_, Some(name)) => Some(columns::merge(name, sources).map_err(anyhow::Error::msg)?),
+            (_, None) => {
+                let shown: Vec<String> = column.sources.iter().map(Source::shown).collect();
+                bail!(
+                    "a column of several sources needs a name: NAME={}",
+                    shown.join(",")
+                )
+            }
+        })
+    }
+
+    /// Each source of `column` read, with the name a merge reports it by. A source named
+    /// twice (a file and a pattern that matches it, say) would count one replicate twice,
+    /// and the interval would claim noise it never saw: it is refused.
+    fn sources(&mut self, column: &ColumnArg<'a>) -> anyhow::Result<Vec<(String, Column)>> {
+        let (mut sources, mut seen) = (Vec::new(), Vec::new());
+        let found = self.found;
+        let known = || found.keys().cloned().collect::<Vec<_>>().join(", ");
+        for source in &column.sources {
+            match source {
+                Source::File(path) => {
+                    let real = path.canonicalize().unwrap_or_else(|_| path.clone());
+                    once(&mut seen, column, real.display().to_string())?;
+                    let file = columns::read(column.name, path)?;
+                    for warning in &file.warnings {
+                        eprintln!("dynoprobe: warning: {warning}");
+                    }
+                    self.left_out += file.warnings.len();
+                    sources.extend(file.column.map(|c| (path.display().to_string(), c)));
+                }
+                Source::Baseline(name) => {
+                    let (name, benchmarks) =
+                        found.get_key_value(name.as_str()).with_context(|| {
+                            format!(
+                                "no baseline named '{name}' and no such file; baselines found: {}",
+                                known()
+                            )
+                        })?;
+                    once(&mut seen, column, format!("baseline {name}"))?;
+                    self.compared.push(name);
+                    let c = criterion_column(name.to_string(), benchmarks.clone());
+                    sources.push((format!("baseline {name}"), c));
+                }
+                Source::Baselines(pattern) => {
+                    let matching: Vec<_> = found
+                        .iter()
+                        .filter(|(name, _)| wildcard(pattern, name))
+                        .collect();
+                    if matching.is_empty() {
+                        bail!(
+                            "no file and no baseline matches '{pattern}'; baselines found: {}",
+                            known()
+                        );
+                    }
+                    for (name, benchmarks) in matching {
+                        once(&mut seen, column, format!("baseline {name}"))?;
+                        self.compared.push(name);
+                        let c = criterion_column(name.to_string(), benchmarks.clone());
+                        sources.push((format!("baseline {name}"), c));
+                    }
+                }
+            }
+        }
+        Ok(sources)
+    }
 }
 
 /// One column as the command line names it: `NAME=SOURCES` or `SOURCES`, the sources
