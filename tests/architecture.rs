@@ -429,13 +429,10 @@ const STILL_LONG: &[(&str, usize)] = &[
     ("src/baseline.rs read_dir", 63),
     ("src/cli/drive.rs over_time", 63),
     ("src/cli/drive.rs batch", 73),
-    ("src/cli/run.rs run", 96),
     ("src/cli/serve/mod.rs serve", 71),
     ("src/render/charts.rs over_time", 73),
     ("src/render/charts.rs comparison_row", 84),
-    ("src/render/drive.rs drive", 92),
     ("src/render/verdict.rs summary", 61),
-    ("src/report/run.rs run", 67),
     ("src/runner.rs pool", 80),
     ("src/verdict.rs costs", 63),
 ];

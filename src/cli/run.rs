@@ -64,14 +64,7 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.list {
-        for spec in workload::catalog() {
-            let work = if spec.fixed { "fixed" } else { "-" };
-            outln!("{:<18} {work:<6} {}", spec.name, spec.summary)?;
-        }
-        outln!(
-            "\nfixed: the same work every run, timed in blocks; its ns/op is the evidence for `slowed`."
-        )?;
-        return Ok(());
+        return list();
     }
     let specs = select(&args.workloads)?;
     args.pictures.check()?;
@@ -84,16 +77,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(path) => load_reference(path, &FixtureInfo::of(&fixture))?,
         None => Vec::new(),
     };
-    if let Some(cpu) = args.cpu
-        && !core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
-    {
-        bail!("cannot pin dynoprobe to CPU {cpu}");
-    }
+    pin(args.cpu)?;
     let machine = Machine::read();
-    let inputs = Inputs {
-        fixture,
-        caches: machine.caches,
-    };
+    let caches = machine.caches;
+    let inputs = Inputs { fixture, caches };
     let plan = RunPlan {
         specs,
         skip_unpreparable: args.workloads.is_empty(),
@@ -112,31 +99,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(index) = args.replicate_of {
         return worker(&plan, index);
     }
-    let bar = super::progress_bar(args.json, "{msg:<40} [{bar:30}] {pos}/{len} runs", 0);
-    let mut process = String::new();
-    let mut on = |event: RunEvent<'_>| match event {
-        RunEvent::Replicate { index, of } => {
-            process = match of {
-                Some(of) => format!("process {} of {of}: ", index + 1),
-                None => format!("process {}: ", index + 1),
-            }
-        }
-        RunEvent::Preparing(name) => bar.set_message(format!("{process}preparing {name}")),
-        RunEvent::Skipped(error) => bar.suspend(|| eprintln!("dynoprobe: skipping {error}")),
-        RunEvent::Measuring(name, Progress::WarmingUp) => {
-            bar.set_message(format!("{process}warming up {name}"))
-        }
-        RunEvent::Measuring(name, Progress::Measuring { done, total }) => {
-            bar.set_length(u64::from(total));
-            bar.set_position(u64::from(done));
-            bar.set_message(format!("{process}{name}"));
-        }
-        RunEvent::Spinning(spin) => {
-            bar.set_length(1);
-            bar.set_position(0);
-            bar.set_message(format!("spinning {:.0} s (hiccups)", spin.as_secs_f64()));
-        }
-    };
+    let mut shown = Shown::new(args.json);
     let in_process = args.processes == Some(1);
     let mut replicate = |index: usize, on: &mut dyn FnMut(RunEvent<'_>)| {
         if in_process {
@@ -145,8 +108,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             spawn_replicate(&args, index, on)
         }
     };
-    let report = report::run(&plan, &mut replicate, &mut on);
-    bar.finish_and_clear();
+    let report = report::run(&plan, &mut replicate, &mut |event| shown.event(event));
+    shown.bar.finish_and_clear();
     let report = report?;
     gaps.write(&report.jitter)?;
     let text = render::run::report(&report);
@@ -157,6 +120,71 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         &render::html::run_charts(&report),
         &text,
     )
+}
+
+/// Pins this thread (and the threads it starts) to `cpu`, when one is given.
+fn pin(cpu: Option<usize>) -> anyhow::Result<()> {
+    if let Some(cpu) = cpu
+        && !core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
+    {
+        bail!("cannot pin dynoprobe to CPU {cpu}");
+    }
+    Ok(())
+}
+
+/// `run --list`: the workloads, which do fixed work, and what each is.
+fn list() -> anyhow::Result<()> {
+    for spec in workload::catalog() {
+        let work = if spec.fixed { "fixed" } else { "-" };
+        outln!("{:<18} {work:<6} {}", spec.name, spec.summary)?;
+    }
+    outln!(
+        "\nfixed: the same work every run, timed in blocks; its ns/op is the evidence for `slowed`."
+    )?;
+    Ok(())
+}
+
+/// The run's progress on the terminal: a bar and what it is doing, in which process.
+struct Shown {
+    bar: indicatif::ProgressBar,
+    /// `process 2 of 3: `, while a replicate runs.
+    process: String,
+}
+
+impl Shown {
+    fn new(json: bool) -> Shown {
+        let template = "{msg:<40} [{bar:30}] {pos}/{len} runs";
+        let bar = super::progress_bar(json, template, 0);
+        let process = String::new();
+        Shown { bar, process }
+    }
+
+    fn event(&mut self, event: RunEvent<'_>) {
+        let (bar, process) = (&self.bar, &self.process);
+        match event {
+            RunEvent::Replicate { index, of } => {
+                self.process = match of {
+                    Some(of) => format!("process {} of {of}: ", index + 1),
+                    None => format!("process {}: ", index + 1),
+                }
+            }
+            RunEvent::Preparing(name) => bar.set_message(format!("{process}preparing {name}")),
+            RunEvent::Skipped(error) => bar.suspend(|| eprintln!("dynoprobe: skipping {error}")),
+            RunEvent::Measuring(name, Progress::WarmingUp) => {
+                bar.set_message(format!("{process}warming up {name}"))
+            }
+            RunEvent::Measuring(name, Progress::Measuring { done, total }) => {
+                bar.set_length(u64::from(total));
+                bar.set_position(u64::from(done));
+                bar.set_message(format!("{process}{name}"));
+            }
+            RunEvent::Spinning(spin) => {
+                bar.set_length(1);
+                bar.set_position(0);
+                bar.set_message(format!("spinning {:.0} s (hiccups)", spin.as_secs_f64()));
+            }
+        }
+    }
 }
 
 /// A worker's line on stdout: progress as it goes, the outcome last.

@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 
 use super::table::{Align, Table, numbers};
 use super::units::{ms, p_value, percent_cell, seconds, times, utc};
-use crate::report::drive::{DriveReport, OUTLIER_ALPHA, OUTLIER_MIN_INSTANCES, OUTLIER_MIN_RATIO};
+use crate::report::drive::{
+    DriveReport, OUTLIER_ALPHA, OUTLIER_MIN_INSTANCES, OUTLIER_MIN_RATIO, Split,
+};
 use crate::stats::Distribution;
 
 /// The split as a table of percentiles, each row with its source, and what to do about busy
@@ -24,6 +26,29 @@ pub fn drive(summary: &DriveReport) -> String {
     if let Some(why) = &summary.drive.stopped {
         let _ = writeln!(out, "partial: {why}; these are the calls made.\n");
     }
+    out += &split(s);
+    let _ = writeln!(
+        out,
+        "\nlatency: measured here, request sent to body read. router queue: the server's \
+         X-Queue-Time ({} of {} calls had one{}).\nserver run: one run's wall time on the \
+         server (CLOCK_MONOTONIC), split into its thread's CPU time and the rest (off-CPU).\n\
+         rest = latency - queue - run: network, TLS, router and HTTP handling.",
+        s.queue_time_count,
+        summary.calls_count,
+        if s.queue_time_count == 0 {
+            "; a direct connection has no router to set X-Request-Start"
+        } else {
+            ""
+        }
+    );
+    warnings(&mut out, summary);
+    instances(&mut out, summary);
+    out
+}
+
+/// Each call's time, split: latency, the router's queue, the server's run (on and off the
+/// CPU) and the rest.
+fn split(s: &Split) -> String {
     let headings = numbers("per call", &["p50 ms", "p90 ms", "p99 ms", "max ms", "CV"]);
     let mut table = Table::new("", &headings);
     let mut row = |label: &str, d: Option<&Distribution>| {
@@ -45,21 +70,13 @@ pub fn drive(summary: &DriveReport) -> String {
     row("    on-CPU", Some(&s.on_cpu_ns));
     row("    off-CPU", Some(&s.off_cpu_ns));
     row("  rest", Some(&s.rest_ns));
-    out += &table.text();
-    let _ = writeln!(
-        out,
-        "\nlatency: measured here, request sent to body read. router queue: the server's \
-         X-Queue-Time ({} of {} calls had one{}).\nserver run: one run's wall time on the \
-         server (CLOCK_MONOTONIC), split into its thread's CPU time and the rest (off-CPU).\n\
-         rest = latency - queue - run: network, TLS, router and HTTP handling.",
-        s.queue_time_count,
-        summary.calls_count,
-        if s.queue_time_count == 0 {
-            "; a direct connection has no router to set X-Request-Start"
-        } else {
-            ""
-        }
-    );
+    table.text()
+}
+
+/// What the reader must know about these answers: invalid queue times, busy answers, mixed
+/// payloads, instances without a name.
+fn warnings(out: &mut String, summary: &DriveReport) {
+    let s = &summary.split;
     if s.queue_time_invalid_count > 0 {
         let _ = writeln!(
             out,
@@ -98,8 +115,6 @@ pub fn drive(summary: &DriveReport) -> String {
             unnamed.calls_count, summary.calls_count
         );
     }
-    instances(&mut out, summary);
-    out
 }
 
 /// One row per instance that answered, the outliers marked; nothing when one instance

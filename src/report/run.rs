@@ -210,19 +210,7 @@ pub fn run(
     for skipped in &outcomes[0].skipped {
         on(RunEvent::Skipped(skipped));
     }
-    let mut measured: Vec<Measured> = outcomes.into_iter().flat_map(|o| o.measured).collect();
-    let mut workloads = Vec::new();
-    for spec in &plan.specs {
-        let (of_spec, rest): (Vec<Measured>, Vec<Measured>) =
-            measured.into_iter().partition(|m| m.name == spec.name);
-        measured = rest;
-        if !of_spec.is_empty() {
-            workloads.push(WorkloadReport::from_replicates(of_spec)?);
-        }
-    }
-    if workloads.is_empty() {
-        return Err(RunError::NothingRan);
-    }
+    let workloads = by_workload(plan, outcomes)?;
     on(RunEvent::Spinning(plan.budget.spin));
     // Pinned (to the CPU it is on, unless the plan chose one) so that the steal it is
     // checked against is that CPU's, not the average of all.
@@ -250,6 +238,27 @@ pub fn run(
         jitter: Some(jitter),
         verdict,
     })
+}
+
+/// Each workload's replicates pooled, in the plan's order; an error when none ran.
+fn by_workload(
+    plan: &RunPlan<'_>,
+    outcomes: Vec<ReplicateOutcome>,
+) -> Result<Vec<WorkloadReport>, RunError> {
+    let mut measured: Vec<Measured> = outcomes.into_iter().flat_map(|o| o.measured).collect();
+    let mut workloads = Vec::new();
+    for spec in &plan.specs {
+        let (of_spec, rest): (Vec<Measured>, Vec<Measured>) =
+            measured.into_iter().partition(|m| m.name == spec.name);
+        measured = rest;
+        if !of_spec.is_empty() {
+            workloads.push(WorkloadReport::from_replicates(of_spec)?);
+        }
+    }
+    if workloads.is_empty() {
+        return Err(RunError::NothingRan);
+    }
+    Ok(workloads)
 }
 
 /// Why an earlier report cannot be a reference.
