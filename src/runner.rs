@@ -173,36 +173,7 @@ impl Measured {
         if replicates.len() <= 1 {
             return replicates.pop().ok_or(PoolError::Empty);
         }
-        let first = &replicates[0];
-        for other in &replicates[1..] {
-            let pairs = [
-                (
-                    "the workload",
-                    first.name.to_string(),
-                    other.name.to_string(),
-                ),
-                (
-                    "bytes per run",
-                    first.bytes_per_run.to_string(),
-                    other.bytes_per_run.to_string(),
-                ),
-                (
-                    "the checksum",
-                    first.checksum.to_string(),
-                    other.checksum.to_string(),
-                ),
-            ];
-            if let Some((what, first_value, other_value)) =
-                pairs.into_iter().find(|(_, a, b)| a != b)
-            {
-                return Err(PoolError::Disagree {
-                    workload: first.name,
-                    what,
-                    first: first_value,
-                    other: other_value,
-                });
-            }
-        }
+        same_work(&replicates)?;
         let wall_total = |m: &Measured| m.wall_ns.mean * m.wall_ns.count as f64;
         let weight: f64 = replicates.iter().map(wall_total).sum::<f64>().max(1.0);
         let weighted = |share: &dyn Fn(&Measured) -> Option<f64>| -> Option<f64> {
@@ -212,17 +183,7 @@ impl Measured {
                 .sum::<Option<f64>>()
                 .map(|sum| sum / weight)
         };
-        let mut by_run = ByRun {
-            every: replicates.iter().map(|m| m.by_run.every).max().unwrap_or(1),
-            wall_ns: Vec::new(),
-            on_cpu_ns: Vec::new(),
-            ns_per_op: Vec::new(),
-        };
-        for m in &replicates {
-            by_run.wall_ns.extend(&m.by_run.wall_ns);
-            by_run.on_cpu_ns.extend(&m.by_run.on_cpu_ns);
-            by_run.ns_per_op.extend(&m.by_run.ns_per_op);
-        }
+        let by_run = ByRun::joined(&replicates);
         let off_cpu = by_run
             .wall_ns
             .iter()
@@ -248,6 +209,58 @@ impl Measured {
             checksum: first.checksum,
             by_run,
         })
+    }
+}
+
+/// Refuses replicates that did not do the same work: another workload, other bytes per
+/// run, another checksum.
+fn same_work(replicates: &[Measured]) -> Result<(), PoolError> {
+    let first = &replicates[0];
+    for other in &replicates[1..] {
+        let pairs = [
+            (
+                "the workload",
+                first.name.to_string(),
+                other.name.to_string(),
+            ),
+            (
+                "bytes per run",
+                first.bytes_per_run.to_string(),
+                other.bytes_per_run.to_string(),
+            ),
+            (
+                "the checksum",
+                first.checksum.to_string(),
+                other.checksum.to_string(),
+            ),
+        ];
+        if let Some((what, first_value, other_value)) = pairs.into_iter().find(|(_, a, b)| a != b) {
+            return Err(PoolError::Disagree {
+                workload: first.name,
+                what,
+                first: first_value,
+                other: other_value,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl ByRun {
+    /// The replicates' runs one after another, thinned as the most thinned of them.
+    fn joined(replicates: &[Measured]) -> ByRun {
+        let mut by_run = ByRun {
+            every: replicates.iter().map(|m| m.by_run.every).max().unwrap_or(1),
+            wall_ns: Vec::new(),
+            on_cpu_ns: Vec::new(),
+            ns_per_op: Vec::new(),
+        };
+        for m in replicates {
+            by_run.wall_ns.extend(&m.by_run.wall_ns);
+            by_run.on_cpu_ns.extend(&m.by_run.on_cpu_ns);
+            by_run.ns_per_op.extend(&m.by_run.ns_per_op);
+        }
+        by_run
     }
 }
 

@@ -430,10 +430,7 @@ const STILL_LONG: &[(&str, usize)] = &[
     ("src/cli/drive.rs over_time", 63),
     ("src/cli/drive.rs batch", 73),
     ("src/cli/serve/mod.rs serve", 71),
-    ("src/render/charts.rs over_time", 73),
-    ("src/render/charts.rs comparison_row", 84),
     ("src/render/verdict.rs summary", 61),
-    ("src/runner.rs pool", 80),
     ("src/verdict.rs costs", 63),
 ];
 

@@ -3,10 +3,12 @@
 //! only what the report holds, with axis units and a caption that says how to read it.
 
 use super::svg::{Axis, Plot};
-use super::units::{confidence, p_value, ratio_with_interval, runs_per_dollar, time, times};
+use super::units::{
+    axis_time_unit, confidence, p_value, ratio_with_interval, runs_per_dollar, time, times,
+};
 use crate::jitter::{Cause, Jitter};
 use crate::report::WorkloadReport;
-use crate::report::compare::{Row, Series};
+use crate::report::compare::{Cell, Row, Series};
 
 /// One finished chart.
 #[derive(Debug, Clone)]
@@ -59,31 +61,12 @@ const COLUMNS: [&str; 6] = [
 /// One row's batches over the hour of day (UTC), one colour per column: each batch's median
 /// as a mark, its p99 as a fainter one above.
 pub fn over_time(key: &str, series: &[&Series]) -> Chart {
-    let top_ns = series
-        .iter()
-        .flat_map(|s| &s.points)
-        .map(|p| p.p99_ns)
-        .fold(0.0, f64::max);
-    let bottom_ns = series
-        .iter()
-        .flat_map(|s| &s.points)
-        .map(|p| p.median_ns)
-        .fold(f64::INFINITY, f64::min)
-        .clamp(1.0, top_ns.max(1.0));
-    let (unit, unit_name) = if top_ns >= 1e6 {
-        (1e6, "ms")
-    } else {
-        (1e3, "µs")
-    };
-    // The hours the batches span, in whole hours: all day for a day's drive, one or two
-    // hours for a shorter one, so its batches do not crowd into a sliver of 24 h.
-    let hour_of = |unix_ms: u64| (unix_ms % 86_400_000) as f64 / 3_600_000.0;
-    let hours = series
-        .iter()
-        .flat_map(|s| &s.points)
-        .map(|p| hour_of(p.started_unix_ms));
-    let first = hours.clone().fold(24.0, f64::min).floor();
-    let last = hours.fold(0.0, f64::max).ceil().max(first + 1.0);
+    let points = || series.iter().flat_map(|s| &s.points);
+    let top_ns = points().map(|p| p.p99_ns).fold(0.0, f64::max);
+    let lowest_ns = points().map(|p| p.median_ns).fold(f64::INFINITY, f64::min);
+    let bottom_ns = lowest_ns.clamp(1.0, top_ns.max(1.0));
+    let (unit, unit_name) = axis_time_unit(top_ns);
+    let (first, last) = hours_spanned(points().map(|p| p.started_unix_ms));
     let mut plot = Plot::new(
         &format!("{key}, by time of day"),
         Axis::linear(
@@ -130,6 +113,20 @@ pub fn over_time(key: &str, series: &[&Series]) -> Chart {
             .into(),
         svg: plot.finish("Over time"),
     }
+}
+
+/// The hour of day (UTC, fractional) of `unix_ms`.
+fn hour_of(unix_ms: u64) -> f64 {
+    (unix_ms % 86_400_000) as f64 / 3_600_000.0
+}
+
+/// The hours of day batches that began at `starts` span, in whole hours: all day for a
+/// day's drive, one or two hours for a shorter one, so its batches do not crowd into a
+/// sliver of 24 h.
+fn hours_spanned(starts: impl Iterator<Item = u64> + Clone) -> (f64, f64) {
+    let first = starts.clone().map(hour_of).fold(24.0, f64::min).floor();
+    let last = starts.map(hour_of).fold(0.0, f64::max).ceil();
+    (first, last.max(first + 1.0))
 }
 
 /// One row of a box plot at `y`: whiskers from `min` to `max`, a box from `low` to `high`
@@ -362,8 +359,7 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
         .iter()
         .map(|c| c.samples.map_or(c.median_ns, |q| q.max_ns))
         .fold(0.0, f64::max);
-    let unit = if top_ns >= 1e6 { 1e6 } else { 1e3 };
-    let unit_name = if unit == 1e6 { "ms" } else { "µs" };
+    let (unit, unit_name) = axis_time_unit(top_ns);
     let mut plot = Plot::new(
         &row.key,
         Axis::linear(
@@ -396,31 +392,7 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
                 REPLICATE,
             );
         }
-        let ratio = c
-            .ratio
-            .map_or("-".into(), |r| match c.ci_low.zip(c.ci_high) {
-                Some(interval) => ratio_with_interval(r, "×", Some(interval)),
-                None if i == 0 => format!("{} (the reference)", times(r)),
-                None => format!(
-                    "{} (one replicate here or in the reference: no interval)",
-                    times(r)
-                ),
-            });
-        let p = c.p_value.map_or(String::new(), |p| {
-            let mark = if c.significant == Some(true) {
-                " *"
-            } else {
-                ""
-            };
-            format!(", p {}{mark}", p_value(p))
-        });
-        let cost = c.runs_per_dollar.map_or(String::new(), |r| {
-            format!(", {} runs/$", runs_per_dollar(r))
-        });
-        plot.label(
-            (0.0, y + 0.42),
-            &format!("median {}, {ratio}{p}{cost}", time(c.median_ns)),
-        );
+        plot.label((0.0, y + 0.42), &cell_label(i, c));
     }
     plot.legend("significantly different from the first", FLAGGED);
     plot.legend("not significantly different", WALL);
@@ -438,6 +410,31 @@ pub fn comparison_row(row: &Row, alpha: f64) -> Chart {
         ),
         svg: plot.finish("Comparison"),
     }
+}
+
+/// Under a baseline's box: its median, its ratio to the first with the interval, Welch's p
+/// and runs per dollar.
+fn cell_label(i: usize, c: &Cell) -> String {
+    let ratio = c
+        .ratio
+        .map_or("-".into(), |r| match c.ci_low.zip(c.ci_high) {
+            Some(interval) => ratio_with_interval(r, "×", Some(interval)),
+            None if i == 0 => format!("{} (the reference)", times(r)),
+            None => format!(
+                "{} (one replicate here or in the reference: no interval)",
+                times(r)
+            ),
+        });
+    let mark = if c.significant == Some(true) {
+        " *"
+    } else {
+        ""
+    };
+    let p = (c.p_value).map_or(String::new(), |p| format!(", p {}{mark}", p_value(p)));
+    let cost = (c.runs_per_dollar).map_or(String::new(), |r| {
+        format!(", {} runs/$", runs_per_dollar(r))
+    });
+    format!("median {}, {ratio}{p}{cost}", time(c.median_ns))
 }
 
 /// Each call's latency as it was sent, stacked: router queue, the server's run on and off

@@ -89,6 +89,16 @@ pub fn times(ratio: f64) -> String {
     format!("{ratio:.2}×")
 }
 
+/// The unit for an axis of times up to `top_ns`: ms from a millisecond up, µs below; as
+/// (ns per unit, its name).
+pub fn axis_time_unit(top_ns: f64) -> (f64, &'static str) {
+    if top_ns >= 1e6 {
+        (1e6, "ms")
+    } else {
+        (1e3, "µs")
+    }
+}
+
 /// A test's p-value, four decimals: `0.0312`.
 pub fn p_value(p: f64) -> String {
     format!("{p:.4}")
