@@ -275,67 +275,74 @@ fn platform(j: &Jitter) -> Platform {
 /// Each cause's cost: from the spin's ledger when there was a spin, else from the kernel's
 /// counters over the run (steal of all CPUs, the cgroup's throttling, run-queue wait).
 fn costs(e: &Evidence<'_>) -> Vec<Cost> {
-    let cost = |class, cost_ratio, source| Cost {
-        class,
-        cost_ratio,
-        reported_ratio: None,
-        unreported_ratio: None,
-        interrupt_ratio: None,
-        short_ratio: None,
-        source,
-    };
     if let Some(j) = e.jitter {
-        let of = |cause| j.ledger.ratio(cause);
-        let (stolen, unreported) = (of(Cause::Stolen), of(Cause::Unreported));
-        let (interrupt, short) = (of(Cause::Interrupt), of(Cause::Short));
-        return vec![
-            cost(
-                Class::Throttled,
-                of(Cause::Throttled),
-                "spin: throttled gaps",
-            ),
-            Cost {
-                reported_ratio: Some(stolen),
-                unreported_ratio: Some(unreported),
-                ..cost(
-                    Class::Stolen,
-                    stolen + unreported,
-                    "spin: stolen and unreported gaps",
-                )
-            },
-            cost(
-                Class::Contended,
-                of(Cause::Preempted),
-                "spin: preempted gaps",
-            ),
-            Cost {
-                interrupt_ratio: Some(interrupt),
-                short_ratio: Some(short),
-                ..cost(
-                    Class::Noisy,
-                    interrupt + short,
-                    "spin: the guest kernel's interrupt gaps and gaps too short to attribute",
-                )
-            },
-        ];
+        return spin_costs(j);
     }
     let c = e.contention;
     let mut costs = Vec::new();
     if let Some(r) = c.throttled_ratio.value() {
-        costs.push(cost(Class::Throttled, r, "cgroup cpu.stat throttled time"));
+        costs.push(Cost::of(
+            Class::Throttled,
+            r,
+            "cgroup cpu.stat throttled time",
+        ));
     }
     if let Some(r) = c.steal_ratio.value() {
-        costs.push(cost(Class::Stolen, r, "/proc/stat steal, all CPUs"));
+        costs.push(Cost::of(Class::Stolen, r, "/proc/stat steal, all CPUs"));
     }
-    let workloads_wait = e
-        .workloads
-        .iter()
+    let workloads_wait = (e.workloads.iter())
         .filter_map(|w| w.measured.runqueue_wait_ratio)
         .reduce(f64::max);
     if let Some(r) = workloads_wait.or(c.runqueue_wait_ratio.value()) {
-        costs.push(cost(Class::Contended, r, "schedstat run-queue wait"));
+        costs.push(Cost::of(Class::Contended, r, "schedstat run-queue wait"));
     }
     costs
+}
+
+/// Each cause's cost from the spin's ledger.
+fn spin_costs(j: &Jitter) -> Vec<Cost> {
+    let of = |cause| j.ledger.ratio(cause);
+    let (stolen, unreported) = (of(Cause::Stolen), of(Cause::Unreported));
+    let (interrupt, short) = (of(Cause::Interrupt), of(Cause::Short));
+    let stolen_source = "spin: stolen and unreported gaps";
+    let noisy_source = "spin: the guest kernel's interrupt gaps and gaps too short to attribute";
+    vec![
+        Cost::of(
+            Class::Throttled,
+            of(Cause::Throttled),
+            "spin: throttled gaps",
+        ),
+        Cost {
+            reported_ratio: Some(stolen),
+            unreported_ratio: Some(unreported),
+            ..Cost::of(Class::Stolen, stolen + unreported, stolen_source)
+        },
+        Cost::of(
+            Class::Contended,
+            of(Cause::Preempted),
+            "spin: preempted gaps",
+        ),
+        Cost {
+            interrupt_ratio: Some(interrupt),
+            short_ratio: Some(short),
+            ..Cost::of(Class::Noisy, interrupt + short, noisy_source)
+        },
+    ]
+}
+
+impl Cost {
+    /// A cost with no parts.
+    fn of(class: Class, cost_ratio: f64, source: &'static str) -> Cost {
+        Cost {
+            class,
+            cost_ratio,
+            reported_ratio: None,
+            unreported_ratio: None,
+            interrupt_ratio: None,
+            short_ratio: None,
+            source,
+        }
+    }
 }
 
 /// A fixed-work workload's `ns_per_op` p90 / p10 within one process: the median over its

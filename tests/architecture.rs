@@ -430,8 +430,6 @@ const STILL_LONG: &[(&str, usize)] = &[
     ("src/cli/drive.rs over_time", 63),
     ("src/cli/drive.rs batch", 73),
     ("src/cli/serve/mod.rs serve", 71),
-    ("src/render/verdict.rs summary", 61),
-    ("src/verdict.rs costs", 63),
 ];
 
 #[test]

@@ -122,24 +122,29 @@ pub fn summary(v: &Verdict) -> String {
                 times(worst)
             )
         }
-        Class::Noisy => {
-            let parts = top.and_then(|c| c.interrupt_ratio.zip(c.short_ratio));
-            let rate = v.platform.and_then(|p| p.interrupts);
-            match (parts, rate) {
-                (Some((interrupt, short)), Some(rate)) => format!(
-                    "This kernel's own interrupts took {} ({}) and gaps too short to attribute {}; on a VM each tick costs exits to the host, so a kernel with a lower HZ, or nohz_full on cores set aside for the work, loses less; tail latency below a millisecond will show it.",
-                    percent(Some(interrupt)),
-                    interrupt_rate(&rate),
-                    percent(Some(short))
-                ),
-                _ => format!(
-                    "{cost} of the time vanished in the kernel's own interrupts and gaps too short to attribute (short VM exits); tail latency below a millisecond will show it."
-                ),
-            }
-        }
+        Class::Noisy => noisy(v, &cost),
         Class::Quiet => format!(
             "The platform took less than {} of the CPU by any one cause, and the same work took the same time per op: latency spikes on this machine are the code's own.",
             percent(Some(CLASS_MIN_RATIO))
+        ),
+    }
+}
+
+/// The sentence for a platform whose largest cost is its own kernel's interrupts and gaps
+/// too short to attribute.
+fn noisy(v: &Verdict, cost: &str) -> String {
+    let top = v.causes.first();
+    let parts = top.and_then(|c| c.interrupt_ratio.zip(c.short_ratio));
+    let rate = v.platform.and_then(|p| p.interrupts);
+    match (parts, rate) {
+        (Some((interrupt, short)), Some(rate)) => format!(
+            "This kernel's own interrupts took {} ({}) and gaps too short to attribute {}; on a VM each tick costs exits to the host, so a kernel with a lower HZ, or nohz_full on cores set aside for the work, loses less; tail latency below a millisecond will show it.",
+            percent(Some(interrupt)),
+            interrupt_rate(&rate),
+            percent(Some(short))
+        ),
+        _ => format!(
+            "{cost} of the time vanished in the kernel's own interrupts and gaps too short to attribute (short VM exits); tail latency below a millisecond will show it."
         ),
     }
 }
