@@ -427,8 +427,6 @@ fn no_two_modules_import_each_other() {
 /// exceed, until it is split: a new long function, or a listed one grown, fails.
 const STILL_LONG: &[(&str, usize)] = &[
     ("src/baseline.rs read_dir", 63),
-    ("src/cli/drive.rs over_time", 63),
-    ("src/cli/drive.rs batch", 73),
     ("src/cli/serve/mod.rs serve", 71),
 ];
 

@@ -161,37 +161,17 @@ fn over_time(args: &DriveArgs, server: &Arc<Server>, every: Duration) -> anyhow:
     let mut out = open_lines(path).with_context(|| format!("--out {}", path.display()))?;
     let batches = span.as_nanos().div_ceil(every.as_nanos()) as u32;
     let start = Instant::now();
-    let (mut written, mut partial, mut failed) = (0u32, 0u32, 0u32);
+    let mut made = Made::default();
     for n in 0..batches {
         let due = start + every * n;
-        while !interrupted() && Instant::now() < due {
-            std::thread::sleep(due.saturating_duration_since(Instant::now()).min(TICK));
-        }
-        if interrupted() {
+        if !wait_until(due) {
             eprintln!("dynoprobe: interrupted (Ctrl-C); the batches done are in the file");
             break;
         }
         let late = Instant::now().duration_since(due);
         let prefix = format!("[{}/{batches}]", n + 1);
-        match batch(args, server, &indicatif::ProgressBar::hidden()) {
-            Ok(report) => {
-                // One write of the whole line: a kill can cut it, never leave half a line
-                // that the next batch is glued to.
-                let line = serde_json::to_string(&report)? + "\n";
-                out.write_all(line.as_bytes())
-                    .with_context(|| format!("writing {}", path.display()))?;
-                written += 1;
-                eprintln!("{prefix} {}", render::drive::batch_line(&report));
-                if let Some(why) = &report.drive.stopped {
-                    partial += 1;
-                    eprintln!("{prefix} partial: {why}");
-                }
-            }
-            Err(error) => {
-                failed += 1;
-                eprintln!("{prefix} failed: {error:#}");
-            }
-        }
+        let report = batch(args, server, &indicatif::ProgressBar::hidden());
+        made.record(&mut out, path, &prefix, report)?;
         if late > every {
             eprintln!(
                 "{prefix} started {} s late: a batch takes longer than --every; fewer calls \
@@ -200,6 +180,11 @@ fn over_time(args: &DriveArgs, server: &Arc<Server>, every: Duration) -> anyhow:
             );
         }
     }
+    let Made {
+        written,
+        partial,
+        failed,
+    } = made;
     eprintln!(
         "dynoprobe: appended {written} batches to {} ({partial} of them partial, {failed} \
          failed with no call); compare them with: dynoprobe compare {} --html over-time.html",
@@ -210,6 +195,55 @@ fn over_time(args: &DriveArgs, server: &Arc<Server>, every: Duration) -> anyhow:
         bail!("not every batch was made whole (see above); what was measured is in the file");
     }
     Ok(())
+}
+
+/// Waits until `due`, or a Ctrl-C; whether `due` came first.
+fn wait_until(due: Instant) -> bool {
+    while !interrupted() && Instant::now() < due {
+        std::thread::sleep(due.saturating_duration_since(Instant::now()).min(TICK));
+    }
+    !interrupted()
+}
+
+/// The batches of a drive over time, by how they ended.
+#[derive(Default)]
+struct Made {
+    written: u32,
+    partial: u32,
+    failed: u32,
+}
+
+impl Made {
+    /// Appends a batch's report to `out` as one line and says how it went, or says why the
+    /// batch failed.
+    fn record(
+        &mut self,
+        out: &mut std::fs::File,
+        path: &std::path::Path,
+        prefix: &str,
+        report: anyhow::Result<DriveReport>,
+    ) -> anyhow::Result<()> {
+        let report = match report {
+            Ok(report) => report,
+            Err(error) => {
+                self.failed += 1;
+                eprintln!("{prefix} failed: {error:#}");
+                return Ok(());
+            }
+        };
+        // One write of the whole line: a kill can cut it, never leave half a line that the
+        // next batch is glued to.
+        let line = serde_json::to_string(&report)? + "\n";
+        out.write_all(line.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        self.written += 1;
+        eprintln!("{prefix} {}", render::drive::batch_line(&report));
+        if let Some(why) = &report.drive.stopped {
+            self.partial += 1;
+            eprintln!("{prefix} partial: {why}");
+        }
+        Ok(())
+    }
 }
 
 /// `path` opened to append lines to. A last line cut off (a drive killed while writing) is
@@ -262,18 +296,7 @@ fn batch(
             shared.workers_left.fetch_sub(1, Ordering::Relaxed);
         });
     }
-    // Calls in flight are waited for, but after a Ctrl-C only for a while: a slow server
-    // would otherwise hold the calls made hostage until its timeout.
-    let mut interrupted_at = None;
-    while shared.workers_left.load(Ordering::Relaxed) > 0 {
-        if interrupted() {
-            let since = *interrupted_at.get_or_insert_with(Instant::now);
-            if since.elapsed() > INTERRUPT_GRACE {
-                break;
-            }
-        }
-        std::thread::sleep(WAIT_TICK);
-    }
+    shared.wait_for_workers();
     let elapsed_ns = start.elapsed().as_nanos() as u64;
     let served = std::mem::take(&mut *lock(&shared.served));
     let made = served.len();
@@ -284,12 +307,7 @@ fn batch(
         (interrupted() && made < args.calls as usize)
             .then(|| format!("interrupted (Ctrl-C) after {made} of {} calls", args.calls))
     });
-    let mut fixtures: Vec<FixtureInfo> = Vec::new();
-    for fixture in served.iter().filter_map(|s| s.fixture.as_ref()) {
-        if !fixtures.contains(fixture) {
-            fixtures.push(fixture.clone());
-        }
-    }
+    let fixtures = payloads(&served);
     let drive = Drive {
         url: server.url.clone(),
         workload: served
@@ -309,6 +327,17 @@ fn batch(
         (None, Some(why)) => bail!("no call was made: {why}"),
         (None, None) => bail!("no call was made"),
     }
+}
+
+/// The payloads the answers named, each once, in the order they came.
+fn payloads(served: &[Served]) -> Vec<FixtureInfo> {
+    let mut fixtures: Vec<FixtureInfo> = Vec::new();
+    for fixture in served.iter().filter_map(|s| s.fixture.as_ref()) {
+        if !fixtures.contains(fixture) {
+            fixtures.push(fixture.clone());
+        }
+    }
+    fixtures
 }
 
 /// How long, after a Ctrl-C, the calls in flight may take before the report is made without
@@ -334,6 +363,21 @@ struct Shared {
 }
 
 impl Shared {
+    /// Waits for the calls in flight, but after a Ctrl-C only for [`INTERRUPT_GRACE`]: a
+    /// slow server would otherwise hold the calls made hostage until its timeout.
+    fn wait_for_workers(&self) {
+        let mut interrupted_at = None;
+        while self.workers_left.load(Ordering::Relaxed) > 0 {
+            if interrupted() {
+                let since = *interrupted_at.get_or_insert_with(Instant::now);
+                if since.elapsed() > INTERRUPT_GRACE {
+                    break;
+                }
+            }
+            std::thread::sleep(WAIT_TICK);
+        }
+    }
+
     /// Calls until the batch's calls are all taken, one fails, or a Ctrl-C.
     fn work(&self, server: &Server, start: Instant, bar: &indicatif::ProgressBar) {
         while !interrupted() && lock(&self.stopped).is_none() {
