@@ -258,6 +258,23 @@ pub enum BaselineError {
     },
 }
 
+impl Found {
+    /// The benchmark in `path` under baseline `name`, or a warning that says why it could
+    /// not be read; criterion's own `change` directory is not a baseline.
+    fn add(&mut self, name: String, path: &Path) {
+        if name == "change" {
+            return;
+        }
+        match read_benchmark(path) {
+            Ok(benchmark) => self.baselines.entry(name).or_default().push(benchmark),
+            Err(why) => self.warnings.push(Skipped {
+                baseline: Some(name),
+                why,
+            }),
+        }
+    }
+}
+
 /// Reads every baseline under `dir` (a criterion home such as `target/criterion`).
 pub fn read_dir(dir: &Path) -> Result<Found, BaselineError> {
     if !dir.exists() {
@@ -297,17 +314,7 @@ pub fn read_dir(dir: &Path) -> Result<Found, BaselineError> {
                 continue;
             }
             if path.join("benchmark.json").is_file() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name == "change" {
-                    continue;
-                }
-                match read_benchmark(&path) {
-                    Ok(benchmark) => found.baselines.entry(name).or_default().push(benchmark),
-                    Err(why) => found.warnings.push(Skipped {
-                        baseline: Some(name),
-                        why,
-                    }),
-                }
+                found.add(entry.file_name().to_string_lossy().into_owned(), &path);
             } else {
                 stack.push(path);
             }

@@ -423,13 +423,6 @@ fn no_two_modules_import_each_other() {
     assert!(circles.is_empty(), "{} import circles", circles.len());
 }
 
-/// The functions still longer than `MAX_FUNCTION_LINES`, each with the length it may not
-/// exceed, until it is split: a new long function, or a listed one grown, fails.
-const STILL_LONG: &[(&str, usize)] = &[
-    ("src/baseline.rs read_dir", 63),
-    ("src/cli/serve/mod.rs serve", 71),
-];
-
 #[test]
 fn no_function_outside_tests_is_longer_than_a_screen() {
     let long = long_functions();
@@ -437,30 +430,7 @@ fn no_function_outside_tests_is_longer_than_a_screen() {
         println!("{length:4} lines  {place}");
     }
     println!("functions over {MAX_FUNCTION_LINES} lines: {}", long.len());
-    let unexpected: Vec<_> = long
-        .iter()
-        .filter(|(place, length)| {
-            let name = place.rsplit(' ').next().unwrap_or("");
-            let file = place.split(':').next().unwrap_or("");
-            !STILL_LONG
-                .iter()
-                .any(|(known, max)| *known == format!("{file} {name}") && length <= max)
-        })
-        .collect();
-    assert!(unexpected.is_empty(), "too long: {unexpected:?}");
-    let split: Vec<_> = STILL_LONG
-        .iter()
-        .filter(|(known, _)| {
-            !long.iter().any(|(place, _)| {
-                let (file, name) = (place.split(':').next(), place.rsplit(' ').next());
-                format!("{} {}", file.unwrap_or(""), name.unwrap_or("")) == *known
-            })
-        })
-        .collect();
-    assert!(
-        split.is_empty(),
-        "split now, take off STILL_LONG: {split:?}"
-    );
+    assert!(long.is_empty(), "split them: {long:?}");
 }
 
 #[test]

@@ -93,13 +93,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .instance
         .clone()
         .or_else(|| instance_name(|key| std::env::var(key).ok()));
-    let push = match (&args.push, &instance) {
-        (None, _) => None,
-        (Some(gateway), Some(name)) => Some(push::Push::new(gateway, name, args.push_interval)?),
-        (Some(_), None) => {
-            anyhow::bail!("--push needs this instance's name: set --instance, DYNO or HOSTNAME")
-        }
-    };
+    let push = pusher(&args, instance.as_deref())?;
     let metrics = prometheus::Builder::default()
         .instance(instance.clone())
         .interval(args.interval)
@@ -122,17 +116,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        let local = listener.local_addr()?;
-        eprintln!(
-            "dynoprobe serve: listening on http://{local} (routes /run /probe /metrics /healthz)"
-        );
-        if app.token.is_none() && !local.ip().is_loopback() {
-            eprintln!(
-                "dynoprobe serve: warning: {} is reachable from other machines and no token \
-                 is set: anyone can run batches. Set DYNOPROBE_TOKEN (or --token).",
-                local.ip()
-            );
-        }
+        announce(listener.local_addr()?, app.token.is_some());
         if let Some(push) = push {
             eprintln!(
                 "dynoprobe serve: pushing the metrics to {} every {:?}",
@@ -155,6 +139,33 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await;
         Ok(())
     })
+}
+
+/// The Pushgateway client `--push` asks for, which names this instance.
+fn pusher(args: &ServeArgs, instance: Option<&str>) -> anyhow::Result<Option<push::Push>> {
+    match (&args.push, instance) {
+        (None, _) => Ok(None),
+        (Some(gateway), Some(name)) => {
+            Ok(Some(push::Push::new(gateway, name, args.push_interval)?))
+        }
+        (Some(_), None) => {
+            anyhow::bail!("--push needs this instance's name: set --instance, DYNO or HOSTNAME")
+        }
+    }
+}
+
+/// Says where the server listens, and warns when anyone who can reach it may run batches.
+fn announce(local: std::net::SocketAddr, has_token: bool) {
+    eprintln!(
+        "dynoprobe serve: listening on http://{local} (routes /run /probe /metrics /healthz)"
+    );
+    if !has_token && !local.ip().is_loopback() {
+        eprintln!(
+            "dynoprobe serve: warning: {} is reachable from other machines and no token \
+             is set: anyone can run batches. Set DYNOPROBE_TOKEN (or --token).",
+            local.ip()
+        );
+    }
 }
 
 /// Where to listen: `--bind`/`--port` first; then `0.0.0.0:$PORT` (a Heroku web process);
