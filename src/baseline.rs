@@ -1,12 +1,6 @@
 //! Reading criterion's saved baselines (any project's, not only ours) into plain structs,
 //! and the statistics `dynoprobe compare` needs: per-sample means, their CV, a Mann–Whitney
 //! U test between two baselines, and runs per dollar.
-//!
-//! A benchmark's files sit in `<criterion home>/<benchmark dir>/<baseline>/`:
-//! `benchmark.json` (id, throughput), `estimates.json` (mean, median, MAD: ns per
-//! iteration), `sample.json` (iterations and total ns of each sample), `tukey.json` (outlier
-//! fences), and our `dynoprobe.json` sidecar when the bench wrote one. A file that is
-//! missing or corrupt costs only that benchmark, with a warning naming the file and field.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -368,6 +362,11 @@ struct SidecarWall {
 }
 
 /// One benchmark directory (`…/<id>/<baseline>/`), or a warning naming file and field.
+///
+/// Its files: `benchmark.json` (id, throughput), `estimates.json` (mean, median, MAD: ns per
+/// iteration), `sample.json` (iterations and total ns of each sample), `tukey.json` (outlier
+/// fences), and our `dynoprobe.json` sidecar when the bench wrote one. A file that is
+/// missing or corrupt costs only that benchmark, with a warning naming the file and field.
 fn read_benchmark(dir: &Path) -> Result<Benchmark, String> {
     let benchmark: BenchmarkFile = read_json(&dir.join("benchmark.json"))?;
     let estimates: EstimatesFile = read_json(&dir.join("estimates.json"))?;

@@ -1,17 +1,6 @@
-//! The effect of one column against another, from independent replicates: the ratio of
-//! their times with its confidence interval.
-//!
-//! One process is one replicate. Runs of one process share its memory placement, its code's
-//! alignment and the neighbours of its minute, so hundreds of runs are one observation of the
-//! process, not hundreds: a test over them as if independent calls noise a difference (10 of
-//! 12 cells of an A/A comparison here, with a U test over runs). So each replicate (a worker
-//! process of `run`, a `cargo bench`, a `drive` batch, an instance) gives one number, its
-//! median time, and the test is over those.
-//!
-//! Times are compared on a log scale: the effect is the ratio of the geometric means of the
-//! replicate medians, and its interval is Welch's t interval on the logs (which does not
-//! assume the two columns are equally noisy), back-transformed. A ratio's noise is
-//! multiplicative, and on logs a slowdown and a speedup of the same factor are the same size.
+//! The effect of one column against another, from independent replicates (one number per
+//! worker process, bench, batch or instance: ARCHITECTURE.md's "one process is one
+//! replicate"): the ratio of their times with its confidence interval.
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
@@ -43,6 +32,11 @@ impl Effect {
 /// confidence `1 − alpha`. `None` with fewer than [`MIN_REPLICATES`] in either, or a value
 /// that is not a positive finite time. Where neither column varies at all, the interval is
 /// the ratio itself.
+///
+/// On a log scale: the effect is the ratio of the geometric means of the replicate medians,
+/// and its interval is Welch's t interval on the logs (which does not assume the two columns
+/// are equally noisy), back-transformed. A ratio's noise is multiplicative, and on logs a
+/// slowdown and a speedup of the same factor are the same size.
 pub fn effect(a: &[f64], b: &[f64], alpha: f64) -> Option<Effect> {
     let (ma, va, na) = log_moments(a)?;
     let (mb, vb, nb) = log_moments(b)?;

@@ -1,14 +1,6 @@
 //! A background probe for services: a thread takes a [`Snapshot`] every interval and keeps
 //! the latest [`Contention`] and running totals, for metrics and for matching production
 //! tail latency against contention.
-//!
-//! `latest()` clones an `Arc` under a lock that the sampler holds only to swap that `Arc`,
-//! so a request handler never waits for a sample to be taken. A panic in the sampler is
-//! caught, reported once on stderr and in [`Probe::failure`], and the service goes on.
-//! The thread stops and is joined when the `Probe` is dropped.
-//!
-//! With `sleep_jitter(true)` the probe also measures wake-up lateness, and with the
-//! `metrics` feature it publishes every reading through the `metrics` facade ([`metrics`]).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -76,6 +68,10 @@ pub struct Builder {
 }
 
 /// A running probe; dropping it stops and joins the sampling thread.
+///
+/// [`Probe::latest`] clones an `Arc` under a lock that the sampler holds only to swap that
+/// `Arc`, so a request handler never waits for a sample to be taken. A panic in the sampler
+/// is caught, reported once on stderr and in [`Probe::failure`], and the service goes on.
 #[derive(Debug)]
 pub struct Probe {
     shared: Arc<Shared>,
@@ -135,10 +131,14 @@ impl Builder {
     }
 
     /// Publish the `_seconds_total` counters through the `metrics` facade (on by default),
-    /// in whole seconds, since the facade's counters are integers. A Prometheus endpoint of
+    /// in whole seconds: the facade's counters are integers (metrics-rs/metrics#599), and a
+    /// gauge named `_total`, or a counter of milliseconds, breaks Prometheus' naming rules, so
+    /// a steal of 0.5% of a CPU moves its counter once every 200 s. A Prometheus endpoint of
     /// your own does better with this off, appending
-    /// [`render_seconds_totals`](crate::render_seconds_totals) of [`Probe::latest`]'s totals to the exporter's
-    /// text: float counters rendered at scrape time, as node_exporter does.
+    /// [`render_seconds_totals`](crate::render_seconds_totals) of [`Probe::latest`]'s totals
+    /// to the exporter's text: float counters rendered at scrape time, as node_exporter does
+    /// (`prometheus::install` and `dynoprobe serve` do). For short windows the matching
+    /// gauges are exact over the probe's last interval.
     pub fn whole_second_counters(mut self, on: bool) -> Builder {
         self.whole_second_counters = on;
         self

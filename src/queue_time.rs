@@ -1,14 +1,5 @@
 //! Request queue time from the router's `X-Request-Start` (or `X-Queue-Start`) header: how
 //! long a request waited between the router (Heroku's, nginx, Render's) and the app.
-//!
-//! Routers write the start time in different units: seconds with a fraction (nginx
-//! `t=${msec}`), milliseconds (Heroku), microseconds, nanoseconds (Render). As mature APM
-//! agents do, the unit is told by magnitude: the one that puts the time after 2000-01-01 and
-//! before 2100-01-01. A start in the future means the router's and the dyno's clocks
-//! disagree: that is `Skewed`, counted apart, never a negative queue time. A start further
-//! away than the window (by default [`MAX_QUEUE`]) either way is no queue and no skew but a
-//! broken or hostile header: `Invalid`, counted and not recorded, so one request cannot add
-//! years to a sum.
 
 use std::time::Duration;
 
@@ -58,6 +49,14 @@ impl QueueTime {
 /// request's, as New Relic takes it: a value that holds no time neither hides a good one in
 /// the other header nor lets a later duplicate win. Invalid, with the first reason, only
 /// when no value holds a time.
+///
+/// Routers write the start in different units: seconds with a fraction (nginx
+/// `t=${msec}`), milliseconds (Heroku), microseconds, nanoseconds (Render). As mature APM
+/// agents do, the unit is told by magnitude: the one that puts the time after 2000-01-01
+/// and before 2100-01-01. A start in the future means the router's and the app's clocks
+/// disagree: `Skewed`, counted apart, never a negative queue time. A start further away than
+/// the window either way is a broken or hostile header: `Invalid`, counted and not recorded,
+/// so one request cannot add years to a sum.
 ///
 /// Each router's form of the header, a request that reached the app 50 ms after the router
 /// took it:

@@ -1,13 +1,5 @@
 //! Per-run accounting on one thread: wall time split into on-CPU and off-CPU time, and the
 //! kernel's own account of why the thread was off the CPU.
-//!
-//! **Off-CPU** = wall − thread CPU time: time the thread was not executing. When the work is
-//! pure computation (every dynoprobe workload), off-CPU time is the platform's doing: the
-//! thread was preempted and waited on a run queue (`runqueue_wait_ns`, counted in
-//! `preemptions`), its cgroup was throttled (also run-queue wait), or the hypervisor stole
-//! the vCPU (steal: invisible to the guest's per-thread counters). When the work blocks on
-//! I/O, a lock or a sleep, that blocked time is off-CPU too but is *not* run-queue wait: it
-//! shows as `voluntary_switches` instead. So off-CPU ≈ run-queue wait + steal + blocked.
 
 use std::cell::RefCell;
 
@@ -37,7 +29,11 @@ pub struct SpanStats {
     pub wall_ns: u64,
     /// Thread CPU time (`CLOCK_THREAD_CPUTIME_ID`), ns.
     pub on_cpu_ns: u64,
-    /// `wall_ns − on_cpu_ns`.
+    /// `wall_ns − on_cpu_ns`: time the thread was not executing. For pure computation
+    /// (every dynoprobe workload) that is the platform's doing: run-queue wait (preempted,
+    /// or its cgroup throttled) or steal (invisible to the thread's own counters). Work that
+    /// blocks on I/O, a lock or a sleep is off the CPU too, but as `voluntary_switches`, not
+    /// run-queue wait: off-CPU ≈ run-queue wait + steal + blocked.
     pub off_cpu_ns: u64,
     /// Time runnable but waiting for a CPU (schedstat), ns; `None` without schedstat.
     pub runqueue_wait_ns: Option<u64>,

@@ -1,22 +1,7 @@
-//! Who took each gap. After a gap of at least the attribution threshold, the spinning thread
-//! reads its own kernel counters and compares them with the previous reading: a gap's length
-//! cannot tell the guest scheduler from the hypervisor or an interrupt, its counters can.
-//!
-//! - switched out (the thread's involuntary context switches moved) and the cgroup's
-//!   throttling counters moved: `throttled`; switched out otherwise: `preempted`;
-//! - not switched out, and the thread's CPU time fell short of the wall time by at least half
-//!   the gap: `stolen` (the steal clock, `CONFIG_PARAVIRT_TIME_ACCOUNTING`, keeps stolen time
-//!   out of a thread's CPU time);
-//! - not switched out, and the CPU time covered the gap: `unreported` (an interrupt, or a VM
-//!   exit that the guest counted as the thread's own time).
-//!
-//! A switched gap that the kernel's own account covers only in part (the run-queue wait of a
-//! preemption, the cgroup's throttled time of a throttle) was partly the host's: it paused
-//! the vCPU, and on its return the scheduler switched the thread out, or the pause ran on
-//! past the throttle. Where the uncovered part is more than half the gap, or 2 ms or more, it
-//! is two gaps: the host's part first (stolen or unreported, by the same CPU-clock rule),
-//! then the switch. Measured here: five such gaps took 2.3% of an idle spin while the
-//! run-queue wait was 0.01%; in the test guest, a 98 ms "throttle" of a 70 ms quota gap.
+//! Who took each gap: after a gap of at least the attribution threshold, the spinning thread
+//! reads its own kernel counters, which tell the scheduler, the hypervisor and an interrupt
+//! apart where the gap's length cannot ([`classify`]; [`host_part`] for a switch that began
+//! as the host's pause).
 
 use super::cause::Cause;
 use crate::signal::cgroup::{CgroupReader, CpuStat};
@@ -133,6 +118,11 @@ pub const SWITCH_COST_MAX_NS: u64 = 200_000;
 /// with its cause, when that is at least [`HOST_PART_MIN_NS`], or more than half the gap and
 /// at least [`SWITCH_COST_MAX_NS`]; `None` otherwise. Smaller parts are the switch's own cost
 /// and the noise between the spin's clock and the scheduler's, and stay with the switch.
+///
+/// Such a part was the host's: it paused the vCPU, and on its return the scheduler switched
+/// the thread out, or the pause ran on past the throttle; the gap is then two, the host's
+/// part first. Measured here: five such gaps took 2.3% of an idle spin while the run-queue
+/// wait was 0.01%; in the test guest, a 98 ms "throttle" of a 70 ms quota gap.
 pub fn host_part(gap_ns: u64, covered_ns: u64, d: &Delta, rules: Rules) -> Option<(Cause, u64)> {
     let rest_ns = gap_ns.saturating_sub(covered_ns);
     let most = rest_ns.saturating_mul(2) > gap_ns && rest_ns >= SWITCH_COST_MAX_NS;
@@ -326,11 +316,8 @@ impl Attributor {
     /// the CPU time fell short of the gap (a throttle the scheduler did not count), the
     /// run-queue wait and the cgroup's throttling counters: the wait moves only while the
     /// thread is switched out. A preemption or a throttle often takes effect during these
-    /// reads (6.x throttles a task on its way back to user space), and their counters then
-    /// show a gap the loop has not seen yet: the reads overrun, the gap goes on through them,
-    /// and it is attributed again, whole (see [`crate::jitter::spin`]). Reads within their
-    /// allowance (a few µs) had no switch in them: the quickest switch out and back seen here
-    /// took 6 µs.
+    /// reads (6.x throttles a task on its way back to user space); the spin's gap log
+    /// attributes such a gap again, whole, when the reads overrun their allowance.
     pub fn attribute(&mut self, end: u64, len: u64) -> Attribution {
         let (switches_now, interrupts_now) = self.read_switches();
         let cpu_now = thread_cpu_ns();
@@ -386,8 +373,8 @@ impl Attributor {
         }
     }
 
-    /// Forgets the latest attribution: its baseline is the baseline again. The gap it named
-    /// went on through the reads (see [`jitter::spin`](mod@crate::jitter::spin)) and is attributed again, whole.
+    /// Forgets the latest attribution: its baseline is the baseline again, for the spin's
+    /// gap log to attribute the gap again, whole, when the reads overran.
     pub fn undo(&mut self) {
         (self.last, self.last_at) = self.before;
     }

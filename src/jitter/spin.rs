@@ -1,11 +1,6 @@
-//! Spin-loop hiccup detector: a thread reads a fast clock as often as it can; a gap between
-//! two reads above a threshold means it was not running. The method of sysjitter and
-//! rigtorp/hiccups; the loop is the dozen lines of `spin_loop`, and nothing in it allocates
-//! or formats. Gaps at or above the attribution threshold are handed to an [`Attribute`],
-//! which reads the thread's own counters to name the cause; the time those reads take is not
-//! counted as a gap, up to an allowance, so the next gap is never the reads themselves. Reads
-//! that overrun their allowance were interrupted: the gap goes on through them, and is
-//! attributed again as one.
+//! Spin-loop hiccup detector (the method of sysjitter and rigtorp/hiccups): a thread reads a
+//! fast clock as often as it can, and a gap between two reads above a threshold means it was
+//! not running; long gaps are attributed as they happen ([`Attribute`], `GapLog::record`).
 
 use std::time::Duration;
 

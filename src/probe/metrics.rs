@@ -1,18 +1,6 @@
-//! The probe's readings through the `metrics` facade (feature `metrics`), so any exporter
-//! (Prometheus, StatsD, OpenTelemetry) carries them. Names follow node_exporter and
-//! cAdvisor: counters end in `_total`, times are seconds, ratios are 0..1 gauges.
-//!
-//! **Through the facade, counters of seconds hold whole seconds.** The facade's counters are
-//! integers (metrics-rs/metrics#599), and a gauge named `_total`, or a counter of
-//! milliseconds, breaks Prometheus' naming rules (`promtool check metrics` rejects both). So
-//! each `_seconds_total` counter is the total rounded down: a steal of 0.5% of a CPU moves
-//! its counter once every 200 s. With a Prometheus endpoint of your own, turn them off
-//! ([`Builder::whole_second_counters`](super::Builder::whole_second_counters)) and append
-//! [`render_seconds_totals`] at scrape time: float counters, as node_exporter writes them
-//! (`dynoprobe serve` does). Otherwise, for short windows, use the matching gauges, which
-//! are exact over the probe's last interval.
-//!
-//! A signal the machine does not offer is not published at all, rather than published as 0.
+//! The probe's readings through the `metrics` facade, so any exporter carries them; names
+//! follow node_exporter (counters end in `_total`, times are seconds, ratios are 0..1
+//! gauges), and a signal the machine does not offer is not published at all.
 
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 

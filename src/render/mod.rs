@@ -19,6 +19,7 @@ pub mod run;
 pub mod sidecar;
 #[cfg(feature = "cli")]
 pub mod svg;
+#[cfg(feature = "cli")]
 pub mod table;
 pub mod units;
 #[cfg(feature = "cli")]

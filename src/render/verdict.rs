@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use super::units::{count, ms_with_unit, percent, seconds_with_unit, times};
 use crate::jitter::Cause;
-use crate::verdict::{Against, CLASS_MIN_RATIO, Class, InterruptRate, Platform, Verdict};
+use crate::verdict::{
+    Against, CAUSE_MIN_RATIO, CLASS_MIN_RATIO, Class, InterruptRate, Platform, Verdict,
+};
 
 /// The verdict: first what the platform cost and the split, then the class and what to do,
 /// then every cause of 1% or more and the evidence.
@@ -31,7 +33,8 @@ pub fn verdict(out: &mut String, v: &Verdict) {
         );
     }
     if v.causes.is_empty() {
-        let _ = writeln!(out, "  no cause cost 1% or more");
+        let least = percent(Some(CAUSE_MIN_RATIO));
+        let _ = writeln!(out, "  no cause cost {least} or more");
     }
     for line in evidence(v) {
         let _ = writeln!(out, "  · {line}");

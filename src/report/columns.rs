@@ -1,18 +1,6 @@
 //! `compare`'s columns from files: whatever dynoprobe measured, read into the benchmarks a
 //! [`super::compare::ComparePlan`] compares, with the payload they were measured on and,
 //! for results over time, one point per batch.
-//!
-//! A file holds one JSON value or one per line (JSONL, as `drive --every` appends them):
-//!
-//! | [`Kind`] | rows | samples |
-//! | --- | --- | --- |
-//! | `run --json` report | each workload | each run's wall time (`by_run.wall_ns`) |
-//! | `drive --json` result | `W (call latency)`, `W (server run)` | each call |
-//! | `compare --export` | each benchmark | criterion's per-sample means |
-//!
-//! A line that is not one of these (truncated, another schema version, a jitter report) is
-//! named in a warning and left out; the rest of the file is read. Lines of one file are
-//! pooled: the same row's samples from every line make one cell.
 
 use std::path::Path;
 
@@ -108,6 +96,18 @@ pub fn read(name: Option<&str>, path: &Path) -> Result<FileColumn, ColumnError> 
 
 /// The column from `text` (one JSON value, or one per line), `place` (its path) naming it in
 /// warnings and, without `name` or an exported baseline's own, the column.
+///
+/// A file holds one JSON value or one per line (JSONL, as `drive --every` appends them):
+///
+/// | [`Kind`] | rows | samples |
+/// | --- | --- | --- |
+/// | `run --json` report | each workload | each run's wall time (`by_run.wall_ns`) |
+/// | `drive --json` result | `W (call latency)`, `W (server run)` | each call |
+/// | `compare --export` | each benchmark | criterion's per-sample means |
+///
+/// A line that is not one of these (truncated, another schema version, a jitter report) is
+/// named in a warning and left out; the rest of the file is read. Lines of one file are
+/// pooled: the same row's samples from every line make one cell.
 pub fn parse(name: Option<&str>, place: &str, text: &str) -> FileColumn {
     let mut column = Lines::new(place);
     match serde_json::from_str::<serde_json::Value>(text) {

@@ -1,13 +1,6 @@
-//! `dynoprobe drive`'s result: each call to a `dynoprobe serve`'s `/run?runs=1`, timed by
-//! the client, split into what the server reports:
-//!
-//! - **router queue**: the server's `X-Queue-Time` header, from the router's
-//!   `X-Request-Start` (Heroku's router sets it; a direct connection has none);
-//! - **server run**: the run's wall time from the answer ([`super::batch::Batch`]), itself
-//!   split into the server thread's on-CPU and off-CPU time;
-//! - **rest**: latency − queue − run: network, TLS, router and HTTP handling.
-//!
-//! The HTTP client is the CLI's; everything here is computed from what it received.
+//! `dynoprobe drive`'s result: each call to a `dynoprobe serve`'s `/run?runs=1`, timed by the
+//! client and split into what the server reports ([`Split`]); computed from what the CLI's
+//! HTTP client received.
 
 use serde::{Deserialize, Serialize};
 
@@ -421,7 +414,13 @@ impl DriveReport {
     }
 }
 
-/// The calls' distributions, ns.
+/// The calls' distributions, ns: the latency the client timed, split into
+///
+/// - **router queue**: the server's `X-Queue-Time` header, from the router's
+///   `X-Request-Start` (Heroku's router sets it; a direct connection has none);
+/// - **server run**: the run's wall time from the answer ([`super::batch::Batch`]), itself
+///   split into the server thread's on-CPU and off-CPU time;
+/// - **rest**: latency − queue − run: network, TLS, router and HTTP handling.
 #[derive(Debug, Serialize)]
 pub struct Split {
     /// Calls whose answer carried an `X-Queue-Time` that is a queue.

@@ -1,11 +1,6 @@
-//! Every contention signal, declared once: its JSON field in [`Contention`], how it reads,
-//! where it comes from and what it means. The reasons for `null`, the report's contention
-//! rows, the `signals` columns and the [`Probe`](crate::probe::Probe)'s gauges are all
-//! driven by [`SIGNALS`].
-//!
-//! Adding a signal: its parser in `signal/`, its raw counter in
-//! [`Snapshot`](super::snapshot::Snapshot), its field and computation in [`Contention`]
-//! (`Snapshot::since`) with its name in [`Contention::signals`], and one entry here.
+//! Every contention signal, declared once: its JSON field in [`Contention`], where it comes
+//! from and what it means; the reasons for `null`, the report's rows, the `signals` columns
+//! and the [`Probe`](crate::probe::Probe)'s gauges follow from [`SIGNALS`].
 
 use super::snapshot::Contention;
 

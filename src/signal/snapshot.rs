@@ -210,6 +210,8 @@ fn wait_share((wait_ns, run_ns): (u64, u64), elapsed_ns: u64) -> Result<f64, Una
             ),
         ));
     }
+    // The message above states the constant; a `&'static str` cannot be formatted from it.
+    const _: () = assert!(RUNQUEUE_MIN_RUNNABLE_RATIO == 0.05, "update the message");
     ratio("schedstat", wait_ns, wait_ns + run_ns)
 }
 

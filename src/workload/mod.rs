@@ -1,12 +1,6 @@
-//! Cache-heavy work with a known answer: JSON parsing, AES decryption and pointer chases.
-//!
-//! Each workload prepares its inputs once (all allocation of inputs happens there), then
-//! `run` repeats the same fixed piece of work and returns a checksum that proves it was done.
-//! A fixed piece of work is what lets dynoprobe tell a slower CPU from a busier scheduler.
-//!
-//! The [`Workload`] trait, [`Blocks`] and [`WorkloadError`] are always there, to time your
-//! own work with [`crate::runner`]; the workloads themselves, their fixture and the catalog
-//! need the `workloads` feature (on by default).
+//! Cache-heavy work with a known answer: JSON parsing, AES decryption and pointer chases,
+//! each a fixed piece of work per run with a checksum that proves it was done. The trait,
+//! [`Blocks`] and [`WorkloadError`] need no feature; the workloads need `workloads`.
 
 #[cfg(feature = "workloads")]
 pub mod aes_fused;
@@ -33,7 +27,10 @@ pub use fixture::Fixture;
 use crate::signal::clock::monotonic_ns;
 use crate::stats::nearest_rank;
 
-/// One repeatable piece of work.
+/// One repeatable piece of work: it prepares its inputs once (all allocation of inputs
+/// happens there), then `run` repeats the same fixed piece of work and returns a checksum
+/// that proves it was done. A fixed piece of work is what lets dynoprobe tell a slower CPU
+/// from a busier scheduler. Time your own with [`crate::runner`].
 pub trait Workload: Send {
     /// The catalog name, e.g. `json-serde-value`.
     fn name(&self) -> &'static str;

@@ -1,16 +1,6 @@
-//! `dynoprobe serve`: the benchmark server for a dyno. Deployed as a web process, it runs a
-//! workload batch per request (`/run`), shows what a background probe sees (`/probe`),
-//! and exports both as Prometheus metrics (`/metrics`). Every request passes the queue-time
-//! layer, so the router's `X-Request-Start` becomes `X-Queue-Time` on the response.
-//!
-//! One batch runs at a time, on one thread that owns the prepared workloads ([`bench`]): the
-//! same thread every time, so batches are alike and freed memory is reused rather than
-//! spread over allocator arenas. A request that finds the thread busy gets `429` with
-//! `Retry-After`, because two batches on one dyno would measure each other.
-//!
-//! Left running in public: with a token set, `/run` and `/probe` need it; a batch stops at
-//! its time budget, when its client leaves, or on SIGTERM, and answers with what it measured;
-//! connections are served by [`listen`] with timeouts and a limit; every 4xx body is JSON.
+//! `dynoprobe serve`: the benchmark server for a dyno, which runs a workload batch per request
+//! (`/run`), shows what a background probe sees (`/probe`) and exports both as Prometheus
+//! metrics (`/metrics`), every request behind the queue-time layer.
 
 mod bench;
 mod listen;
@@ -85,6 +75,13 @@ const MAX_URI_BYTES: usize = 2048;
 /// The most header bytes accepted (431 beyond): browsers and routers send a few kilobytes.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
+/// Serves until SIGTERM or Ctrl-C. One batch runs at a time, on one thread that owns the
+/// prepared workloads ([`bench`]), so batches are alike and freed memory is reused; a
+/// request that finds it busy gets `429` with `Retry-After`, since two batches on one dyno
+/// would measure each other. Left running in public: with a token set, `/run` and `/probe`
+/// need it; a batch stops at its time budget, when its client leaves, or on SIGTERM, and
+/// answers with what it measured; connections are served by [`listen`] with timeouts and a
+/// limit; every 4xx body is JSON.
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     one_malloc_arena();
     let address = address(args.bind, args.port, std::env::var("PORT").ok())?;

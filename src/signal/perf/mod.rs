@@ -1,16 +1,6 @@
 //! The calling thread's context switches and the guest kernel's interrupts that hit it, in
-//! one `perf_event_open` group on the thread: the software event `context-switches`, every
-//! `irq_vectors:*_entry` tracepoint (the local timer, IPIs, irq_work, …) and
-//! `irq:irq_handler_entry` (device interrupts). Each event also records a sample in one
-//! mapped ring buffer ([`ring`]), so a reading counts the records written since the last one,
-//! with no system call where there were none; where the buffer cannot be mapped or records
-//! were lost, one `read` of the group returns the counts.
-//!
-//! Needs the events' ids from tracefs and the right to count kernel tracepoints
-//! (`CAP_PERFMON`, root, or `perf_event_paranoid` ≤ 1); elsewhere [`ThreadCounters::open`]
-//! says why not. `DYNOPROBE_PERF=off` in the environment turns it off (to see what an
-//! unprivileged user's report would say). A tracepoint counts in the context of the task that was running when it
-//! fired, so an interrupt counts for the thread it interrupted.
+//! one `perf_event_open` group on the thread, read from a mapped ring buffer ([`ring`]) with
+//! no system call where nothing fired.
 
 pub mod ring;
 
@@ -112,7 +102,17 @@ pub struct ThreadCounters {
 
 impl ThreadCounters {
     /// Counts the calling thread's context switches and every interrupt entry tracepoint on
-    /// it, from now on.
+    /// it, from now on: the software event `context-switches`, every `irq_vectors:*_entry`
+    /// tracepoint (the local timer, IPIs, irq_work, …) and `irq:irq_handler_entry` (device
+    /// interrupts). A tracepoint counts for the task running when it fired, so an interrupt
+    /// counts for the thread it interrupted. Each event also writes a record to the ring;
+    /// where it cannot be mapped or records were lost, one `read` of the group gives the
+    /// counts.
+    ///
+    /// Needs the events' ids from tracefs and the right to count kernel tracepoints
+    /// (`CAP_PERFMON`, root, or `perf_event_paranoid` ≤ 1); the error says which is missing.
+    /// `DYNOPROBE_PERF=off` in the environment turns it off (to see what an unprivileged
+    /// user's report would say).
     pub fn open() -> Result<ThreadCounters, String> {
         if std::env::var("DYNOPROBE_PERF").is_ok_and(|v| v == "off") {
             return Err("DYNOPROBE_PERF=off".into());
