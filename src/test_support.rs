@@ -138,3 +138,10 @@ pub(crate) fn drive() -> crate::report::drive::Drive {
         stopped: None,
     }
 }
+
+/// A `dynoprobe serve` answer to `/run?runs=1`: one chase-l2 run of 900 ns wall time, 600 on
+/// the CPU.
+#[cfg(feature = "cli")]
+pub(crate) const ANSWER: &str = r#"{"schema_version": 1, "workload": {"name": "chase-l2",
+    "wall_ns": {"max": 900}, "on_cpu_ns": {"max": 600}, "off_cpu_ns": {"max": 300},
+    "checksum": 7}, "contention": {}}"#;
