@@ -3,8 +3,10 @@
 //! metrics (`/metrics`), every request behind the queue-time layer.
 
 mod bench;
+mod guard;
 mod listen;
 mod push;
+mod routes;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -13,17 +15,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{RawQuery, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::routing::get;
 use dynoprobe::QueueTimeLayer;
-use dynoprobe::prometheus::{self, Metrics, instance_name};
-use dynoprobe::report::batch::{BatchError, BatchRequest};
+use dynoprobe::prometheus::{self, instance_name};
 use dynoprobe::workload::Inputs;
 
 use self::bench::Bench;
+use self::guard::{authorize, limits};
+use self::routes::{
+    App, busy, healthz, method_not_allowed, metrics, no_batch, not_found, probe, run,
+};
 use super::parse;
 
 #[derive(Debug, clap::Args)]
@@ -66,14 +69,6 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse::parse_interval, requires = "push")]
     push_interval: Duration,
 }
-
-/// What a busy server tells the client to wait, seconds.
-const RETRY_AFTER_SECONDS: u32 = 1;
-/// The longest request target accepted (414 beyond): `/run`'s longest query is under 60
-/// bytes. Far longer ones still get hyper's bare answer.
-const MAX_URI_BYTES: usize = 2048;
-/// The most header bytes accepted (431 beyond): browsers and routers send a few kilobytes.
-const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Serves until SIGTERM or Ctrl-C. One batch runs at a time, on one thread that owns the
 /// prepared workloads ([`bench`]), so batches are alike and freed memory is reused; a
@@ -165,6 +160,41 @@ fn announce(local: std::net::SocketAddr, has_token: bool) {
     }
 }
 
+/// The routes, behind the queue-time layer (believing starts up to `queue_window` away), the
+/// token check (outside it, so that only a request that may be measured is) and the request
+/// limits.
+fn router(app: App, queue_window: Duration) -> Router {
+    let authorize = middleware::from_fn_with_state(app.clone(), authorize);
+    Router::new()
+        .route("/run", get(run).head(no_batch))
+        .route("/probe", get(probe))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+        .layer(QueueTimeLayer::new().window(queue_window))
+        .layer(authorize)
+        .layer(middleware::from_fn(limits))
+}
+
+/// What a connection beyond [`listen::MAX_CONNECTIONS`] is answered: `/healthz` as usual
+/// (the server is alive, and a platform that restarts a dyno failing its health check must
+/// not restart it for being popular), everything else `503` with `Retry-After`.
+fn overflow() -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(|| async {
+            busy(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "busy: {} connections are open, the most this server serves; retry later",
+                    listen::MAX_CONNECTIONS
+                ),
+            )
+        })
+}
+
 /// Where to listen: `--bind`/`--port` first; then `0.0.0.0:$PORT` (a Heroku web process);
 /// else `127.0.0.1:8080`, reachable only from this machine.
 pub fn address(
@@ -212,212 +242,6 @@ fn one_malloc_arena() {
     }
 }
 
-/// The routes, behind the queue-time layer (believing starts up to `queue_window` away), the
-/// token check (outside it, so that only a request that may be measured is) and the request
-/// limits.
-pub fn router(app: App, queue_window: Duration) -> Router {
-    let authorize = middleware::from_fn_with_state(app.clone(), authorize);
-    Router::new()
-        .route("/run", get(run).head(no_batch))
-        .route("/probe", get(probe))
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(app)
-        .layer(QueueTimeLayer::new().window(queue_window))
-        .layer(authorize)
-        .layer(middleware::from_fn(limits))
-}
-
-/// What a connection beyond [`listen::MAX_CONNECTIONS`] is answered: `/healthz` as usual
-/// (the server is alive, and a platform that restarts a dyno failing its health check must
-/// not restart it for being popular), everything else `503` with `Retry-After`.
-pub fn overflow() -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .fallback(|| async {
-            busy(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!(
-                    "busy: {} connections are open, the most this server serves; retry later",
-                    listen::MAX_CONNECTIONS
-                ),
-            )
-        })
-}
-
-async fn healthz() -> &'static str {
-    "ok\n"
-}
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct App {
-    bench: Arc<Bench>,
-    /// The exporter and the background probe.
-    metrics: Metrics,
-    /// Required on /run and /probe when set.
-    token: Option<Arc<str>>,
-}
-
-async fn run(State(app): State<App>, RawQuery(query): RawQuery) -> Response {
-    let request =
-        serde_urlencoded::from_str::<Vec<(String, String)>>(query.as_deref().unwrap_or(""))
-            .map_err(|e| format!("the query is not form-encoded: {e}"))
-            .and_then(|pairs| BatchRequest::from_pairs(&pairs));
-    let request = match request {
-        Ok(request) => request,
-        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
-    };
-    let Some(started) = app.bench.try_start() else {
-        return busy(
-            StatusCode::TOO_MANY_REQUESTS,
-            "busy: another batch is running, and two would measure each other; retry later",
-        );
-    };
-    match started.run(request).await {
-        Ok(batch) => axum::Json(batch).into_response(),
-        Err(failure) => {
-            let status = match failure.downcast_ref::<BatchError>() {
-                Some(BatchError::NoMemory { .. }) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            error(status, &format!("{failure:#}"))
-        }
-    }
-}
-
-/// `HEAD /run`: a HEAD must not run a batch, and cannot say what one would answer.
-async fn no_batch() -> Response {
-    let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
-    response
-        .headers_mut()
-        .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
-    response
-}
-
-/// With a token set, a request without it is refused on `/run` and `/probe` (`401`), and
-/// served on the other routes (a platform's health check has no token) with its
-/// `X-Request-Start` and `X-Queue-Start` taken away first: no client can put a forged queue
-/// time into the metrics.
-async fn authorize(State(app): State<App>, mut request: Request, next: Next) -> Response {
-    let Some(token) = app.token.as_deref() else {
-        return next.run(request).await;
-    };
-    if carries(request.headers(), token) {
-        return next.run(request).await;
-    }
-    if matches!(request.uri().path(), "/run" | "/probe") {
-        let mut response = error(
-            StatusCode::UNAUTHORIZED,
-            "this server needs its token: Authorization: Bearer TOKEN",
-        );
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        return response;
-    }
-    request.headers_mut().remove("x-request-start");
-    request.headers_mut().remove("x-queue-start");
-    next.run(request).await
-}
-
-/// Whether `headers` carry `Authorization: Bearer TOKEN` (the scheme in any case, RFC 9110).
-fn carries(headers: &HeaderMap, token: &str) -> bool {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
-    given.is_some_and(|(_, given)| same_secret(given.trim().as_bytes(), token.as_bytes()))
-}
-
-/// Compares two secrets in time that depends only on their lengths.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
-}
-
-/// Refuses, with a JSON body, a target or headers longer than anyone needs.
-async fn limits(request: Request, next: Next) -> Response {
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(0, |p| p.as_str().len());
-    if target > MAX_URI_BYTES {
-        return error(
-            StatusCode::URI_TOO_LONG,
-            &format!("the request target is {target} bytes; at most {MAX_URI_BYTES}"),
-        );
-    }
-    let headers: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    if headers > MAX_HEADER_BYTES {
-        return error(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            &format!("the headers are {headers} bytes; at most {MAX_HEADER_BYTES}"),
-        );
-    }
-    next.run(request).await
-}
-
-async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    let mut response = error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &format!(
-            "{method} {} is not served; every route takes GET",
-            uri.path()
-        ),
-    );
-    response
-        .headers_mut()
-        .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
-    response
-}
-
-async fn probe(State(app): State<App>) -> Response {
-    axum::Json(app.metrics.probe().latest().as_ref().clone()).into_response()
-}
-
-async fn metrics(State(app): State<App>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        app.metrics.render(),
-    )
-        .into_response()
-}
-
-async fn not_found(uri: Uri) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        &format!(
-            "no route {}; try GET /run?workload=NAME&runs=N, /probe, /metrics or /healthz",
-            uri.path()
-        ),
-    )
-}
-
-/// A JSON error that asks the client to come back after [`RETRY_AFTER_SECONDS`].
-fn busy(status: StatusCode, message: &str) -> Response {
-    let mut response = error(status, message);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
-    response
-}
-
-/// A JSON error body: `{"error": "..."}`.
-fn error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
-}
-
 /// Resolves on Ctrl-C or SIGTERM (what Heroku sends before stopping a dyno).
 async fn shutdown() {
     let terminate = async {
@@ -438,14 +262,6 @@ async fn shutdown() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_match_only_when_equal() {
-        assert!(same_secret(b"s3cret", b"s3cret"));
-        assert!(!same_secret(b"s3cret", b"s3creT"));
-        assert!(!same_secret(b"s3cret", b"s3cre"));
-        assert!(!same_secret(b"", b"x"));
-    }
 
     #[test]
     fn the_address_follows_flags_then_port_then_loopback() {
