@@ -4,12 +4,12 @@
 use crate::signal::Signal;
 use crate::signal::snapshot::Contention;
 
-/// A `Contention` whose every signal holds a different number (steal 1, run-queue wait 2,
-/// …), so a test can tell which field a figure came from.
-pub(crate) fn numbered_contention() -> Contention {
-    let n = |i: u32| Signal(Ok(f64::from(i)));
+/// A `Contention` of `elapsed_ns` whose signals are each measured: the n-th field (steal 1,
+/// run-queue wait 2, …) holds `value(n)`.
+fn contention_of(elapsed_ns: u64, value: impl Fn(u32) -> f64) -> Contention {
+    let n = |i| Signal(Ok(value(i)));
     Contention {
-        elapsed_ns: 1,
+        elapsed_ns,
         steal_ratio: n(1),
         runqueue_wait_ratio: n(2),
         runqueue_wait_per_s: n(12),
@@ -27,28 +27,17 @@ pub(crate) fn numbered_contention() -> Contention {
     }
 }
 
+/// A `Contention` whose every signal holds a different number (steal 1, run-queue wait 2,
+/// …), so a test can tell which field a figure came from.
+pub(crate) fn numbered_contention() -> Contention {
+    contention_of(1, f64::from)
+}
+
 /// A second of contention on a quiet machine: no steal, no wait, no quota, every signal
 /// measured.
 #[cfg(any(feature = "criterion", feature = "cli"))]
 pub(crate) fn quiet_contention() -> Contention {
-    let zero = || Signal(Ok(0.0));
-    Contention {
-        elapsed_ns: 1_000_000_000,
-        steal_ratio: zero(),
-        runqueue_wait_ratio: zero(),
-        runqueue_wait_per_s: zero(),
-        thread_runqueue_wait_ratio: zero(),
-        involuntary_switches_per_s: zero(),
-        voluntary_switches_per_s: zero(),
-        throttled_period_ratio: zero(),
-        throttled_ratio: zero(),
-        pressure_some_ratio: zero(),
-        cgroup_pressure_some_ratio: zero(),
-        cpu_usage_ratio: zero(),
-        process_cpu_seconds_per_s: zero(),
-        steal_per_cpu_ratio: Vec::new(),
-        unavailable: Default::default(),
-    }
+    contention_of(1_000_000_000, |_| 0.0)
 }
 
 /// One run's counters, off-CPU time all run-queue wait.

@@ -332,7 +332,7 @@ fn spin_costs(j: &Jitter) -> Vec<Cost> {
 
 impl Cost {
     /// A cost with no parts.
-    fn of(class: Class, cost_ratio: f64, source: &'static str) -> Cost {
+    pub(crate) fn of(class: Class, cost_ratio: f64, source: &'static str) -> Cost {
         Cost {
             class,
             cost_ratio,

@@ -282,7 +282,7 @@ impl<'a> Loader<'a> {
         let found = self.found;
         let known = || found.keys().cloned().collect::<Vec<_>>().join(", ");
         for source in &column.sources {
-            match source {
+            let matching: Vec<_> = match source {
                 Source::File(path) => {
                     let real = path.canonicalize().unwrap_or_else(|_| path.clone());
                     once(&mut seen, column, real.display().to_string())?;
@@ -292,19 +292,15 @@ impl<'a> Loader<'a> {
                     }
                     self.left_out += file.warnings.len();
                     sources.extend(file.column.map(|c| (path.display().to_string(), c)));
+                    continue;
                 }
                 Source::Baseline(name) => {
-                    let (name, benchmarks) =
-                        found.get_key_value(name.as_str()).with_context(|| {
-                            format!(
-                                "no baseline named '{name}' and no such file; baselines found: {}",
-                                known()
-                            )
-                        })?;
-                    once(&mut seen, column, format!("baseline {name}"))?;
-                    self.compared.push(name);
-                    let c = criterion_column(name.to_string(), benchmarks.clone());
-                    sources.push((format!("baseline {name}"), c));
+                    vec![found.get_key_value(name.as_str()).with_context(|| {
+                        format!(
+                            "no baseline named '{name}' and no such file; baselines found: {}",
+                            known()
+                        )
+                    })?]
                 }
                 Source::Baselines(pattern) => {
                     let matching: Vec<_> = found
@@ -317,13 +313,14 @@ impl<'a> Loader<'a> {
                             known()
                         );
                     }
-                    for (name, benchmarks) in matching {
-                        once(&mut seen, column, format!("baseline {name}"))?;
-                        self.compared.push(name);
-                        let c = criterion_column(name.to_string(), benchmarks.clone());
-                        sources.push((format!("baseline {name}"), c));
-                    }
+                    matching
                 }
+            };
+            for (name, benchmarks) in matching {
+                let shown = format!("baseline {name}");
+                once(&mut seen, column, shown.clone())?;
+                self.compared.push(name);
+                sources.push((shown, criterion_column(name.clone(), benchmarks.clone())));
             }
         }
         Ok(sources)

@@ -232,15 +232,7 @@ mod tests {
     }
 
     fn cost(class: Class, cost_ratio: f64) -> Cost {
-        Cost {
-            class,
-            cost_ratio,
-            reported_ratio: None,
-            unreported_ratio: None,
-            interrupt_ratio: None,
-            short_ratio: None,
-            source: "test",
-        }
+        Cost::of(class, cost_ratio, "test")
     }
 
     #[test]
