@@ -168,6 +168,16 @@ fn assert_class_is_the_largest_cost(label: &str, report: &Value) {
     assert_eq!(class(report), largest, "{label}: {:#}", report["verdict"]);
 }
 
+/// The steal the spin saw agrees with the kernel's configuration: where the host stole
+/// enough to tell (`STEAL_EVIDENCE_MIN_NS`), a kernel that keeps steal out of a thread's CPU
+/// time shows it in the stolen gaps, and one that counts it in shows none.
+fn assert_accounting_agrees_with_the_spin(label: &str, report: &Value) {
+    let source = report["machine"]["accounting"]["source"]
+        .as_str()
+        .unwrap_or("");
+    assert!(!source.contains("; but "), "{label}: {source}");
+}
+
 #[test]
 fn idle_ledgers_match_the_kernels_counters_whatever_the_host_does() {
     let _one = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
@@ -181,6 +191,7 @@ fn idle_ledgers_match_the_kernels_counters_whatever_the_host_does() {
         let j = &report["jitter"][0];
         assert_ledger_matches_the_kernel(&label, j);
         assert_class_is_the_largest_cost(&label, &report);
+        assert_accounting_agrees_with_the_spin(&label, &report);
         // No quota in this cgroup: nothing can be throttled.
         assert_eq!(j["ledger"]["throttled_ratio"], 0.0, "{label}");
         assert_ne!(class(&report), "throttled", "{label}");
@@ -219,6 +230,7 @@ fn a_hog_on_the_probes_cpu_is_contended_with_every_preemption_counted() {
             let label = format!("hog {run} ({})", class(&report));
             let j = &report["jitter"][0];
             assert_ledger_matches_the_kernel(&label, j);
+            assert_accounting_agrees_with_the_spin(&label, &report);
             assert_eq!(class(&report), "contended", "{:#}", report["verdict"]);
             // The turns the spin saw are the kernel's: mean run between preemptions against
             // on-CPU time / involuntary switches.

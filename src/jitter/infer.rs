@@ -166,6 +166,23 @@ pub struct Jitter {
     pub gap_log: Vec<LoggedGap>,
 }
 
+/// What the pinned spins showed of steal, summed, for
+/// [`Accounting::with_steal_seen`](crate::signal::kconfig::Accounting::with_steal_seen): the
+/// steal `/proc/stat` counted on each one's CPU while it held it (not while switched out),
+/// and the CPU time its stolen gaps lacked. A spin not pinned to one CPU (its steal is all
+/// CPUs' average) adds nothing.
+pub fn steal_seen(spins: &[Jitter]) -> (u64, u64) {
+    spins
+        .iter()
+        .filter(|j| j.cpu.is_some())
+        .filter_map(|j| {
+            let held = 1.0 - j.ledger.ratio(Cause::Preempted) - j.ledger.ratio(Cause::Throttled);
+            let steal_ns = j.steal_ratio? * held.max(0.0) * j.duration_ns as f64;
+            Some((steal_ns as u64, j.causes[Cause::Stolen].total_ns))
+        })
+        .fold((0, 0), |(s, m), (steal, missing)| (s + steal, m + missing))
+}
+
 /// One interval of the gap timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TimelinePoint {
@@ -593,6 +610,38 @@ mod tests {
         assert_eq!(j.timeslice_p50_ms, Some(3.0));
         assert!((j.timeslice_mean_ms.unwrap() - (27.0 - 0.5) / 9.0).abs() < 1e-9);
         assert_eq!(j.unexplained_ratio, (300_000.0 + 10_000.0) / 6e7);
+    }
+
+    #[test]
+    fn a_pinned_spin_shows_the_steal_its_cpu_had_while_it_held_it() {
+        // 1 s: 100 ms preempted (the CPU was another task's), 90 ms in stolen gaps, and
+        // /proc/stat counted 110 ms of steal on the CPU.
+        let ms = 1_000_000;
+        let gaps = vec![
+            gap(0, 100 * ms, Cause::Preempted),
+            gap(200 * ms, 90 * ms, Cause::Stolen),
+        ];
+        let kernel = KernelView {
+            steal_ns: Some(110 * ms),
+            ..KernelView::default()
+        };
+        let pinned = SpinRecord {
+            cpu: Some(1),
+            ..record(gaps.clone(), 1_000 * ms)
+        };
+        let seen = steal_seen(&[infer(&pinned, &kernel)]);
+        assert_eq!(
+            (seen.0.abs_diff(99 * ms) < 10, seen.1),
+            (true, 90 * ms),
+            "{seen:?}"
+        );
+        // Unpinned, its steal is every CPU's average: no evidence.
+        let unpinned = SpinRecord {
+            cpu: None,
+            ..record(gaps, 1_000 * ms)
+        };
+        let unpinned = infer(&unpinned, &kernel);
+        assert_eq!(steal_seen(&[unpinned]), (0, 0));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::signal::snapshot::{Contention, Sampler};
 use clock::Clock;
 
 pub use cause::{ByCause, Cause, Ratios};
-pub use infer::{CgroupPeriod, Jitter, KernelView, Ledger, Throttle, infer};
+pub use infer::{CgroupPeriod, Jitter, KernelView, Ledger, Throttle, infer, steal_seen};
 pub use spin::{SpinError, SpinRecord, spin};
 
 /// How to run a spin phase.

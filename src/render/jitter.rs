@@ -40,27 +40,31 @@ pub fn report(report: &JitterReport) -> String {
     out
 }
 
-/// One line: how the kernel accounts CPU time, which decides how a gap is attributed.
+/// One line: how the kernel accounts CPU time, which decides how a gap is attributed; what
+/// was assumed, not read or inferred, says so.
 pub fn accounting(a: &Accounting) -> String {
-    let kept = |excluded: bool, what: &str, of: &str| {
+    let kept = |known: Option<bool>, excluded: bool, what: &str, of: &str| {
         let how = if excluded {
             "kept out of"
         } else {
             "counted in"
         };
-        format!("{what} {how} {of}")
+        let assumed = if known.is_none() { " (assumed)" } else { "" };
+        format!("{what} {how} {of}{assumed}")
     };
     let tick = a
         .tick_hz
         .map_or(String::new(), |hz| format!(", timer tick {hz} Hz"));
-    let known = a.steal_excluded.is_some() && a.irq_excluded.is_some();
     format!(
-        "kernel accounting {}({}): {}{}, {}{tick}",
-        if known { "" } else { "unknown " },
+        "kernel accounting ({}): {}, {}{tick}",
         a.source,
-        if known { "" } else { "assumed " },
-        kept(a.steal_shows(), "steal", "a thread's CPU time"),
-        kept(a.irq_shows(), "interrupt time", "it"),
+        kept(
+            a.steal_excluded,
+            a.steal_shows(),
+            "steal",
+            "a thread's CPU time"
+        ),
+        kept(a.irq_excluded, a.irq_shows(), "interrupt time", "it"),
     )
 }
 
@@ -210,8 +214,15 @@ mod tests {
         let unknown = Accounting::read_from(&[std::path::Path::new("/no/such/config")]);
         assert_eq!(
             accounting(&unknown),
-            "kernel accounting unknown (no kernel configuration (/no/such/config)): assumed \
-             steal kept out of a thread's CPU time, interrupt time counted in it"
+            "kernel accounting (no kernel configuration (/no/such/config)): steal kept out of \
+             a thread's CPU time (assumed), interrupt time counted in it (assumed)"
+        );
+        let inferred = unknown.with_steal_seen(100_000_000, 0);
+        assert_eq!(
+            accounting(&inferred),
+            "kernel accounting (steal inferred: the spin's CPU had 100 ms of steal (/proc/stat) \
+             and its gaps lacked 0 ms of CPU time; no kernel configuration (/no/such/config)): \
+             steal counted in a thread's CPU time, interrupt time counted in it (assumed)"
         );
     }
 }

@@ -89,6 +89,9 @@ pub fn jitter(plan: &JitterPlan) -> Result<JitterReport, SpinError> {
         .into_iter()
         .next()
         .expect("at least one spin: no CPUs means one unpinned thread");
+    let mut machine = Machine::read();
+    let (steal_ns, missing_ns) = jitter::steal_seen(&jitters);
+    machine.accounting = (machine.accounting).map(|a| a.with_steal_seen(steal_ns, missing_ns));
     let worst = jitters
         .iter()
         .max_by(|a, b| a.off_cpu_ratio.total_cmp(&b.off_cpu_ratio));
@@ -101,7 +104,7 @@ pub fn jitter(plan: &JitterPlan) -> Result<JitterReport, SpinError> {
     Ok(JitterReport {
         kind: Kind::Jitter,
         schema_version: SCHEMA_VERSION,
-        machine: Machine::read(),
+        machine,
         contention,
         jitter: jitters,
         sleep_overshoot_ns,

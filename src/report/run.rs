@@ -228,10 +228,13 @@ pub fn run(
         reference: plan.reference,
     });
     let fixture = &plan.inputs.fixture;
+    let mut machine = plan.machine.clone();
+    let (steal_ns, missing_ns) = jitter::steal_seen(std::slice::from_ref(&jitter));
+    machine.accounting = (machine.accounting).map(|a| a.with_steal_seen(steal_ns, missing_ns));
     Ok(Report {
         kind: super::kind::Kind::Run,
         schema_version: SCHEMA_VERSION,
-        machine: plan.machine.clone(),
+        machine,
         fixture: FixtureInfo::of(fixture),
         workloads,
         contention,

@@ -3,8 +3,8 @@
 //! thread was not switched out for is attributed), and the timer tick's rate.
 //!
 //! Read from `/proc/config.gz` (`CONFIG_IKCONFIG_PROC`) or `/boot/config-$(uname -r)`;
-//! where neither exists the accounting is unknown, the usual configuration is assumed, and
-//! the report says so.
+//! where neither exists (a container, most often) the usual configuration is assumed, steal's
+//! accounting is inferred from a spin where the host stole enough, and the report says which.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -85,6 +85,36 @@ impl Accounting {
         }
     }
 
+    /// This accounting, with what a spin pinned to one CPU showed of steal: `steal_ns`, the
+    /// steal `/proc/stat` counted on that CPU while the spin held it, and `missing_ns`, the
+    /// CPU time its gaps lacked without a switch (its `stolen` gaps). Where steal is kept out
+    /// of a thread's CPU time those gaps lack about as much; where it is counted in, none.
+    /// An unknown configuration takes what the spin showed (the spin's own attribution is
+    /// the same either way: a gap that lacks no CPU time is never `stolen`); a configuration
+    /// the spin contradicts says so in `source`.
+    pub fn with_steal_seen(mut self, steal_ns: u64, missing_ns: u64) -> Accounting {
+        let Some(excluded) = steal_kept_out(steal_ns, missing_ns) else {
+            return self;
+        };
+        let seen = format!(
+            "the spin's CPU had {:.0} ms of steal (/proc/stat) and its gaps lacked {:.0} ms of \
+             CPU time",
+            steal_ns as f64 / 1e6,
+            missing_ns as f64 / 1e6
+        );
+        match self.steal_excluded {
+            None => {
+                self.steal_excluded = Some(excluded);
+                self.source = format!("steal inferred: {seen}; {}", self.source);
+            }
+            Some(configured) if configured != excluded => {
+                self.source = format!("{}; but {seen}", self.source);
+            }
+            Some(_) => {}
+        }
+        self
+    }
+
     /// Whether a gap's steal shows as missing CPU time: as configured, or, unknown, as on
     /// most cloud kernels (Debian's, Ubuntu's and Amazon Linux's for KVM and Xen have it).
     pub fn steal_shows(&self) -> bool {
@@ -95,6 +125,26 @@ impl Accounting {
     /// not (the kernel's default).
     pub fn irq_shows(&self) -> bool {
         self.irq_excluded.unwrap_or(false)
+    }
+}
+
+/// Steal below this on the spin's CPU tells nothing of the accounting: `/proc/stat` counts
+/// it in USER_HZ ticks (10 ms), rounded down at each reading.
+pub const STEAL_EVIDENCE_MIN_NS: u64 = 50_000_000;
+
+/// Whether steal is kept out of a thread's CPU time, by how much of `steal_ns` the spin's
+/// gaps lacked (`missing_ns`): half or more, kept out; a tenth or less, counted in (the
+/// scenario tests find the stolen gaps within two ticks of the CPU's steal where it is kept
+/// out); between, or too little steal, `None`.
+pub fn steal_kept_out(steal_ns: u64, missing_ns: u64) -> Option<bool> {
+    if steal_ns < STEAL_EVIDENCE_MIN_NS {
+        None
+    } else if missing_ns.saturating_mul(2) >= steal_ns {
+        Some(true)
+    } else if missing_ns.saturating_mul(10) <= steal_ns {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -149,6 +199,36 @@ mod tests {
             (Some(false), Some(false), Some(250), Some(true))
         );
         assert!(!a.steal_shows() && !a.irq_shows());
+    }
+
+    #[test]
+    fn steal_is_inferred_from_the_spin_where_the_configuration_is_unknown() {
+        let ms = 1_000_000;
+        assert_eq!(steal_kept_out(40 * ms, 40 * ms), None, "too little steal");
+        assert_eq!(steal_kept_out(120 * ms, 100 * ms), Some(true));
+        assert_eq!(steal_kept_out(120 * ms, 60 * ms), Some(true));
+        assert_eq!(steal_kept_out(120 * ms, 12 * ms), Some(false));
+        assert_eq!(steal_kept_out(120 * ms, 30 * ms), None, "between");
+        let unknown = || Accounting::read_from(&[Path::new("/no/such/config")]);
+        let kept_out = unknown().with_steal_seen(120 * ms, 110 * ms);
+        assert_eq!(kept_out.steal_excluded, Some(true));
+        assert_eq!(
+            kept_out.source,
+            "steal inferred: the spin's CPU had 120 ms of steal (/proc/stat) and its gaps \
+             lacked 110 ms of CPU time; no kernel configuration (/no/such/config)"
+        );
+        assert_eq!(
+            unknown().with_steal_seen(120 * ms, 0).steal_excluded,
+            Some(false)
+        );
+        assert_eq!(unknown().with_steal_seen(10 * ms, 0).steal_excluded, None);
+        // A configuration is kept, and said to disagree when the spin does.
+        let debian = Accounting::read_from(&[&data("config-6.1.0-48-amd64.debian")]);
+        let agrees = debian.clone().with_steal_seen(120 * ms, 0);
+        assert_eq!(agrees, debian);
+        let disagrees = debian.clone().with_steal_seen(120 * ms, 120 * ms);
+        assert_eq!(disagrees.steal_excluded, Some(false));
+        assert!(disagrees.source.ends_with("; but the spin's CPU had 120 ms of steal (/proc/stat) and its gaps lacked 120 ms of CPU time"), "{}", disagrees.source);
     }
 
     #[test]
