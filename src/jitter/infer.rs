@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::cause::{ByCause, Cause, Ratios};
 use super::gap_log::{LoggedGap, logged_gaps};
 use super::spin::{Gap, Interrupts, Raised, SpinRecord};
+use crate::signal::kconfig::Accounting;
 use crate::stats::{Distribution, nearest_rank};
 
 /// How many of the largest gaps the report lists, with their start times and causes.
@@ -164,23 +165,60 @@ pub struct Jitter {
     /// the report's JSON).
     #[serde(skip)]
     pub gap_log: Vec<LoggedGap>,
+    /// The kernel's accounting the gaps were attributed under, as read and as the spin
+    /// showed it ([`accounting_seen`]); the report's `machine.accounting`.
+    #[serde(skip)]
+    pub accounting: Option<Accounting>,
 }
 
-/// What the pinned spins showed of steal, summed, for
-/// [`Accounting::with_steal_seen`](crate::signal::kconfig::Accounting::with_steal_seen): the
-/// steal `/proc/stat` counted on each one's CPU while it held it (not while switched out),
-/// and the CPU time its stolen gaps lacked. A spin not pinned to one CPU (its steal is all
-/// CPUs' average) adds nothing.
-pub fn steal_seen(spins: &[Jitter]) -> (u64, u64) {
-    spins
-        .iter()
-        .filter(|j| j.cpu.is_some())
-        .filter_map(|j| {
-            let held = 1.0 - j.ledger.ratio(Cause::Preempted) - j.ledger.ratio(Cause::Throttled);
-            let steal_ns = j.steal_ratio? * held.max(0.0) * j.duration_ns as f64;
-            Some((steal_ns as u64, j.causes[Cause::Stolen].total_ns))
-        })
-        .fold((0, 0), |(s, m), (steal, missing)| (s + steal, m + missing))
+/// The kernel's accounting as a spin shows it ([`Accounting::with_spin_seen`]): from the
+/// steal `/proc/stat` counted on its CPU while it held it (not while switched out) and the
+/// CPU time its stolen gaps lacked. Where it shows interrupt time kept out of the thread's
+/// CPU time and `read` did not say so, the stolen gaps that had a guest interrupt and no
+/// switch in them were the interrupt's, and move to `interrupt`. A spin not pinned to one
+/// CPU (its steal is every CPU's average) shows nothing.
+pub fn accounting_seen(
+    record: &mut SpinRecord,
+    kernel: &KernelView,
+    read: Accounting,
+) -> Accounting {
+    let (Some(_), Some(steal_ns)) = (record.cpu, kernel.steal_ns) else {
+        return read;
+    };
+    let switched_ns =
+        record.tally(Cause::Preempted).total_ns + record.tally(Cause::Throttled).total_ns;
+    let held = 1.0 - switched_ns as f64 / record.duration_ns.max(1) as f64;
+    let steal_held_ns = (steal_ns as f64 * held.max(0.0)) as u64;
+    let missing_ns = record.tally(Cause::Stolen).total_ns;
+    let seen = read.clone().with_spin_seen(steal_held_ns, missing_ns);
+    if seen.irq_shows() && !read.irq_shows() {
+        interrupted_steal_to_interrupt(record);
+    }
+    seen
+}
+
+/// Moves the kept stolen gaps that had a guest interrupt and no switch in them to
+/// `interrupt`, with their tallies.
+fn interrupted_steal_to_interrupt(record: &mut SpinRecord) {
+    for gap in &mut record.gaps {
+        let interrupted = gap
+            .delta
+            .is_some_and(|d| d.switches == 0 && d.interrupts.is_some_and(|n| n > 0));
+        if gap.cause != Cause::Stolen || !interrupted {
+            continue;
+        }
+        gap.cause = Cause::Interrupt;
+        let from = &mut record.tallies[Cause::Stolen];
+        from.count = from.count.saturating_sub(1);
+        from.total_ns = from.total_ns.saturating_sub(gap.len_ns);
+        from.wait_ns = from.wait_ns.saturating_sub(gap.wait_ns);
+        let to = &mut record.tallies[Cause::Interrupt];
+        (to.count, to.total_ns, to.wait_ns) = (
+            to.count + 1,
+            to.total_ns + gap.len_ns,
+            to.wait_ns + gap.wait_ns,
+        );
+    }
 }
 
 /// One interval of the gap timeline.
@@ -323,6 +361,7 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
         largest_gaps: largest(&record.gaps),
         timeline: timeline(&record.gaps, record.duration_ns),
         gap_log: logged_gaps(record),
+        accounting: None,
     }
 }
 
@@ -612,10 +651,16 @@ mod tests {
         assert_eq!(j.unexplained_ratio, (300_000.0 + 10_000.0) / 6e7);
     }
 
+    use crate::jitter::attribute::Delta;
+
+    fn unknown() -> Accounting {
+        Accounting::read_from(&[std::path::Path::new("/no/such/config")])
+    }
+
     #[test]
     fn a_pinned_spin_shows_the_steal_its_cpu_had_while_it_held_it() {
         // 1 s: 100 ms preempted (the CPU was another task's), 90 ms in stolen gaps, and
-        // /proc/stat counted 110 ms of steal on the CPU.
+        // /proc/stat counted 110 ms of steal on the CPU: 99 ms of it while the spin held it.
         let ms = 1_000_000;
         let gaps = vec![
             gap(0, 100 * ms, Cause::Preempted),
@@ -625,23 +670,76 @@ mod tests {
             steal_ns: Some(110 * ms),
             ..KernelView::default()
         };
-        let pinned = SpinRecord {
+        let mut pinned = SpinRecord {
             cpu: Some(1),
             ..record(gaps.clone(), 1_000 * ms)
         };
-        let seen = steal_seen(&[infer(&pinned, &kernel)]);
-        assert_eq!(
-            (seen.0.abs_diff(99 * ms) < 10, seen.1),
-            (true, 90 * ms),
-            "{seen:?}"
+        let seen = accounting_seen(&mut pinned, &kernel, unknown());
+        assert_eq!((seen.steal_excluded, seen.irq_excluded), (Some(true), None));
+        assert!(
+            seen.source.contains("had 99 ms of steal"),
+            "{}",
+            seen.source
         );
-        // Unpinned, its steal is every CPU's average: no evidence.
-        let unpinned = SpinRecord {
+        assert_eq!(pinned.tally(Cause::Stolen).total_ns, 90 * ms, "unchanged");
+        // Unpinned, its steal is every CPU's average: nothing is inferred.
+        let mut unpinned = SpinRecord {
             cpu: None,
             ..record(gaps, 1_000 * ms)
         };
-        let unpinned = infer(&unpinned, &kernel);
-        assert_eq!(steal_seen(&[unpinned]), (0, 0));
+        assert_eq!(
+            accounting_seen(&mut unpinned, &kernel, unknown()),
+            unknown()
+        );
+    }
+
+    #[test]
+    fn gaps_short_of_far_more_cpu_time_than_the_steal_were_interrupts() {
+        // No steal, yet 30 gaps of 10 ms lacked their CPU time: interrupt time is kept out
+        // of the thread's CPU time. The 25 with an interrupt (and no switch) in them were the
+        // interrupt's; the other 5 stay stolen.
+        let ms = 1_000_000;
+        let delta = |interrupts| Delta {
+            wall_ns: 10 * ms,
+            cpu_ns: 0,
+            switches: 0,
+            wait_ns: 0,
+            throttled: false,
+            throttled_ns: 0,
+            interrupts: Some(interrupts),
+        };
+        let gaps = || {
+            (0..30)
+                .map(|i| Gap {
+                    delta: Some(delta(u64::from(i >= 5))),
+                    ..gap(i * 20 * ms, 10 * ms, Cause::Stolen)
+                })
+                .collect()
+        };
+        let mut spin = record(gaps(), 1_000 * ms);
+        let kernel = KernelView {
+            steal_ns: Some(0),
+            ..KernelView::default()
+        };
+        let seen = accounting_seen(&mut spin, &kernel, unknown());
+        assert_eq!((seen.steal_excluded, seen.irq_excluded), (None, Some(true)));
+        assert_eq!(spin.tally(Cause::Stolen).count, 5);
+        assert_eq!(spin.tally(Cause::Stolen).total_ns, 50 * ms);
+        assert_eq!(spin.tally(Cause::Interrupt).total_ns, 250 * ms);
+        assert_eq!(
+            spin.gaps
+                .iter()
+                .filter(|g| g.cause == Cause::Interrupt)
+                .count(),
+            25
+        );
+        // Where the configuration says interrupt time is counted in, the gaps are kept.
+        let mut again = record(gaps(), 1_000 * ms);
+        let debian = Accounting::parse("CONFIG_HZ=250\n", "test".into());
+        let seen = accounting_seen(&mut again, &kernel, debian);
+        assert_eq!(seen.irq_excluded, Some(false));
+        assert!(seen.source.contains("; but"), "{}", seen.source);
+        assert_eq!(again.tally(Cause::Stolen).count, 30);
     }
 
     #[test]

@@ -13,11 +13,12 @@ pub mod tick;
 
 use std::time::Duration;
 
+use crate::signal::kconfig::Accounting;
 use crate::signal::snapshot::{Contention, Sampler};
 use clock::Clock;
 
 pub use cause::{ByCause, Cause, Ratios};
-pub use infer::{CgroupPeriod, Jitter, KernelView, Ledger, Throttle, infer, steal_seen};
+pub use infer::{CgroupPeriod, Jitter, KernelView, Ledger, Throttle, accounting_seen, infer};
 pub use spin::{SpinError, SpinRecord, spin};
 
 /// How to run a spin phase.
@@ -94,5 +95,10 @@ pub fn measure(clock: &Clock, options: &Options) -> Result<(Jitter, Contention),
             .or(contention.throttled_ratio.value().map(over_spin)),
         cgroup_period,
     };
-    Ok((infer(&record, &kernel), contention))
+    let accounting = accounting_seen(&mut record, &kernel, Accounting::read());
+    let jitter = Jitter {
+        accounting: Some(accounting),
+        ..infer(&record, &kernel)
+    };
+    Ok((jitter, contention))
 }

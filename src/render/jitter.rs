@@ -217,7 +217,7 @@ mod tests {
             "kernel accounting (no kernel configuration (/no/such/config)): steal kept out of \
              a thread's CPU time (assumed), interrupt time counted in it (assumed)"
         );
-        let inferred = unknown.with_steal_seen(100_000_000, 0);
+        let inferred = unknown.with_spin_seen(100_000_000, 0);
         assert_eq!(
             accounting(&inferred),
             "kernel accounting (steal inferred: the spin's CPU had 100 ms of steal (/proc/stat) \

@@ -89,9 +89,6 @@ pub fn jitter(plan: &JitterPlan) -> Result<JitterReport, SpinError> {
         .into_iter()
         .next()
         .expect("at least one spin: no CPUs means one unpinned thread");
-    let mut machine = Machine::read();
-    let (steal_ns, missing_ns) = jitter::steal_seen(&jitters);
-    machine.accounting = (machine.accounting).map(|a| a.with_steal_seen(steal_ns, missing_ns));
     let worst = jitters
         .iter()
         .max_by(|a, b| a.off_cpu_ratio.total_cmp(&b.off_cpu_ratio));
@@ -104,13 +101,22 @@ pub fn jitter(plan: &JitterPlan) -> Result<JitterReport, SpinError> {
     Ok(JitterReport {
         kind: Kind::Jitter,
         schema_version: SCHEMA_VERSION,
-        machine,
+        machine: machine_seen_by(&jitters),
         contention,
         jitter: jitters,
         sleep_overshoot_ns,
         sleep_interval_ns: plan.sleep_interval_ns,
         verdict,
     })
+}
+
+/// This machine, with what a spin showed of the kernel's accounting beyond what was read.
+fn machine_seen_by(jitters: &[Jitter]) -> Machine {
+    let mut machine = Machine::read();
+    let seen = (jitters.iter().filter_map(|j| j.accounting.clone()))
+        .find(|a| Some(a) != machine.accounting.as_ref());
+    machine.accounting = seen.or(machine.accounting);
+    machine
 }
 
 #[cfg(test)]

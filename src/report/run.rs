@@ -229,8 +229,7 @@ pub fn run(
     });
     let fixture = &plan.inputs.fixture;
     let mut machine = plan.machine.clone();
-    let (steal_ns, missing_ns) = jitter::steal_seen(std::slice::from_ref(&jitter));
-    machine.accounting = (machine.accounting).map(|a| a.with_steal_seen(steal_ns, missing_ns));
+    machine.accounting = jitter.accounting.clone().or(machine.accounting);
     Ok(Report {
         kind: super::kind::Kind::Run,
         schema_version: SCHEMA_VERSION,

@@ -3,8 +3,8 @@
 //! thread was not switched out for is attributed), and the timer tick's rate.
 //!
 //! Read from `/proc/config.gz` (`CONFIG_IKCONFIG_PROC`) or `/boot/config-$(uname -r)`;
-//! where neither exists (a container, most often) the usual configuration is assumed, steal's
-//! accounting is inferred from a spin where the host stole enough, and the report says which.
+//! where neither exists (a container, most often) the usual configuration is assumed, what a
+//! spin shows of it is inferred ([`Accounting::with_spin_seen`]), and the report says which.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -85,29 +85,33 @@ impl Accounting {
         }
     }
 
-    /// This accounting, with what a spin pinned to one CPU showed of steal: `steal_ns`, the
-    /// steal `/proc/stat` counted on that CPU while the spin held it, and `missing_ns`, the
-    /// CPU time its gaps lacked without a switch (its `stolen` gaps). Where steal is kept out
-    /// of a thread's CPU time those gaps lack about as much; where it is counted in, none.
-    /// An unknown configuration takes what the spin showed (the spin's own attribution is
-    /// the same either way: a gap that lacks no CPU time is never `stolen`); a configuration
-    /// the spin contradicts says so in `source`.
-    pub fn with_steal_seen(mut self, steal_ns: u64, missing_ns: u64) -> Accounting {
-        let Some(excluded) = steal_kept_out(steal_ns, missing_ns) else {
-            return self;
-        };
+    /// This accounting, with what a spin pinned to one CPU showed: `steal_ns`, the steal
+    /// `/proc/stat` counted on that CPU while the spin held it, and `missing_ns`, the CPU
+    /// time its gaps lacked without a switch (its `stolen` gaps). Where steal is kept out of
+    /// a thread's CPU time those gaps lack about as much; where it is counted in, none; where
+    /// they lack far more, interrupt time is kept out too ([`irq_kept_out`]). What the
+    /// configuration did not say is taken from the spin; what it said and the spin
+    /// contradicts is kept, and `source` says so.
+    pub fn with_spin_seen(mut self, steal_ns: u64, missing_ns: u64) -> Accounting {
         let seen = format!(
             "the spin's CPU had {:.0} ms of steal (/proc/stat) and its gaps lacked {:.0} ms of \
              CPU time",
             steal_ns as f64 / 1e6,
             missing_ns as f64 / 1e6
         );
-        match self.steal_excluded {
+        let (what, configured, inferred) = if irq_kept_out(steal_ns, missing_ns) {
+            ("interrupt time", &mut self.irq_excluded, true)
+        } else if let Some(excluded) = steal_kept_out(steal_ns, missing_ns) {
+            ("steal", &mut self.steal_excluded, excluded)
+        } else {
+            return self;
+        };
+        match *configured {
             None => {
-                self.steal_excluded = Some(excluded);
-                self.source = format!("steal inferred: {seen}; {}", self.source);
+                *configured = Some(inferred);
+                self.source = format!("{what} inferred: {seen}; {}", self.source);
             }
-            Some(configured) if configured != excluded => {
+            Some(said) if said != inferred => {
                 self.source = format!("{}; but {seen}", self.source);
             }
             Some(_) => {}
@@ -133,11 +137,11 @@ impl Accounting {
 pub const STEAL_EVIDENCE_MIN_NS: u64 = 50_000_000;
 
 /// Whether steal is kept out of a thread's CPU time, by how much of `steal_ns` the spin's
-/// gaps lacked (`missing_ns`): half or more, kept out; a tenth or less, counted in (the
-/// scenario tests find the stolen gaps within two ticks of the CPU's steal where it is kept
-/// out); between, or too little steal, `None`.
+/// gaps lacked (`missing_ns`): half or more (and not [`irq_kept_out`]'s far more), kept out;
+/// a tenth or less, counted in (the scenario tests find the stolen gaps within two ticks of
+/// the CPU's steal where it is kept out); between, or too little steal, `None`.
 pub fn steal_kept_out(steal_ns: u64, missing_ns: u64) -> Option<bool> {
-    if steal_ns < STEAL_EVIDENCE_MIN_NS {
+    if steal_ns < STEAL_EVIDENCE_MIN_NS || irq_kept_out(steal_ns, missing_ns) {
         None
     } else if missing_ns.saturating_mul(2) >= steal_ns {
         Some(true)
@@ -146,6 +150,22 @@ pub fn steal_kept_out(steal_ns: u64, missing_ns: u64) -> Option<bool> {
     } else {
         None
     }
+}
+
+/// Gaps lacking this much CPU time beyond twice the steal cannot be steal's: `/proc/stat`
+/// counts steal in 10 ms ticks, rounded down at each of the two readings.
+pub const IRQ_EVIDENCE_MARGIN_NS: u64 = 20_000_000;
+
+/// Whether interrupt time is kept out of a thread's CPU time (`CONFIG_IRQ_TIME_ACCOUNTING`):
+/// the spin's gaps lacked at least [`STEAL_EVIDENCE_MIN_NS`] of CPU time, more than twice the
+/// steal and [`IRQ_EVIDENCE_MARGIN_NS`] beyond it. Nothing else takes CPU time from a
+/// thread that was not switched out.
+pub fn irq_kept_out(steal_ns: u64, missing_ns: u64) -> bool {
+    missing_ns >= STEAL_EVIDENCE_MIN_NS
+        && missing_ns
+            > steal_ns
+                .saturating_mul(2)
+                .saturating_add(IRQ_EVIDENCE_MARGIN_NS)
 }
 
 /// Whether the kernel was booted with `nohz_full` CPUs, which may run a busy task without a
@@ -209,8 +229,15 @@ mod tests {
         assert_eq!(steal_kept_out(120 * ms, 60 * ms), Some(true));
         assert_eq!(steal_kept_out(120 * ms, 12 * ms), Some(false));
         assert_eq!(steal_kept_out(120 * ms, 30 * ms), None, "between");
+        assert_eq!(
+            steal_kept_out(60 * ms, 200 * ms),
+            None,
+            "far more than the steal"
+        );
+        assert!(irq_kept_out(60 * ms, 200 * ms) && irq_kept_out(0, 60 * ms));
+        assert!(!irq_kept_out(60 * ms, 130 * ms) && !irq_kept_out(0, 40 * ms));
         let unknown = || Accounting::read_from(&[Path::new("/no/such/config")]);
-        let kept_out = unknown().with_steal_seen(120 * ms, 110 * ms);
+        let kept_out = unknown().with_spin_seen(120 * ms, 110 * ms);
         assert_eq!(kept_out.steal_excluded, Some(true));
         assert_eq!(
             kept_out.source,
@@ -218,16 +245,25 @@ mod tests {
              lacked 110 ms of CPU time; no kernel configuration (/no/such/config)"
         );
         assert_eq!(
-            unknown().with_steal_seen(120 * ms, 0).steal_excluded,
+            unknown().with_spin_seen(120 * ms, 0).steal_excluded,
             Some(false)
         );
-        assert_eq!(unknown().with_steal_seen(10 * ms, 0).steal_excluded, None);
+        assert_eq!(unknown().with_spin_seen(10 * ms, 0).steal_excluded, None);
+        let irq = unknown().with_spin_seen(0, 300 * ms);
+        assert_eq!((irq.steal_excluded, irq.irq_excluded), (None, Some(true)));
+        assert!(
+            irq.source
+                .starts_with("interrupt time inferred: the spin's CPU had 0 ms")
+        );
         // A configuration is kept, and said to disagree when the spin does.
         let debian = Accounting::read_from(&[&data("config-6.1.0-48-amd64.debian")]);
-        let agrees = debian.clone().with_steal_seen(120 * ms, 0);
+        let agrees = debian.clone().with_spin_seen(120 * ms, 0);
         assert_eq!(agrees, debian);
-        let disagrees = debian.clone().with_steal_seen(120 * ms, 120 * ms);
+        let disagrees = debian.clone().with_spin_seen(120 * ms, 120 * ms);
         assert_eq!(disagrees.steal_excluded, Some(false));
+        let no_irq_time = debian.clone().with_spin_seen(0, 300 * ms);
+        assert_eq!(no_irq_time.irq_excluded, Some(false));
+        assert!(no_irq_time.source.contains("; but the spin's CPU had 0 ms"));
         assert!(disagrees.source.ends_with("; but the spin's CPU had 120 ms of steal (/proc/stat) and its gaps lacked 120 ms of CPU time"), "{}", disagrees.source);
     }
 
