@@ -265,7 +265,8 @@ fn boot(kernel: &Path, initrd: &Path) -> Result<String, Skip> {
     // falls back to the HPET (a VM exit per clock read), and its scheduler clock drifts from
     // CLOCK_MONOTONIC, so the spin's gaps and the kernel's counters no longer line up. A CPU
     // stuck in the kernel panics the guest at once (`softlockup_panic=1`): a panic prints its
-    // backtrace whatever the log level, and the guest ends instead of waiting out DEADLINE.
+    // backtrace whatever the log level, and the guest ends instead of waiting out DEADLINE;
+    // every CPU's backtrace with it, in case one waits on another.
     let child = Command::new("qemu-system-x86_64")
         .args(["-accel", "tcg", "-cpu", "max,+invtsc"])
         .args(["-smp", "2", "-m", "512M"])
@@ -275,7 +276,7 @@ fn boot(kernel: &Path, initrd: &Path) -> Result<String, Skip> {
         .arg("-initrd")
         .arg(initrd)
         .arg("-append")
-        .arg("console=ttyS0 quiet loglevel=1 panic=-1 softlockup_panic=1 tsc=reliable")
+        .arg("console=ttyS0 quiet loglevel=1 panic=-1 softlockup_panic=1 softlockup_all_cpu_backtrace=1 tsc=reliable")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
