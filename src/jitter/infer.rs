@@ -523,6 +523,7 @@ fn quantile_ms(values: &[u64], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jitter::attribute::Delta;
 
     fn gap(start_ns: u64, len_ns: u64, cause: Cause) -> Gap {
         let switched = cause.switched_out();
@@ -650,8 +651,6 @@ mod tests {
         assert!((j.timeslice_mean_ms.unwrap() - (27.0 - 0.5) / 9.0).abs() < 1e-9);
         assert_eq!(j.unexplained_ratio, (300_000.0 + 10_000.0) / 6e7);
     }
-
-    use crate::jitter::attribute::Delta;
 
     fn unknown() -> Accounting {
         Accounting::read_from(&[std::path::Path::new("/no/such/config")])
