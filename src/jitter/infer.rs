@@ -204,20 +204,9 @@ fn interrupted_steal_to_interrupt(record: &mut SpinRecord) {
         let interrupted = gap
             .delta
             .is_some_and(|d| d.switches == 0 && d.interrupts.is_some_and(|n| n > 0));
-        if gap.cause != Cause::Stolen || !interrupted {
-            continue;
+        if gap.cause == Cause::Stolen && interrupted {
+            gap.reattribute(Cause::Interrupt, &mut record.tallies);
         }
-        gap.cause = Cause::Interrupt;
-        let from = &mut record.tallies[Cause::Stolen];
-        from.count = from.count.saturating_sub(1);
-        from.total_ns = from.total_ns.saturating_sub(gap.len_ns);
-        from.wait_ns = from.wait_ns.saturating_sub(gap.wait_ns);
-        let to = &mut record.tallies[Cause::Interrupt];
-        (to.count, to.total_ns, to.wait_ns) = (
-            to.count + 1,
-            to.total_ns + gap.len_ns,
-            to.wait_ns + gap.wait_ns,
-        );
     }
 }
 

@@ -61,6 +61,26 @@ pub struct Gap {
     pub delta: Option<Delta>,
 }
 
+impl Gap {
+    /// Names this kept gap's cause `to`, moving it, with its run-queue wait, between
+    /// `tallies` (which count every gap, kept or not, under its cause).
+    pub fn reattribute(&mut self, to: Cause, tallies: &mut ByCause<Tally>) {
+        let from = &mut tallies[self.cause];
+        (from.count, from.total_ns, from.wait_ns) = (
+            from.count - 1,
+            from.total_ns - self.len_ns,
+            from.wait_ns - self.wait_ns,
+        );
+        let into = &mut tallies[to];
+        (into.count, into.total_ns, into.wait_ns) = (
+            into.count + 1,
+            into.total_ns + self.len_ns,
+            into.wait_ns + self.wait_ns,
+        );
+        self.cause = to;
+    }
+}
+
 /// Count and total length of the gaps of one cause.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -606,11 +626,7 @@ fn name_the_tick(
     let tick = fit(&candidates, period_ns, on_cpu_ns as f64 / period_ns as f64)?;
     for g in gaps.iter_mut() {
         if g.cause == Cause::Unreported && tick.covers(to_mono.mono_ns(g.start_tick), g.len_ns) {
-            g.cause = Cause::Interrupt;
-            let from = &mut tallies[Cause::Unreported];
-            (from.count, from.total_ns) = (from.count - 1, from.total_ns - g.len_ns);
-            let to = &mut tallies[Cause::Interrupt];
-            (to.count, to.total_ns) = (to.count + 1, to.total_ns + g.len_ns);
+            g.reattribute(Cause::Interrupt, tallies);
         }
     }
     Ok(tick)

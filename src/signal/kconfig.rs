@@ -93,12 +93,6 @@ impl Accounting {
     /// configuration did not say is taken from the spin; what it said and the spin
     /// contradicts is kept, and `source` says so.
     pub fn with_spin_seen(mut self, steal_ns: u64, missing_ns: u64) -> Accounting {
-        let seen = format!(
-            "the spin's CPU had {:.0} ms of steal (/proc/stat) and its gaps lacked {:.0} ms of \
-             CPU time",
-            steal_ns as f64 / 1e6,
-            missing_ns as f64 / 1e6
-        );
         let (what, configured, inferred) = if irq_kept_out(steal_ns, missing_ns) {
             ("interrupt time", &mut self.irq_excluded, true)
         } else if let Some(excluded) = steal_kept_out(steal_ns, missing_ns) {
@@ -106,6 +100,12 @@ impl Accounting {
         } else {
             return self;
         };
+        let seen = format!(
+            "the spin's CPU had {:.0} ms of steal (/proc/stat) and its gaps lacked {:.0} ms of \
+             CPU time",
+            steal_ns as f64 / 1e6,
+            missing_ns as f64 / 1e6
+        );
         match *configured {
             None => {
                 *configured = Some(inferred);
