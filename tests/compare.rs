@@ -418,7 +418,7 @@ fn bad_lines_and_versions_are_named_and_the_rest_compared() {
     );
     assert!(
         warnings
-            .contains(".jsonl:4: a drive result of schema_version 99; this dynoprobe reads 1 to 2"),
+            .contains(".jsonl:4: a drive result of schema_version 99; this dynoprobe reads 1 to 3"),
         "{warnings}"
     );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -503,7 +503,7 @@ fn drive_splits_each_call_and_says_what_went_wrong() {
         String::from_utf8_lossy(&out.stderr)
     );
     let summary = json(&String::from_utf8_lossy(&out.stdout));
-    assert_eq!(summary["schema_version"], 2);
+    assert_eq!(summary["schema_version"], 3);
     assert_eq!(summary["calls_count"], 5);
     assert_eq!(summary["workload"], "chase-l2");
     assert_eq!(summary["latency_ns"]["count"], 5);
@@ -1365,10 +1365,13 @@ fn fleet(instances: usize, hogged: bool) -> Vec<Value> {
     let fleet = summary["instances"].as_array().expect("instances").clone();
     for i in &fleet {
         eprintln!(
-            "{} (hog: {hogged}): {} calls, median run {} ns, {:.3}× the rest, p {}, outlier {}",
+            "{} (hog: {hogged}): {} calls, run p50 {} ns, p90 {} ns, off-CPU {:.3}, p90 {:.3}× \
+             the rest, p {}, outlier {}",
             i["instance"],
             i["calls_count"],
             i["run_ns"]["p50"],
+            i["run_ns"]["p90"],
+            i["off_cpu_ratio"].as_f64().unwrap_or(f64::NAN),
             i["ratio_to_others"],
             i["p_value"],
             i["outlier"]

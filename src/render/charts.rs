@@ -512,9 +512,10 @@ pub fn drive_instances(report: &crate::report::drive::DriveReport) -> Chart {
         plot.label(
             (0.0, y + 0.42),
             &format!(
-                "{} calls, median {}{versus}",
+                "{} calls, median {}, p90 {}{versus}",
                 i.calls_count,
-                time(d.p50 as f64)
+                time(d.p50 as f64),
+                time(d.p90 as f64)
             ),
         );
     }
@@ -524,8 +525,9 @@ pub fn drive_instances(report: &crate::report::drive::DriveReport) -> Chart {
         name: "drive-instances".into(),
         caption: format!(
             "Each box is one instance's calls: p10 to p90 of the server's run time, the black \
-             line the median, whiskers to the extremes. Red: an outlier, slower than the other \
-             instances by a Mann–Whitney U test (p < {}) and at least {}× their median.",
+             line the median, whiskers to the extremes. Red: an outlier, its p90 (the box's \
+             right edge) beyond the other instances' p90s by a t test of one instance against \
+             the others (p < {}) and at least {}× theirs.",
             crate::report::drive::OUTLIER_ALPHA,
             crate::report::drive::OUTLIER_MIN_RATIO
         ),

@@ -14,7 +14,8 @@ use crate::stats::{Distribution, Histogram};
 
 pub use answer::{AnswerError, MAX_QUEUE_MS, Served, queue_time_ns};
 pub use fleet::{
-    InstanceSummary, OUTLIER_ALPHA, OUTLIER_MIN_INSTANCES, OUTLIER_MIN_RATIO, instances,
+    InstanceSummary, OUTLIER_ALPHA, OUTLIER_MIN_CALLS, OUTLIER_MIN_INSTANCES, OUTLIER_MIN_RATIO,
+    instances,
 };
 pub use url::{Target, UrlError, printable, run_url};
 
@@ -23,8 +24,9 @@ pub use url::{Target, UrlError, printable, run_url};
 /// split) added; the fields are as before. Since added: `started_unix_ms`, `fixtures`.
 /// Version 2: `instances[].ratio_to_others` and `p_value` compare the instance's median with
 /// the other instances' medians (they were against the others' calls pooled, with a U test
-/// over calls). Since added: `kind`, `stopped`.
-pub const DRIVE_SCHEMA_VERSION: u32 = 2;
+/// over calls). Since added: `kind`, `stopped`. Version 3: they compare the instances' p90
+/// runs, not their medians, and need 10 calls or more of each instance.
+pub const DRIVE_SCHEMA_VERSION: u32 = 3;
 
 /// The most calls a report keeps one by one (`calls`); beyond, every k-th is kept, so a long
 /// drive's JSON stays under about a megabyte. The distributions hold every call.
