@@ -20,7 +20,10 @@
 //!   and parsed). Its share of a spin is this cost × the gaps per second, which every spin
 //!   measures and reports as `attribution_cost_ratio`.
 //! - `observer/dynoprobe` vs `observer/bare`: the time a spin loses in gaps of 2 µs or more
-//!   with dynoprobe's reads after each gap, and without reads (see [`observer`]).
+//!   with dynoprobe's reads after each gap, and without reads (see [`observer`]); and
+//!   `observer-paired/{idle,busy}`, the same two alternated pair by pair, whose mean
+//!   difference and its interval are printed (see [`observer_paired`]). Target: within 0.15
+//!   points of the spin.
 
 use std::fs::File;
 use std::hint::black_box;
@@ -272,9 +275,9 @@ impl Drop for HeldCounters {
 /// The observer effect: the time a spin loses in gaps of 2 µs or more, per 20 ms of spin,
 /// without reads (`observer/bare`) and with dynoprobe's reads after each gap
 /// (`observer/dynoprobe`), on this thread's CPU. Criterion reports that time as the
-/// "time" of each; the target is the same within 0.15 points of the spin (30 µs per 20 ms).
-/// The host's own pauses change from one second to the next, so compare the two in the same
-/// run, and several runs.
+/// "time" of each. The host's own pauses change from one second to the next, more than the
+/// target (the same within 0.15 points of the spin: 30 µs per 20 ms), so these two, measured
+/// one after the other, cannot show it; [`observer_paired`] can.
 fn observer(c: &mut Criterion) {
     const SPIN: Duration = Duration::from_millis(20);
     let clock = Clock::detect();
@@ -290,12 +293,134 @@ fn observer(c: &mut Criterion) {
     group.finish();
 }
 
+/// The observer effect, paired: each iteration is a read-free 20 ms spin and an attributed
+/// one back to back on the last CPU, in alternating order, so the host's drift falls on both
+/// alike; the effect is the mean difference of their gap shares over every pair, with its 95%
+/// interval (normal, over 100 pairs or more), printed after the group, idle and with every
+/// other CPU busy (`observer-paired/idle`, `observer-paired/busy`). Criterion's "time" is
+/// the pair's attributed gap time.
+fn observer_paired(c: &mut Criterion) {
+    const SPIN: Duration = Duration::from_millis(20);
+    let clock = Clock::detect();
+    let _held = HeldCounters::open();
+    let Some(cpus) = core_affinity::get_core_ids().filter(|ids| ids.len() >= 2) else {
+        eprintln!("observer-paired: skipped, one CPU (the busy side needs another)");
+        return;
+    };
+    let pinned = Pinned::to(cpus[cpus.len() - 1]);
+    let mut group = c.benchmark_group("observer-paired");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10));
+    for busy in [false, true] {
+        let _hogs = busy.then(|| Hogs::on(&cpus[..cpus.len() - 1]));
+        let mut points: Vec<f64> = Vec::new();
+        let name = if busy { "busy" } else { "idle" };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut attributed = Duration::ZERO;
+                for _ in 0..iters {
+                    let bare_first = points.len().is_multiple_of(2);
+                    let bare_before = bare_first.then(|| bare_gap_time(&clock, SPIN));
+                    let with_reads = attributed_gap_time(&clock, SPIN);
+                    let bare = bare_before.unwrap_or_else(|| bare_gap_time(&clock, SPIN));
+                    points.push(
+                        100.0 * (with_reads.as_secs_f64() - bare.as_secs_f64())
+                            / SPIN.as_secs_f64(),
+                    );
+                    attributed += with_reads;
+                }
+                attributed
+            })
+        });
+        print_effect(name, &points, pinned.cpu);
+    }
+    group.finish();
+}
+
+/// The mean of the pairs' differences in points of the spin, with its 95% interval.
+fn print_effect(name: &str, points: &[f64], cpu: usize) {
+    let n = points.len() as f64;
+    if points.len() < 100 {
+        return;
+    }
+    let mean = points.iter().sum::<f64>() / n;
+    let sd = (points.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let half = 1.96 * sd / n.sqrt();
+    println!(
+        "observer effect ({name}): {mean:+.3} points of the spin, 95% interval [{:+.3}, {:+.3}], \
+         {n} pairs of 20 ms spins on CPU {cpu} (attributed − read-free gap share, gaps ≥ 2 µs)",
+        mean - half,
+        mean + half
+    );
+}
+
+/// The bench thread pinned to one CPU until dropped, then free to run on any again.
+struct Pinned {
+    cpu: usize,
+    before: libc::cpu_set_t,
+}
+
+impl Pinned {
+    fn to(core: core_affinity::CoreId) -> Pinned {
+        // SAFETY: a zeroed cpu_set_t is an empty set; sched_getaffinity fills it.
+        let mut before: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: the size passed is the set's own.
+        unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut before) };
+        core_affinity::set_for_current(core);
+        Pinned {
+            cpu: core.id,
+            before,
+        }
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // SAFETY: the set read in `to`, with its own size.
+        unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &self.before) };
+    }
+}
+
+/// A thread spinning on each of `cores` until dropped: the other CPUs busy.
+struct Hogs {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Hogs {
+    fn on(cores: &[core_affinity::CoreId]) -> Hogs {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let threads = (cores.iter().copied())
+            .map(|core| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    core_affinity::set_for_current(core);
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Hogs { stop, threads }
+    }
+}
+
+impl Drop for Hogs {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads.drain(..).for_each(|t| t.join().unwrap_or(()));
+    }
+}
+
 criterion_group!(
     benches,
     snapshot,
     span,
     spin_iteration,
     attribution,
-    observer
+    observer,
+    observer_paired
 );
 criterion_main!(benches);

@@ -162,6 +162,31 @@ pub struct Attribution {
 }
 
 impl Attribution {
+    /// Whether the kernel counted nothing between `earlier`, a reading of the same gap whose
+    /// reads overran their allowance, and this reading of the gap through those reads: no
+    /// switch, interrupt, throttle or run-queue wait, and the same cause. The reads were then
+    /// slow, not interrupted (their caches cold after the gap: more than half the reads after
+    /// a gap overran here, by about 4 µs each), and are the reads' cost, not the gap's. Not
+    /// the CPU time between the two readings: each reads the CPU clock partway through, the
+    /// slow one later, so that time falls short of the reads' even when nothing ran. A host
+    /// pause that landed in the reads and did not change the cause is lost, as any pause in
+    /// the reads is. `false` where either has no counters.
+    pub fn quiet_since(&self, earlier: &Attribution) -> bool {
+        let (Some(now), Some(then)) = (self.delta, earlier.delta) else {
+            return false;
+        };
+        let counted = |d: Delta| {
+            (
+                d.switches,
+                d.interrupts,
+                d.wait_ns,
+                d.throttled,
+                d.throttled_ns,
+            )
+        };
+        self.cause == earlier.cause && counted(now) == counted(then)
+    }
+
     /// The host's part of a gap, told apart from the switch that ended it; `delta` is the
     /// whole gap's.
     pub const fn of_host(cause: Cause, delta: Option<Delta>) -> Attribution {
@@ -596,5 +621,32 @@ mod tests {
             host_part(7_000_000, 30_000, &switched(30_000, 3_000_000), DEBIAN),
             Some((Cause::Unreported, 6_970_000))
         );
+    }
+
+    /// Two readings of one gap, the second through the first's slow reads: quiet when the
+    /// kernel counted nothing between them, though the CPU time read lags the wall time.
+    #[test]
+    fn slow_reads_are_quiet_unless_the_kernel_counted_something_in_them() {
+        let reading = |d: Delta, cause| Attribution {
+            delta: Some(d),
+            ..Attribution::of_host(cause, None)
+        };
+        let first = reading(delta(20_000, 19_000, 0, false), Cause::Unreported);
+        let slower = reading(delta(25_000, 20_000, 0, false), Cause::Unreported);
+        assert!(slower.quiet_since(&first));
+        let interrupted = Delta {
+            interrupts: Some(1),
+            ..delta(25_000, 24_000, 0, false)
+        };
+        assert!(!reading(interrupted, Cause::Interrupt).quiet_since(&first));
+        let switched = reading(delta(25_000, 19_500, 1, false), Cause::Preempted);
+        assert!(!switched.quiet_since(&first));
+        let stolen = reading(delta(60_000, 19_500, 0, false), Cause::Stolen);
+        assert!(
+            !stolen.quiet_since(&first),
+            "a pause in the reads made the gap steal"
+        );
+        let uncounted = Attribution::of_host(Cause::Unreported, None);
+        assert!(!uncounted.quiet_since(&first) && !first.quiet_since(&uncounted));
     }
 }

@@ -268,9 +268,10 @@ impl<A> GapLog<A> {
 impl<A: Attribute> GapLog<A> {
     /// Records the gap from tick `from` to tick `to` (kept as ticks since `origin`), and
     /// returns the tick the loop goes on from. A gap long enough is attributed. If the reads
-    /// after it overran their allowance, something took the CPU during them, and their
-    /// counters may already show it: the gap goes on to the end of the reads and is
-    /// attributed again, whole, from the same baseline.
+    /// after it overran their allowance, something may have taken the CPU during them, and
+    /// their counters may already show it: the gap is attributed again, whole, through the
+    /// reads, from the same baseline, and goes on through them unless the kernel counted
+    /// nothing there ([`Attribution::quiet_since`]): then the reads were only slow.
     #[inline(always)]
     fn record<T: Ticks>(&mut self, clock: &T, origin: u64, from: u64, mut to: u64) -> u64 {
         if to - from < self.attribute_ticks {
@@ -278,17 +279,27 @@ impl<A: Attribute> GapLog<A> {
             return to;
         }
         let mut attempts = 1;
+        let mut first: Option<(u64, Attribution)> = None;
         loop {
             let attribution = self.attributor.attribute(to, to - from);
             let reads = clock.ticks() - to;
             let allowance = self.allowance.of(&attribution);
             if reads <= allowance || attempts == MAX_ATTRIBUTIONS_PER_GAP {
-                self.keep_attributed(from - origin, to - from, attribution);
                 let skipped = reads.min(allowance);
-                self.read_ticks += skipped;
+                match first.filter(|(_, earlier)| attribution.quiet_since(earlier)) {
+                    Some((end, earlier)) => {
+                        self.keep_attributed(from - origin, end - from, earlier);
+                        self.read_ticks += to - end + skipped;
+                    }
+                    None => {
+                        self.keep_attributed(from - origin, to - from, attribution);
+                        self.read_ticks += skipped;
+                    }
+                }
                 return to + skipped;
             }
             self.attributor.undo();
+            first.get_or_insert((to, attribution));
             to += reads;
             attempts += 1;
         }
@@ -798,6 +809,72 @@ mod tests {
         let (start, len, _) = log.kept[0];
         assert_eq!((start, len), (180, 510 + 3 * 310));
         assert_eq!(log.kept[1].0, start + len + 10);
+    }
+
+    /// Names every gap unreported from counters that show `switches` switches from the
+    /// second reading on.
+    struct Counted {
+        switches: u64,
+        calls: u64,
+    }
+    impl Attribute for Counted {
+        fn attribute(&mut self, _end: u64, _len: u64) -> Attribution {
+            self.calls += 1;
+            let switches = if self.calls > 1 { self.switches } else { 0 };
+            let delta = Delta {
+                wall_ns: 0,
+                cpu_ns: 0,
+                switches,
+                wait_ns: 0,
+                throttled: false,
+                throttled_ns: 0,
+                interrupts: Some(0),
+            };
+            Attribution {
+                cause: Cause::Unreported,
+                switches,
+                wait_ns: 0,
+                host: None,
+                delta: Some(delta),
+                full_reading: false,
+            }
+        }
+
+        fn undo(&mut self) {}
+    }
+
+    #[test]
+    fn reads_that_overran_with_nothing_counted_in_them_are_the_reads_cost_not_the_gaps() {
+        // The reads after the gap at read 20 take 30 ticks, past the allowance of 20; the
+        // second reading, through them, counts what the first did: they were only slow.
+        let mut log = log_with(
+            Counted {
+                switches: 0,
+                calls: 0,
+            },
+            8,
+            100,
+            20,
+        );
+        spin_loop(&scripted(vec![(20, 500), (21, 30)]), 1_000, 40, &mut log);
+        assert_eq!(log.attributor.calls, 2);
+        assert_eq!(log.kept[0].1, 510, "the gap as first read");
+        // Both readings' reads are skipped: 40 ticks to read 21, 10 more to read 22.
+        assert_eq!(log.read_ticks, 50);
+        // A switch counted in the second reading: the reads were interrupted, and the gap
+        // goes on through them.
+        let mut log = log_with(
+            Counted {
+                switches: 1,
+                calls: 0,
+            },
+            8,
+            100,
+            20,
+        );
+        spin_loop(&scripted(vec![(20, 500), (21, 30)]), 1_000, 40, &mut log);
+        assert_eq!(log.kept[0].1, 550);
+        assert_eq!(log.read_ticks, 10);
     }
 
     /// Names every gap unreported, from a quick reading or a full one, and counts the calls.
