@@ -267,36 +267,44 @@ impl<A> GapLog<A> {
 
 impl<A: Attribute> GapLog<A> {
     /// Records the gap from tick `from` to tick `to` (kept as ticks since `origin`), and
-    /// returns the tick the loop goes on from. A gap long enough is attributed. If the reads
-    /// after it overran their allowance, something may have taken the CPU during them, and
-    /// their counters may already show it: the gap is attributed again, whole, through the
-    /// reads, from the same baseline, and goes on through them unless the kernel counted
-    /// nothing there ([`Attribution::quiet_since`]): then the reads were only slow.
+    /// returns the tick the loop goes on from: past the reads, when it was long enough to be
+    /// attributed.
     #[inline(always)]
-    fn record<T: Ticks>(&mut self, clock: &T, origin: u64, from: u64, mut to: u64) -> u64 {
+    fn record<T: Ticks>(&mut self, clock: &T, origin: u64, from: u64, to: u64) -> u64 {
         if to - from < self.attribute_ticks {
             self.keep(from - origin, to - from, SHORT);
             return to;
         }
-        let mut attempts = 1;
+        let (end, attribution, resume) = self.attribute(clock, from, to);
+        self.keep_attributed(from - origin, end - from, attribution);
+        self.read_ticks += resume - end;
+        resume
+    }
+
+    /// Attributes the gap from `from` to `to`: where it ended, its attribution, and the tick
+    /// after the reads. If the reads overran their allowance, something may have taken the
+    /// CPU during them, and their counters may already show it: the gap is attributed again,
+    /// whole, through the reads, from the same baseline, and goes on through them unless the
+    /// kernel counted nothing there ([`Attribution::quiet_since`]): then the reads were only
+    /// slow.
+    fn attribute<T: Ticks>(
+        &mut self,
+        clock: &T,
+        from: u64,
+        mut to: u64,
+    ) -> (u64, Attribution, u64) {
         let mut first: Option<(u64, Attribution)> = None;
+        let mut attempts = 1;
         loop {
             let attribution = self.attributor.attribute(to, to - from);
             let reads = clock.ticks() - to;
             let allowance = self.allowance.of(&attribution);
             if reads <= allowance || attempts == MAX_ATTRIBUTIONS_PER_GAP {
-                let skipped = reads.min(allowance);
-                match first.filter(|(_, earlier)| attribution.quiet_since(earlier)) {
-                    Some((end, earlier)) => {
-                        self.keep_attributed(from - origin, end - from, earlier);
-                        self.read_ticks += to - end + skipped;
-                    }
-                    None => {
-                        self.keep_attributed(from - origin, to - from, attribution);
-                        self.read_ticks += skipped;
-                    }
-                }
-                return to + skipped;
+                let resume = to + reads.min(allowance);
+                return match first.filter(|(_, earlier)| attribution.quiet_since(earlier)) {
+                    Some((end, earlier)) => (end, earlier, resume),
+                    None => (to, attribution, resume),
+                };
             }
             self.attributor.undo();
             first.get_or_insert((to, attribution));
