@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 
 use super::table::{Align, Table};
-use super::units::{confidence, p_value, percent_cell, ratio_with_interval, runs_per_dollar, time};
+use super::units::{
+    confidence, p_value, percent_cell, ratio, ratio_with_interval, runs_per_dollar, time,
+};
 use crate::baseline::Throughput;
 use crate::report::compare::{Cell, Comparison, Definition, Row, Series};
 use crate::sidecar::MeasuredTime;
@@ -78,7 +80,7 @@ fn cells(key: &str, c: &Cell) -> Vec<String> {
             .map(|r| ratio_with_interval(r, "", c.ci_low.zip(c.ci_high)))),
         opt(c.p_value.map(|p| format!("{}{mark}", p_value(p)))),
         opt(c.runs_per_dollar.map(runs_per_dollar)),
-        opt(c.cost_ratio.map(|r| format!("{r:.2}"))),
+        opt(c.cost_ratio.map(ratio)),
     ]
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::units::{MISSING, per_second, percent, percent_number, seconds};
+use super::units::{MISSING, cpus, per_second, percent, percent_number, seconds};
 use crate::signal::catalog::{Declared, SIGNALS, Unit};
 use crate::signal::snapshot::Contention;
 
@@ -29,7 +29,7 @@ fn value(unit: Unit, value: Option<f64>) -> String {
     match unit {
         Unit::Ratio => percent(value),
         Unit::PerSecond => per_second(value),
-        Unit::Cpus => value.map_or(MISSING.into(), |v| format!("{v:.2} CPUs")),
+        Unit::Cpus => value.map_or(MISSING.into(), cpus),
         Unit::SecondsPerSecond => value.map_or(MISSING.into(), |v| format!("{v:.3} s/s")),
     }
 }
@@ -46,7 +46,7 @@ pub fn signals_row(c: &Contention) -> String {
         d.column.map(|_| match d.unit {
             Unit::Ratio => percent_number(value),
             Unit::PerSecond => value.map_or("-".into(), |v| format!("{v:.0}")),
-            Unit::Cpus => value.map_or("-".into(), |v| format!("{v:.2} CPUs")),
+            Unit::Cpus => value.map_or("-".into(), cpus),
             Unit::SecondsPerSecond => value.map_or("-".into(), |v| format!("{v:.3}")),
         })
     })

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::contention::contention;
 use super::jitter::jitter;
 use super::table::{Table, numbers};
-use super::units::{mb_per_s, megabytes, ms, percent, percent_cell};
+use super::units::{cpus, mb_per_s, megabytes, ms, percent, percent_cell, ratio};
 use super::verdict::verdict;
 use crate::report::{Report, WorkloadReport};
 
@@ -44,8 +44,9 @@ fn machine(out: &mut String, report: &Report) {
             m.cgroup_dir.as_deref().unwrap_or("?")
         ),
         (Some(v), Some(q)) => format!(
-            "cgroup {v} {}, quota {q:.2} CPUs (set on {})",
+            "cgroup {v} {}, quota {} (set on {})",
             m.cgroup_dir.as_deref().unwrap_or("?"),
+            cpus(q),
             m.cgroup_quota_dir.as_deref().unwrap_or("?")
         ),
     };
@@ -90,7 +91,7 @@ fn wall(out: &mut String, workloads: &[WorkloadReport]) {
             ms(d.p99),
             ms(d.max),
             percent_cell(d.cv),
-            (w.replicate_p50_max_over_min).map_or("-".into(), |r| format!("{r:.2}")),
+            (w.replicate_p50_max_over_min).map_or("-".into(), ratio),
             mb_per_s(w.throughput_bytes_per_s),
         ]);
     }
@@ -134,7 +135,7 @@ fn split(out: &mut String, workloads: &[WorkloadReport]) {
             percent(w.other_off_cpu_ratio),
             (m.preempted_runs_count).map_or("-".into(), |n| format!("{n}/{}", m.runs_count)),
             m.ns_per_op.map_or("-".into(), |d| format!("{:.3}", d.p50)),
-            (m.ns_per_op.and_then(|d| d.p90_over_p10())).map_or("-".into(), |r| format!("{r:.2}")),
+            (m.ns_per_op.and_then(|d| d.p90_over_p10())).map_or("-".into(), ratio),
         ]);
     }
     out.push_str(&table.text());

@@ -1,6 +1,6 @@
 //! The sidecar's one line for the terminal, after criterion's own output.
 
-use super::units::{ms_f, ms_with_unit as ms, percent as pct};
+use super::units::{ms_f, ms_with_unit as ms, percent as pct, ratio};
 use crate::sidecar::Summary;
 
 /// One line: the runs' spread, their off-CPU time and the kernel's counters.
@@ -15,8 +15,7 @@ pub fn line(s: &Summary) -> String {
         pct(s.wall_ns.cv),
         pct(Some(s.off_cpu_ratio)),
         ms(s.p99_run_off_cpu_ns),
-        s.preemptions_per_run
-            .map_or("n/a".into(), |p| format!("{p:.2}")),
+        s.preemptions_per_run.map_or("n/a".into(), ratio),
         ms_f(s.timeslice_ms),
         pct(s.contention.steal_ratio.value()),
         pct(s.contention.throttled_ratio.value()),

@@ -84,6 +84,16 @@ pub fn count(n: Option<u64>) -> String {
     n.map_or(MISSING.into(), |n| n.to_string())
 }
 
+/// A plain ratio (a cost, max / min, a count per run), two decimals.
+pub fn ratio(r: f64) -> String {
+    format!("{r:.2}")
+}
+
+/// CPUs' worth of time (a quota, a cgroup's usage), two decimals and the unit.
+pub fn cpus(v: f64) -> String {
+    format!("{v:.2} CPUs")
+}
+
 /// A ratio of two figures (slow / fast), two decimals and `×`.
 pub fn times(ratio: f64) -> String {
     format!("{ratio:.2}×")
