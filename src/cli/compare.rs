@@ -24,7 +24,8 @@ pub struct CompareArgs {
     /// (drive --every), baselines saved with --export. A file's column is named after the
     /// file (an export keeps its own name); NAME=FILE names it. A column of several
     /// replicates: NAME=A,B,C (files or baselines) or NAME='std1x-*.json' (quoted: dynoprobe
-    /// matches `*` and `?` in the file name) [default: every baseline found, one column each].
+    /// matches `*` and `?` in the file name); there each run report is one replicate, its
+    /// processes' geometric mean [default: every baseline found, one column each].
     #[arg(value_name = "BASELINE|FILE|NAME=SOURCE,...")]
     baselines_or_files: Vec<String>,
     /// The cargo target directory whose criterion/ holds the baselines [default: as criterion

@@ -93,7 +93,8 @@ fn legend(c: &Comparison) -> String {
         String::new()
     };
     format!(
-        "\nreps: independent replicates (worker processes of a run, drive batches, saved benches, files). median ±\n\
+        "\nreps: independent replicates (the worker processes of one run; in a column of several files, each file,\n\
+         the geometric mean of its processes' medians; drive batches; saved benches). median ±\n\
          MAD: per iteration, criterion's estimates; for run and drive results, over every run or call (nearest\n\
          rank). CV: of criterion's per-sample means, or of the runs or calls. p99 run and off-CPU: from dynoprobe's\n\
          sidecar (per-run spans) or its results. ratio: the geometric mean of the replicates' medians / the first\n\

@@ -10,6 +10,7 @@ use super::drive::{DriveFile, DriveFileCall};
 use super::kind::Kind;
 use super::run_file::RunFile;
 use crate::baseline::{Baseline, Benchmark, Throughput};
+use crate::effect::geometric_mean;
 
 /// One column of a comparison.
 #[derive(Debug, Clone, PartialEq)]
@@ -402,9 +403,12 @@ impl Rows {
 }
 
 /// One row's benchmarks from the parts of a file (or the files of a column), pooled as
-/// they come: all their samples and all their replicates, the off-CPU share weighted by
-/// samples (when every member has one). A benchmark alone stays as it is (criterion's own
-/// estimates).
+/// they come: all their samples, the off-CPU share weighted by samples (when every member
+/// has one), and one replicate per member: the geometric mean of its own replicates. The
+/// worker processes of one run share its minute on the host, and runs a minute apart
+/// differed by more than their processes did (README, "How often it cries wolf"): taken
+/// one by one across the files, they flagged 8 of 40 A/A cells with two runs a column. A
+/// benchmark alone stays as it is (criterion's own estimates, a run's processes).
 struct Row {
     first: Benchmark,
     members: usize,
@@ -442,7 +446,10 @@ impl Row {
     fn take(&mut self, samples: Vec<f64>, replicates: Vec<f64>, off_cpu: Option<f64>) {
         let n = samples.len() as f64;
         self.samples.extend(samples);
-        self.replicates.extend(replicates);
+        self.replicates.extend(match replicates[..] {
+            [only] => Some(only),
+            _ => geometric_mean(&replicates),
+        });
         self.off_cpu_weighted = (self.off_cpu_weighted.zip(off_cpu)).map(|(sum, r)| sum + r * n);
     }
 
@@ -637,6 +644,21 @@ mod tests {
     #[test]
     fn files_of_one_column_are_its_replicates_and_must_measure_the_same_work() {
         let one = |runs: &[u64]| parse(None, "x.json", &run_report(4, runs)).column.unwrap();
+        // A run of two processes (medians 10 and 40 ns) is one replicate among files: 20 ns.
+        let mut processes = one(&[1, 2, 3]);
+        processes.baseline.benchmarks[0].replicate_medians_ns = vec![10.0, 40.0];
+        let two = merge(
+            "std",
+            vec![
+                ("a.json".into(), processes),
+                ("b.json".into(), one(&[4, 5, 6])),
+            ],
+        )
+        .unwrap();
+        let replicates = two.baseline.benchmarks[0].replicates_ns();
+        assert_eq!(replicates.len(), 2, "a file a replicate: {replicates:?}");
+        assert!((replicates[0] - 20.0).abs() < 1e-9, "{replicates:?}");
+        assert_eq!(replicates[1], 5.0);
         let merged = merge(
             "std",
             vec![
