@@ -272,6 +272,10 @@ impl Drop for HeldCounters {
     }
 }
 
+/// Each of the observer benches' spins: long enough to hold several host pauses here, short
+/// enough that the host's drift between two of them is small.
+const SPIN: Duration = Duration::from_millis(20);
+
 /// The observer effect: the time a spin loses in gaps of 2 µs or more, per 20 ms of spin,
 /// without reads (`observer/bare`) and with dynoprobe's reads after each gap
 /// (`observer/dynoprobe`), on this thread's CPU. Criterion reports that time as the
@@ -279,7 +283,6 @@ impl Drop for HeldCounters {
 /// target (the same within 0.15 points of the spin: 30 µs per 20 ms), so these two, measured
 /// one after the other, cannot show it; [`observer_paired`] can.
 fn observer(c: &mut Criterion) {
-    const SPIN: Duration = Duration::from_millis(20);
     let clock = Clock::detect();
     let _held = HeldCounters::open();
     let mut group = c.benchmark_group("observer");
@@ -300,7 +303,6 @@ fn observer(c: &mut Criterion) {
 /// other CPU busy (`observer-paired/idle`, `observer-paired/busy`). Criterion's "time" is
 /// the pair's attributed gap time.
 fn observer_paired(c: &mut Criterion) {
-    const SPIN: Duration = Duration::from_millis(20);
     let clock = Clock::detect();
     let _held = HeldCounters::open();
     let Some(cpus) = core_affinity::get_core_ids().filter(|ids| ids.len() >= 2) else {
@@ -349,9 +351,11 @@ fn print_effect(name: &str, points: &[f64], cpu: usize) {
     let half = 1.96 * sd / n.sqrt();
     println!(
         "observer effect ({name}): {mean:+.3} points of the spin, 95% interval [{:+.3}, {:+.3}], \
-         {n} pairs of 20 ms spins on CPU {cpu} (attributed − read-free gap share, gaps ≥ 2 µs)",
+         {n} pairs of {} ms spins on CPU {cpu} (attributed − read-free gap share, gaps ≥ {} µs)",
         mean - half,
-        mean + half
+        mean + half,
+        SPIN.as_millis(),
+        DEFAULT_ATTRIBUTE_THRESHOLD_NS / 1_000
     );
 }
 

@@ -839,12 +839,8 @@ mod tests {
                 interrupts: Some(0),
             };
             Attribution {
-                cause: Cause::Unreported,
                 switches,
-                wait_ns: 0,
-                host: None,
-                delta: Some(delta),
-                full_reading: false,
+                ..Attribution::of_host(Cause::Unreported, Some(delta))
             }
         }
 

@@ -115,15 +115,21 @@ mod tests {
     use super::*;
     use crate::test_support::ANSWER;
 
-    #[test]
-    fn the_slow_instance_is_the_outlier_and_the_others_are_not() {
-        let call = Call::from_answer(0, 2_000, ANSWER, None).unwrap().call;
-        let on = |instance: &str, run_ns: u64| Call {
+    /// A call of serve's recorded answer, as `instance` ran it in `run_ns`.
+    fn on(instance: &str, run_ns: u64) -> Call {
+        Call {
             instance: Some(instance.into()),
             run_ns,
+            ..Call::from_answer(0, 2_000, ANSWER, None).unwrap().call
+        }
+    }
+
+    #[test]
+    fn the_slow_instance_is_the_outlier_and_the_others_are_not() {
+        let on = |instance: &str, run_ns: u64| Call {
             off_cpu_ns: run_ns / 4,
             steal_ratio: Some(0.01),
-            ..call.clone()
+            ..on(instance, run_ns)
         };
         let mut calls = Vec::new();
         for i in 0..20 {
@@ -158,12 +164,6 @@ mod tests {
     /// well above the others'. One wild call on an identical instance moves nothing.
     #[test]
     fn a_tail_of_slow_calls_makes_an_outlier_and_one_wild_call_does_not() {
-        let call = Call::from_answer(0, 2_000, ANSWER, None).unwrap().call;
-        let on = |instance: &str, run_ns: u64| Call {
-            instance: Some(instance.into()),
-            run_ns,
-            ..call.clone()
-        };
         let mut calls = Vec::new();
         for i in 0..20u64 {
             let hit = i % 5 < 2; // 8 of 20 calls wait 4 ms behind a neighbour
@@ -191,12 +191,6 @@ mod tests {
     /// neither compared nor used to judge the others.
     #[test]
     fn an_instance_with_few_calls_is_not_compared() {
-        let call = Call::from_answer(0, 2_000, ANSWER, None).unwrap().call;
-        let on = |instance: &str, run_ns: u64| Call {
-            instance: Some(instance.into()),
-            run_ns,
-            ..call.clone()
-        };
         let mut calls = Vec::new();
         for i in 0..20u64 {
             calls.extend(["web.1", "web.2", "web.3"].map(|w| on(w, 1_000_000 + i * 1_000)));
@@ -216,12 +210,6 @@ mod tests {
     /// between instances and 1.3× or more.
     #[test]
     fn an_instance_is_judged_against_the_others_not_by_its_calls() {
-        let call = Call::from_answer(0, 2_000, ANSWER, None).unwrap().call;
-        let on = |instance: &str, run_ns: u64| Call {
-            instance: Some(instance.into()),
-            run_ns,
-            ..call.clone()
-        };
         // 1.35× apart, but so are the others between themselves.
         let mut calls = Vec::new();
         for i in 0..100 {
