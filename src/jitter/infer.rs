@@ -47,6 +47,9 @@ pub enum CgroupPeriod {
 /// What the kernel counted for the same thread and interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct KernelView {
+    /// The span the counters cover: the loop and the reads around it, ns. Their shares are
+    /// of this span, the ledger's of the loop's.
+    pub span_ns: u64,
     /// Run-queue wait of the spinning thread (schedstat), ns.
     pub runqueue_wait_ns: Option<u64>,
     /// Involuntary context switches of the spinning thread (getrusage).
@@ -94,6 +97,7 @@ pub struct CauseGaps {
 pub struct Jitter {
     pub clock: String,
     pub cpu: Option<usize>,
+    /// The loop's own span, ns: the ledger's shares are of it.
     pub duration_ns: u64,
     /// The loop's own iteration: the median non-zero delta between two clock reads, ns.
     pub read_delta_ns: u64,
@@ -125,11 +129,13 @@ pub struct Jitter {
     /// The kernel's count for the same thread (getrusage), to check `preemptions_count` and
     /// `switches_in_gaps_count`.
     pub involuntary_switches_count: Option<u64>,
-    /// The kernel's run-queue wait for the thread / duration, to check preempted + throttled.
+    /// The kernel's run-queue wait for the thread, a share of the span its counters were read
+    /// over (the loop and the reads around it), to check preempted + throttled.
     pub runqueue_wait_ratio: Option<f64>,
     /// Steal of the CPU spun on over the spin (`/proc/stat`, 10 ms ticks), to check `stolen`.
     pub steal_ratio: Option<f64>,
-    /// The cgroup's throttled time over the spin (`cpu.stat`) / duration, to check `throttled`.
+    /// The cgroup's throttled time over the spin (`cpu.stat`), a share of the same span, to
+    /// check `throttled`.
     pub cgroup_throttled_ratio: Option<f64>,
     /// Whether the cgroup has a quota and its `cpu.stat` could be read after each attributed
     /// gap, so throttling is told apart from preemption.
@@ -300,6 +306,7 @@ impl Throttle {
 pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
     let duration = record.duration_ns.max(1) as f64;
     let share = |ns: u64| ns as f64 / duration;
+    let kernel_share = |ns: u64| ns as f64 / kernel.span_ns.max(1) as f64;
     let of = |cause: Cause| share(record.tally(cause).total_ns);
     let gaps_total_ns = record.gaps_total_ns().min(record.duration_ns);
     let ledger = Ledger {
@@ -327,9 +334,9 @@ pub fn infer(record: &SpinRecord, kernel: &KernelView) -> Jitter {
         preemptions_count: record.preemptions_count,
         switches_in_gaps_count: record.switches_in_gaps_count,
         involuntary_switches_count: kernel.involuntary_switches,
-        runqueue_wait_ratio: kernel.runqueue_wait_ns.map(share),
-        steal_ratio: kernel.steal_ns.map(share),
-        cgroup_throttled_ratio: kernel.throttled_ns.map(share),
+        runqueue_wait_ratio: kernel.runqueue_wait_ns.map(kernel_share),
+        steal_ratio: kernel.steal_ns.map(kernel_share),
+        cgroup_throttled_ratio: kernel.throttled_ns.map(kernel_share),
         sees_throttling: record.sees_throttling,
         interrupts: InterruptMethod::of(&record.interrupts),
         tick_hz: record.tick_hz,
@@ -574,9 +581,28 @@ mod tests {
     }
 
     #[test]
+    fn a_throttle_in_the_reads_around_the_loop_is_the_kernels_share_not_the_ledgers() {
+        // The loop: 20 periods of 30 ms on and 70 ms throttled, 2 s. The kernel's span also
+        // holds a throttle in the reads before the loop's first clock read.
+        let ms = 1_000_000;
+        let r = record(pattern(30, 70, 20, Cause::Throttled), 2_000 * ms);
+        let kernel = KernelView {
+            span_ns: 2_070 * ms,
+            throttled_ns: Some(1_470 * ms),
+            cgroup_period: CgroupPeriod::Quota(100 * ms),
+            ..KernelView::default()
+        };
+        let j = infer(&r, &kernel);
+        assert!((j.ledger.on_cpu_ratio - 0.3).abs() < 1e-4, "{:?}", j.ledger);
+        assert!((j.ledger.ratio(Cause::Throttled) - 0.7).abs() < 1e-12);
+        assert_eq!(j.cgroup_throttled_ratio, Some(1_470.0 / 2_070.0));
+    }
+
+    #[test]
     fn a_hog_gives_equal_turns_and_a_ledger_that_adds_up() {
         let r = record(pattern(3, 3, 100, Cause::Preempted), 600_000_000);
         let kernel = KernelView {
+            span_ns: 600_000_000,
             runqueue_wait_ns: Some(300_000_000),
             involuntary_switches: Some(100),
             steal_ns: Some(0),

@@ -85,8 +85,10 @@ pub fn measure(clock: &Clock, options: &Options) -> Result<(Jitter, Contention),
         Some(_) => CgroupPeriod::NoQuota,
         None => CgroupPeriod::Unknown,
     };
-    let over_spin = |ratio: f64| (ratio * record.duration_ns as f64) as u64;
+    let span_ns = record.kernel.wall_ns;
+    let over_spin = |ratio: f64| (ratio * span_ns as f64) as u64;
     let kernel = KernelView {
+        span_ns,
         runqueue_wait_ns: record.kernel.runqueue_wait_ns,
         involuntary_switches: record.kernel.preemptions,
         steal_ns: steal_ratio.map(over_spin),

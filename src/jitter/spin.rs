@@ -97,6 +97,7 @@ pub struct SpinRecord {
     pub clock: String,
     /// The CPU the thread was pinned to, if any.
     pub cpu: Option<usize>,
+    /// The loop's own span, first clock read to last, ns.
     pub duration_ns: u64,
     pub iterations: u64,
     /// The loop's own iteration: the median non-zero delta between two clock reads, ns.
@@ -556,17 +557,17 @@ fn spin_with<T: Ticks>(
     let attribute_ticks = clock.to_ticks(attribute_threshold_ns).max(threshold + 1);
     let mut log = GapLog::new(attributor, GAP_CAPACITY, attribute_ticks, allowance);
     let duration_ticks = clock.to_ticks(duration.as_nanos() as u64);
-    let (origin, iterations, kernel, to_mono) = timed(ticks, duration_ticks, threshold, &mut log);
+    let timed = timed(ticks, duration_ticks, threshold, &mut log);
     let cgroup_throttled_ns = log.attributor.throttled_since_restart();
-    let (mut gaps, mut tallies) = log.in_ns(clock, origin);
+    let (mut gaps, mut tallies) = log.in_ns(clock, timed.origin);
     let interrupts = match counted {
         Ok(events) => Interrupts::Counted(events),
         Err(why) => {
             let tick = name_the_tick(
                 &mut gaps,
                 &mut tallies,
-                &to_mono,
-                kernel.wall_ns,
+                &timed.to_mono,
+                timed.loop_ns,
                 accounting,
             );
             Interrupts::NotCounted { why, tick }
@@ -575,8 +576,8 @@ fn spin_with<T: Ticks>(
     SpinRecord {
         clock: clock.reason.clone(),
         cpu: None,
-        duration_ns: kernel.wall_ns,
-        iterations,
+        duration_ns: timed.loop_ns,
+        iterations: timed.iterations,
         read_delta_ns: 0,
         raised: None,
         threshold_ns: clock.to_ns(threshold),
@@ -589,22 +590,38 @@ fn spin_with<T: Ticks>(
         preemptions_count: log.preemptions_count,
         switches_in_gaps_count: log.switches_in_gaps_count,
         cgroup_throttled_ns,
-        kernel,
+        kernel: timed.kernel,
         tid: thread_id(),
         clock_is_tsc: clock.kind == Kind::Tsc,
         tick_hz: accounting.tick_hz,
-        to_mono,
+        to_mono: timed.to_mono,
     }
 }
 
-/// The loop of `duration_ticks`, with the kernel's view of it (its span) and the map from
-/// its ticks to `CLOCK_MONOTONIC`: (its first read, its iterations, the span, the map).
+/// The loop, timed from inside and by the kernel around it.
+struct Timed {
+    /// The loop's first read (the origin of the gaps' starts).
+    origin: u64,
+    iterations: u64,
+    /// The loop's own span, first read to last (`CLOCK_MONOTONIC`), ns: what its ledger
+    /// divides. The kernel's span is longer by the reads around the loop, and a switch in
+    /// those reads (once in a few dozen CI runs, a whole 70 ms throttle) is the kernel's
+    /// to count but was never the loop's to see.
+    loop_ns: u64,
+    /// The kernel's counters over a span around the loop.
+    kernel: SpanStats,
+    /// The loop's ticks as `CLOCK_MONOTONIC`.
+    to_mono: ToMono,
+}
+
+/// The loop of `duration_ticks`, with the kernel's view of it and the map from its ticks to
+/// `CLOCK_MONOTONIC`.
 fn timed<T: Ticks>(
     ticks: &T,
     duration_ticks: u64,
     threshold: u64,
     log: &mut GapLog<Attributor>,
-) -> (u64, u64, SpanStats, ToMono) {
+) -> Timed {
     let span = Span::start();
     // Calibration moved the baseline. The first gap is measured from the loop's start, and
     // the cgroup's throttled time from the same moment as the kernel's view of the spin: a
@@ -614,8 +631,13 @@ fn timed<T: Ticks>(
     let (origin, iterations) = spin_loop(ticks, duration_ticks, threshold, log);
     let end = (ticks.ticks(), monotonic_ns());
     let kernel = span.finish();
-    let to_mono = ToMono::between((origin, mono_before), end);
-    (origin, iterations, kernel, to_mono)
+    Timed {
+        origin,
+        iterations,
+        loop_ns: end.1.saturating_sub(mono_before),
+        kernel,
+        to_mono: ToMono::between((origin, mono_before), end),
+    }
 }
 
 /// Where interrupts were not counted per gap: names the kept `unreported` gaps that cover
