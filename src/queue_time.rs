@@ -97,67 +97,117 @@ pub fn classify<'a>(
     body_read: Duration,
     window: Duration,
 ) -> QueueTime {
-    let (mut earliest, mut first_invalid): (Option<u128>, Option<&'static str>) = (None, None);
+    let mut starts = Starts::default();
     for value in request_start.into_iter().chain(queue_start) {
+        starts.add(value);
+    }
+    starts.classify(now_unix_ns, body_read, window)
+}
+
+/// What a request's start headers said, gathered value by value: the earliest time any value
+/// gives, and the first reason a value gave none.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Starts {
+    earliest_ns: Option<u64>,
+    first_invalid: Option<&'static str>,
+}
+
+impl Starts {
+    pub(crate) fn add(&mut self, value: &[u8]) {
         match parse_start_ns(value) {
-            Ok(ns) => earliest = Some(earliest.map_or(ns, |e| e.min(ns))),
+            Ok(ns) => self.earliest_ns = Some(self.earliest_ns.map_or(ns, |e| e.min(ns))),
             Err(reason) => {
-                first_invalid.get_or_insert(reason);
+                self.first_invalid.get_or_insert(reason);
             }
         }
     }
-    let start_ns = match (earliest, first_invalid) {
-        (Some(ns), _) => ns,
-        (None, Some(reason)) => return QueueTime::Invalid(reason),
-        (None, None) => return QueueTime::Absent,
-    };
-    let limit_ns = window.as_nanos();
-    if start_ns > now_unix_ns + limit_ns {
-        return QueueTime::Invalid("further in the future than the queue window");
-    }
-    if start_ns > now_unix_ns {
-        return QueueTime::Skewed(duration_ns(start_ns - now_unix_ns));
-    }
-    if now_unix_ns - start_ns > limit_ns {
-        return QueueTime::Invalid("further in the past than the queue window");
-    }
-    QueueTime::Measured(duration_ns(now_unix_ns - start_ns).saturating_sub(body_read))
-}
 
-fn duration_ns(ns: u128) -> Duration {
-    Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+    /// Whether any value was added.
+    pub(crate) fn any(&self) -> bool {
+        self.earliest_ns.is_some() || self.first_invalid.is_some()
+    }
+
+    /// These values, then `later`'s (whose first invalid value comes after all of these).
+    pub(crate) fn then(self, later: Starts) -> Starts {
+        Starts {
+            earliest_ns: match (self.earliest_ns, later.earliest_ns) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            first_invalid: self.first_invalid.or(later.first_invalid),
+        }
+    }
+
+    /// See [`classify`].
+    pub(crate) fn classify(
+        self,
+        now_unix_ns: u128,
+        body_read: Duration,
+        window: Duration,
+    ) -> QueueTime {
+        let start_ns = match (self.earliest_ns, self.first_invalid) {
+            (Some(ns), _) => ns,
+            (None, Some(reason)) => return QueueTime::Invalid(reason),
+            (None, None) => return QueueTime::Absent,
+        };
+        // In u64 ns, as every start is (2100 is 4.1e18 ns).
+        let now_ns = u64::try_from(now_unix_ns).unwrap_or(u64::MAX);
+        let limit_ns = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
+        if start_ns > now_ns.saturating_add(limit_ns) {
+            return QueueTime::Invalid("further in the future than the queue window");
+        }
+        if start_ns > now_ns {
+            return QueueTime::Skewed(Duration::from_nanos(start_ns - now_ns));
+        }
+        if now_ns - start_ns > limit_ns {
+            return QueueTime::Invalid("further in the past than the queue window");
+        }
+        QueueTime::Measured(Duration::from_nanos(now_ns - start_ns).saturating_sub(body_read))
+    }
 }
 
 /// The start time in ns since the Unix epoch, from a header value: `t=…` (alone or after other
 /// fields such as `s=server`, separated by spaces, commas or semicolons) or a bare number.
 /// Read as bytes: a header value is bytes, and every byte of a time is an ASCII digit or `.`.
-fn parse_start_ns(value: &[u8]) -> Result<u128, &'static str> {
-    let (whole, fraction) = decimal(number_field(value)?)?;
-    // The unit that puts the time between 2000 and 2100: s, ms, µs or ns. Compared with
-    // each unit's bounds rather than divided (a division each cost more than the rest).
-    for (ns_per_unit, per_second) in [
-        (1_000_000_000u64, 1u64),
-        (1_000_000, 1_000),
-        (1_000, 1_000_000),
-        (1, 1_000_000_000),
-    ] {
-        if (FLOOR_UNIX_S * per_second..CEILING_UNIX_S * per_second).contains(&whole) {
-            return Ok(u128::from(whole) * u128::from(ns_per_unit)
-                + fraction_ns(fraction, u128::from(ns_per_unit)));
+fn parse_start_ns(value: &[u8]) -> Result<u64, &'static str> {
+    // As every router writes it: `t=` and a number, or a number. Else the fields.
+    let (whole, fraction) = match decimal(value.strip_prefix(b"t=").unwrap_or(value)) {
+        Ok(number) => number,
+        Err(_) if value.is_empty() || value.iter().any(is_separator) => {
+            decimal(number_field(value)?)?
+        }
+        Err(reason) => return Err(reason),
+    };
+    // The unit that puts the time between 2000 and 2100: s, ms, µs or ns.
+    for (ns_per_unit, range) in UNITS {
+        if range.contains(&whole) {
+            // Under 2100 in ns, so no overflow.
+            return Ok(whole * ns_per_unit + fraction_ns(fraction, ns_per_unit));
         }
     }
     Err("not a time between 2000 and 2100 in s, ms, µs or ns")
 }
 
-/// The field of a header value that holds the time: the value after `t=` when it is one field,
-/// as every router writes it (no splitting: half the layer's cost before), else the `t=` field
-/// or the one field there is.
+/// Each unit a router writes (ns in one), with the numbers that put a time in it between
+/// 2000 and 2100.
+const UNITS: [(u64, std::ops::Range<u64>); 4] = [
+    (1_000_000_000, FLOOR_UNIX_S..CEILING_UNIX_S),
+    (1_000_000, FLOOR_UNIX_S * 1_000..CEILING_UNIX_S * 1_000),
+    (1_000, FLOOR_UNIX_S * 1_000_000..CEILING_UNIX_S * 1_000_000),
+    (
+        1,
+        FLOOR_UNIX_S * 1_000_000_000..CEILING_UNIX_S * 1_000_000_000,
+    ),
+];
+
+fn is_separator(byte: &u8) -> bool {
+    matches!(byte, b' ' | b',' | b';' | b'\t')
+}
+
+/// The field of a header value of several that holds the time: the `t=` field, or the one
+/// field there is.
 fn number_field(value: &[u8]) -> Result<&[u8], &'static str> {
-    let separator = |b: &u8| matches!(b, b' ' | b',' | b';' | b'\t');
-    if !value.is_empty() && !value.iter().any(separator) {
-        return Ok(value.strip_prefix(b"t=").unwrap_or(value));
-    }
-    let mut fields = value.split(separator).filter(|f| !f.is_empty());
+    let mut fields = value.split(is_separator).filter(|f| !f.is_empty());
     match fields.clone().find_map(|f| f.strip_prefix(b"t=")) {
         Some(number) => Ok(number),
         None => match (fields.next(), fields.next()) {
@@ -168,29 +218,49 @@ fn number_field(value: &[u8]) -> Result<&[u8], &'static str> {
     }
 }
 
-/// A non-negative decimal: its whole part, and the digits of its fraction.
+/// A non-negative decimal: its whole part, and the digits of its fraction. One pass, as the
+/// layer reads it on every request.
 fn decimal(number: &[u8]) -> Result<(u64, &[u8]), &'static str> {
-    let (whole, fraction) = match number.iter().position(|&b| b == b'.') {
-        Some(point) => (&number[..point], &number[point + 1..]),
-        None => (number, &[][..]),
-    };
-    if whole.is_empty() || !whole.iter().chain(fraction).all(u8::is_ascii_digit) {
-        return Err("not a non-negative decimal number");
+    const NOT_DECIMAL: &str = "not a non-negative decimal number";
+    let (mut whole, mut too_long) = (0u64, false);
+    for (at, &byte) in number.iter().enumerate() {
+        match byte {
+            b'0'..=b'9' => {
+                // 2100 in ns is under u64::MAX: a longer number is no time in any unit.
+                let next = whole
+                    .checked_mul(10)
+                    .and_then(|n| n.checked_add(u64::from(byte - b'0')));
+                too_long |= next.is_none();
+                whole = next.unwrap_or(0);
+            }
+            b'.' if at > 0 => {
+                let fraction = &number[at + 1..];
+                if !fraction.iter().all(u8::is_ascii_digit) {
+                    return Err(NOT_DECIMAL);
+                }
+                return if too_long {
+                    Err("number too long")
+                } else {
+                    Ok((whole, fraction))
+                };
+            }
+            _ => return Err(NOT_DECIMAL),
+        }
     }
-    // 2100 in ns is under u64::MAX: a longer number is no time in any unit.
-    let whole = (whole.iter()).try_fold(0u64, |n, &digit| {
-        n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
-    });
-    Ok((whole.ok_or("number too long")?, fraction))
+    match (number.is_empty(), too_long) {
+        (true, _) => Err(NOT_DECIMAL),
+        (false, true) => Err("number too long"),
+        (false, false) => Ok((whole, &[])),
+    }
 }
 
 /// `fraction` (the digits after the point) of one unit of `ns_per_unit`, in ns.
-fn fraction_ns(fraction: &[u8], ns_per_unit: u128) -> u128 {
-    let mut ns = 0u128;
+fn fraction_ns(fraction: &[u8], ns_per_unit: u64) -> u64 {
+    let mut ns = 0;
     let mut scale = ns_per_unit;
-    for digit in fraction.iter().take(18) {
+    for digit in fraction.iter().take(9) {
         scale /= 10;
-        ns += u128::from(digit - b'0') * scale;
+        ns += u64::from(digit - b'0') * scale;
     }
     ns
 }
