@@ -9,7 +9,26 @@ use std::time::{Duration, Instant};
 #[test]
 fn a_saved_baseline_gets_a_sidecar_next_to_criterions_files() {
     let home = std::env::temp_dir().join(format!("dynoprobe-bench-{}", std::process::id()));
-    let mut child = Command::new(env!("CARGO"))
+    let mut cargo = Command::new(env!("CARGO"));
+    // The variables cargo sets for a test are not a top-level cargo's: `ring`'s build watches
+    // CARGO_MANIFEST_DIR, and inherited it rebuilt ring, rustls, ureq and dynoprobe (90 s of
+    // CI) instead of running the bench CI had built.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_for_tests = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"].contains(&&*name);
+        if set_for_tests {
+            cargo.env_remove(&*name);
+        }
+    }
+    let mut child = cargo
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("CRITERION_HOME", &home)
         .args(["bench", "--bench", "workloads", "--"])
