@@ -79,6 +79,7 @@ pub struct CompareArgs {
 pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     args.pictures.check()?;
     let (columns, left_out) = load(&args)?;
+    let one_run_columns = columns::one_run_names(&columns);
     let (baselines, over_time) = columns::split(columns);
     if listed(&args, &baselines)? {
         return Ok(());
@@ -105,6 +106,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         prices_usd_per_month: &args.price.iter().cloned().collect::<BTreeMap<_, _>>(),
         threshold_percent: args.threshold,
         over_time: &over_time,
+        one_run_columns: &one_run_columns,
     });
     if result.rows.is_empty() {
         bail!("no benchmark to compare (check -f/-g, -t, and the baselines' contents)");
@@ -226,6 +228,7 @@ fn criterion_column(name: String, benchmarks: Vec<Benchmark>) -> Column {
         baseline: Baseline { name, benchmarks },
         fixtures: Vec::new(),
         over_time: Vec::new(),
+        one_run: false,
     }
 }
 

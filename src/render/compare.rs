@@ -129,6 +129,9 @@ fn notes(out: &mut String, c: &Comparison) {
     if c.single_replicate_rows_count() > 0 {
         let _ = writeln!(out, "{}", single_replicate_note(c));
     }
+    if !c.one_run_columns.is_empty() {
+        let _ = writeln!(out, "{}", one_run_note(c));
+    }
     for conflict in &c.left_out {
         let ((first, theirs), (other, mine)) = (&conflict.first, &conflict.other);
         let (key, benchmark) = (&conflict.key, &conflict.benchmark);
@@ -157,6 +160,18 @@ pub fn single_replicate_note(c: &Comparison) -> String {
          NAME='std1x-*'),\nor drive --every.",
         c.single_replicate_rows_count(),
         c.rows.len()
+    )
+}
+
+/// What an interval over one run's processes leaves out.
+fn one_run_note(c: &Comparison) -> String {
+    format!(
+        "one run a column ({}): each is one `run` report, whose replicates are its worker\n\
+         processes. They share the run's minute on the host, so the intervals hold how they\n\
+         differed, not how the host changes from one minute to the next (README, \"How often\n\
+         it cries wolf\"). For a decision, give each column several runs, taken alternately\n\
+         (NAME=a1.json,a2.json,…): each run then counts as a replicate.",
+        c.one_run_columns.join(", ")
     )
 }
 
@@ -307,6 +322,7 @@ mod tests {
             }],
             left_out: Vec::new(),
             over_time: Vec::new(),
+            one_run_columns: vec!["shared".into()],
         }
     }
 
@@ -331,6 +347,22 @@ mod tests {
             "{markdown}"
         );
         assert_eq!(markdown.lines().filter(|l| l.starts_with('|')).count(), 4);
+    }
+
+    #[test]
+    fn a_column_of_one_run_says_its_interval_leaves_out_the_hosts_minute() {
+        let mut c = two_baselines();
+        let text = comparison(&c, false);
+        assert!(
+            text.contains("one run a column (shared): each is one `run` report"),
+            "{text}"
+        );
+        assert!(
+            text.contains("not how the host changes from one minute"),
+            "{text}"
+        );
+        c.one_run_columns.clear();
+        assert!(!comparison(&c, false).contains("one run a column"));
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct Column {
     pub fixtures: Vec<FixtureInfo>,
     /// One point per row per timed value in the file (each `drive --every` batch).
     pub over_time: Vec<TimePoint>,
+    /// Whether it is one `run` report: its replicates are that run's worker processes, which
+    /// share the run's minute on the host.
+    pub one_run: bool,
 }
 
 /// A file read as a column, with a line for each part that was left out.
@@ -133,6 +136,7 @@ struct Lines<'a> {
     /// An exported baseline's own name, the first given.
     name: Option<String>,
     parts_count: usize,
+    runs_count: usize,
     warnings: Vec<String>,
 }
 
@@ -144,6 +148,7 @@ impl<'a> Lines<'a> {
             over_time: Vec::new(),
             name: None,
             parts_count: 0,
+            runs_count: 0,
             warnings: Vec::new(),
         }
     }
@@ -168,6 +173,7 @@ impl<'a> Lines<'a> {
     /// A part's rows pooled, its time points kept, what it left out said.
     fn add_part(&mut self, part: Contents) {
         self.parts_count += 1;
+        self.runs_count += usize::from(part.is_run);
         let place = self.place;
         (self.warnings).extend(
             part.skipped
@@ -213,8 +219,9 @@ impl<'a> Lines<'a> {
         } else {
             Vec::new()
         };
+        let one_run = self.parts_count == 1 && self.runs_count == 1;
         FileColumn {
-            column: Some(self.rows.into_column(&name, over_time)),
+            column: Some(self.rows.into_column(&name, over_time, one_run)),
             warnings: self.warnings,
         }
     }
@@ -240,6 +247,8 @@ struct Contents {
     started_unix_ms: Option<u64>,
     /// Rows that could not be read from it, and why.
     skipped: Vec<String>,
+    /// Whether it is a `run` report.
+    is_run: bool,
 }
 
 fn part(value: serde_json::Value) -> Result<Contents, String> {
@@ -262,6 +271,7 @@ fn part(value: serde_json::Value) -> Result<Contents, String> {
                 fixtures: Vec::new(),
                 started_unix_ms: None,
                 skipped,
+                is_run: false,
             })
         }
         Some(kind @ Kind::Comparison) => Err(format!(
@@ -331,6 +341,7 @@ fn run_part(file: RunFile) -> Contents {
         fixtures: file.fixture.into_iter().collect(),
         started_unix_ms: None,
         skipped,
+        is_run: true,
     }
 }
 
@@ -362,6 +373,7 @@ fn drive_part(file: DriveFile) -> Result<Contents, String> {
         fixtures: file.fixtures,
         started_unix_ms: file.started_unix_ms,
         skipped: Vec::new(),
+        is_run: false,
     })
 }
 
@@ -390,8 +402,9 @@ impl Rows {
     }
 
     /// The column named `name`: each row pooled ([`Row::pooled`]).
-    fn into_column(self, name: &str, over_time: Vec<TimePoint>) -> Column {
+    fn into_column(self, name: &str, over_time: Vec<TimePoint>, one_run: bool) -> Column {
         Column {
+            one_run,
             baseline: Baseline {
                 name: name.to_string(),
                 benchmarks: self.rows.into_iter().map(Row::pooled).collect(),
@@ -467,6 +480,13 @@ impl Row {
     }
 }
 
+/// The names of the columns that are one `run` report each ([`Column::one_run`]).
+pub fn one_run_names(columns: &[Column]) -> Vec<String> {
+    (columns.iter().filter(|c| c.one_run))
+        .map(|c| c.baseline.name.clone())
+        .collect()
+}
+
 /// The columns as a comparison takes them: every column's baseline, in order, and the
 /// results over time of the columns that have any, by column name.
 pub fn split(columns: Vec<Column>) -> (Vec<Baseline>, Vec<(String, Vec<TimePoint>)>) {
@@ -527,6 +547,7 @@ pub fn merge(name: &str, sources: Vec<(String, Column)>) -> Result<Column, Strin
             }
         }
     }
+    let one_run = sources.len() == 1 && sources[0].1.one_run;
     let mut rows = Rows::default();
     let mut over_time = Vec::new();
     for (_, column) in sources {
@@ -538,7 +559,7 @@ pub fn merge(name: &str, sources: Vec<(String, Column)>) -> Result<Column, Strin
             .into_iter()
             .for_each(|b| rows.add(b));
     }
-    Ok(rows.into_column(name, over_time))
+    Ok(rows.into_column(name, over_time, one_run))
 }
 
 /// Whether two results ran on the same payload: the same size and, where both carry one, the
@@ -631,6 +652,7 @@ mod tests {
         );
         let column = parse(None, "r.json", &report).column.unwrap();
         assert_eq!(column.baseline.benchmarks[0].replicates_ns(), [10.0, 12.0]);
+        assert!(column.one_run, "its processes share one run's minute");
         let old = parse(None, "o.json", &run_report(4, &[3, 1, 2]))
             .column
             .unwrap();
@@ -668,6 +690,9 @@ mod tests {
         )
         .unwrap();
         let bench = &merged.baseline.benchmarks[0];
+        assert!(!merged.one_run, "each run a replicate");
+        let alone = merge("std", vec![("a.json".into(), one(&[1, 2, 3]))]).unwrap();
+        assert!(alone.one_run);
         assert_eq!(merged.baseline.name, "std");
         assert_eq!(bench.replicates_ns(), [2.0, 5.0]);
         assert_eq!(bench.sample_means_ns.len(), 6, "the runs pooled too");

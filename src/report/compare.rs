@@ -47,6 +47,8 @@ pub struct ComparePlan<'a> {
     pub threshold_percent: Option<f64>,
     /// Results over time: each baseline's batches, by baseline name.
     pub over_time: &'a [(String, Vec<TimePoint>)],
+    /// The baselines that are one `run` report each, whose replicates share its minute.
+    pub one_run_columns: &'a [String],
 }
 
 /// One batch of a result over time (a `drive --every` line): when it began and how its
@@ -74,6 +76,9 @@ pub struct Comparison {
     pub left_out: Vec<Conflict>,
     /// Each baseline's batches per row, when it was measured over time.
     pub over_time: Vec<Series>,
+    /// The baselines that are one `run` report each: their replicates are that run's worker
+    /// processes, so their intervals do not hold how the host changes from minute to minute.
+    pub one_run_columns: Vec<String>,
 }
 
 /// One benchmark defined differently in two baselines, so its row would compare different
@@ -229,6 +234,7 @@ pub fn compare(plan: &ComparePlan) -> Comparison {
         rows,
         left_out,
         over_time,
+        one_run_columns: plan.one_run_columns.to_vec(),
     }
 }
 
@@ -456,6 +462,7 @@ mod tests {
             prices_usd_per_month: prices,
             threshold_percent: None,
             over_time: &[],
+            one_run_columns: &[],
         }
     }
 
