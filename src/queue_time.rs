@@ -97,11 +97,12 @@ pub fn classify<'a>(
     body_read: Duration,
     window: Duration,
 ) -> QueueTime {
-    let mut starts = Starts::default();
-    for value in request_start.into_iter().chain(queue_start) {
-        starts.add(value);
-    }
-    starts.classify(now_unix_ns, body_read, window)
+    let (mut requested, mut queued) = (Starts::default(), Starts::default());
+    request_start
+        .into_iter()
+        .for_each(|value| requested.add(value));
+    queue_start.into_iter().for_each(|value| queued.add(value));
+    (requested.then(queued)).classify(|| now_unix_ns, body_read, window)
 }
 
 /// What a request's start headers said, gathered value by value: the earliest time any value
@@ -122,11 +123,6 @@ impl Starts {
         }
     }
 
-    /// Whether any value was added.
-    pub(crate) fn any(&self) -> bool {
-        self.earliest_ns.is_some() || self.first_invalid.is_some()
-    }
-
     /// These values, then `later`'s (whose first invalid value comes after all of these).
     pub(crate) fn then(self, later: Starts) -> Starts {
         Starts {
@@ -138,10 +134,11 @@ impl Starts {
         }
     }
 
-    /// See [`classify`].
+    /// See [`classify`]; `now_unix_ns` is called only when a value was there (a request
+    /// without the headers reads no clock).
     pub(crate) fn classify(
         self,
-        now_unix_ns: u128,
+        now_unix_ns: impl FnOnce() -> u128,
         body_read: Duration,
         window: Duration,
     ) -> QueueTime {
@@ -151,7 +148,7 @@ impl Starts {
             (None, None) => return QueueTime::Absent,
         };
         // In u64 ns, as every start is (2100 is 4.1e18 ns).
-        let now_ns = u64::try_from(now_unix_ns).unwrap_or(u64::MAX);
+        let now_ns = u64::try_from(now_unix_ns()).unwrap_or(u64::MAX);
         let limit_ns = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
         if start_ns > now_ns.saturating_add(limit_ns) {
             return QueueTime::Invalid("further in the future than the queue window");

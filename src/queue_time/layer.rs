@@ -158,13 +158,12 @@ where
                 _ => {}
             }
         }
-        let starts = request_start.then(queue_start);
-        let queue = if starts.any() {
-            let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
-            starts.classify(now.map_or(0, |d| d.as_nanos()), Duration::ZERO, self.window)
-        } else {
-            QueueTime::Absent // and no clock read
+        let now = || {
+            let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
+            since_epoch.map_or(0, |d| d.as_nanos())
         };
+        let starts = request_start.then(queue_start);
+        let queue = starts.classify(now, Duration::ZERO, self.window);
         self.handles.record(queue);
         if heroku_wait {
             request.headers_mut().remove(&HEROKU_WAIT);
