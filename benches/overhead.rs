@@ -41,6 +41,8 @@ use dynoprobe::signal::perf::ThreadCounters;
 use dynoprobe::signal::snapshot::Sampler;
 use dynoprobe::span::Span;
 
+mod support;
+
 /// The files a `Sampler` reads on this machine.
 fn sampler_files() -> Vec<File> {
     let mut paths = vec![
@@ -342,13 +344,10 @@ fn observer_paired(c: &mut Criterion) {
 
 /// The mean of the pairs' differences in points of the spin, with its 95% interval.
 fn print_effect(name: &str, points: &[f64], cpu: usize) {
-    let n = points.len() as f64;
-    if points.len() < 100 {
+    let Some((mean, half)) = support::mean_with_interval(points) else {
         return;
-    }
-    let mean = points.iter().sum::<f64>() / n;
-    let sd = (points.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-    let half = 1.96 * sd / n.sqrt();
+    };
+    let n = points.len();
     println!(
         "observer effect ({name}): {mean:+.3} points of the spin, 95% interval [{:+.3}, {:+.3}], \
          {n} pairs of {} ms spins on CPU {cpu} (attributed − read-free gap share, gaps ≥ {} µs)",

@@ -29,6 +29,8 @@ use http::{Request, Response, header};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower::{Layer, Service, service_fn};
 
+mod support;
+
 /// Polls a future that is ready at once, as both services' futures are.
 fn now<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
@@ -97,7 +99,7 @@ fn typed_response() -> Response<()> {
 /// block (`queue-time-layer-paired/{name}`). The recorder is drained every [`SCRAPE_EVERY`]
 /// requests, outside the timing, as a scrape drains it: never drained, its histogram grows
 /// by a block every 64 requests.
-fn compare(c: &mut Criterion, prometheus: &PrometheusHandle, request: Requests, name: &str) {
+fn compare(c: &mut Criterion, prometheus: &PrometheusHandle, request: Requests) {
     let respond = request.respond;
     let inner =
         move || service_fn(move |_: Request<()>| async move { Ok::<_, Infallible>(respond()) });
@@ -133,7 +135,7 @@ fn compare(c: &mut Criterion, prometheus: &PrometheusHandle, request: Requests, 
         .sample_size(20)
         .measurement_time(Duration::from_secs(10));
     let mut added_ns: Vec<f64> = Vec::new();
-    group.bench_function(name, |b| {
+    group.bench_function(request.name, |b| {
         b.iter_custom(|pairs| {
             let mut layered_time = Duration::ZERO;
             for _ in 0..pairs {
@@ -153,7 +155,7 @@ fn compare(c: &mut Criterion, prometheus: &PrometheusHandle, request: Requests, 
         })
     });
     group.finish();
-    print_added(name, &added_ns);
+    print_added(request.name, &added_ns);
 }
 
 /// A kind of request and the response the service gives it.
@@ -161,6 +163,8 @@ fn compare(c: &mut Criterion, prometheus: &PrometheusHandle, request: Requests, 
 struct Requests {
     make: fn() -> Request<()>,
     respond: fn() -> Response<()>,
+    /// Its paired bench's name (`queue-time-layer-paired/{name}`).
+    name: &'static str,
     /// The unpaired group's name after `queue-time-layer`.
     suffix: &'static str,
 }
@@ -185,16 +189,12 @@ where
 }
 
 /// The mean time the layer added per request over the pairs of blocks, with its 95% interval
-/// (normal: hundreds of pairs). The pairs share one process, whose heap and caches they all
-/// see: the interval is this run's, and runs differ by more (three here: +447 to +481 ns).
+/// ([`support::mean_with_interval`]; three runs here: +447 to +481 ns).
 fn print_added(name: &str, added_ns: &[f64]) {
-    if added_ns.len() < 100 {
+    let Some((mean, half)) = support::mean_with_interval(added_ns) else {
         return;
-    }
-    let n = added_ns.len() as f64;
-    let mean = added_ns.iter().sum::<f64>() / n;
-    let sd = (added_ns.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-    let half = 1.96 * sd / n.sqrt();
+    };
+    let n = added_ns.len();
     println!(
         "queue-time layer ({name}): {mean:+.0} ns a request, 95% interval [{:+.0}, {:+.0}], \
          {n} pairs of {BLOCK}-request blocks (layered − bare, alternated)",
@@ -211,15 +211,17 @@ fn layer(c: &mut Criterion) {
     let heroku = Requests {
         make: heroku_request,
         respond: typed_response,
+        name: "heroku",
         suffix: "",
     };
     let minimal = Requests {
         make: minimal_request,
         respond: || Response::new(()),
+        name: "minimal",
         suffix: "-minimal",
     };
-    compare(c, &prometheus, heroku, "heroku");
-    compare(c, &prometheus, minimal, "minimal");
+    compare(c, &prometheus, heroku);
+    compare(c, &prometheus, minimal);
 }
 
 criterion_group!(benches, layer);

@@ -215,40 +215,26 @@ fn number_field(value: &[u8]) -> Result<&[u8], &'static str> {
     }
 }
 
-/// A non-negative decimal: its whole part, and the digits of its fraction. One pass, as the
-/// layer reads it on every request.
+/// A non-negative decimal: its whole part, and the digits of its fraction. The whole part
+/// is checked and summed in one pass, as the layer reads it on every request.
 fn decimal(number: &[u8]) -> Result<(u64, &[u8]), &'static str> {
     const NOT_DECIMAL: &str = "not a non-negative decimal number";
-    let (mut whole, mut too_long) = (0u64, false);
-    for (at, &byte) in number.iter().enumerate() {
-        match byte {
-            b'0'..=b'9' => {
-                // 2100 in ns is under u64::MAX: a longer number is no time in any unit.
-                let next = whole
-                    .checked_mul(10)
-                    .and_then(|n| n.checked_add(u64::from(byte - b'0')));
-                too_long |= next.is_none();
-                whole = next.unwrap_or(0);
-            }
-            b'.' if at > 0 => {
-                let fraction = &number[at + 1..];
-                if !fraction.iter().all(u8::is_ascii_digit) {
-                    return Err(NOT_DECIMAL);
-                }
-                return if too_long {
-                    Err("number too long")
-                } else {
-                    Ok((whole, fraction))
-                };
-            }
-            _ => return Err(NOT_DECIMAL),
+    let (whole, fraction) = match number.iter().position(|&b| b == b'.') {
+        Some(point) => (&number[..point], &number[point + 1..]),
+        None => (number, &[][..]),
+    };
+    if whole.is_empty() || !fraction.iter().all(u8::is_ascii_digit) {
+        return Err(NOT_DECIMAL);
+    }
+    // 2100 in ns is under u64::MAX: a longer number is no time in any unit.
+    let mut sum = Some(0u64);
+    for &byte in whole {
+        if !byte.is_ascii_digit() {
+            return Err(NOT_DECIMAL);
         }
+        sum = sum.and_then(|n| n.checked_mul(10)?.checked_add(u64::from(byte - b'0')));
     }
-    match (number.is_empty(), too_long) {
-        (true, _) => Err(NOT_DECIMAL),
-        (false, true) => Err("number too long"),
-        (false, false) => Ok((whole, &[])),
-    }
+    Ok((sum.ok_or("number too long")?, fraction))
 }
 
 /// `fraction` (the digits after the point) of one unit of `ns_per_unit`, in ns.
