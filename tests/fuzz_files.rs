@@ -104,7 +104,6 @@ fn reference() -> Column {
 /// Compares `columns` and renders the result every way compare does; panics on a figure
 /// that cannot be one.
 fn compare_and_render(columns: Vec<Column>) {
-    let one_run_columns = columns::one_run_names(&columns);
     let (baselines, over_time) = columns::split(columns);
     let prices: BTreeMap<String, f64> = baselines.iter().map(|b| (b.name.clone(), 25.0)).collect();
     let key = |id: &str| Some(id.to_string());
@@ -117,7 +116,6 @@ fn compare_and_render(columns: Vec<Column>) {
         prices_usd_per_month: &prices,
         threshold_percent: None,
         over_time: &over_time,
-        one_run_columns: &one_run_columns,
     });
     for markdown in [false, true] {
         assert_figures_are_measurements(&render::compare::comparison(&result, markdown));
@@ -253,7 +251,6 @@ proptest! {
                 baseline: Baseline { name, benchmarks },
                 fixtures: Vec::new(),
                 over_time: Vec::new(),
-                one_run: false,
             })
             .collect();
         if !columns.is_empty() {

@@ -408,16 +408,16 @@ fn a_hog_on_the_probes_cpu_leaves_the_time_per_op_tracking_the_kernels_cpu_time(
     }
 }
 
-/// `run --json` of a few workloads, quick, in `processes` worker processes pinned to `cpu`,
-/// written to a file for `compare`.
-fn run_report_on(cpu: usize, processes: usize, file: &Path) {
+/// `run --json` of a few workloads, quick, in [`PROCESSES`] worker processes pinned to
+/// `cpu`, written to `file` for `compare`.
+fn run_report_on(cpu: usize, file: &Path) {
     let report = dynoprobe_json(&[
         "run",
         "--quick",
         "--cpu",
         &cpu.to_string(),
         "--processes",
-        &processes.to_string(),
+        &PROCESSES.to_string(),
         "-w",
         "decrypt-cbc",
         "-w",
@@ -428,34 +428,24 @@ fn run_report_on(cpu: usize, processes: usize, file: &Path) {
     let replicates = report["workloads"][0]["replicates"]
         .as_array()
         .map(Vec::len);
-    assert_eq!(replicates, Some(processes), "a replicate per process");
+    assert_eq!(replicates, Some(PROCESSES), "a summary per process");
     std::fs::write(file, report.to_string()).unwrap();
 }
 
-/// Replicates a column in the end-to-end comparison: with 6, a doubling is found in 99.5%
-/// of comparisons even where processes spread 24% (`effect`'s simulation; 89% with 4).
-const PROCESSES: usize = 6;
+/// Worker processes a run: they share its minute, so a run is one replicate to `compare`.
+const PROCESSES: usize = 3;
 
-/// `report` with only its every other replicate, from the `first`: half of its processes as
-/// a column of their own.
-fn every_other_replicate(report: &Value, first: usize) -> Value {
-    let mut half = report.clone();
-    for workload in half["workloads"].as_array_mut().unwrap() {
-        let all = workload["replicates"].as_array().unwrap().clone();
-        workload["replicates"] = all.into_iter().skip(first).step_by(2).collect();
-    }
-    half
-}
+/// Runs a column in the end-to-end comparison, each column's taken in turn with the others'.
+const RUNS_A_COLUMN: usize = 4;
 
-/// A/A and A/B end to end. The odd and the even processes of one run (alone on the probe's
-/// CPU) as two columns differ significantly in at most one of their three cells: they are
-/// replicates of the same thing, taken in turn, so the host's changes from one second to the
-/// next (once here by 1.5–2.3× for every workload between two runs ten seconds apart) fall on
-/// both. Two separate runs are not an A/A pair on this host: the README gives their rate. A
-/// run beside a CPU hog on that CPU is found slower in json-simd-typed: its runs (16 ms here)
-/// outlast a timeslice, so the hog takes half of every one and doubles it, while
-/// decrypt-cbc's 0.8 ms runs mostly fit between the hog's turns (1.19× in the recorded
-/// `tests/data/compare/hog-replicates.json`).
+/// A/A and A/B end to end, a run a replicate. Runs alone on the probe's CPU, taken in turn
+/// as two columns (odd and even), differ significantly in at most one of their three cells:
+/// they are replicates of the same thing, and the host's changes from minute to minute
+/// (once here by 1.5–2.3× for every workload between two runs ten seconds apart) fall on
+/// both. Runs beside a CPU hog on that CPU, taken in the same turn, are found slower in
+/// json-simd-typed: its runs (16 ms here) outlast a timeslice, so the hog takes half of
+/// every one and doubles it, while decrypt-cbc's 0.6–0.8 ms runs mostly fit between the
+/// hog's turns (1.32× [1.11, 1.58] in the recorded `tests/data/compare/hog-N.json`).
 #[test]
 fn compare_finds_a_hog_and_not_the_noise_between_alike_runs() {
     let _one = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
@@ -465,25 +455,25 @@ fn compare_finds_a_hog_and_not_the_noise_between_alike_runs() {
     };
     let dir = std::env::temp_dir().join(format!("dynoprobe-aa-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = |name: &str| dir.join(name).display().to_string();
-    run_report_on(cpu, 2 * PROCESSES, Path::new(&file("alone")));
-    with_hogs(cpu, 1, || {
-        run_report_on(cpu, PROCESSES, Path::new(&file("hog")))
-    });
-    let alone: Value =
-        serde_json::from_str(&std::fs::read_to_string(file("alone")).unwrap()).expect("a report");
-    for (name, first) in [("odd", 0), ("even", 1)] {
-        std::fs::write(file(name), every_other_replicate(&alone, first).to_string()).unwrap();
+    let file = |name: &str, run: usize| dir.join(format!("{name}-{run}.json"));
+    for run in 0..RUNS_A_COLUMN {
+        run_report_on(cpu, &file("odd", run));
+        run_report_on(cpu, &file("even", run));
+        with_hogs(cpu, 1, || run_report_on(cpu, &file("hog", run)));
     }
-    // A difference under 5% is not one to flag: two of the three alike cells were flagged
-    // once in about fifteen runs here without it (a 7% gap between the odd and the even
-    // processes in another: 0.927 [0.811, 1.058]); the README gives the A/A rates with and
+    let column = |name: &str| {
+        let runs: Vec<String> = (0..RUNS_A_COLUMN)
+            .map(|run| file(name, run).display().to_string())
+            .collect();
+        format!("{name}={}", runs.join(","))
+    };
+    // A difference under 5% is not one to flag: the README gives the A/A rates with and
     // without `--min-effect`.
     let comparison = dynoprobe_json(&[
         "compare",
-        &file("odd"),
-        &file("even"),
-        &file("hog"),
+        &column("odd"),
+        &column("even"),
+        &column("hog"),
         "--min-effect",
         "5",
     ]);
@@ -503,8 +493,8 @@ fn compare_finds_a_hog_and_not_the_noise_between_alike_runs() {
             hogged["ci_low"],
             hogged["ci_high"]
         );
-        assert_eq!(alike["replicates_count"], PROCESSES);
-        assert_eq!(hogged["replicates_count"], PROCESSES);
+        assert_eq!(alike["replicates_count"], RUNS_A_COLUMN);
+        assert_eq!(hogged["replicates_count"], RUNS_A_COLUMN);
         flagged_alike += usize::from(alike["significant"] == true);
         if row["key"] == "json-simd-typed" {
             assert_eq!(hogged["significant"], true, "{hogged}");

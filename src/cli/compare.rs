@@ -24,8 +24,9 @@ pub struct CompareArgs {
     /// (drive --every), baselines saved with --export. A file's column is named after the
     /// file (an export keeps its own name); NAME=FILE names it. A column of several
     /// replicates: NAME=A,B,C (files or baselines) or NAME='std1x-*.json' (quoted: dynoprobe
-    /// matches `*` and `?` in the file name); there each run report is one replicate, its
-    /// processes' geometric mean [default: every baseline found, one column each].
+    /// matches `*` and `?` in the file name). A run report is one replicate (its processes'
+    /// geometric mean): their minute on the host is shared [default: every baseline found,
+    /// one column each].
     #[arg(value_name = "BASELINE|FILE|NAME=SOURCE,...")]
     baselines_or_files: Vec<String>,
     /// The cargo target directory whose criterion/ holds the baselines [default: as criterion
@@ -79,7 +80,6 @@ pub struct CompareArgs {
 pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     args.pictures.check()?;
     let (columns, left_out) = load(&args)?;
-    let one_run_columns = columns::one_run_names(&columns);
     let (baselines, over_time) = columns::split(columns);
     if listed(&args, &baselines)? {
         return Ok(());
@@ -106,7 +106,6 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         prices_usd_per_month: &args.price.iter().cloned().collect::<BTreeMap<_, _>>(),
         threshold_percent: args.threshold,
         over_time: &over_time,
-        one_run_columns: &one_run_columns,
     });
     if result.rows.is_empty() {
         bail!("no benchmark to compare (check -f/-g, -t, and the baselines' contents)");
@@ -228,7 +227,6 @@ fn criterion_column(name: String, benchmarks: Vec<Benchmark>) -> Column {
         baseline: Baseline { name, benchmarks },
         fixtures: Vec::new(),
         over_time: Vec::new(),
-        one_run: false,
     }
 }
 

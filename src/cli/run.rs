@@ -28,9 +28,10 @@ pub struct RunArgs {
     /// at least 3].
     #[arg(long, value_name = "N", value_parser = parse::parse_runs)]
     runs: Option<u32>,
-    /// Measure in K independent worker processes (replicates): runs of one process share its
-    /// memory placement and its minute's neighbours, so one process is one replicate, and
-    /// `compare` tests across replicates. 1 measures in this process [default: as many as
+    /// Measure in K independent worker processes: runs of one process share its memory
+    /// placement, so one process is one replicate of this run (`proc max/min`); the
+    /// processes share the run's minute on the host, so `compare` takes the run as one.
+    /// 1 measures in this process [default: as many as
     /// fit the time budget, 3 to 10; quick: 2 to 4].
     #[arg(long, value_name = "K", value_parser = parse::parse_processes)]
     processes: Option<usize>,

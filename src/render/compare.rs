@@ -93,14 +93,14 @@ fn legend(c: &Comparison) -> String {
         String::new()
     };
     format!(
-        "\nreps: independent replicates (the worker processes of one run; in a column of several files, each file,\n\
-         the geometric mean of its processes' medians; drive batches; saved benches). median ±\n\
-         MAD: per iteration, criterion's estimates; for run and drive results, over every run or call (nearest\n\
-         rank). CV: of criterion's per-sample means, or of the runs or calls. p99 run and off-CPU: from dynoprobe's\n\
-         sidecar (per-run spans) or its results. ratio: the geometric mean of the replicates' medians / the first\n\
-         baseline's, with its {confidence} confidence interval (Welch's t on their logs); p: Welch's, two-sided;\n\
-         * = the interval excludes 1{band}. runs/$: runs in a month of 730 h at --price; cost: this baseline's\n\
-         cost per run / the first's (above 1 = dearer).\n"
+        "\nreps: independent replicates (a run report, the geometric mean of its processes' medians; a drive\n\
+         batch; a saved bench). median ± MAD: per iteration, criterion's estimates; for run and drive\n\
+         results, over every run or call (nearest rank). CV: of criterion's per-sample means, or of the runs\n\
+         or calls. p99 run and off-CPU: from dynoprobe's sidecar (per-run spans) or its results. ratio: the\n\
+         geometric mean of the replicates' medians / the first baseline's, with its {confidence} confidence\n\
+         interval (Welch's t on their logs); p: Welch's, two-sided; * = the interval excludes 1{band}.\n\
+         runs/$: runs in a month of 730 h at --price; cost: this baseline's cost per run / the first's\n\
+         (above 1 = dearer).\n"
     )
 }
 
@@ -129,9 +129,6 @@ fn notes(out: &mut String, c: &Comparison) {
     if c.single_replicate_rows_count() > 0 {
         let _ = writeln!(out, "{}", single_replicate_note(c));
     }
-    if !c.one_run_columns.is_empty() {
-        let _ = writeln!(out, "{}", one_run_note(c));
-    }
     for conflict in &c.left_out {
         let ((first, theirs), (other, mine)) = (&conflict.first, &conflict.other);
         let (key, benchmark) = (&conflict.key, &conflict.benchmark);
@@ -153,25 +150,13 @@ fn notes(out: &mut String, c: &Comparison) {
 pub fn single_replicate_note(c: &Comparison) -> String {
     format!(
         "{} of {} rows have a column of one replicate: its run-to-run noise is unknown, so \
-         there is no interval\nand no claim of significance there (the runs of one process \
-         share its memory placement and its minute's\nneighbours: one process is one \
-         replicate). For replicates: `dynoprobe run` (several worker processes by\ndefault), \
-         several files or baselines a column (NAME=a.json,b.json, NAME='runs-*.json', \
-         NAME='std1x-*'),\nor drive --every.",
+         there is no interval\nand no claim of significance there. A replicate is one `run` \
+         report (its worker processes share the\nrun's minute on the host), one `cargo bench`, \
+         one drive batch or one instance. For replicates, give\neach column several, measured in \
+         turn with the others' (a1, b1, a2, b2, ...): NAME=a1.json,a2.json,a3.json,\n\
+         NAME='runs-*.json', NAME='std1x-*', or drive --every.",
         c.single_replicate_rows_count(),
         c.rows.len()
-    )
-}
-
-/// What an interval over one run's processes leaves out.
-fn one_run_note(c: &Comparison) -> String {
-    format!(
-        "one run a column ({}): each is one `run` report, whose replicates are its worker\n\
-         processes. They share the run's minute on the host, so the intervals hold how they\n\
-         differed, not how the host changes from one minute to the next (README, \"How often\n\
-         it cries wolf\"). For a decision, give each column several runs, taken alternately\n\
-         (NAME=a1.json,a2.json,…): each run then counts as a replicate.",
-        c.one_run_columns.join(", ")
     )
 }
 
@@ -322,7 +307,6 @@ mod tests {
             }],
             left_out: Vec::new(),
             over_time: Vec::new(),
-            one_run_columns: vec!["shared".into()],
         }
     }
 
@@ -350,22 +334,6 @@ mod tests {
     }
 
     #[test]
-    fn a_column_of_one_run_says_its_interval_leaves_out_the_hosts_minute() {
-        let mut c = two_baselines();
-        let text = comparison(&c, false);
-        assert!(
-            text.contains("one run a column (shared): each is one `run` report"),
-            "{text}"
-        );
-        assert!(
-            text.contains("not how the host changes from one minute"),
-            "{text}"
-        );
-        c.one_run_columns.clear();
-        assert!(!comparison(&c, false).contains("one run a column"));
-    }
-
-    #[test]
     fn a_column_of_one_replicate_says_why_it_claims_nothing() {
         let mut c = two_baselines();
         for cell in &mut c.rows[0].cells {
@@ -379,7 +347,8 @@ mod tests {
             text.contains("1 of 1 rows have a column of one replicate"),
             "{text}"
         );
-        assert!(text.contains("NAME=a.json,b.json"), "{text}");
+        assert!(text.contains("A replicate is one `run` report"), "{text}");
+        assert!(text.contains("NAME=a1.json,a2.json,a3.json"), "{text}");
     }
 
     #[test]

@@ -99,8 +99,8 @@ fn wall(out: &mut String, workloads: &[WorkloadReport]) {
     out.push_str(
         "Wall-clock time per run (CLOCK_MONOTONIC), nearest-rank percentiles over the runs of all\n\
          procs (independent worker processes, the workloads interleaved); CV = stddev / mean.\n\
-         proc max/min: the slowest process's p50 over the fastest's: one process is one replicate,\n\
-         and `compare` tests across them. MB/s = bytes per run / p50 (10^6 bytes); for chase-* the\n\
+         proc max/min: the slowest process's p50 over the fastest's (they share this run's minute on\n\
+         the host: `compare` takes the run as one replicate). MB/s = bytes per run / p50 (10^6 bytes); for chase-* the\n\
          64-byte lines visited.\n\n",
     );
 }

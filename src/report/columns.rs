@@ -22,9 +22,6 @@ pub struct Column {
     pub fixtures: Vec<FixtureInfo>,
     /// One point per row per timed value in the file (each `drive --every` batch).
     pub over_time: Vec<TimePoint>,
-    /// Whether it is one `run` report: its replicates are that run's worker processes, which
-    /// share the run's minute on the host.
-    pub one_run: bool,
 }
 
 /// A file read as a column, with a line for each part that was left out.
@@ -136,7 +133,6 @@ struct Lines<'a> {
     /// An exported baseline's own name, the first given.
     name: Option<String>,
     parts_count: usize,
-    runs_count: usize,
     warnings: Vec<String>,
 }
 
@@ -148,7 +144,6 @@ impl<'a> Lines<'a> {
             over_time: Vec::new(),
             name: None,
             parts_count: 0,
-            runs_count: 0,
             warnings: Vec::new(),
         }
     }
@@ -173,7 +168,6 @@ impl<'a> Lines<'a> {
     /// A part's rows pooled, its time points kept, what it left out said.
     fn add_part(&mut self, part: Contents) {
         self.parts_count += 1;
-        self.runs_count += usize::from(part.is_run);
         let place = self.place;
         (self.warnings).extend(
             part.skipped
@@ -219,9 +213,8 @@ impl<'a> Lines<'a> {
         } else {
             Vec::new()
         };
-        let one_run = self.parts_count == 1 && self.runs_count == 1;
         FileColumn {
-            column: Some(self.rows.into_column(&name, over_time, one_run)),
+            column: Some(self.rows.into_column(&name, over_time)),
             warnings: self.warnings,
         }
     }
@@ -247,8 +240,6 @@ struct Contents {
     started_unix_ms: Option<u64>,
     /// Rows that could not be read from it, and why.
     skipped: Vec<String>,
-    /// Whether it is a `run` report.
-    is_run: bool,
 }
 
 fn part(value: serde_json::Value) -> Result<Contents, String> {
@@ -271,7 +262,6 @@ fn part(value: serde_json::Value) -> Result<Contents, String> {
                 fixtures: Vec::new(),
                 started_unix_ms: None,
                 skipped,
-                is_run: false,
             })
         }
         Some(kind @ Kind::Comparison) => Err(format!(
@@ -300,8 +290,11 @@ fn plausible(benchmarks: Vec<Benchmark>) -> (Vec<Benchmark>, Vec<String>) {
     (kept, skipped)
 }
 
-/// A run report's workloads, each a row: its runs the samples, its worker processes the
-/// replicates.
+/// A run report's workloads, each a row: its runs the samples, and the run one replicate,
+/// the geometric mean of its worker processes' medians. The processes share the run's
+/// minute on the host, and runs a minute apart differ by more than their processes do: as
+/// replicates, one run's processes flagged 15 of 160 A/A cells (README, "How often it cries
+/// wolf").
 fn run_part(file: RunFile) -> Contents {
     let mut skipped = Vec::new();
     let benchmarks = file
@@ -321,8 +314,8 @@ fn run_part(file: RunFile) -> Contents {
             if let Some(bench) = &mut bench
                 && !w.replicates.is_empty()
             {
-                bench.replicate_medians_ns =
-                    w.replicates.iter().map(|r| r.wall_ns_p50 as f64).collect();
+                let medians: Vec<f64> = w.replicates.iter().map(|r| r.wall_ns_p50 as f64).collect();
+                bench.replicate_medians_ns = geometric_mean(&medians).into_iter().collect();
             }
             if bench.is_none() {
                 skipped.push(format!(
@@ -341,7 +334,6 @@ fn run_part(file: RunFile) -> Contents {
         fixtures: file.fixture.into_iter().collect(),
         started_unix_ms: None,
         skipped,
-        is_run: true,
     }
 }
 
@@ -373,7 +365,6 @@ fn drive_part(file: DriveFile) -> Result<Contents, String> {
         fixtures: file.fixtures,
         started_unix_ms: file.started_unix_ms,
         skipped: Vec::new(),
-        is_run: false,
     })
 }
 
@@ -402,9 +393,8 @@ impl Rows {
     }
 
     /// The column named `name`: each row pooled ([`Row::pooled`]).
-    fn into_column(self, name: &str, over_time: Vec<TimePoint>, one_run: bool) -> Column {
+    fn into_column(self, name: &str, over_time: Vec<TimePoint>) -> Column {
         Column {
-            one_run,
             baseline: Baseline {
                 name: name.to_string(),
                 benchmarks: self.rows.into_iter().map(Row::pooled).collect(),
@@ -417,11 +407,8 @@ impl Rows {
 
 /// One row's benchmarks from the parts of a file (or the files of a column), pooled as
 /// they come: all their samples, the off-CPU share weighted by samples (when every member
-/// has one), and one replicate per member: the geometric mean of its own replicates. The
-/// worker processes of one run share its minute on the host, and runs a minute apart
-/// differed by more than their processes did (README, "How often it cries wolf"): taken
-/// one by one across the files, they flagged 8 of 40 A/A cells with two runs a column. A
-/// benchmark alone stays as it is (criterion's own estimates, a run's processes).
+/// has one), and one replicate per member (a run, a batch, a saved bench; an exported
+/// column's replicates as their geometric mean). A benchmark alone stays as it is.
 struct Row {
     first: Benchmark,
     members: usize,
@@ -478,13 +465,6 @@ impl Row {
         pooled.replicate_medians_ns = self.replicates;
         pooled
     }
-}
-
-/// The names of the columns that are one `run` report each ([`Column::one_run`]).
-pub fn one_run_names(columns: &[Column]) -> Vec<String> {
-    (columns.iter().filter(|c| c.one_run))
-        .map(|c| c.baseline.name.clone())
-        .collect()
 }
 
 /// The columns as a comparison takes them: every column's baseline, in order, and the
@@ -547,7 +527,6 @@ pub fn merge(name: &str, sources: Vec<(String, Column)>) -> Result<Column, Strin
             }
         }
     }
-    let one_run = sources.len() == 1 && sources[0].1.one_run;
     let mut rows = Rows::default();
     let mut over_time = Vec::new();
     for (_, column) in sources {
@@ -559,7 +538,7 @@ pub fn merge(name: &str, sources: Vec<(String, Column)>) -> Result<Column, Strin
             .into_iter()
             .for_each(|b| rows.add(b));
     }
-    Ok(rows.into_column(name, over_time, one_run))
+    Ok(rows.into_column(name, over_time))
 }
 
 /// Whether two results ran on the same payload: the same size and, where both carry one, the
@@ -643,7 +622,7 @@ mod tests {
     }
 
     #[test]
-    fn a_run_reports_processes_are_its_replicates() {
+    fn a_run_report_is_one_replicate_its_processes_geometric_mean() {
         let report = run_report(5, &[3, 1, 2]).replace(
             r#""off_cpu_ratio": 0.1,"#,
             r#""off_cpu_ratio": 0.1, "replicates": [
@@ -651,8 +630,12 @@ mod tests {
                 {"runs_count": 1, "wall_ns_p50": 12, "wall_ns_p90": 12, "wall_ns_p99": 12, "ns_per_op_p50": 1.5}],"#,
         );
         let column = parse(None, "r.json", &report).column.unwrap();
-        assert_eq!(column.baseline.benchmarks[0].replicates_ns(), [10.0, 12.0]);
-        assert!(column.one_run, "its processes share one run's minute");
+        let replicates = column.baseline.benchmarks[0].replicates_ns();
+        assert_eq!(replicates.len(), 1, "its processes share one run's minute");
+        assert!(
+            (replicates[0] - 120f64.sqrt()).abs() < 1e-9,
+            "{replicates:?}"
+        );
         let old = parse(None, "o.json", &run_report(4, &[3, 1, 2]))
             .column
             .unwrap();
@@ -690,9 +673,6 @@ mod tests {
         )
         .unwrap();
         let bench = &merged.baseline.benchmarks[0];
-        assert!(!merged.one_run, "each run a replicate");
-        let alone = merge("std", vec![("a.json".into(), one(&[1, 2, 3]))]).unwrap();
-        assert!(alone.one_run);
         assert_eq!(merged.baseline.name, "std");
         assert_eq!(bench.replicates_ns(), [2.0, 5.0]);
         assert_eq!(bench.sample_means_ns.len(), 6, "the runs pooled too");

@@ -24,8 +24,10 @@ use crate::stats::{Quartiles, nearest_rank};
 /// added: `kind`. Version 3: cells say their `measured_time` (wall, thread CPU or off-CPU
 /// time); off-CPU cells have no ratio (they compare `off_cpu_points`), and only wall time has
 /// a cost; a `left_out` conflict's `first` and `other` name what differs
-/// (`{"throughput": …}` or `{"measured_time": …}`).
-pub const COMPARE_SCHEMA_VERSION: u32 = 3;
+/// (`{"throughput": …}` or `{"measured_time": …}`). Version 4: a run report is one
+/// replicate (the geometric mean of its processes' medians), so a column of one run has no
+/// interval; `one_run_columns` is gone.
+pub const COMPARE_SCHEMA_VERSION: u32 = 4;
 
 /// What to compare and how.
 pub struct ComparePlan<'a> {
@@ -47,8 +49,6 @@ pub struct ComparePlan<'a> {
     pub threshold_percent: Option<f64>,
     /// Results over time: each baseline's batches, by baseline name.
     pub over_time: &'a [(String, Vec<TimePoint>)],
-    /// The baselines that are one `run` report each, whose replicates share its minute.
-    pub one_run_columns: &'a [String],
 }
 
 /// One batch of a result over time (a `drive --every` line): when it began and how its
@@ -76,9 +76,6 @@ pub struct Comparison {
     pub left_out: Vec<Conflict>,
     /// Each baseline's batches per row, when it was measured over time.
     pub over_time: Vec<Series>,
-    /// The baselines that are one `run` report each: their replicates are that run's worker
-    /// processes, so their intervals do not hold how the host changes from minute to minute.
-    pub one_run_columns: Vec<String>,
 }
 
 /// One benchmark defined differently in two baselines, so its row would compare different
@@ -178,7 +175,7 @@ pub struct Cell {
     /// At the median, in the unit named beside it; per second of CPU time for thread CPU
     /// time, none for off-CPU time.
     pub throughput: Option<(f64, &'static str)>,
-    /// Independent replicates (processes, batches, saved benches) behind this cell.
+    /// Independent replicates (run reports, batches, saved benches) behind this cell.
     pub replicates_count: usize,
     /// Each replicate's median, ns per iteration.
     pub replicate_medians_ns: Vec<f64>,
@@ -234,7 +231,6 @@ pub fn compare(plan: &ComparePlan) -> Comparison {
         rows,
         left_out,
         over_time,
-        one_run_columns: plan.one_run_columns.to_vec(),
     }
 }
 
@@ -462,7 +458,6 @@ mod tests {
             prices_usd_per_month: prices,
             threshold_percent: None,
             over_time: &[],
-            one_run_columns: &[],
         }
     }
 
