@@ -249,7 +249,10 @@ fn text_output_has_a_row_per_workload_and_says_where_times_come_from() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("CLOCK_MONOTONIC"), "{text}");
-    assert!(text.contains("`compare` takes the run as one replicate"), "{text}");
+    assert!(
+        text.contains("`compare` takes the run as one replicate"),
+        "{text}"
+    );
     for name in ["decrypt-cbc", "chase-l2"] {
         let row = text.lines().find(|l| l.starts_with(name)).expect(name);
         let cells: Vec<&str> = row.split_whitespace().collect();

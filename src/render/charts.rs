@@ -4,7 +4,8 @@
 
 use super::svg::{Axis, Plot};
 use super::units::{
-    axis_time_unit, confidence, p_value, ratio_with_interval, runs_per_dollar, time, times,
+    axis_time_unit, confidence, ms_f, p_value, ratio_with_interval, runs_per_dollar, time, times,
+    whole_ms,
 };
 use crate::jitter::{Cause, Jitter};
 use crate::report::WorkloadReport;
@@ -160,8 +161,8 @@ pub fn gap_timeline(j: &Jitter) -> Chart {
     }
     let period = j.throttle.map_or(String::new(), |t| {
         format!(
-            " Throttled gaps recur every {:.1} ms: the cgroup's CFS period.",
-            t.period_ms
+            " Throttled gaps recur every {}: the cgroup's CFS period.",
+            ms_f(Some(t.period_ms))
         )
     });
     Chart {
@@ -170,10 +171,10 @@ pub fn gap_timeline(j: &Jitter) -> Chart {
             j.cpu.map_or("thread".into(), |c| c.to_string())
         ),
         caption: format!(
-            "Each bar is the longest gap (the thread not running) that began in a {:.0} ms \
+            "Each bar is the longest gap (the thread not running) that began in a {} \
              interval of the spin, coloured by its cause; gaps under {} µs are not attributed \
              and not drawn.{period}",
-            step_s * 1e3,
+            whole_ms(step_s * 1e3),
             j.attribute_threshold_ns / 1000
         ),
         svg: plot.finish("Gap timeline"),

@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use super::table::{Align, Table};
 use super::units::{
-    confidence, p_value, percent_cell, ratio, ratio_with_interval, runs_per_dollar, time,
+    confidence, p_value, percent_cell, points, ratio, ratio_with_interval, runs_per_dollar,
+    throughput, time,
 };
 use crate::baseline::Throughput;
 use crate::report::compare::{Cell, Comparison, Definition, Row, Series};
@@ -69,12 +70,12 @@ fn cells(key: &str, c: &Cell) -> Vec<String> {
         percent_cell(c.sample_cv),
         opt(c.p99_run_ns.map(|ns| time(ns as f64))),
         match c.off_cpu_points {
-            Some(points) => format!("{} ({})", percent_cell(c.off_cpu_ratio), pts(points)),
+            Some(pts) => format!("{} ({})", percent_cell(c.off_cpu_ratio), points(pts)),
             None => percent_cell(c.off_cpu_ratio),
         },
         opt(c
             .throughput
-            .map(|(v, unit)| format!("{v:.1} {unit}{}", of_time(c.measured_time)))),
+            .map(|(v, unit)| format!("{}{}", throughput(v, unit), of_time(c.measured_time)))),
         opt(c
             .ratio
             .map(|r| ratio_with_interval(r, "", c.ci_low.zip(c.ci_high)))),
@@ -158,18 +159,6 @@ pub fn single_replicate_note(c: &Comparison) -> String {
         c.single_replicate_rows_count(),
         c.rows.len()
     )
-}
-
-/// The work one iteration does, as criterion or a run report declared it.
-/// A difference of shares in percentage points, signed, to 0.1: "+2.5 pts", "-12.5 pts";
-/// "0.0 pts" when it rounds to nothing (not "-0.0").
-fn pts(points: f64) -> String {
-    let tenths = (points * 10.0).round();
-    if tenths == 0.0 {
-        "0.0 pts".into()
-    } else {
-        format!("{:+.1} pts", tenths / 10.0)
-    }
 }
 
 /// What follows a time measured in `time`: nothing for wall time.

@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::units::{MISSING, cpus, per_second, percent, percent_number, seconds};
+use super::units::{
+    MISSING, cpus, per_second, percent, percent_number, seconds, seconds_per_second, whole,
+};
 use crate::signal::catalog::{Declared, SIGNALS, Unit};
 use crate::signal::snapshot::Contention;
 
@@ -30,7 +32,9 @@ fn value(unit: Unit, value: Option<f64>) -> String {
         Unit::Ratio => percent(value),
         Unit::PerSecond => per_second(value),
         Unit::Cpus => value.map_or(MISSING.into(), cpus),
-        Unit::SecondsPerSecond => value.map_or(MISSING.into(), |v| format!("{v:.3} s/s")),
+        Unit::SecondsPerSecond => {
+            value.map_or(MISSING.into(), |v| format!("{} s/s", seconds_per_second(v)))
+        }
     }
 }
 
@@ -45,9 +49,9 @@ pub fn signals_row(c: &Contention) -> String {
         let value = d.value(c);
         d.column.map(|_| match d.unit {
             Unit::Ratio => percent_number(value),
-            Unit::PerSecond => value.map_or("-".into(), |v| format!("{v:.0}")),
+            Unit::PerSecond => value.map_or("-".into(), whole),
             Unit::Cpus => value.map_or("-".into(), cpus),
-            Unit::SecondsPerSecond => value.map_or("-".into(), |v| format!("{v:.3}")),
+            Unit::SecondsPerSecond => value.map_or("-".into(), seconds_per_second),
         })
     })
 }

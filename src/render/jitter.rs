@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::contention::contention;
 use super::table::{Align, Table, numbers};
-use super::units::{count, ms_f, percent, seconds, us, whole_us};
+use super::units::{count, fine_percent, ms_f, percent, seconds, us, whole, whole_us};
 use super::verdict::verdict;
 use crate::jitter::infer::Method;
 use crate::jitter::spin::MAX_GAPS_PER_ITERATION;
@@ -84,9 +84,9 @@ pub fn jitter(out: &mut String, j: &Jitter) {
     if let Some(t) = j.throttle {
         let _ = writeln!(
             out,
-            "  throttling pattern: a throttle every {:.1} ms, running {:.0}% of each period (matches the cgroup's period: {})",
-            t.period_ms,
-            t.quota_ratio * 100.0,
+            "  throttling pattern: a throttle every {}, running {} of each period (matches the cgroup's period: {})",
+            ms_f(Some(t.period_ms)),
+            percent(Some(t.quota_ratio)),
             t.matches_cgroup_period
                 .map_or("not readable".into(), |m| if m {
                     "yes".to_string()
@@ -110,27 +110,27 @@ fn heading(out: &mut String, j: &Jitter) {
     );
     let _ = writeln!(
         out,
-        "  clock reads {} ns apart (median); {} gaps over {} ns; those of {} µs or more attributed (reads cost {:.3}% of the spin)",
+        "  clock reads {} ns apart (median); {} gaps over {} ns; those of {} µs or more attributed (reads cost {} of the spin)",
         j.read_delta_ns,
         j.gaps_count,
         j.threshold_ns,
         us(Some(j.attribute_threshold_ns)),
-        j.attribution_cost_ratio * 100.0
+        fine_percent(j.attribution_cost_ratio)
     );
     if let Some(r) = j.threshold_raised {
         let _ = writeln!(
             out,
-            "  the auto threshold {} ns saw a gap every {:.0} iterations (the loop's own cost, not the platform's): raised to {} ns and spun again",
+            "  the auto threshold {} ns saw a gap every {} iterations (the loop's own cost, not the platform's): raised to {} ns and spun again",
             r.from_ns,
-            1.0 / r.gaps_per_iteration_ratio,
+            whole(1.0 / r.gaps_per_iteration_ratio),
             j.threshold_ns
         );
     }
     if j.gaps_per_iteration_ratio > MAX_GAPS_PER_ITERATION {
         let _ = writeln!(
             out,
-            "  warning: a gap every {:.0} iterations: the threshold {} ns is within the loop's own cost, so short gaps are mostly the loop; raise --threshold",
-            1.0 / j.gaps_per_iteration_ratio,
+            "  warning: a gap every {} iterations: the threshold {} ns is within the loop's own cost, so short gaps are mostly the loop; raise --threshold",
+            whole(1.0 / j.gaps_per_iteration_ratio),
             j.threshold_ns
         );
     }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::contention::contention;
 use super::jitter::jitter;
 use super::table::{Table, numbers};
-use super::units::{cpus, mb_per_s, megabytes, ms, percent, percent_cell, ratio};
+use super::units::{cpus, mb_per_s, megabytes, ms, ns_per_op, percent, percent_cell, ratio};
 use super::verdict::verdict;
 use crate::report::{Report, WorkloadReport};
 
@@ -134,7 +134,7 @@ fn split(out: &mut String, workloads: &[WorkloadReport]) {
             percent(m.runqueue_wait_ratio),
             percent(w.other_off_cpu_ratio),
             (m.preempted_runs_count).map_or("-".into(), |n| format!("{n}/{}", m.runs_count)),
-            m.ns_per_op.map_or("-".into(), |d| format!("{:.3}", d.p50)),
+            m.ns_per_op.map_or("-".into(), |d| ns_per_op(d.p50)),
             (m.ns_per_op.and_then(|d| d.p90_over_p10())).map_or("-".into(), ratio),
         ]);
     }

@@ -24,6 +24,11 @@ pub fn whole_us(ns: u64) -> String {
     (ns / 1000).to_string()
 }
 
+/// Milliseconds rounded to a whole number, with the unit: `70 ms`.
+pub fn whole_ms(ms: f64) -> String {
+    format!("{ms:.0} ms")
+}
+
 /// Milliseconds with two decimals and the unit, or [`MISSING`].
 pub fn ms_f(ms: Option<f64>) -> String {
     ms.map_or(MISSING.into(), |ms| format!("{ms:.2} ms"))
@@ -67,6 +72,42 @@ pub fn percent_cell(ratio: Option<f64>) -> String {
 /// A 0..1 ratio as a bare percentage number for columns headed "%": `12.3`, or `-`.
 pub fn percent_number(ratio: Option<f64>) -> String {
     ratio.map_or("-".into(), |r| format!("{:.1}", r * 100.0))
+}
+
+/// A small 0..1 ratio (an overhead) as a percentage with three decimals: `0.034%`.
+pub fn fine_percent(ratio: f64) -> String {
+    format!("{:.3}%", ratio * 100.0)
+}
+
+/// A difference of shares in percentage points, signed, to 0.1: `+2.5 pts`, `-12.5 pts`;
+/// `0.0 pts` when it rounds to nothing (not `-0.0`).
+pub fn points(points: f64) -> String {
+    let tenths = (points * 10.0).round();
+    if tenths == 0.0 {
+        "0.0 pts".into()
+    } else {
+        format!("{:+.1} pts", tenths / 10.0)
+    }
+}
+
+/// A rate or a count rounded to a whole number, no unit: `250`.
+pub fn whole(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+/// Time per op in ns, three decimals, no unit (for columns and sentences that name it).
+pub fn ns_per_op(ns: f64) -> String {
+    format!("{ns:.3}")
+}
+
+/// CPU seconds per second (a pressure, a usage rate), three decimals, no unit.
+pub fn seconds_per_second(v: f64) -> String {
+    format!("{v:.3}")
+}
+
+/// Work per second with its unit (`MiB/s`, `Kelem/s`, …), one decimal: `7556.9 MiB/s`.
+pub fn throughput(v: f64, unit: &str) -> String {
+    format!("{v:.1} {unit}")
 }
 
 /// Events per second: `12.3/s`, or [`MISSING`].

@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::units::{count, ms_with_unit, percent, seconds_with_unit, times};
+use super::units::{
+    count, ms_f, ms_with_unit, ns_per_op, percent, ratio, seconds_with_unit, times, whole, whole_ms,
+};
 use crate::jitter::Cause;
 use crate::verdict::{
     Against, CAUSE_MIN_RATIO, CLASS_MIN_RATIO, Class, InterruptRate, Platform, Verdict,
@@ -81,7 +83,7 @@ fn interrupt_rate(i: &InterruptRate) -> String {
         (Some(hz), _) => format!("; its timer tick is {hz} Hz"),
         (None, _) => String::new(),
     };
-    format!("{:.0} a second{each}{tick}", i.gaps_per_s)
+    format!("{} a second{each}{tick}", whole(i.gaps_per_s))
 }
 
 /// One sentence a person can act on, from the largest cost.
@@ -92,9 +94,9 @@ pub fn summary(v: &Verdict) -> String {
     match v.class {
         Class::Throttled => match spin.and_then(|s| s.throttle) {
             Some(t) => format!(
-                "The cgroup's CPU quota stopped it {cost}: {:.0} ms in every {:.0} ms period; ask for a larger quota or use fewer threads.",
-                t.stopped_ms(),
-                t.period_ms
+                "The cgroup's CPU quota stopped it {cost}: {} in every {} period; ask for a larger quota or use fewer threads.",
+                whole_ms(t.stopped_ms()),
+                whole_ms(t.period_ms)
             ),
             None => format!(
                 "The cgroup's CPU quota stopped it {cost} of the time; ask for a larger quota or use fewer threads."
@@ -113,7 +115,9 @@ pub fn summary(v: &Verdict) -> String {
         Class::Contended => {
             let turns = spin
                 .and_then(|s| s.timeslice_p50_ms)
-                .map_or(String::new(), |t| format!(", in turns of about {t:.1} ms"));
+                .map_or(String::new(), |t| {
+                    format!(", in turns of about {}", ms_f(Some(t)))
+                });
             format!(
                 "Other tasks on this CPU took {cost}{turns}; move other work off this machine or use dedicated cores."
             )
@@ -163,8 +167,10 @@ pub fn evidence(v: &Verdict) -> Vec<String> {
                 median_ns,
                 reference_ns,
             } => format!(
-                "{}: {median_ns:.2} ns per op (median) vs {reference_ns:.2} ns in the reference ({})",
+                "{}: {} ns per op (median) vs {} ns in the reference ({})",
                 s.workload,
+                ns_per_op(median_ns),
+                ns_per_op(reference_ns),
                 times(s.ratio)
             ),
             Against::Spread {
@@ -172,8 +178,11 @@ pub fn evidence(v: &Verdict) -> Vec<String> {
                 p90_ns,
                 runs_count,
             } => format!(
-                "{}: ns per op p90 / p10 = {:.2} ({p90_ns:.2} / {p10_ns:.2} ns) across {runs_count} runs",
-                s.workload, s.ratio
+                "{}: ns per op p90 / p10 = {} ({} / {} ns) across {runs_count} runs",
+                s.workload,
+                ratio(s.ratio),
+                ns_per_op(p90_ns),
+                ns_per_op(p10_ns)
             ),
         })
         .collect();
@@ -321,7 +330,10 @@ mod tests {
             }),
         });
         let text = summary(&contended);
-        assert!(text.starts_with("Other tasks on this CPU took 40.0%, in turns of about 3.9 ms"));
+        assert!(
+            text.starts_with("Other tasks on this CPU took 40.0%, in turns of about 3.92 ms"),
+            "{text}"
+        );
         contended.class = Class::Throttled;
         assert!(
             summary(&contended).contains("stopped it 40.0%: 70 ms in every 100 ms period"),
@@ -385,11 +397,11 @@ mod tests {
         let lines = evidence(&v);
         assert_eq!(
             lines[0],
-            "chase-llc: 13.00 ns per op (median) vs 10.00 ns in the reference (1.30×)"
+            "chase-llc: 13.000 ns per op (median) vs 10.000 ns in the reference (1.30×)"
         );
         assert_eq!(
             lines[1],
-            "decrypt-ctr: ns per op p90 / p10 = 1.70 (1.70 / 1.00 ns) across 10 runs"
+            "decrypt-ctr: ns per op p90 / p10 = 1.70 (1.700 / 1.000 ns) across 10 runs"
         );
     }
 }
