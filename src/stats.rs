@@ -1,9 +1,6 @@
 //! Distributions of durations (or any non-negative integer quantity) over an HdrHistogram
-//! with 3 significant digits: percentiles, spread and tail shape for reports.
-//!
-//! Percentiles use the nearest-rank definition: `pQ` is the smallest recorded value with at
-//! least Q% of the samples at or below it. Values below 2048 are exact; larger ones are
-//! within 0.1%. Mean and standard deviation are over the whole population (divide by n).
+//! with 3 significant digits (exact below 2048, within 0.1% above): nearest-rank
+//! percentiles, spread and tail shape for reports.
 
 use hdrhistogram::Histogram as Hdr;
 use serde::{Deserialize, Serialize};
@@ -130,6 +127,7 @@ impl Histogram {
 
 /// A summary of recorded values, all in the unit they were recorded in (the field that holds
 /// it says which, e.g. `wall_ns`), except `cv` and `tail_ratio`, which are plain ratios.
+/// Mean and standard deviation are over the whole population (divide by n).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Distribution {
     /// Values recorded.

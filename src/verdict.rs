@@ -1,9 +1,5 @@
 //! The verdict: what the platform cost, cause by cause, the class of the largest cost, and
-//! the figures it rests on, as numbers ([`crate::render::verdict`] words them). The costs
-//! come from the spin's ledger (each gap attributed from the thread's own counters), or
-//! without a spin from the kernel's counters over the run; `slowed` comes from fixed work
-//! timed in blocks (`ns_per_op`), which a gap cannot inflate. Each threshold is a named
-//! constant whose comment says why it is where it is.
+//! the figures it rests on, as numbers ([`crate::render::verdict`] words them).
 
 use serde::{Deserialize, Serialize};
 
@@ -200,7 +196,10 @@ pub struct Evidence<'a> {
     pub reference: &'a [(String, f64)],
 }
 
-/// Decides the class: the largest cost.
+/// Decides the class: the largest cost. The costs come from the spin's ledger (each gap
+/// attributed from the thread's own counters), or without a spin from the kernel's counters
+/// over the run; `slowed` from fixed work timed in blocks (`ns_per_op`), which a gap cannot
+/// inflate.
 pub fn decide(e: &Evidence<'_>) -> Verdict {
     let slowed = slowed_workloads(e);
     let mut causes = costs(e);

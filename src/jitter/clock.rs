@@ -1,9 +1,5 @@
-//! The clock the spin loop reads: the TSC where it is reliable, otherwise `CLOCK_MONOTONIC`.
-//!
-//! `rdtsc` costs a few ns and never enters the kernel. It is trusted only when the CPU says
-//! the counter runs at a constant rate through frequency changes and idle states
-//! (`constant_tsc` and `nonstop_tsc` in /proc/cpuinfo), and it is calibrated against
-//! `CLOCK_MONOTONIC` before use.
+//! The clock the spin loop reads: the TSC where it is reliable (`rdtsc` costs a few ns and
+//! never enters the kernel), calibrated against `CLOCK_MONOTONIC`; otherwise that clock.
 
 use crate::signal::clock::monotonic_ns;
 
@@ -111,7 +107,9 @@ impl Clock {
     }
 }
 
-/// `Ok` when the `flags` line has both `constant_tsc` and `nonstop_tsc`; else the first missing.
+/// `Ok` when the `flags` line has both `constant_tsc` and `nonstop_tsc` (the counter runs at
+/// a constant rate through frequency changes and idle states), the TSC's condition of
+/// trust; else the first missing.
 pub fn tsc_flags(cpuinfo: &str) -> Result<(), &'static str> {
     let flags = cpuinfo
         .lines()

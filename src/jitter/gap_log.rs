@@ -1,9 +1,6 @@
-//! The gap log: every attributed gap of a spin, with when it began on `CLOCK_MONOTONIC` (the
-//! clock of ftrace's `mono` trace clock) and on the raw TSC (its `x86-tsc`), and the counters
-//! that decided its cause. One JSON object per line (`jitter --gaps FILE`), for a user's own
-//! analysis and for checking each gap against the kernel's tracer. A switched gap with a
-//! host part ([`host_part`](super::attribute::host_part)) is two lines with the same
-//! counters, the host's part first, though where in the gap it fell is not known.
+//! The gap log (`jitter --gaps FILE`): every attributed gap of a spin, one JSON object per
+//! line, on the clocks of ftrace's `mono` and `x86-tsc` trace clocks, with the counters that
+//! decided its cause: for a user's own analysis and for checking each gap against the tracer.
 
 use serde::Serialize;
 
@@ -33,7 +30,9 @@ pub struct LoggedGap {
     pub counters: Delta,
 }
 
-/// The attributed gaps of `record` that were kept, in order.
+/// The attributed gaps of `record` that were kept, in order. A switched gap with a host part
+/// ([`host_part`](super::attribute::host_part)) is two, with the same counters, the host's
+/// part first, though where in the gap it fell is not known.
 pub fn logged_gaps(record: &SpinRecord) -> Vec<LoggedGap> {
     record
         .gaps

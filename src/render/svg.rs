@@ -1,9 +1,6 @@
-//! Hand-written SVG: a plot area with labelled axes (linear or log), and the few marks the
-//! charts need. No fonts, scripts or anything fetched: the output opens from a file.
-//!
-//! Hand-written rather than plotters: the charts are a dozen rectangles and lines each, and
-//! plotters' SVG backend without its font features cannot measure text, so labels would need
-//! the same hand placement; it would add a dependency to the library for no saved code.
+//! Hand-written SVG (no fonts, scripts or fetches: it opens from a file): a plot area with
+//! labelled axes and the few marks the charts need. Not plotters: a chart is a dozen marks,
+//! and its SVG backend without font features cannot measure text to place labels either.
 
 use std::fmt::Write as _;
 

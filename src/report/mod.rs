@@ -1,8 +1,6 @@
 //! The reports of `dynoprobe run` and `dynoprobe jitter`: what was measured and decided, in
 //! the JSON schema the README documents, and the functions that assemble them ([`run()`],
-//! [`jitter()`]); [`crate::render`] writes them as text.
-//!
-//! Every numeric field names its unit (`_ns`, `_ratio`, `_per_s`, `_bytes`, `_count`);
+//! [`jitter()`]); [`crate::render`] writes them as text. Every numeric field names its unit;
 //! anything not measured is `null`, never 0.
 
 use serde::{Deserialize, Serialize};

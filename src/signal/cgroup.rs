@@ -1,9 +1,4 @@
 //! This process's CPU cgroup: where it is, its quota, and how often it was throttled.
-//!
-//! A cgroup with a CPU quota (`cpu.max` in v2, `cpu.cfs_quota_us` in v1) may run for `quota`
-//! in every `period` (default 100 ms); once used up, all its threads wait for the next period.
-//! `cpu.stat` counts the periods, the periods in which it was throttled, and the time spent
-//! throttled (v2 `throttled_usec` in µs, v1 `throttled_time` in ns).
 
 use std::path::{Path, PathBuf};
 
@@ -146,7 +141,7 @@ pub struct CpuStat {
     pub nr_periods: Option<u64>,
     /// Periods in which the cgroup ran out of quota.
     pub nr_throttled: Option<u64>,
-    /// Total time throttled, ns.
+    /// Total time throttled, ns (v2 `throttled_usec` in µs, v1 `throttled_time` in ns).
     pub throttled_ns: Option<u64>,
 }
 
@@ -173,7 +168,9 @@ pub fn parse_cpu_stat(version: Version, bytes: &[u8]) -> Result<CpuStat, Reason>
     Ok(stat)
 }
 
-/// A CPU quota: `quota_us` of CPU time per `period_us`; `None` quota means unlimited.
+/// A CPU quota (`cpu.max` in v2, `cpu.cfs_quota_us` in v1): `quota_us` of CPU time per
+/// `period_us` (default 100 ms), after which all the cgroup's threads wait for the next
+/// period; `None` quota means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
     pub quota_us: Option<u64>,

@@ -1,10 +1,6 @@
 //! How the running kernel accounts CPU time, from its build configuration: whether steal and
 //! interrupt time are kept out of a thread's CPU time (which decides how a gap that the
 //! thread was not switched out for is attributed), and the timer tick's rate.
-//!
-//! Read from `/proc/config.gz` (`CONFIG_IKCONFIG_PROC`) or `/boot/config-$(uname -r)`;
-//! where neither exists (a container, most often) the usual configuration is assumed, what a
-//! spin shows of it is inferred ([`Accounting::with_spin_seen`]), and the report says which.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -31,8 +27,11 @@ pub struct Accounting {
 }
 
 impl Accounting {
-    /// The running kernel's, from the first configuration file found; read once a process
-    /// (the report's machine and every spin ask), since it cannot change while it runs.
+    /// The running kernel's, from `/proc/config.gz` (`CONFIG_IKCONFIG_PROC`) or
+    /// `/boot/config-$(uname -r)`; where neither exists (a container, most often) the usual
+    /// configuration is assumed, what a spin shows of it is inferred
+    /// ([`Accounting::with_spin_seen`]), and the report says which. Read once a process (the
+    /// report's machine and every spin ask), since it cannot change while it runs.
     pub fn read() -> Accounting {
         static READ: std::sync::OnceLock<Accounting> = std::sync::OnceLock::new();
         READ.get_or_init(|| {

@@ -1,9 +1,6 @@
-//! Readers of what the kernel tells about contention: one module per source.
-//!
-//! Parsers are pure functions over the file's bytes, tested on recorded files under
-//! `tests/data/`. Readers keep their file open and re-read it with `pread` at offset 0 into a
-//! reused buffer, so that after the first read nothing allocates. Every reading is a value or
-//! an [`Unavailable`] that says which source and why; none panics and none needs root.
+//! Readers of what the kernel tells about contention, one module per source: pure parsers
+//! tested on recorded files in `tests/data/`, and readers whose every reading is a value or
+//! an [`Unavailable`] saying which source and why (none panics, none needs root).
 
 pub mod catalog;
 pub mod cgroup;
@@ -102,7 +99,8 @@ impl<T: Serialize> Serialize for Signal<T> {
 /// Bytes a [`ProcFile`] reserves before its first read; it grows (once) for larger files.
 const INITIAL_BUFFER_BYTES: usize = 16 << 10;
 
-/// A kernel file kept open and re-read from offset 0 into a reused buffer.
+/// A kernel file kept open and re-read from offset 0 (`pread`) into a reused buffer, so that
+/// after the first read nothing allocates.
 #[derive(Debug)]
 pub struct ProcFile {
     source: &'static str,

@@ -1,9 +1,5 @@
 //! Pressure stall information (PSI) for CPU: `/proc/pressure/cpu` or a cgroup's
 //! `cpu.pressure` (Linux 4.20+, CONFIG_PSI, and not disabled with `psi=0`).
-//!
-//! `some` is the share of time at least one runnable task waited for a CPU; `full` (5.13+)
-//! the share when all non-idle tasks did. `total` is the cumulative waiting time in µs, from
-//! which the share over any interval follows exactly.
 
 use super::{ProcFile, Reason, Unavailable, text};
 
@@ -14,14 +10,16 @@ pub struct PressureLine {
     pub avg10_percent: f64,
     pub avg60_percent: f64,
     pub avg300_percent: f64,
-    /// Cumulative stalled time, µs.
+    /// Cumulative stalled time, µs: the share over any interval follows exactly.
     pub total_us: u64,
 }
 
 /// A CPU pressure file: `some`, and `full` where the kernel writes it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Pressure {
+    /// Time at least one runnable task waited for a CPU.
     pub some: PressureLine,
+    /// Time all non-idle tasks did (Linux 5.13+).
     pub full: Option<PressureLine>,
 }
 

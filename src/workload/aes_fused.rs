@@ -1,10 +1,6 @@
-//! AES-256 CTR and CBC decryption whose rounds and XOR stay in registers, as OpenSSL's do:
-//! VAES on 256-bit registers or AES-NI, chosen at run time. The `ctr` crate over `aes` writes
-//! the counters, encrypts them and XORs them in, each a pass over memory: 0.66× `openssl
-//! speed` on a VAES host, where this is at least OpenSSL's speed (`benches/openssl.rs`); the
-//! `aes` crate's CBC on AVX-512 registers ran at 0.63×. The output is the `ctr` and `cbc`
-//! crates' byte for byte, which the tests check, and those crates run it on a CPU without
-//! AES-NI.
+//! AES-256 CTR and CBC decryption with rounds and XOR in registers (VAES or AES-NI), as
+//! OpenSSL's: the `ctr` and `cbc` crates, a pass over memory a step, ran at 0.63–0.66× `openssl
+//! speed` (`benches/openssl.rs`). Their output byte for byte; they run it without AES-NI.
 
 use aes::Aes256;
 use aes::cipher::{BlockModeDecrypt, KeyIvInit, StreamCipher};

@@ -1,9 +1,6 @@
-//! Dependent pointer chase over a random cyclic permutation of cache lines.
-//!
-//! Every load's address comes from the previous load, so neither the prefetcher nor
-//! out-of-order execution can hide a miss: the time per step is the latency of the cache
-//! level the working set lives in. A neighbour that evicts our lines shows up here directly,
-//! while steal time and run-queue wait never see it.
+//! Dependent pointer chase over a random cyclic permutation of cache lines: each load's
+//! address comes from the last, so no prefetch hides a miss, and the time per step is the
+//! latency of the cache level the working set lives in (which a neighbour's evictions raise).
 
 use super::rng::SplitMix64;
 use super::{Blocks, Workload, WorkloadError};

@@ -1,9 +1,5 @@
-//! The thread that runs batches, one at a time, and how a batch is told to stop.
-//!
-//! Whether a batch is running belongs to this thread, not to the request that asked for it:
-//! a client that leaves cannot make the server take another batch while its own is still
-//! running. A batch stops after the run in progress when its client is gone, when it has
-//! used its time budget, or when the server is stopping.
+//! The thread that runs batches, one at a time, and how a batch is told to stop: after the
+//! run in progress when its client is gone, its time budget is used, or the server stops.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +17,9 @@ struct Job {
     reply: oneshot::Sender<anyhow::Result<Batch>>,
 }
 
-/// The handle of the thread that runs batches.
+/// The handle of the thread that runs batches. Whether a batch is running belongs to the
+/// thread, not to the request that asked for it: a client that leaves cannot make the server
+/// take another batch while its own is still running.
 pub struct Bench {
     jobs: std::sync::mpsc::Sender<Job>,
     /// Set by [`Bench::try_start`], cleared by the thread when the batch has ended.

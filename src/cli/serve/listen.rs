@@ -1,12 +1,6 @@
-//! Accepting connections as a public web process must: each connection served by hyper with
-//! a header-read timeout (which also closes idle keep-alive connections), at most
-//! [`MAX_CONNECTIONS`] at once, accept errors (out of file descriptors) waited out rather
-//! than fatal, and on shutdown every connection asked to finish within [`SHUTDOWN_GRACE`].
-//!
-//! A connection beyond the limit is not reset: up to [`MAX_OVERFLOW`] more are served one
-//! request each by the `overflow` router (which answers `/healthz` and says "busy, retry"
-//! to the rest), so one client holding every connection cannot make the platform's health
-//! check fail or leave other clients without an answer.
+//! Accepting connections as a public web process must: a header-read timeout, at most
+//! [`MAX_CONNECTIONS`] at once (then [`MAX_OVERFLOW`] answered "busy"), accept errors waited
+//! out rather than fatal, and on shutdown every connection given [`SHUTDOWN_GRACE`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,7 +21,9 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// room for the probe's and the exporter's files.
 pub const MAX_CONNECTIONS: usize = 512;
 /// Connections beyond [`MAX_CONNECTIONS`] served at once by the overflow router, one request
-/// each; more are closed as they arrive.
+/// each; more are closed as they arrive. They are not reset: the overflow router answers
+/// `/healthz` and says "busy, retry" to the rest, so one client holding every connection
+/// cannot make the platform's health check fail or leave other clients without an answer.
 pub const MAX_OVERFLOW: usize = 64;
 /// How long an overflow connection may take to send its request's headers.
 const OVERFLOW_HEADER_TIMEOUT: Duration = Duration::from_secs(2);

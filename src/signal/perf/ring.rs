@@ -1,11 +1,6 @@
-//! The perf group's ring buffer, read without a system call. Every event of the group records
-//! one sample (its id only) each time it fires, into one buffer mapped into this process; a
-//! reading walks the records written since the last one and counts them by event. A gap with
-//! no switch and no interrupt in it (a host pause, most gaps on a VM) then costs one memory
-//! load instead of a `read` (1.0–1.3 µs on the development VM).
-//!
-//! Where records were lost (the buffer filled between two readings) the walk says so, and
-//! the caller reads the group's counts instead.
+//! The perf group's ring buffer, read without a system call: a gap with no switch and no
+//! interrupt in it (a host pause, most gaps on a VM) costs one memory load instead of a
+//! `read` (1.0–1.3 µs on the development VM).
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,11 +29,13 @@ pub struct Tally {
     /// Samples of any other event of the group (the interrupt tracepoints).
     pub interrupts: u64,
     /// A record other than a sample was seen (the kernel writes `PERF_RECORD_LOST` when the
-    /// buffer was full): the counts are incomplete.
+    /// buffer was full): the counts are incomplete, and the caller reads the group's counts
+    /// instead.
     pub incomplete: bool,
 }
 
-/// Counts the records in `data`, a ring of `data.len()` bytes (a power of two), from byte
+/// Counts the records in `data`, a ring of `data.len()` bytes (a power of two) into which every
+/// event of the group writes one sample (its id only) each time it fires, from byte
 /// `tail` up to `head` (both running offsets, as the kernel keeps them): samples whose id is
 /// `leader` are switches, other samples interrupts. Pure, so it is tested on made-up rings.
 pub fn tally(data: &[u8], tail: u64, head: u64, leader: u64) -> Tally {
