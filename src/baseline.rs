@@ -69,8 +69,9 @@ pub struct Benchmark {
     #[serde(default)]
     pub measured_time: MeasuredTime,
     /// The median of each independent replicate (a `run` report, as the geometric mean of its
-    /// processes' medians; a `drive` batch; a saved `cargo bench`), ns per iteration: what `compare` tests. Empty in baselines
-    /// exported before replicates were kept: then the median is the one replicate.
+    /// processes' medians; a `drive` batch; a saved `cargo bench`), ns per iteration: what
+    /// `compare` tests. Empty in baselines exported before replicates were kept: then the
+    /// median is the one replicate.
     #[serde(default)]
     pub replicate_medians_ns: Vec<f64>,
 }

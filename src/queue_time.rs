@@ -97,12 +97,11 @@ pub fn classify<'a>(
     body_read: Duration,
     window: Duration,
 ) -> QueueTime {
-    let (mut requested, mut queued) = (Starts::default(), Starts::default());
-    request_start
-        .into_iter()
-        .for_each(|value| requested.add(value));
-    queue_start.into_iter().for_each(|value| queued.add(value));
-    (requested.then(queued)).classify(|| now_unix_ns, body_read, window)
+    let mut starts = Starts::default();
+    for value in request_start.into_iter().chain(queue_start) {
+        starts.add(value);
+    }
+    starts.classify(|| now_unix_ns, body_read, window)
 }
 
 /// What a request's start headers said, gathered value by value: the earliest time any value
@@ -123,7 +122,9 @@ impl Starts {
         }
     }
 
-    /// These values, then `later`'s (whose first invalid value comes after all of these).
+    /// These values, then `later`'s (whose first invalid value comes after all of these): the
+    /// layer gathers each header apart in its one scan.
+    #[cfg(feature = "tower")]
     pub(crate) fn then(self, later: Starts) -> Starts {
         Starts {
             earliest_ns: match (self.earliest_ns, later.earliest_ns) {

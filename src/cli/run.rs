@@ -31,8 +31,8 @@ pub struct RunArgs {
     /// Measure in K independent worker processes: runs of one process share its memory
     /// placement, so one process is one replicate of this run (`proc max/min`); the
     /// processes share the run's minute on the host, so `compare` takes the run as one.
-    /// 1 measures in this process [default: as many as
-    /// fit the time budget, 3 to 10; quick: 2 to 4].
+    /// 1 measures in this process [default: as many as fit the time budget, 3 to 10; quick:
+    /// 2 to 4].
     #[arg(long, value_name = "K", value_parser = parse::parse_processes)]
     processes: Option<usize>,
     /// Measure only replicate INDEX, in this process, and print it for the parent `run`

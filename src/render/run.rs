@@ -100,8 +100,8 @@ fn wall(out: &mut String, workloads: &[WorkloadReport]) {
         "Wall-clock time per run (CLOCK_MONOTONIC), nearest-rank percentiles over the runs of all\n\
          procs (independent worker processes, the workloads interleaved); CV = stddev / mean.\n\
          proc max/min: the slowest process's p50 over the fastest's (they share this run's minute on\n\
-         the host: `compare` takes the run as one replicate). MB/s = bytes per run / p50 (10^6 bytes); for chase-* the\n\
-         64-byte lines visited.\n\n",
+         the host: `compare` takes the run as one replicate). MB/s = bytes per run / p50 (10^6\n\
+         bytes); for chase-* the 64-byte lines visited.\n\n",
     );
 }
 
