@@ -9,13 +9,14 @@
 //!   a subtraction, a compare) vs `spin-iteration/clock_gettime` (rigtorp/hiccups' loop reads
 //!   `std::chrono::steady_clock::now()`, i.e. `clock_gettime(CLOCK_MONOTONIC)`). Target: at
 //!   most 1×, aim 0.5× with the TSC.
-//! - `attribution/dynoprobe` (`Attributor::attribute`: what the spin does after a gap of 2 µs
-//!   or more that the thread's CPU time covered: an interrupt or a host pause, most gaps) vs
+//! - `attribution/dynoprobe` (`Attributor::attribute`: what the spin does after a short gap
+//!   of 2 µs or more that nothing switched: an interrupt or a host pause, most gaps) vs
 //!   `attribution/bare` (the reads it cannot avoid: one reading of the perf group of switches
 //!   and interrupts, from its ring buffer where it is mapped (a memory load when nothing
-//!   fired), or `getrusage` where perf cannot count, and the `CLOCK_THREAD_CPUTIME_ID` read;
-//!   no arithmetic). Target: at most 1.2×. `attribution/dynoprobe-switched` is a gap
-//!   the CPU time fell short of (a switch, steal): it adds the schedstat `pread`, and
+//!   fired), or `getrusage` where perf cannot count, and one `CLOCK_THREAD_CPUTIME_ID` read in
+//!   `MAX_GAPS_PER_CPU_READING`; no arithmetic). Target: at most 1.2×.
+//!   `attribution/dynoprobe-switched` is a long gap the CPU time fell short of (a switch,
+//!   steal): it adds the CPU clock and the schedstat `pread`, and
 //!   `attribution/cpu.stat` is what a cgroup with a quota adds to those (its `cpu.stat`, read
 //!   and parsed). Its share of a spin is this cost × the gaps per second, which every spin
 //!   measures and reports as `attribution_cost_ratio`.
@@ -32,7 +33,9 @@ use std::os::unix::fs::FileExt;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 
-use dynoprobe::jitter::attribute::{Attributor, DEFAULT_ATTRIBUTE_THRESHOLD_NS, Rules};
+use dynoprobe::jitter::attribute::{
+    Attributor, DEFAULT_ATTRIBUTE_THRESHOLD_NS, MAX_GAPS_PER_CPU_READING, Rules,
+};
 use dynoprobe::jitter::clock::{Clock, Kind, Monotonic, Ticks, Tsc};
 use dynoprobe::jitter::{Cause, spin};
 use dynoprobe::signal::cgroup::{CgroupReader, Version};
@@ -162,30 +165,34 @@ fn spin_iteration(c: &mut Criterion) {
 
 fn attribution(c: &mut Criterion) {
     let mut group = c.benchmark_group("attribution");
-    // The attributor's clock is the thread's CPU clock here (1 ns a tick), so a gap of 5 µs
-    // ending now is one the CPU time covered: the common case, an interrupt or a host pause.
-    let start = dynoprobe::signal::clock::thread_cpu_ns();
-    let mut attributor = Attributor::new(1.0, start, Rules::of(&Accounting::read()));
+    // The attributor's clock is the spin's, so a gap of 5 µs ending now is one the CPU time
+    // covered: the common case, an interrupt or a host pause.
+    let spin_clock = Clock::detect();
+    let now = || match spin_clock.kind {
+        Kind::Tsc => Tsc.ticks(),
+        Kind::Monotonic => Monotonic.ticks(),
+    };
+    let rules = Rules::of(&Accounting::read());
+    let mut attributor = Attributor::new(spin_clock.ns_per_tick, now(), rules);
+    let short_gap = spin_clock.to_ticks(5_000);
     group.bench_function("dynoprobe", |b| {
-        b.iter(|| {
-            let end = dynoprobe::signal::clock::thread_cpu_ns();
-            black_box(attributor.attribute(black_box(end), 5_000))
-        })
+        b.iter(|| black_box(attributor.attribute(black_box(now()), short_gap)))
     });
-    // A gap the CPU time fell short of (as after a switch, or steal): the run-queue wait and,
-    // with a quota, cpu.stat are read too.
-    let mut end = start;
+    // A gap the CPU time fell short of (as after a switch, or steal): the CPU clock, the
+    // run-queue wait and, with a quota, cpu.stat are read too.
+    let (mut end, step) = (now(), spin_clock.to_ticks(1_000_000));
+    let long_gap = spin_clock.to_ticks(500_000);
     group.bench_function("dynoprobe-switched", |b| {
         b.iter(|| {
-            end += 1_000_000;
-            black_box(attributor.attribute(black_box(end), 500_000))
+            end += step;
+            black_box(attributor.attribute(black_box(end), long_gap))
         })
     });
     let mut counters = ThreadCounters::open().ok();
+    let mut gaps = 0u32;
     group.bench_function("bare", |b| {
         b.iter(|| {
-            // The CPU clock read that makes `end` above.
-            black_box(clock(libc::CLOCK_THREAD_CPUTIME_ID));
+            black_box(now());
             match &mut counters {
                 Some(counters) => {
                     black_box(counters.read());
@@ -194,7 +201,11 @@ fn attribution(c: &mut Criterion) {
                     black_box(rusage(libc::RUSAGE_THREAD));
                 }
             }
-            black_box(clock(libc::CLOCK_THREAD_CPUTIME_ID));
+            // The CPU clock, once for as many gaps as one reading of it may span.
+            gaps += 1;
+            if gaps.is_multiple_of(MAX_GAPS_PER_CPU_READING) {
+                black_box(clock(libc::CLOCK_THREAD_CPUTIME_ID));
+            }
         })
     });
     // What a quota adds to each attribution: the cgroup's cpu.stat, read and parsed.

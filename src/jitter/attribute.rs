@@ -32,6 +32,21 @@ pub const DEFAULT_ATTRIBUTE_THRESHOLD_NS: u64 = 2_000;
 /// of 4.5–5.6 µs hid in the reads about once in 250 (`tests/tracer.rs`, without perf).
 pub const READ_ALLOWANCE_FACTOR: u64 = 3;
 
+/// The thread's CPU clock is read right after a gap at least this long. After shorter ones it
+/// is read once for several ([`settle`]): it is the dearest of the reads (0.8 µs warm in this
+/// VM, 3–13 µs right after a long gap, against 0.05–2 µs for the perf ring), and only it
+/// tells steal from a pause the host did not report. Steal here came in gaps of 40 µs to
+/// 3.3 ms, most of 50–180 µs, and a reading of several gives its steal to the longest; gaps
+/// of 200 µs or more were about 1 a second of the 1,400 attributed. Read after every gap, the
+/// reads cost 0.14–0.69% of the spin; read so, 0.05–0.21% (alternated, 2026-11-28).
+pub const CPU_READ_GAP_NS: u64 = 200_000;
+
+/// The CPU clock is read at least this often (at the next attributed gap after it)...
+pub const CPU_READ_EVERY_NS: u64 = 20_000_000;
+
+/// ...and once in this many attributed gaps: about 45 readings a second here.
+pub const MAX_GAPS_PER_CPU_READING: u32 = 32;
+
 /// What the thread's counters did between the previous reading and the one after a gap
 /// (in the gap log, as the evidence for its cause).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -53,6 +68,11 @@ pub struct Delta {
     /// The guest kernel's interrupts that hit the thread (its tracepoints, through perf);
     /// `None` where they cannot be counted.
     pub interrupts: Option<u64>,
+    /// How many attributed gaps in a row the CPU time reading spans, this one among them: 1,
+    /// read right after this gap; more, `wall_ns` and `cpu_ns` are the whole run's
+    /// ([`settle`]); 0, not read yet.
+    #[serde(rename = "cpu_reading_gaps")]
+    pub cpu_gaps: u32,
 }
 
 /// What a gap the thread was not switched out for leaves in its CPU time, by the kernel's
@@ -82,7 +102,12 @@ impl Rules {
 /// guest interrupt hit the thread, else `unreported`.
 pub fn classify(gap_ns: u64, d: &Delta, rules: Rules) -> Cause {
     let missing_ns = d.wall_ns.saturating_sub(d.cpu_ns);
-    let not_running = missing_ns.saturating_mul(2) >= gap_ns;
+    cause(missing_ns.saturating_mul(2) >= gap_ns, d, rules)
+}
+
+/// The cause of a gap that `d` describes, given whether the thread's CPU time missed most of
+/// it (`not_running`).
+fn cause(not_running: bool, d: &Delta, rules: Rules) -> Cause {
     let interrupted = d.interrupts.is_some_and(|n| n > 0);
     if d.switches > 0 {
         return if d.throttled {
@@ -142,6 +167,51 @@ pub fn host_part(gap_ns: u64, covered_ns: u64, d: &Delta, rules: Rules) -> Optio
     Some((cause, rest_ns))
 }
 
+/// The gaps since the thread's CPU clock was last read, settled by one reading of it: `wall_ns`
+/// of wall time and `cpu_ns` of CPU time over them all. The reading cannot say which gap lost
+/// the CPU time missing from it, so a switched gap, off the CPU throughout, takes its whole
+/// length first; then the others, longest first, each take their length while at least half
+/// of it is left ([`classify`]'s rule). One gap is settled exactly as [`classify`] would; of
+/// several, the CPU time missing (steal) goes to the longest that it covers. `gaps` are
+/// `(start, length, attribution)`, lengths in ns by `ns`, at most
+/// [`MAX_GAPS_PER_CPU_READING`] (the rest are left as they are). Allocates nothing.
+pub fn settle(
+    gaps: &mut [(u64, u64, Attribution)],
+    ns: impl Fn(u64) -> u64,
+    (wall_ns, cpu_ns): (u64, u64),
+    rules: Rules,
+) {
+    let kept = gaps.len().min(MAX_GAPS_PER_CPU_READING as usize);
+    let gaps = &mut gaps[..kept];
+    let cpu_gaps = gaps.len() as u32;
+    let switched_ns: u64 = gaps
+        .iter()
+        .filter(|(_, _, a)| a.switches > 0)
+        .map(|&(_, len, _)| ns(len))
+        .sum();
+    let mut left_ns = wall_ns.saturating_sub(cpu_ns).saturating_sub(switched_ns);
+    let mut order = [0usize; MAX_GAPS_PER_CPU_READING as usize];
+    let order = &mut order[..gaps.len()];
+    order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
+    order.sort_unstable_by_key(|&i| (std::cmp::Reverse(gaps[i].1), i));
+    for &i in order.iter() {
+        let (_, len, attribution) = &mut gaps[i];
+        let Some(d) = attribution.delta.as_mut() else {
+            continue;
+        };
+        (d.wall_ns, d.cpu_ns, d.cpu_gaps) = (wall_ns, cpu_ns, cpu_gaps);
+        if attribution.switches > 0 {
+            continue;
+        }
+        let gap_ns = ns(*len);
+        let lost = left_ns.saturating_mul(2) >= gap_ns;
+        if lost {
+            left_ns = left_ns.saturating_sub(gap_ns);
+        }
+        attribution.cause = cause(lost, d, rules);
+    }
+}
+
 /// A gap's cause, and what the kernel counted over the interval it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attribution {
@@ -156,12 +226,28 @@ pub struct Attribution {
     pub host: Option<(Cause, u64)>,
     /// The counters it was decided from; `None` for a gap too short to attribute.
     pub delta: Option<Delta>,
-    /// The reading after the gap took every counter (the run-queue wait and the cgroup's as
-    /// well: the gap was switched, or its CPU time fell short), and so took longer.
-    pub full_reading: bool,
+    /// Which counters the reading after the gap took.
+    pub depth: Depth,
+}
+
+/// Which counters a reading after a gap took: each adds reads, and time, to the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// The switch and interrupt counts alone; the CPU clock is read after a later gap.
+    Counts,
+    /// The CPU clock as well.
+    Cpu,
+    /// Every counter: the run-queue wait and the cgroup's as well (the gap was switched, or
+    /// its CPU time fell short).
+    Full,
 }
 
 impl Attribution {
+    /// Whether its cause waits on a later reading of the CPU clock ([`settle`]).
+    pub fn awaits_cpu(&self) -> bool {
+        self.delta.is_some_and(|d| d.cpu_gaps == 0)
+    }
+
     /// Whether the kernel counted nothing between `earlier`, a reading of the same gap whose
     /// reads overran their allowance, and this reading of the gap through those reads: no
     /// switch, interrupt, throttle or run-queue wait, and the same cause. The reads were then
@@ -196,7 +282,7 @@ impl Attribution {
             wait_ns: 0,
             host: None,
             delta,
-            full_reading: false,
+            depth: Depth::Counts,
         }
     }
 }
@@ -204,7 +290,11 @@ impl Attribution {
 /// The counters read after a gap.
 #[derive(Debug, Clone, Copy, Default)]
 struct Reading {
+    /// The thread's CPU time when the CPU clock was last read, at tick `cpu_at`, and the
+    /// attributed gaps since.
     cpu_ns: u64,
+    cpu_at: u64,
+    gaps_since_cpu: u32,
     switches: u64,
     wait_ns: u64,
     throttle: (u64, u64),
@@ -227,6 +317,9 @@ pub struct Attributor {
     /// The baseline before the latest attribution, and when it was read, for [`Attributor::undo`].
     before: (Reading, u64),
     ns_per_tick: f64,
+    /// [`CPU_READ_GAP_NS`] and [`CPU_READ_EVERY_NS`] in ticks.
+    cpu_read_gap: u64,
+    cpu_read_every: u64,
     /// The cgroup's throttling counters at the last restart.
     start_throttle: (u64, u64),
 }
@@ -247,6 +340,8 @@ impl Attributor {
             last_at: at,
             before: (Reading::default(), at),
             ns_per_tick,
+            cpu_read_gap: (CPU_READ_GAP_NS as f64 / ns_per_tick) as u64,
+            cpu_read_every: (CPU_READ_EVERY_NS as f64 / ns_per_tick) as u64,
             start_throttle: (0, 0),
         };
         attributor.restart(at);
@@ -255,7 +350,7 @@ impl Attributor {
 
     /// Takes a new baseline reading at tick `at` (after calibration, say).
     pub fn restart(&mut self, at: u64) {
-        self.last = self.read_all();
+        self.last = self.read_all(at);
         self.last_at = at;
         self.start_throttle = self.last.throttle;
     }
@@ -285,12 +380,14 @@ impl Attributor {
     }
 
     /// Every counter, as a baseline (and in calibration: the most a reading costs).
-    fn read_all(&mut self) -> Reading {
+    fn read_all(&mut self, at: u64) -> Reading {
         let (switches, interrupts) = self.read_switches();
         Reading {
             switches,
             interrupts,
             cpu_ns: thread_cpu_ns(),
+            cpu_at: at,
+            gaps_since_cpu: 0,
             wait_ns: self.read_wait(),
             throttle: self.read_throttle(),
         }
@@ -337,48 +434,27 @@ impl Attributor {
 
     /// Classifies the gap of `len` ticks that ended at tick `end`, from the counters now:
     /// the switch count (with the interrupts, where perf counts them) first, as it moves when
-    /// the scheduler takes the CPU away, then the CPU clock; then, only after a switch or when
-    /// the CPU time fell short of the gap (a throttle the scheduler did not count), the
-    /// run-queue wait and the cgroup's throttling counters: the wait moves only while the
-    /// thread is switched out. A preemption or a throttle often takes effect during these
-    /// reads (6.x throttles a task on its way back to user space); the spin's gap log
-    /// attributes such a gap again, whole, when the reads overrun their allowance.
+    /// the scheduler takes the CPU away; then the CPU clock, when it is due
+    /// ([`Attributor::cpu_due`]; else the cause waits on a later reading, [`settle`]); then,
+    /// only after a switch or when the CPU time fell short of the gap (a throttle the
+    /// scheduler did not count), the run-queue wait and the cgroup's throttling counters: the
+    /// wait moves only while the thread is switched out. A preemption or a throttle often
+    /// takes effect during these reads (6.x throttles a task on its way back to user space);
+    /// the spin's gap log attributes such a gap again, whole, when the reads overrun their
+    /// allowance.
     pub fn attribute(&mut self, end: u64, len: u64) -> Attribution {
-        let (switches_now, interrupts_now) = self.read_switches();
-        let cpu_now = thread_cpu_ns();
-        let wall_ns = self.ns(end.saturating_sub(self.last_at));
-        let cpu_ns = cpu_now.saturating_sub(self.last.cpu_ns);
-        let gap_ns = self.ns(len);
-        let fell_short = wall_ns.saturating_sub(cpu_ns).saturating_mul(2) >= gap_ns;
-        let full_reading = switches_now != self.last.switches || fell_short;
-        let (wait_ns, throttle) = if full_reading {
-            (self.read_wait(), self.read_throttle())
-        } else {
-            (self.last.wait_ns, self.last.throttle)
-        };
-        let now = Reading {
-            cpu_ns: cpu_now,
-            switches: switches_now,
-            wait_ns,
-            throttle,
-            interrupts: interrupts_now,
-        };
-        let switches = now.switches.saturating_sub(self.last.switches);
-        let delta = Delta {
-            wall_ns,
-            cpu_ns,
-            switches,
-            wait_ns: now.wait_ns.saturating_sub(self.last.wait_ns),
-            throttled: now.throttle != self.last.throttle,
-            throttled_ns: now.throttle.1.saturating_sub(self.last.throttle.1),
-            interrupts: self
-                .counters
-                .is_ok()
-                .then(|| now.interrupts.saturating_sub(self.last.interrupts)),
-        };
+        self.read_after(end, len, None)
+    }
+
+    /// [`Attributor::attribute`] with the reading's depth chosen by the caller (to time each
+    /// kind of reading), or by the counters (`None`).
+    pub fn read_after(&mut self, end: u64, len: u64, depth: Option<Depth>) -> Attribution {
+        let (now, depth) = self.read(end, len, depth);
+        let delta = self.delta_to(&now);
         self.before = (self.last, self.last_at);
         self.last = now;
         self.last_at = end;
+        let gap_ns = self.ns(len);
         let cause = classify(gap_ns, &delta, self.rules);
         let host = match cause {
             Cause::Preempted => host_part(gap_ns, delta.wait_ns, &delta, self.rules),
@@ -390,12 +466,96 @@ impl Attributor {
         };
         Attribution {
             cause,
-            switches,
+            switches: delta.switches,
             wait_ns: delta.wait_ns,
             host: host.map(|(cause, ns)| (cause, self.ticks(ns).min(len))),
             delta: Some(delta),
-            full_reading,
+            depth,
         }
+    }
+
+    /// The counters after the gap of `len` ticks that ended at tick `end`, as deep as `depth`
+    /// or as the counters ask, and how deep they went.
+    fn read(&mut self, end: u64, len: u64, depth: Option<Depth>) -> (Reading, Depth) {
+        let (switches, interrupts) = self.read_switches();
+        let switched = switches != self.last.switches;
+        let mut now = Reading {
+            switches,
+            interrupts,
+            gaps_since_cpu: self.last.gaps_since_cpu + 1,
+            ..self.last
+        };
+        let read_cpu = depth.map_or(switched || self.cpu_due(end, len), |d| d != Depth::Counts);
+        if read_cpu {
+            (now.cpu_ns, now.cpu_at, now.gaps_since_cpu) = (thread_cpu_ns(), end, 0);
+        }
+        let missing_ns = self
+            .ns(now.cpu_at - self.last.cpu_at)
+            .saturating_sub(now.cpu_ns.saturating_sub(self.last.cpu_ns));
+        let fell_short = read_cpu && missing_ns.saturating_mul(2) >= self.ns(len);
+        let full = depth.map_or(switched || fell_short, |d| d == Depth::Full);
+        if full {
+            (now.wait_ns, now.throttle) = (self.read_wait(), self.read_throttle());
+        }
+        let depth = match (full, read_cpu) {
+            (true, _) => Depth::Full,
+            (false, true) => Depth::Cpu,
+            (false, false) => Depth::Counts,
+        };
+        (now, depth)
+    }
+
+    /// What the counters did from the last reading to `now`.
+    fn delta_to(&self, now: &Reading) -> Delta {
+        let last = &self.last;
+        let read_cpu = now.gaps_since_cpu == 0;
+        Delta {
+            wall_ns: self.ns(now.cpu_at - last.cpu_at),
+            cpu_ns: now.cpu_ns.saturating_sub(last.cpu_ns),
+            switches: now.switches.saturating_sub(last.switches),
+            wait_ns: now.wait_ns.saturating_sub(last.wait_ns),
+            throttled: now.throttle != last.throttle,
+            throttled_ns: now.throttle.1.saturating_sub(last.throttle.1),
+            interrupts: (self.counters.is_ok())
+                .then(|| now.interrupts.saturating_sub(last.interrupts)),
+            cpu_gaps: if read_cpu { last.gaps_since_cpu + 1 } else { 0 },
+        }
+    }
+
+    /// Whether the CPU clock is read after a gap of `len` ticks ending at tick `end` not
+    /// switched: where the cgroup has a quota (a throttle the scheduler did not count shows
+    /// there first), after a long gap, and after [`MAX_GAPS_PER_CPU_READING`] gaps or
+    /// [`CPU_READ_EVERY_NS`] without it.
+    fn cpu_due(&self, end: u64, len: u64) -> bool {
+        self.cgroup.is_some()
+            || len >= self.cpu_read_gap
+            || self.last.gaps_since_cpu + 1 >= MAX_GAPS_PER_CPU_READING
+            || end.saturating_sub(self.last.cpu_at) >= self.cpu_read_every
+    }
+
+    /// Settles `gaps`, the attributed gaps since the CPU clock was last read ([`settle`]):
+    /// by the reading the last of them took, or, with `read_at`, by reading it now (at the
+    /// spin's end).
+    pub fn settle(&mut self, gaps: &mut [(u64, u64, Attribution)], read_at: Option<u64>) {
+        let reading = match (read_at, gaps.last().and_then(|g| g.2.delta)) {
+            (Some(at), _) => {
+                let cpu_now = thread_cpu_ns();
+                let wall_ns = self.ns(at.saturating_sub(self.last.cpu_at));
+                let cpu_ns = cpu_now.saturating_sub(self.last.cpu_ns);
+                (self.last.cpu_ns, self.last.cpu_at) = (cpu_now, at);
+                self.last.gaps_since_cpu = 0;
+                (wall_ns, cpu_ns)
+            }
+            (None, Some(d)) => (d.wall_ns, d.cpu_ns),
+            (None, None) => return,
+        };
+        let ns_per_tick = self.ns_per_tick;
+        settle(
+            gaps,
+            |ticks| (ticks as f64 * ns_per_tick) as u64,
+            reading,
+            self.rules,
+        );
     }
 
     /// Forgets the latest attribution: its baseline is the baseline again, for the spin's
@@ -450,6 +610,7 @@ mod tests {
             throttled,
             throttled_ns: 0,
             interrupts: None,
+            cpu_gaps: 1,
         }
     }
 
@@ -515,6 +676,7 @@ mod tests {
             throttled: false,
             throttled_ns: 0,
             interrupts: None,
+            cpu_gaps: 1,
         }
     }
 
@@ -560,6 +722,7 @@ mod tests {
             throttled: true,
             throttled_ns: 70_000_000,
             interrupts: None,
+            cpu_gaps: 1,
         };
         assert_eq!(
             host_part(98_000_000, 70_000_000, &d, KVM),
@@ -621,6 +784,73 @@ mod tests {
             host_part(7_000_000, 30_000, &switched(30_000, 3_000_000), DEBIAN),
             Some((Cause::Unreported, 6_970_000))
         );
+    }
+
+    /// Gaps of `lens` ns, the `switched`th (if any) switched out, as the spin's log holds
+    /// them (one tick a ns).
+    fn batch(lens: &[u64], switched: Option<usize>) -> Vec<(u64, u64, Attribution)> {
+        (lens.iter().enumerate())
+            .map(|(i, &len)| {
+                let switches = u64::from(switched == Some(i));
+                let d = Delta {
+                    interrupts: Some(u64::from(i == 0)),
+                    ..delta(0, 0, switches, false)
+                };
+                let attribution = Attribution {
+                    switches,
+                    ..Attribution::of_host(classify(len, &d, KVM), Some(d))
+                };
+                (0, len, attribution)
+            })
+            .collect()
+    }
+
+    fn causes(gaps: &[(u64, u64, Attribution)]) -> Vec<Cause> {
+        gaps.iter().map(|g| g.2.cause).collect()
+    }
+
+    #[test]
+    fn one_gap_is_settled_as_classify_would() {
+        for (wall, cpu) in [
+            (1_200_000, 1_000_000),
+            (1_200_000, 1_100_001),
+            (1_200, 1_300),
+        ] {
+            let mut gaps = batch(&[200_000], None);
+            settle(&mut gaps, |t| t, (wall, cpu), KVM);
+            let d = gaps[0].2.delta.unwrap();
+            assert_eq!((d.wall_ns, d.cpu_ns, d.cpu_gaps), (wall, cpu, 1));
+            assert_eq!(gaps[0].2.cause, classify(200_000, &d, KVM));
+        }
+    }
+
+    #[test]
+    fn a_readings_steal_goes_to_the_longest_gaps_it_covers() {
+        use Cause::*;
+        // 150 µs missing over gaps of 20 (a tick in it), 120, 30 and 40 µs: the 120 µs gap,
+        // then 30 µs left, which covers more than half of the 40 µs one only.
+        let mut gaps = batch(&[20_000, 120_000, 30_000, 40_000], None);
+        settle(&mut gaps, |t| t, (10_000_000, 9_850_000), KVM);
+        assert_eq!(causes(&gaps), [Interrupt, Stolen, Unreported, Stolen]);
+        assert!(gaps.iter().all(|g| g.2.delta.unwrap().cpu_gaps == 4));
+        // Nothing missing: nothing stolen, the interrupt and the pauses as they were.
+        let mut gaps = batch(&[20_000, 120_000, 30_000], None);
+        settle(&mut gaps, |t| t, (10_000_000, 10_000_500), KVM);
+        assert_eq!(causes(&gaps), [Interrupt, Unreported, Unreported]);
+        // Without steal accounting, missing CPU time names nothing.
+        let mut gaps = batch(&[20_000, 120_000], None);
+        settle(&mut gaps, |t| t, (10_000_000, 9_800_000), DEBIAN);
+        assert_eq!(causes(&gaps), [Interrupt, Unreported]);
+    }
+
+    #[test]
+    fn a_switched_gap_takes_its_whole_length_of_the_missing_time_first() {
+        use Cause::*;
+        // 1 ms missing: the 900 µs preemption's, and 100 µs more, which covers the 150 µs
+        // gap but not both it and the 120 µs one.
+        let mut gaps = batch(&[120_000, 900_000, 150_000], Some(1));
+        settle(&mut gaps, |t| t, (20_000_000, 19_000_000), KVM);
+        assert_eq!(causes(&gaps), [Interrupt, Preempted, Stolen]);
     }
 
     /// Two readings of one gap, the second through the first's slow reads: quiet when the

@@ -721,6 +721,7 @@ mod tests {
             throttled: false,
             throttled_ns: 0,
             interrupts: Some(interrupts),
+            cpu_gaps: 1,
         };
         let gaps = || {
             (0..30)

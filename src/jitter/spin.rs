@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::attribute::{Attribution, Attributor, Delta, READ_ALLOWANCE_FACTOR, Rules};
+use super::attribute::{
+    Attribution, Attributor, Delta, Depth, MAX_GAPS_PER_CPU_READING, READ_ALLOWANCE_FACTOR, Rules,
+};
 use super::cause::{ByCause, Cause};
 use super::clock::{Clock, Kind, Monotonic, Ticks, Tsc};
 use super::tick::{TickFit, fit};
@@ -202,6 +204,9 @@ pub trait Attribute {
     fn attribute(&mut self, end: u64, len: u64) -> Attribution;
     /// Forgets the latest attribution: the gap went on, and is attributed again as one.
     fn undo(&mut self);
+    /// Decides the causes that waited on a later reading ([`Attribution::awaits_cpu`]):
+    /// `gaps`, by the reading of their last, or one made now, at tick `read_at`.
+    fn settle(&mut self, _gaps: &mut [(u64, u64, Attribution)], _read_at: Option<u64>) {}
 }
 
 impl Attribute for Attributor {
@@ -212,11 +217,17 @@ impl Attribute for Attributor {
     fn undo(&mut self) {
         Attributor::undo(self)
     }
+
+    fn settle(&mut self, gaps: &mut [(u64, u64, Attribution)], read_at: Option<u64>) {
+        Attributor::settle(self, gaps, read_at)
+    }
 }
 
 /// Gaps as the loop finds them, in clock ticks, with their causes and run-queue wait (ns).
 struct GapLog<A> {
     kept: Vec<(u64, u64, Attribution)>,
+    /// Attributed gaps whose causes wait on a later reading of the CPU clock, as `kept`.
+    awaiting: Vec<(u64, u64, Attribution)>,
     /// By cause; `total_ns` in ticks here, until the spin ends.
     tallies: ByCause<Tally>,
     attributor: A,
@@ -237,6 +248,7 @@ impl<A> GapLog<A> {
     fn new(attributor: A, capacity: usize, attribute_ticks: u64, allowance: Allowance) -> Self {
         GapLog {
             kept: Vec::with_capacity(capacity),
+            awaiting: Vec::with_capacity(MAX_GAPS_PER_CPU_READING as usize),
             tallies: ByCause::default(),
             attributor,
             attribute_ticks,
@@ -247,7 +259,9 @@ impl<A> GapLog<A> {
         }
     }
 
-    /// The kept gaps and the tallies with their ticks in ns, each gap's ticks from `origin`.
+    /// The kept gaps in order and the tallies with their ticks in ns, each gap's ticks from
+    /// `origin`. (Gaps that awaited a reading of the CPU clock were kept after the short
+    /// gaps that followed them.)
     fn in_ns(&self, clock: &Clock, origin: u64) -> (Vec<Gap>, ByCause<Tally>) {
         let gap = |&(start, len, a): &(u64, u64, Attribution)| Gap {
             start_ns: clock.to_ns(start),
@@ -262,7 +276,9 @@ impl<A> GapLog<A> {
             total_ns: clock.to_ns(t.total_ns),
             ..t
         });
-        (self.kept.iter().map(gap).collect(), tallies)
+        let mut gaps: Vec<Gap> = self.kept.iter().map(gap).collect();
+        gaps.sort_by_key(|g| g.start_tick);
+        (gaps, tallies)
     }
 }
 
@@ -277,9 +293,26 @@ impl<A: Attribute> GapLog<A> {
             return to;
         }
         let (end, attribution, resume) = self.attribute(clock, from, to);
-        self.keep_attributed(from - origin, end - from, attribution);
+        self.awaiting.push((from - origin, end - from, attribution));
+        if !attribution.awaits_cpu() || self.awaiting.len() == self.awaiting.capacity() {
+            self.settle(None);
+        }
         self.read_ticks += resume - end;
         resume
+    }
+
+    /// Keeps the gaps that awaited a reading of the CPU clock, their causes settled by the
+    /// last one's reading, or by one made now at tick `read_at` (the spin's end).
+    fn settle(&mut self, read_at: Option<u64>) {
+        if self.awaiting.is_empty() {
+            return;
+        }
+        let mut awaiting = std::mem::take(&mut self.awaiting);
+        self.attributor.settle(&mut awaiting, read_at);
+        for (start, len, attribution) in awaiting.drain(..) {
+            self.keep_attributed(start, len, attribution);
+        }
+        self.awaiting = awaiting;
     }
 
     /// Attributes the gap from `from` to `to`: where it ended, its attribution, and the tick
@@ -351,7 +384,7 @@ const SHORT: Attribution = Attribution {
     wait_ns: 0,
     host: None,
     delta: None,
-    full_reading: false,
+    depth: Depth::Counts,
 };
 
 /// The loop: read the clock, compare with the last read, record a gap above `threshold`.
@@ -396,41 +429,42 @@ fn iteration_ticks<T: Ticks>(clock: &T) -> u64 {
 /// How long the reads after a gap may take, in ticks, by the kind of reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Allowance {
-    /// The switch count and the CPU clock alone: a gap neither switched nor short of CPU time.
-    quick: u64,
+    /// The switch and interrupt counts alone.
+    counts: u64,
+    /// With the CPU clock: a gap neither switched nor short of CPU time.
+    cpu: u64,
     /// Every counter (the run-queue wait and the cgroup's as well).
     full: u64,
 }
 
 impl Allowance {
     /// [`READ_ALLOWANCE_FACTOR`] times the median of each kind of reading by `attributor`.
-    fn calibrate<T: Ticks, A: Attribute>(clock: &T, attributor: &mut A) -> Allowance {
+    fn calibrate<T: Ticks>(clock: &T, attributor: &mut Attributor) -> Allowance {
+        let mut allowance = |depth| median_read(clock, attributor, depth) * READ_ALLOWANCE_FACTOR;
         Allowance {
-            // A gap of no length: its CPU time falls short by half of nothing, so every
-            // counter is read.
-            full: median_read(clock, attributor, 0) * READ_ALLOWANCE_FACTOR,
-            // A gap as long as can be: no CPU time falls short of half of it.
-            quick: median_read(clock, attributor, u64::MAX) * READ_ALLOWANCE_FACTOR,
+            counts: allowance(Depth::Counts),
+            cpu: allowance(Depth::Cpu),
+            full: allowance(Depth::Full),
         }
     }
 
     /// The allowance for the reading that made `attribution`.
     fn of(&self, attribution: &Attribution) -> u64 {
-        if attribution.full_reading {
-            self.full
-        } else {
-            self.quick
+        match attribution.depth {
+            Depth::Counts => self.counts,
+            Depth::Cpu => self.cpu,
+            Depth::Full => self.full,
         }
     }
 }
 
-/// The median time, in ticks, that `attributor` takes to read its counters after a gap of
-/// `len` ticks.
-fn median_read<T: Ticks, A: Attribute>(clock: &T, attributor: &mut A, len: u64) -> u64 {
+/// The median time, in ticks, that `attributor` takes to read the counters of `depth` after
+/// a gap.
+fn median_read<T: Ticks>(clock: &T, attributor: &mut Attributor, depth: Depth) -> u64 {
     let mut reads = [0u64; CALIBRATION_ATTRIBUTIONS];
     for read in &mut reads {
         let before = clock.ticks();
-        attributor.attribute(before, len);
+        attributor.read_after(before, 0, Some(depth));
         *read = clock.ticks() - before;
     }
     reads.sort_unstable();
@@ -630,6 +664,7 @@ fn timed<T: Ticks>(
     let mono_before = monotonic_ns();
     let (origin, iterations) = spin_loop(ticks, duration_ticks, threshold, log);
     let end = (ticks.ticks(), monotonic_ns());
+    log.settle(Some(end.0));
     let kernel = span.finish();
     Timed {
         origin,
@@ -755,7 +790,7 @@ mod tests {
         wait_ns: 7,
         host: None,
         delta: None,
-        full_reading: false,
+        depth: Depth::Counts,
     };
     impl Attribute for Recording {
         fn attribute(&mut self, end: u64, len: u64) -> Attribution {
@@ -784,7 +819,8 @@ mod tests {
         allowance_ticks: u64,
     ) -> GapLog<A> {
         let allowance = Allowance {
-            quick: allowance_ticks,
+            counts: allowance_ticks,
+            cpu: allowance_ticks,
             full: allowance_ticks,
         };
         GapLog::new(attributor, capacity, attribute_ticks, allowance)
@@ -859,6 +895,7 @@ mod tests {
                 throttled: false,
                 throttled_ns: 0,
                 interrupts: Some(0),
+                cpu_gaps: 1,
             };
             Attribution {
                 switches,
@@ -903,9 +940,9 @@ mod tests {
         assert_eq!(log.read_ticks, 10);
     }
 
-    /// Names every gap unreported, from a quick reading or a full one, and counts the calls.
+    /// Names every gap unreported, from a reading of `depth`, and counts the calls.
     struct Reading {
-        full: bool,
+        depth: Depth,
         calls: u32,
     }
     impl Attribute for Reading {
@@ -917,7 +954,7 @@ mod tests {
                 wait_ns: 0,
                 host: None,
                 delta: None,
-                full_reading: self.full,
+                depth: self.depth,
             }
         }
 
@@ -925,19 +962,84 @@ mod tests {
     }
 
     #[test]
-    fn a_quick_reading_has_a_shorter_allowance_than_a_full_one() {
+    fn each_kind_of_reading_has_its_own_allowance() {
         // The reads after the gap at read 20 take 40 ticks: within a full reading's 100, past
-        // a quick reading's 20 (a switch could have hidden in them).
-        for (full, calls, len) in [(true, 1, 510), (false, 2, 550)] {
-            let mut log = log_with(Reading { full, calls: 0 }, 8, 100, 0);
+        // the others' (a switch could have hidden in them).
+        for (depth, calls, len) in [
+            (Depth::Full, 1, 510),
+            (Depth::Cpu, 2, 550),
+            (Depth::Counts, 2, 550),
+        ] {
+            let mut log = log_with(Reading { depth, calls: 0 }, 8, 100, 0);
             log.allowance = Allowance {
-                quick: 20,
+                counts: 10,
+                cpu: 20,
                 full: 100,
             };
             spin_loop(&scripted(vec![(20, 500), (21, 30)]), 1_000, 40, &mut log);
-            assert_eq!(log.attributor.calls, calls, "full reading: {full}");
-            assert_eq!(log.kept[0].1, len, "full reading: {full}");
+            assert_eq!(log.attributor.calls, calls, "{depth:?}");
+            assert_eq!(log.kept[0].1, len, "{depth:?}");
         }
+    }
+
+    /// Names every gap unreported, its cause awaiting the CPU clock but at every `every`th
+    /// call; settles a batch by naming it stolen, and remembers the batches.
+    struct Batched {
+        calls: u32,
+        every: u32,
+        batches: Vec<(usize, Option<u64>)>,
+    }
+    impl Attribute for Batched {
+        fn attribute(&mut self, _end: u64, _len: u64) -> Attribution {
+            self.calls += 1;
+            let delta = Delta {
+                wall_ns: 0,
+                cpu_ns: 0,
+                switches: 0,
+                wait_ns: 0,
+                throttled: false,
+                throttled_ns: 0,
+                interrupts: Some(0),
+                cpu_gaps: u32::from(self.calls.is_multiple_of(self.every)),
+            };
+            Attribution::of_host(Cause::Unreported, Some(delta))
+        }
+
+        fn undo(&mut self) {}
+
+        fn settle(&mut self, gaps: &mut [(u64, u64, Attribution)], read_at: Option<u64>) {
+            self.batches.push((gaps.len(), read_at));
+            gaps.iter_mut().for_each(|g| g.2.cause = Cause::Stolen);
+        }
+    }
+
+    #[test]
+    fn gaps_that_await_the_cpu_clock_are_kept_once_it_is_read_and_in_order() {
+        let batched = Batched {
+            calls: 0,
+            every: 3,
+            batches: Vec::new(),
+        };
+        let mut log = log_with(batched, 8, 5, 1_000);
+        // Each read of the clock 100 ticks on: after each gap's end.
+        let clock = stepped(|_| 100);
+        log.record(&clock, 0, 0, 10);
+        log.record(&clock, 0, 20, 22);
+        log.record(&clock, 0, 30, 40);
+        assert_eq!(log.kept.len(), 1, "only the short gap, kept at once");
+        log.record(&clock, 0, 50, 60);
+        assert_eq!(log.attributor.batches, [(3, None)]);
+        assert_eq!(tally(&log, Cause::Stolen), (3, 30, 0));
+        log.record(&clock, 0, 70, 80);
+        log.settle(Some(999));
+        assert_eq!(log.attributor.batches, [(3, None), (1, Some(999))]);
+        let clock = Clock {
+            kind: Kind::Monotonic,
+            ns_per_tick: 1.0,
+            reason: String::new(),
+        };
+        let starts: Vec<u64> = log.in_ns(&clock, 0).0.iter().map(|g| g.start_ns).collect();
+        assert_eq!(starts, [0, 20, 30, 50, 70]);
     }
 
     /// Names every gap preempted, 4 ticks of it an unreported host pause, with 9 ns of wait.
@@ -950,7 +1052,7 @@ mod tests {
                 wait_ns: 9,
                 host: Some((Cause::Unreported, 4)),
                 delta: None,
-                full_reading: false,
+                depth: Depth::Counts,
             }
         }
 
