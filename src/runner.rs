@@ -1,7 +1,5 @@
-//! Runs a prepared workload a number of times after a warm-up and times every run.
-//!
-//! Timing and bookkeeping stay outside the timed call; the observer that drives a progress
-//! bar is called between runs, never inside one.
+//! Runs a prepared workload a number of times after a warm-up and times every run; the
+//! progress observer is called between runs, never inside one.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

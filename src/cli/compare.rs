@@ -1,7 +1,6 @@
-//! `dynoprobe compare`: measurements side by side (criterion baselines, `run --json`
-//! reports, `drive --json` results and JSONL of them, exported baselines), one line per
-//! benchmark and column, with the ratio to the first column and whether the difference is
-//! significant.
+//! `dynoprobe compare`: measurements side by side (criterion baselines, `run` reports, `drive`
+//! results, exported baselines), a line per benchmark and column, with the ratio to the first
+//! column and whether the difference is significant.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,6 @@
-//! Who took each gap: after a gap of at least the attribution threshold, the spinning thread
-//! reads its own kernel counters, which tell the scheduler, the hypervisor and an interrupt
-//! apart where the gap's length cannot ([`classify`]; [`host_part`] for a switch that began
-//! as the host's pause).
+//! Who took each gap: after a long enough gap the spinning thread reads its own kernel
+//! counters, which tell the scheduler, the hypervisor and an interrupt apart where the gap's
+//! length cannot ([`classify`]; [`host_part`] and [`settle`] where one reading spans two).
 
 use super::cause::Cause;
 use crate::signal::cgroup::{CgroupReader, CpuStat};

@@ -1,7 +1,6 @@
 //! From a spin record and the kernel's counters to what happened to the spinning thread: the
-//! ledger of where its time went, cause by cause; how long it ran between preemptions (the
-//! timeslice); whether its throttles recur at the cgroup's period; and the kernel's own
-//! figures for the same thread and interval beside ours, so that each can be checked.
+//! ledger by cause, the timeslice, whether throttles recur at the cgroup's period, and the
+//! kernel's own figures for the same thread and interval beside ours.
 
 use serde::Serialize;
 

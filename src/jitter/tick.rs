@@ -1,8 +1,6 @@
-//! The timer tick, found without privileges. On a busy CPU the kernel's tick fires every
-//! 1/`CONFIG_HZ` s at a fixed phase of `CLOCK_MONOTONIC` (the tick timer's expiries are a
-//! grid), so the gaps it makes line up when their spans are folded onto one tick period.
-//! Where interrupts cannot be counted per gap (no perf: not root), the spin names the
-//! `unreported` gaps that cover the tick's phase `interrupt` (`crate::jitter::spin`).
+//! The timer tick found without privileges: on a busy CPU it fires every 1/`CONFIG_HZ` s on
+//! a fixed grid of `CLOCK_MONOTONIC`, so the gaps it makes line up when folded onto one
+//! period; where perf cannot count interrupts, the `unreported` gaps on it are `interrupt`.
 
 /// A gap within this of the tick's phase is taken to cover it: the interrupt fires after the
 /// timer's expiry by the delivery latency, which varies by a few µs here.

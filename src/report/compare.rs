@@ -1,6 +1,5 @@
-//! `dynoprobe compare`'s result: saved baselines side by side, one row per benchmark (or per
-//! group of benchmarks), one cell per baseline, each with its ratio to the first baseline and
-//! that ratio's confidence interval from independent replicates ([`crate::effect`]), whether
+//! `compare`'s result: a row per benchmark (or group), a cell per baseline with its ratio to
+//! the first, that ratio's interval from independent replicates ([`crate::effect`]), whether
 //! the difference is significant, and what a run costs.
 
 use std::collections::BTreeMap;

@@ -1,7 +1,6 @@
-//! The reports of `dynoprobe run` and `dynoprobe jitter`: what was measured and decided, in
-//! the JSON schema the README documents, and the functions that assemble them ([`run()`],
-//! [`jitter()`]); [`crate::render`] writes them as text. Every numeric field names its unit;
-//! anything not measured is `null`, never 0.
+//! The reports of `run` and `jitter` (the JSON schema the README documents) and the functions
+//! that assemble them ([`run()`], [`jitter()`]); [`crate::render`] writes them as text. Every
+//! numeric field names its unit; anything not measured is `null`, never 0.
 
 use serde::{Deserialize, Serialize};
 

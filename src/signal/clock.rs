@@ -1,8 +1,6 @@
 //! Clocks: wall (`CLOCK_MONOTONIC`), this thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`),
-//! the USER_HZ tick of `/proc/stat`, and the kernel's clocksource.
-//!
-//! The clocksource matters for every timing we take: with `tsc` a clock read is a few ns in
-//! the vDSO; with `hpet`, `acpi_pm` or `xen` each read may be a system call or a VM exit.
+//! the USER_HZ tick of `/proc/stat`, and the kernel's clocksource, which sets what every
+//! clock read costs (a few ns in the vDSO with `tsc`; with `hpet` or `xen` a VM exit).
 
 use super::{ProcFile, Reason, Unavailable, text};
 

@@ -1,7 +1,5 @@
-//! A description of the machine a report was measured on: kernel, CPU, caches.
-//!
-//! Read once per report from `/proc` and `/sys`; every field is `None` where the file is
-//! missing or unreadable, so this works (with less detail) off Linux and in sandboxes.
+//! The machine a report was measured on (kernel, CPU, caches), read once from `/proc` and
+//! `/sys`; a field is `None` where its file is missing, so it works, with less, in sandboxes.
 
 use std::path::Path;
 

@@ -1,7 +1,6 @@
-//! `/proc/stat` CPU lines: time every CPU spent in each state, in USER_HZ ticks.
-//!
-//! `steal` (8th value, Linux 2.6.11+) is time the hypervisor ran something else while this
-//! guest's vCPU wanted to run: real only in a VM. In a container it is the host's figure.
+//! `/proc/stat` CPU lines: time every CPU spent in each state, in USER_HZ ticks. `steal` is
+//! time the hypervisor ran something else while this vCPU wanted to run: real only in a VM
+//! (in a container it is the host's figure).
 
 use super::{ProcFile, Reason, Unavailable, text};
 

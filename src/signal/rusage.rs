@@ -1,8 +1,6 @@
-//! `getrusage(2)` for this thread and this process: CPU time and context switches.
-//!
-//! An involuntary context switch (`ru_nivcsw`) is the scheduler taking the CPU away from a
-//! thread that still wanted it: the exact count of preemptions. A voluntary one (`ru_nvcsw`)
-//! is the thread giving it up: blocking on I/O, a lock, or a sleep.
+//! `getrusage(2)` for this thread and this process: CPU time, and context switches:
+//! involuntary (the scheduler took the CPU away: the exact count of preemptions) and
+//! voluntary (the thread gave it up: I/O, a lock, a sleep).
 
 use super::{Reason, Unavailable};
 

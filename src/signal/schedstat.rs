@@ -1,8 +1,5 @@
-//! `/proc/<pid>/task/<tid>/schedstat`: per-thread scheduler accounting, in nanoseconds.
-//!
-//! Three numbers: time on a CPU, time runnable but waiting on a run queue, and the number of
-//! timeslices run. Waiting includes time the thread's cgroup was throttled. Needs a kernel
-//! with CONFIG_SCHED_INFO (most distributions; `/proc/thread-self` needs Linux 3.17).
+//! `/proc/<pid>/task/<tid>/schedstat`: a thread's time on a CPU, time runnable but waiting
+//! on a run queue (throttled time included) and timeslices run. Needs CONFIG_SCHED_INFO.
 
 use std::path::PathBuf;
 

@@ -1,8 +1,5 @@
-//! All contention signals at one instant, and what changed between two instants.
-//!
-//! `Sampler` keeps every source open; `take_into` refills a `Snapshot` without allocating
-//! (after the first). `later.since(&earlier)` turns two snapshots into a [`Contention`]:
-//! ratios and rates for the interval, each with the reason where it cannot be given.
+//! All contention signals at one instant (`Sampler::take_into`, allocation-free after the
+//! first), and what changed between two (`Snapshot::since`: a [`Contention`]).
 
 use std::collections::BTreeMap;
 

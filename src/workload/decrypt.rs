@@ -1,7 +1,6 @@
-//! AES-256 decryption (RustCrypto `aes`, with AES-NI/VAES picked at run time) of the payload.
-//!
-//! Decryption streams the whole ciphertext through the CPU and writes as much plaintext:
-//! a neighbour that fills the caches or the memory bus makes it slower at the same clock.
+//! AES-256 decryption of the payload (RustCrypto `aes`, AES-NI or VAES picked at run time):
+//! it streams the whole ciphertext through the CPU and writes as much plaintext, so a
+//! neighbour filling the caches or the memory bus slows it at the same clock.
 
 use aes::Aes256;
 use aes::cipher::block_padding::{Padding, Pkcs7};

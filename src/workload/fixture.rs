@@ -1,8 +1,5 @@
-//! The JSON payload the JSON and decrypt workloads run on, and its AES-256-CBC twin.
-//!
-//! The shipped payload is [`super::payload`]'s synthetic API response, so the files in
-//! `fixtures/` can be rebuilt byte for byte (`dynoprobe fixtures`) and checked. A user's own
-//! JSON can stand in for it; its encrypted twin is then made in memory.
+//! The JSON payload the JSON and decrypt workloads run on (the shipped synthetic one, which
+//! `dynoprobe fixtures` rebuilds byte for byte, or a user's own), and its AES-256-CBC twin.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,6 @@
-//! JSON parsing with serde_json and simd-json, into a dynamic value tree and into typed structs.
-//!
-//! Parsing touches every input byte once and allocates a tree of small objects: it is bound
-//! by cache and memory bandwidth as much as by instructions, which is why neighbours slow it.
+//! JSON parsing with serde_json and simd-json, into a value tree and into typed structs: it
+//! touches every byte once and allocates many small objects, so it is bound by cache and
+//! memory bandwidth as much as by instructions, which is why neighbours slow it.
 
 use serde_json::Value;
 use simd_json::prelude::*;

@@ -1,8 +1,5 @@
-//! `serve --push URL`: for fleets a scraper cannot reach one by one (dynos behind a router),
-//! the same text as `/metrics`, PUT every interval to a Prometheus Pushgateway under
-//! `job/dynoprobe/instance/NAME`. Plain HTTP only (see the README for why), one connection
-//! per push, each push bounded by a timeout; a failure is said once, and again only after
-//! the pushes have worked in between.
+//! `serve --push URL`: the `/metrics` text PUT to a Prometheus Pushgateway every interval,
+//! for fleets a scraper cannot reach one by one (dynos behind a router).
 
 use std::time::Duration;
 
@@ -66,7 +63,9 @@ fn path_segment(name: &str) -> String {
         .collect()
 }
 
-/// Pushes `render()` every `push.every`, forever (the server's runtime ends it).
+/// Pushes `render()` every `push.every`, forever (the server's runtime ends it): plain HTTP
+/// (see the README for why), one connection per push, each bounded by [`PUSH_TIMEOUT`]; a
+/// failure is said once, and again only after the pushes have worked in between.
 pub async fn pushing(push: Push, render: impl Fn() -> String) {
     let mut every = tokio::time::interval(push.every);
     let mut failing = false;
