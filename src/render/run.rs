@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use super::contention::contention;
 use super::jitter::jitter;
 use super::table::{Table, numbers};
-use super::units::{cpus, mb_per_s, megabytes, ms, ns_per_op, percent, percent_cell, ratio};
+use super::units::{
+    cpu_count, cpus, mb_per_s, megabytes, ms, ns_per_op, percent, percent_cell, ratio,
+};
 use super::verdict::verdict;
 use crate::report::{Report, WorkloadReport};
 
@@ -29,9 +31,9 @@ fn machine(out: &mut String, report: &Report) {
     let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
     let _ = writeln!(
         out,
-        "machine: {} · {} CPUs · AES: {} · kernel {} · clocksource {} · virtualization: {}",
+        "machine: {} · {} · AES: {} · kernel {} · clocksource {} · virtualization: {}",
         or_unknown(&m.cpu_model),
-        m.logical_cpus_count.map_or("?".into(), |n| n.to_string()),
+        m.logical_cpus_count.map_or("? CPUs".into(), cpu_count),
         m.aes_backend,
         or_unknown(&m.kernel),
         or_unknown(&m.clocksource),

@@ -135,6 +135,14 @@ pub fn cpus(v: f64) -> String {
     format!("{v:.2} CPUs")
 }
 
+/// A whole number of CPUs, with the unit in its number.
+pub fn cpu_count(n: u64) -> String {
+    match n {
+        1 => "1 CPU".into(),
+        n => format!("{n} CPUs"),
+    }
+}
+
 /// A ratio of two figures (slow / fast), two decimals and `×`.
 pub fn times(ratio: f64) -> String {
     format!("{ratio:.2}×")
@@ -208,6 +216,10 @@ mod tests {
     #[test]
     fn each_unit_prints_as_documented() {
         assert_eq!(ms(2_000_895), "2.001");
+        assert_eq!(
+            (cpu_count(1), cpu_count(2)),
+            ("1 CPU".into(), "2 CPUs".into())
+        );
         assert_eq!(ms_with_unit(2_500_000), "2.500 ms");
         assert_eq!((us(Some(1_960)), us(None)), ("2.0".into(), "-".into()));
         assert_eq!(whole_us(89_999), "89");
