@@ -1,11 +1,6 @@
 //! criterion `Measurement`s that split a benchmark's time the way a [`crate::span::Span`]
 //! does (feature `criterion`): [`ThreadCpuTime`], the CPU time of the benchmarking thread,
 //! and [`OffCpuTime`], wall time minus that, for any criterion bench.
-//!
-//! On a shared CPU, `ThreadCpuTime` is the cost of the code itself (it does not grow while
-//! the thread waits for a CPU) and `OffCpuTime` is what the platform added: compare the two
-//! baselines of one instance class to tell them apart. A bench that never leaves the CPU
-//! measures `OffCpuTime` ≈ 0; criterion's analysis needs some variation to say anything.
 
 use criterion::Throughput;
 use criterion::measurement::{Measurement, ValueFormatter};
@@ -26,7 +21,10 @@ use crate::signal::clock::{monotonic_ns, thread_cpu_ns};
 pub struct ThreadCpuTime;
 
 /// Wall time (`CLOCK_MONOTONIC`) minus the calling thread's CPU time, ns: time the thread
-/// was preempted, throttled, stolen by the hypervisor, or blocked.
+/// was preempted, throttled, stolen by the hypervisor, or blocked: what the platform added,
+/// where [`ThreadCpuTime`] is the code's own cost. Compare the two baselines of one instance
+/// class to tell them apart. A bench that never leaves the CPU measures `OffCpuTime` ≈ 0, and
+/// criterion's analysis needs some variation to say anything.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OffCpuTime;
 

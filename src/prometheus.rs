@@ -1,14 +1,6 @@
 //! One call from a service to a Prometheus `/metrics` that the shipped monitoring kit
 //! (`monitoring/`: alert rules and a Grafana dashboard) reads (feature `prometheus`).
 //!
-//! [`install`] installs the exporter as the `metrics` recorder, with histogram buckets for
-//! the time histograms (the rules and the dashboard query their `_bucket` series; the
-//! exporter's default, a summary, neither adds up across instances nor has buckets), every
-//! metric described, and every series labelled with the instance's name. It starts the
-//! background [`Probe`], and [`Metrics::render`] is the scrape: the exporter's text, then the
-//! probe's `_seconds_total` counters as floats from its latest totals (through the facade
-//! they would be whole seconds). `dynoprobe serve` uses the same path.
-//!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let metrics = dynoprobe::prometheus::install()?;
@@ -46,6 +38,14 @@ pub enum InstallError {
 /// Installs the exporter and starts the probe, named after the instance
 /// ([`instance_name`]), sampling every second with sleep jitter on. Once per process: the
 /// `metrics` facade takes one recorder.
+///
+/// The exporter becomes the `metrics` recorder, with histogram buckets for the time
+/// histograms (the rules and the dashboard query their `_bucket` series; the exporter's
+/// default, a summary, neither adds up across instances nor has buckets), every metric
+/// described, and every series labelled with the instance's name. [`Metrics::render`] is the
+/// scrape: the exporter's text, then the probe's `_seconds_total` counters as floats from its
+/// latest totals (through the facade they would be whole seconds). `dynoprobe serve` uses
+/// the same path.
 pub fn install() -> Result<Metrics, InstallError> {
     Builder::default().install()
 }

@@ -1,11 +1,6 @@
 //! Per-iteration accounting for criterion benchmarks, and the `dynoprobe.json` sidecar that
-//! goes beside criterion's own files.
-//!
-//! Criterion reports the time of batches of iterations; it cannot say how that time was
-//! spread over single runs, nor how much of it was spent off the CPU. A bench that measures
-//! with `iter_custom` and [`Recorder::batch`] runs each iteration inside a [`Span`], and
-//! [`Recorder::summary`] turns the measured batches into per-run distributions. No criterion
-//! types appear here: [`bench`](crate::bench) (feature `criterion`) does it in one call.
+//! goes beside criterion's own files: per-run distributions and off-CPU time, which
+//! criterion's batches cannot show.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -39,7 +34,12 @@ pub enum MeasuredTime {
     OffCpu,
 }
 
-/// Collects spans of every iteration a benchmark runs, batch by batch.
+/// Collects spans of every iteration a benchmark runs, batch by batch. Criterion reports the
+/// time of batches of iterations; it cannot say how that time was spread over single runs,
+/// nor how much of it was spent off the CPU. A bench that measures with `iter_custom` and
+/// [`Recorder::batch`] runs each iteration inside a [`Span`], and [`Recorder::summary`] turns
+/// the measured batches into per-run distributions. No criterion types appear here:
+/// [`bench`](crate::bench) (feature `criterion`) does it in one call.
 #[derive(Debug)]
 pub struct Recorder {
     batches: Vec<Vec<SpanStats>>,
