@@ -489,7 +489,7 @@ impl Attributor {
             (now.cpu_ns, now.cpu_at, now.gaps_since_cpu) = (thread_cpu_ns(), end, 0);
         }
         let missing_ns = self
-            .ns(now.cpu_at - self.last.cpu_at)
+            .ns(now.cpu_at.saturating_sub(self.last.cpu_at))
             .saturating_sub(now.cpu_ns.saturating_sub(self.last.cpu_ns));
         let fell_short = read_cpu && missing_ns.saturating_mul(2) >= self.ns(len);
         let full = depth.map_or(switched || fell_short, |d| d == Depth::Full);
@@ -509,7 +509,7 @@ impl Attributor {
         let last = &self.last;
         let read_cpu = now.gaps_since_cpu == 0;
         Delta {
-            wall_ns: self.ns(now.cpu_at - last.cpu_at),
+            wall_ns: self.ns(now.cpu_at.saturating_sub(last.cpu_at)),
             cpu_ns: now.cpu_ns.saturating_sub(last.cpu_ns),
             switches: now.switches.saturating_sub(last.switches),
             wait_ns: now.wait_ns.saturating_sub(last.wait_ns),
