@@ -68,8 +68,8 @@ pub struct Delta {
     /// `None` where they cannot be counted.
     pub interrupts: Option<u64>,
     /// How many attributed gaps in a row the CPU time reading spans, this one among them: 1,
-    /// read right after this gap; more, `wall_ns` and `cpu_ns` are the whole run's
-    /// ([`settle`]); 0, not read yet.
+    /// read right after this gap; more, `wall_ns` and `cpu_ns` span all of them ([`settle`]);
+    /// 0, not read yet.
     #[serde(rename = "cpu_reading_gaps")]
     pub cpu_gaps: u32,
 }
@@ -100,8 +100,17 @@ impl Rules {
 /// (where steal shows there, and it is not interrupt time that shows), `interrupt` when a
 /// guest interrupt hit the thread, else `unreported`.
 pub fn classify(gap_ns: u64, d: &Delta, rules: Rules) -> Cause {
-    let missing_ns = d.wall_ns.saturating_sub(d.cpu_ns);
-    cause(missing_ns.saturating_mul(2) >= gap_ns, d, rules)
+    cause(
+        missed_most(d.wall_ns.saturating_sub(d.cpu_ns), gap_ns),
+        d,
+        rules,
+    )
+}
+
+/// Whether `missing_ns` of CPU time is at least half a gap of `gap_ns`: the thread was not
+/// running for most of it.
+fn missed_most(missing_ns: u64, gap_ns: u64) -> bool {
+    missing_ns.saturating_mul(2) >= gap_ns
 }
 
 /// The cause of a gap that `d` describes, given whether the thread's CPU time missed most of
@@ -158,7 +167,7 @@ pub fn host_part(gap_ns: u64, covered_ns: u64, d: &Delta, rules: Rules) -> Optio
         .wall_ns
         .saturating_sub(d.cpu_ns)
         .saturating_sub(covered_ns);
-    let cause = if rules.steal_shows && stolen_ns.saturating_mul(2) >= rest_ns {
+    let cause = if rules.steal_shows && missed_most(stolen_ns, rest_ns) {
         Cause::Stolen
     } else {
         Cause::Unreported
@@ -203,7 +212,7 @@ pub fn settle(
             continue;
         }
         let gap_ns = ns(*len);
-        let lost = left_ns.saturating_mul(2) >= gap_ns;
+        let lost = missed_most(left_ns, gap_ns);
         if lost {
             left_ns = left_ns.saturating_sub(gap_ns);
         }
@@ -447,7 +456,7 @@ impl Attributor {
 
     /// [`Attributor::attribute`] with the reading's depth chosen by the caller (to time each
     /// kind of reading), or by the counters (`None`).
-    pub fn read_after(&mut self, end: u64, len: u64, depth: Option<Depth>) -> Attribution {
+    pub(crate) fn read_after(&mut self, end: u64, len: u64, depth: Option<Depth>) -> Attribution {
         let (now, depth) = self.read(end, len, depth);
         let delta = self.delta_to(&now);
         self.before = (self.last, self.last_at);
@@ -488,10 +497,10 @@ impl Attributor {
         if read_cpu {
             (now.cpu_ns, now.cpu_at, now.gaps_since_cpu) = (thread_cpu_ns(), end, 0);
         }
-        let missing_ns = self
-            .ns(now.cpu_at.saturating_sub(self.last.cpu_at))
-            .saturating_sub(now.cpu_ns.saturating_sub(self.last.cpu_ns));
-        let fell_short = read_cpu && missing_ns.saturating_mul(2) >= self.ns(len);
+        let fell_short = read_cpu && {
+            let d = self.delta_to(&now);
+            missed_most(d.wall_ns.saturating_sub(d.cpu_ns), self.ns(len))
+        };
         let full = depth.map_or(switched || fell_short, |d| d == Depth::Full);
         if full {
             (now.wait_ns, now.throttle) = (self.read_wait(), self.read_throttle());
@@ -548,13 +557,7 @@ impl Attributor {
             (None, Some(d)) => (d.wall_ns, d.cpu_ns),
             (None, None) => return,
         };
-        let ns_per_tick = self.ns_per_tick;
-        settle(
-            gaps,
-            |ticks| (ticks as f64 * ns_per_tick) as u64,
-            reading,
-            self.rules,
-        );
+        settle(gaps, |ticks| self.ns(ticks), reading, self.rules);
     }
 
     /// Forgets the latest attribution: its baseline is the baseline again, for the spin's
@@ -812,6 +815,7 @@ mod tests {
     fn one_gap_is_settled_as_classify_would() {
         for (wall, cpu) in [
             (1_200_000, 1_000_000),
+            (1_200_000, 1_100_000),
             (1_200_000, 1_100_001),
             (1_200, 1_300),
         ] {
