@@ -1,19 +1,20 @@
 //! What the queue-time layer costs a request, measured in the same run: `dynoprobe` (a
 //! trivial service behind `QueueTimeLayer`: its headers scanned, `X-Request-Start` parsed,
-//! the clock read, the histogram recorded into an installed Prometheus recorder, the queue
-//! time put in the request's extensions and `X-Queue-Time` formatted onto the response) vs
-//! `bare` (the same service and request without the layer). Building the request is outside
-//! the timing.
+//! the clock read, the histogram recorded into an installed Prometheus recorder and
+//! `X-Queue-Time` formatted onto the response) vs `bare` (the same service and request
+//! without the layer). Building the request is outside the timing.
 //!
-//! Two requests. `queue-time-layer`: as an axum app behind Heroku's router receives one, with
-//! the router's dozen headers, an extension already there (axum's router inserts the matched
-//! path before the route's layers run) and a response that has a content type. And
+//! Three requests. `queue-time-layer`: as an axum app behind Heroku's router receives one,
+//! with the router's dozen headers, an extension already there (axum's router inserts the
+//! matched path before the route's layers run) and a response that has a content type.
 //! `queue-time-layer-minimal`: one header, no extension, an empty response, where the layer
-//! also pays for the first allocation of the extensions and of the response's header map.
+//! also pays for the first allocation of the response's header map. And
+//! `queue-time-layer-extension`: the Heroku request through a layer built `with_extension()`,
+//! which also puts the queue time in the request's extensions.
 //!
 //! On a noisy host the two, measured seconds apart, differ by more than the layer costs (a
 //! Heroku request's "bare" time moved by a microsecond between runs here); the target, at
-//! most 150 ns added, is read from `queue-time-layer-paired/{heroku,minimal}`, which
+//! most 150 ns added, is read from `queue-time-layer-paired/{heroku,minimal,heroku-extension}`, which
 //! alternates the two block by block and prints the mean difference per request with its 95%
 //! interval.
 
@@ -103,7 +104,7 @@ fn compare(c: &mut Criterion, prometheus: &PrometheusHandle, request: Requests) 
     let respond = request.respond;
     let inner =
         move || service_fn(move |_: Request<()>| async move { Ok::<_, Infallible>(respond()) });
-    let mut layered = QueueTimeLayer::new().layer(inner());
+    let mut layered = request.layer.layer(inner());
     let mut bare = inner();
     let mut made = 0u64;
     let mut make = || {
@@ -163,6 +164,8 @@ fn compare(c: &mut Criterion, prometheus: &PrometheusHandle, request: Requests) 
 struct Requests {
     make: fn() -> Request<()>,
     respond: fn() -> Response<()>,
+    /// The layer as the service builds it.
+    layer: QueueTimeLayer,
     /// Its paired bench's name (`queue-time-layer-paired/{name}`).
     name: &'static str,
     /// The unpaired group's name after `queue-time-layer`.
@@ -211,17 +214,26 @@ fn layer(c: &mut Criterion) {
     let heroku = Requests {
         make: heroku_request,
         respond: typed_response,
+        layer: QueueTimeLayer::new(),
         name: "heroku",
         suffix: "",
     };
     let minimal = Requests {
         make: minimal_request,
         respond: || Response::new(()),
+        layer: QueueTimeLayer::new(),
         name: "minimal",
         suffix: "-minimal",
     };
+    let handed_to_handlers = Requests {
+        layer: QueueTimeLayer::new().with_extension(),
+        name: "heroku-extension",
+        suffix: "-extension",
+        ..heroku
+    };
     compare(c, &prometheus, heroku);
     compare(c, &prometheus, minimal);
+    compare(c, &prometheus, handed_to_handlers);
 }
 
 criterion_group!(benches, layer);

@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/orders/{id}", get(order))
         .route("/metrics", get(move || async move { metrics.render() }))
-        .layer(QueueTimeLayer::new());
+        .layer(QueueTimeLayer::new().with_extension());
 
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;

@@ -154,3 +154,73 @@ fn each_workloads_footprint_bounds_what_it_allocates() {
         );
     }
 }
+
+/// The queue-time layer allocates one thing a request beyond what the bare service does:
+/// its response header's value; `with_extension` adds the extension's box. Counted with no
+/// recorder installed (the exporter's own allocations are its own), on a request that
+/// already has extensions and a response that already has a header, as axum hands them over.
+#[cfg(feature = "tower")]
+#[test]
+fn the_queue_time_layer_allocates_only_its_response_header() {
+    use std::convert::Infallible;
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use dynoprobe::QueueTimeLayer;
+    use http::{Request, Response, header};
+    use tower::{Layer, Service, service_fn};
+
+    #[derive(Clone)]
+    struct Matched;
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let request_start = format!("t={}", since_epoch.as_millis() - 3);
+    let make = || {
+        let mut request = Request::builder()
+            .header(header::HOST, "example.herokuapp.com")
+            .header("x-request-start", &request_start)
+            .body(())
+            .unwrap();
+        request.extensions_mut().insert(Matched);
+        request
+    };
+    let inner = || {
+        service_fn(|_: Request<()>| async {
+            let mut response = Response::new(());
+            let text = header::HeaderValue::from_static("text/plain");
+            response.headers_mut().insert(header::CONTENT_TYPE, text);
+            Ok::<_, Infallible>(response)
+        })
+    };
+    // The allocations of one request's call and response, the request built before.
+    fn allocated<S>(service: &mut S, request: Request<()>) -> u64
+    where
+        S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
+    {
+        let before = allocations();
+        let mut future = std::pin::pin!(service.call(request));
+        let Poll::Ready(Ok(response)) = future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        else {
+            panic!("the service answers at once");
+        };
+        let allocated = allocations() - before;
+        assert!(response.headers().contains_key(header::CONTENT_TYPE));
+        allocated
+    }
+    let mut bare = inner();
+    let mut layered = QueueTimeLayer::new().layer(inner());
+    let mut with_extension = QueueTimeLayer::new().with_extension().layer(inner());
+    let bare_count = allocated(&mut bare, make());
+    assert_eq!(
+        allocated(&mut layered, make()),
+        bare_count + 1,
+        "the header's value"
+    );
+    assert_eq!(
+        allocated(&mut with_extension, make()),
+        bare_count + 2,
+        "the header's value and the extension's box"
+    );
+}
