@@ -385,7 +385,7 @@ fn every_kind_of_result_compares_on_one_command_line() {
         html.contains("chase-l2 (server run), by time of day"),
         "the over-time chart"
     );
-    assert!(html.contains("hour of day the batch began (UTC"));
+    assert!(html.contains("time of day the batch began (UTC"));
 }
 
 #[test]

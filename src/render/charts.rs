@@ -70,8 +70,8 @@ pub fn over_time(key: &str, series: &[&Series]) -> Chart {
     let (first, last) = hours_spanned(points().map(|p| p.started_unix_ms));
     let mut plot = Plot::new(
         &format!("{key}, by time of day"),
-        Axis::linear(
-            "hour of day the batch began (UTC; days pooled)",
+        Axis::hours_of_day(
+            "time of day the batch began (UTC; days pooled)",
             first,
             last,
         ),
@@ -726,12 +726,28 @@ mod tests {
             .count();
         assert_eq!(marks, 4, "a median and a p99 mark per batch");
         assert!(chart.svg.contains("(ms, log)"));
-        // 10:05 to 11:35: the axis spans 10 to 12 h, not the whole day.
+        // 10:05 to 11:35: the axis spans 10:00 to 12:00 in half hours, not the whole day.
+        for tick in ["10:00", "10:30", "11:00", "11:30", "12:00"] {
+            assert!(chart.svg.contains(&format!(">{tick}<")), "{}", chart.svg);
+        }
+        assert!(!chart.svg.contains(">24") && !chart.svg.contains(">10.5<"));
+    }
+
+    #[test]
+    fn a_day_is_ticked_in_whole_hours_and_a_minute_in_minutes() {
+        let labels = |min: f64, max: f64| {
+            let axis = Axis::hours_of_day("t", min, max);
+            Plot::new("t", axis, Axis::linear("y", 0.0, 1.0)).finish("t")
+        };
+        let day = labels(0.0, 24.0);
+        for tick in ["00:00", "06:00", "12:00", "18:00"] {
+            assert!(day.contains(&format!(">{tick}<")), "{day}");
+        }
+        assert!(!day.contains(">00:30<"), "{day}");
+        let minute = labels(18.0, 18.0 + 10.0 / 60.0);
         assert!(
-            chart.svg.contains(">10<") && chart.svg.contains(">12<"),
-            "{}",
-            chart.svg
+            minute.contains(">18:05<") && minute.contains(">18:10<"),
+            "{minute}"
         );
-        assert!(!chart.svg.contains(">24<"));
     }
 }

@@ -21,6 +21,8 @@ pub struct Axis {
     pub log: bool,
     /// Names for the whole values 0, 1, …: a category axis (rows of bars).
     pub categories: Vec<String>,
+    /// Values are hours of day: ticks at whole minutes or hours, labelled `HH:MM`.
+    pub hours_of_day: bool,
 }
 
 impl Axis {
@@ -32,6 +34,15 @@ impl Axis {
             max,
             log: false,
             categories: Vec::new(),
+            hours_of_day: false,
+        }
+    }
+
+    /// Hours of day (UTC, fractional) from `min` to `max`, ticked `HH:MM`.
+    pub fn hours_of_day(title: impl Into<String>, min: f64, max: f64) -> Axis {
+        Axis {
+            hours_of_day: true,
+            ..Axis::linear(title, min, max)
         }
     }
 
@@ -44,6 +55,7 @@ impl Axis {
             max: names.len().max(4) as f64 - 0.5,
             log: false,
             categories: names,
+            hours_of_day: false,
         }
     }
 
@@ -57,6 +69,7 @@ impl Axis {
             max: high,
             log: true,
             categories: Vec::new(),
+            hours_of_day: false,
         }
     }
 
@@ -74,10 +87,18 @@ impl Axis {
         }
     }
 
-    /// A tick's text: its category's name, or the value.
+    /// A tick's text: its category's name, the time of day, or the value.
     fn tick_label(&self, t: f64) -> String {
         match self.categories.get(t as usize) {
             Some(name) if t >= 0.0 => escape(name),
+            _ if self.hours_of_day => {
+                let minutes = (t * 60.0).round() as i64;
+                format!(
+                    "{:02}:{:02}",
+                    minutes.div_euclid(60) % 24,
+                    minutes.rem_euclid(60)
+                )
+            }
             _ => number(t),
         }
     }
@@ -95,12 +116,21 @@ impl Axis {
             return (low..=high).map(|e| 10f64.powi(e)).collect();
         }
         let rough = (self.max - self.min) / 5.0;
-        let magnitude = 10f64.powf(rough.log10().floor());
-        let step = [1.0, 2.0, 5.0, 10.0]
-            .iter()
-            .map(|m| m * magnitude)
-            .find(|step| *step >= rough)
-            .unwrap_or(magnitude * 10.0);
+        let step = if self.hours_of_day {
+            // Minutes and hours a clock is read in, in hours.
+            [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 180.0, 360.0]
+                .iter()
+                .map(|minutes| minutes / 60.0)
+                .find(|step| *step >= rough)
+                .unwrap_or(6.0)
+        } else {
+            let magnitude = 10f64.powf(rough.log10().floor());
+            [1.0, 2.0, 5.0, 10.0]
+                .iter()
+                .map(|m| m * magnitude)
+                .find(|step| *step >= rough)
+                .unwrap_or(magnitude * 10.0)
+        };
         let first = (self.min / step).ceil() as i64;
         let last = (self.max / step).floor() as i64;
         (first..=last).map(|i| i as f64 * step).collect()
