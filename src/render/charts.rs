@@ -121,13 +121,15 @@ fn hour_of(unix_ms: u64) -> f64 {
     (unix_ms % 86_400_000) as f64 / 3_600_000.0
 }
 
-/// The hours of day batches that began at `starts` span, in whole hours: all day for a
-/// day's drive, one or two hours for a shorter one, so its batches do not crowd into a
-/// sliver of 24 h.
+/// The hours of day batches that began at `starts` span, to the quarter hour: all day for a
+/// day's drive, a quarter or two for a short one, so its batches do not crowd into a sliver
+/// of the axis.
 fn hours_spanned(starts: impl Iterator<Item = u64> + Clone) -> (f64, f64) {
-    let first = starts.clone().map(hour_of).fold(24.0, f64::min).floor();
-    let last = starts.map(hour_of).fold(0.0, f64::max).ceil();
-    (first, last.max(first + 1.0))
+    const QUARTER: f64 = 0.25;
+    let first = starts.clone().map(hour_of).fold(24.0, f64::min);
+    let last = starts.map(hour_of).fold(0.0, f64::max);
+    let (first, last) = ((first / QUARTER).floor(), (last / QUARTER).ceil());
+    (first * QUARTER, last.max(first + 1.0) * QUARTER)
 }
 
 /// One row of a box plot at `y`: whiskers from `min` to `max`, a box from `low` to `high`
@@ -726,11 +728,11 @@ mod tests {
             .count();
         assert_eq!(marks, 4, "a median and a p99 mark per batch");
         assert!(chart.svg.contains("(ms, log)"));
-        // 10:05 to 11:35: the axis spans 10:00 to 12:00 in half hours, not the whole day.
-        for tick in ["10:00", "10:30", "11:00", "11:30", "12:00"] {
+        // 10:05 to 11:35: the axis spans 10:00 to 11:45 in half hours, not the whole day.
+        for tick in ["10:00", "10:30", "11:00", "11:30"] {
             assert!(chart.svg.contains(&format!(">{tick}<")), "{}", chart.svg);
         }
-        assert!(!chart.svg.contains(">24") && !chart.svg.contains(">10.5<"));
+        assert!(!chart.svg.contains(">12:00<") && !chart.svg.contains(">10.5<"));
     }
 
     #[test]
