@@ -141,11 +141,18 @@ fn assert_throttled(name: &str, period_ms: f64, quota_ratio: f64) -> Option<Scen
         "{:#}",
         report["verdict"]
     );
+    // A throttled gap holds the cgroup's throttled time (cpu.stat counts from throttle to
+    // unthrottle) and the wake-up after it, which cpu.stat leaves out: under TCG that wake-up
+    // took milliseconds (3.6 points more than cpu.stat with 200 ms periods, once in CI on
+    // 2026-11-28). So the throttled gaps hold at least cpu.stat's share, and come to the
+    // share that the quota denies a thread that always wants the CPU.
     let throttled = number(&j["ledger"]["throttled_ratio"], "throttled share");
     let counted = number(&j["cgroup_throttled_ratio"], "cpu.stat throttled share");
+    let denied = 1.0 - quota_ratio;
     assert!(
-        (throttled - counted).abs() <= 0.03,
-        "{name}: throttled gaps {throttled} vs cpu.stat {counted} over the spin"
+        throttled >= counted - 0.03 && (throttled - denied).abs() <= 0.03,
+        "{name}: throttled gaps {throttled}, cpu.stat {counted} over the spin, \
+         the quota denies {denied}"
     );
     // The spin lies inside the window of the cpu.stat printed around the whole run.
     let (before, after) = (

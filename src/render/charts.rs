@@ -742,7 +742,7 @@ mod tests {
             Plot::new("t", axis, Axis::linear("y", 0.0, 1.0)).finish("t")
         };
         let day = labels(0.0, 24.0);
-        for tick in ["00:00", "06:00", "12:00", "18:00"] {
+        for tick in ["00:00", "06:00", "12:00", "18:00", "24:00"] {
             assert!(day.contains(&format!(">{tick}<")), "{day}");
         }
         assert!(!day.contains(">00:30<"), "{day}");

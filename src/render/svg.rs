@@ -92,10 +92,11 @@ impl Axis {
         match self.categories.get(t as usize) {
             Some(name) if t >= 0.0 => escape(name),
             _ if self.hours_of_day => {
+                // A day's axis ends at 24:00, not at a second 00:00.
                 let minutes = (t * 60.0).round() as i64;
                 format!(
                     "{:02}:{:02}",
-                    minutes.div_euclid(60) % 24,
+                    minutes.div_euclid(60),
                     minutes.rem_euclid(60)
                 )
             }
