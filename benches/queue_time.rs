@@ -14,9 +14,9 @@
 //!
 //! On a noisy host the two, measured seconds apart, differ by more than the layer costs (a
 //! Heroku request's "bare" time moved by a microsecond between runs here); the target, at
-//! most 150 ns added, is read from `queue-time-layer-paired/{heroku,minimal,heroku-extension}`, which
-//! alternates the two block by block and prints the mean difference per request with its 95%
-//! interval.
+//! most 150 ns added, is read from `queue-time-layer-paired/{name}` (`heroku`, `minimal`,
+//! `heroku-extension`), which alternates the two block by block and prints the mean
+//! difference per request with its 95% interval.
 
 use std::convert::Infallible;
 use std::future::Future;

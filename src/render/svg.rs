@@ -12,17 +12,26 @@ const MARGIN: (f64, f64, f64, f64) = (112.0, 16.0, 44.0, 44.0);
 /// Width of the plot area inside the margins, px.
 pub const PLOT_WIDTH: f64 = WIDTH - MARGIN.0 - MARGIN.1;
 
-/// One axis: its title (with the unit), its range, and whether it is logarithmic.
+/// One axis: its title (with the unit), its range, and how it maps and ticks its values.
 #[derive(Debug, Clone)]
 pub struct Axis {
     pub title: String,
     pub min: f64,
     pub max: f64,
-    pub log: bool,
-    /// Names for the whole values 0, 1, …: a category axis (rows of bars).
-    pub categories: Vec<String>,
-    /// Values are hours of day: ticks at whole minutes or hours, labelled `HH:MM`.
-    pub hours_of_day: bool,
+    pub scale: Scale,
+}
+
+/// How an axis places its values and ticks them.
+#[derive(Debug, Clone)]
+pub enum Scale {
+    /// Ticks at 1, 2 or 5 × 10^k.
+    Linear,
+    /// Whole decades, a tick each.
+    Log,
+    /// Hours of day (UTC, fractional): ticks at whole minutes or hours, labelled `HH:MM`.
+    HoursOfDay,
+    /// Names for the whole values 0, 1, …: rows of bars, the first at the top.
+    Categories(Vec<String>),
 }
 
 impl Axis {
@@ -32,16 +41,14 @@ impl Axis {
             title: title.into(),
             min,
             max,
-            log: false,
-            categories: Vec::new(),
-            hours_of_day: false,
+            scale: Scale::Linear,
         }
     }
 
     /// Hours of day (UTC, fractional) from `min` to `max`, ticked `HH:MM`.
     pub fn hours_of_day(title: impl Into<String>, min: f64, max: f64) -> Axis {
         Axis {
-            hours_of_day: true,
+            scale: Scale::HoursOfDay,
             ..Axis::linear(title, min, max)
         }
     }
@@ -53,9 +60,7 @@ impl Axis {
             title: title.into(),
             min: -0.5,
             max: names.len().max(4) as f64 - 0.5,
-            log: false,
-            categories: names,
-            hours_of_day: false,
+            scale: Scale::Categories(names),
         }
     }
 
@@ -67,31 +72,31 @@ impl Axis {
             title: title.into(),
             min: low,
             max: high,
-            log: true,
-            categories: Vec::new(),
-            hours_of_day: false,
+            scale: Scale::Log,
         }
     }
 
     /// Where `v` falls between the axis' ends, 0..1 (outside when `v` is out of range); a
     /// category axis runs top down.
     fn fraction(&self, v: f64) -> f64 {
-        if !self.categories.is_empty() {
-            return 1.0 - (v - self.min) / (self.max - self.min);
-        }
-        if self.log {
-            (v.max(f64::MIN_POSITIVE).log10() - self.min.log10())
-                / (self.max.log10() - self.min.log10())
-        } else {
-            (v - self.min) / (self.max - self.min)
+        let up = (v - self.min) / (self.max - self.min);
+        match self.scale {
+            Scale::Linear | Scale::HoursOfDay => up,
+            Scale::Categories(_) => 1.0 - up,
+            Scale::Log => {
+                (v.max(f64::MIN_POSITIVE).log10() - self.min.log10())
+                    / (self.max.log10() - self.min.log10())
+            }
         }
     }
 
     /// A tick's text: its category's name, the time of day, or the value.
     fn tick_label(&self, t: f64) -> String {
-        match self.categories.get(t as usize) {
-            Some(name) if t >= 0.0 => escape(name),
-            _ if self.hours_of_day => {
+        match &self.scale {
+            Scale::Categories(names) if t >= 0.0 => names
+                .get(t as usize)
+                .map_or_else(|| number(t), |name| escape(name)),
+            Scale::HoursOfDay => {
                 // A day's axis ends at 24:00, not at a second 00:00.
                 let minutes = (t * 60.0).round() as i64;
                 format!(
@@ -104,34 +109,37 @@ impl Axis {
         }
     }
 
-    /// Tick values: each decade on a log axis; 1, 2 or 5 × 10^k steps on a linear one.
+    /// Tick values: each decade on a log axis, each row on a category axis; else the
+    /// first step of the scale's that gives at most about five ticks.
     pub fn ticks(&self) -> Vec<f64> {
-        if !self.categories.is_empty() {
-            return (0..self.categories.len()).map(|i| i as f64).collect();
-        }
-        if self.log {
-            let (low, high) = (
-                self.min.log10().round() as i32,
-                self.max.log10().round() as i32,
-            );
-            return (low..=high).map(|e| 10f64.powi(e)).collect();
-        }
         let rough = (self.max - self.min) / 5.0;
-        let step = if self.hours_of_day {
+        let steps: Vec<f64> = match &self.scale {
+            Scale::Categories(names) => return (0..names.len()).map(|i| i as f64).collect(),
+            Scale::Log => {
+                let (low, high) = (
+                    self.min.log10().round() as i32,
+                    self.max.log10().round() as i32,
+                );
+                return (low..=high).map(|e| 10f64.powi(e)).collect();
+            }
             // Minutes and hours a clock is read in, in hours.
-            [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 180.0, 360.0]
+            Scale::HoursOfDay => [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 180.0, 360.0]
                 .iter()
                 .map(|minutes| minutes / 60.0)
-                .find(|step| *step >= rough)
-                .unwrap_or(6.0)
-        } else {
-            let magnitude = 10f64.powf(rough.log10().floor());
-            [1.0, 2.0, 5.0, 10.0]
-                .iter()
-                .map(|m| m * magnitude)
-                .find(|step| *step >= rough)
-                .unwrap_or(magnitude * 10.0)
+                .collect(),
+            Scale::Linear => {
+                let magnitude = 10f64.powf(rough.log10().floor());
+                [1.0, 2.0, 5.0, 10.0]
+                    .iter()
+                    .map(|m| m * magnitude)
+                    .collect()
+            }
         };
+        let largest = steps[steps.len() - 1];
+        let step = steps
+            .into_iter()
+            .find(|step| *step >= rough)
+            .unwrap_or(largest);
         let first = (self.min / step).ceil() as i64;
         let last = (self.max / step).floor() as i64;
         (first..=last).map(|i| i as f64 * step).collect()
